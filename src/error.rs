@@ -1,0 +1,82 @@
+//! The one error type of gapscope's core, and its translation into a Rhai error.
+//!
+//! Core functions return `Result<T>`; the host layer converts with `?` (through the
+//! `From<Error> for Box<EvalAltResult>` below) and Rhai attaches the script position.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in gapscope's core.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// libtorch refused an operation (shape mismatch, bad dim, out of memory, ...).
+    #[error("{op}: {msg}")]
+    Torch { op: String, msg: String },
+    /// A value a user passed is outside what the function accepts.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A file could not be read or written.
+    #[error("{path}: {msg}")]
+    Io { path: String, msg: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An invalid-argument error from anything printable.
+    pub fn arg(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+
+    /// Wraps a libtorch error, keeping only the human part of its message: libtorch appends a
+    /// C++ backtrace ("Exception raised from ...") that means nothing to a script author.
+    pub fn torch(op: &str, err: tch::TchError) -> Self {
+        Error::Torch { op: op.to_string(), msg: clean_torch_message(&err.to_string()) }
+    }
+
+    pub fn io(path: impl AsRef<std::path::Path>, err: impl std::fmt::Display) -> Self {
+        Error::Io { path: path.as_ref().display().to_string(), msg: err.to_string() }
+    }
+}
+
+/// Strips libtorch's C++ backtrace and "Torch(...)" wrapper from an error message.
+pub fn clean_torch_message(raw: &str) -> String {
+    let mut msg = raw.trim();
+    for prefix in ["Internal torch error: ", "Torch(\"", "Torch("] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            msg = rest;
+        }
+    }
+    let cut = ["\nException raised from", "Exception raised from", "\nframe #0"]
+        .iter()
+        .filter_map(|marker| msg.find(marker))
+        .min()
+        .unwrap_or(msg.len());
+    let msg = msg[..cut].trim().trim_end_matches("\")").trim_end_matches(')');
+    let msg = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    if msg.is_empty() {
+        raw.lines().next().unwrap_or("libtorch error").to_string()
+    } else {
+        msg
+    }
+}
+
+impl From<Error> for Box<rhai::EvalAltResult> {
+    fn from(err: Error) -> Self {
+        // Position::NONE: Rhai fills in the call site of the native function.
+        Box::new(rhai::EvalAltResult::ErrorRuntime(err.to_string().into(), rhai::Position::NONE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backtrace_is_stripped() {
+        let raw = "Internal torch error: The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0\nException raised from infer_size_impl at /pytorch/aten/src/ATen/ExpandUtils.cpp:31 (most recent call first):\nframe #0: c10::Error::Error";
+        assert_eq!(
+            clean_torch_message(raw),
+            "The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0"
+        );
+    }
+}

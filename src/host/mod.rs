@@ -1,0 +1,15 @@
+//! The Rhai face of gapscope: one file per area, each with a `register(engine, docs)`.
+//! This layer only translates (argument parsing, error mapping, docs); the math lives in the
+//! plain-Rust core modules.
+
+pub mod convert;
+pub mod docs;
+pub mod modules;
+pub mod system;
+pub mod tensor;
+
+pub use docs::{Docs, FnDoc};
+pub use tensor::ScriptTensor;
+
+/// Shorthand for what every registered function returns.
+pub type RhaiResult<T> = Result<T, Box<rhai::EvalAltResult>>;

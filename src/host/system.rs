@@ -1,0 +1,90 @@
+//! Session-level functions: help, version, script parameters.
+
+use super::{Docs, RhaiResult};
+use crate::error::Error;
+use rhai::{Dynamic, Engine, Map, NativeCallContext};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The documented entry for everything registered here (help itself is registered later, once
+/// the whole doc table exists).
+pub fn register(engine: &mut Engine, docs: &mut Docs, params: Rc<RefCell<Map>>) {
+    let a = "session";
+    docs.add(a, "help", "help() | help(\"name\")", "Lists every function by area, or shows one function's usage, overloads and example.", "help(\"softmax\")");
+    docs.add(a, "version", "version()", "The gapscope version and the libtorch it runs on.", "print(version())");
+    engine.register_fn("version", || format!("gapscope {} (libtorch {}, {})", env!("CARGO_PKG_VERSION"), "2.13.0", crate::tensor::device::device_name(crate::tensor::device::best_device())));
+    docs.add(a, "param", "param(name, default)", "A script parameter: the value given by `gapscope run FILE --set name=value`, else default (converted to default's type).", "let lr = param(\"lr\", 0.002);");
+    engine.register_fn("param", move |name: &str, default: Dynamic| -> RhaiResult<Dynamic> {
+        match params.borrow().get(name) {
+            None => Ok(default),
+            Some(v) => coerce_like(name, v.clone(), &default),
+        }
+    });
+}
+
+/// A --set value converted to the type of the script's default (an int given for a float).
+fn coerce_like(name: &str, value: Dynamic, default: &Dynamic) -> RhaiResult<Dynamic> {
+    if default.is_float() {
+        if let Ok(i) = value.as_int() {
+            return Ok(Dynamic::from_float(i as f64));
+        }
+    }
+    if !default.is_unit() && value.type_name() != default.type_name() {
+        return Err(Error::arg(format!(
+            "--set {name}={value}: expected a {} like the default {default}, got a {}",
+            default.type_name(),
+            value.type_name()
+        ))
+        .into());
+    }
+    Ok(value)
+}
+
+/// Registers `help()` and `help(name)` over the finished doc table.
+pub fn register_help(engine: &mut Engine, docs: Rc<Docs>) {
+    let list = docs.clone();
+    engine.register_fn("help", move || print!("{}", list.listing()));
+    engine.register_fn("help", move |ctx: NativeCallContext, name: &str| -> RhaiResult<()> {
+        let sigs = signatures_of(ctx.engine(), name);
+        match docs.detail(name, &sigs) {
+            Some(text) => {
+                print!("{text}");
+                Ok(())
+            }
+            None => {
+                let close: Vec<&str> = docs.entries().iter().map(|d| d.name).filter(|n| n.contains(name) || name.contains(n)).collect();
+                let hint = if close.is_empty() { "help() lists every function".to_string() } else { format!("did you mean: {}?", close.join(", ")) };
+                Err(Error::arg(format!("help: no function named '{name}'; {hint}")).into())
+            }
+        }
+    });
+}
+
+/// The engine's typed overloads of one function name, e.g. `sum(t: Tensor, dim: i64) -> Tensor`.
+pub fn signatures_of(engine: &Engine, name: &str) -> Vec<String> {
+    let internal = match name {
+        "[]" => "index$get$".to_string(),
+        _ => name.to_string(),
+    };
+    let getter = format!("get${internal}(");
+    let call = format!("{internal}(");
+    let mut sigs: Vec<String> = engine
+        .gen_fn_signatures(false)
+        .into_iter()
+        .filter(|s| s.starts_with(&call) || s.starts_with(&getter))
+        .map(|s| s.replace("gapscope::host::tensor::ScriptTensor", "Tensor"))
+        .collect();
+    sigs.sort();
+    sigs.dedup();
+    sigs
+}
+
+/// The function name a signature line from `gen_fn_signatures` describes, as the docs name it.
+pub fn documented_name(signature: &str) -> String {
+    let name = signature.split('(').next().unwrap_or(signature);
+    let name = name.strip_prefix("get$").or_else(|| name.strip_prefix("set$")).unwrap_or(name);
+    match name {
+        "index$get$" | "index$set$" => "[]".to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,64 @@
+//! gapscope: quantify and correct multimodal imbalance, scripted in Rhai over libtorch.
+//!
+//! The core (`tensor`, later `gap`, `mixture`, `data`, `train`, ...) is plain Rust and knows
+//! nothing of Rhai; `host` registers it with a Rhai engine; `script` and `repl` run scripts.
+
+pub mod error;
+pub mod host;
+pub mod interrupt;
+pub mod repl;
+pub mod script;
+pub mod stdlib;
+pub mod tensor;
+
+pub use error::{Error, Result};
+
+use host::Docs;
+use rhai::{Engine, Map};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A configured engine with everything registered, and the docs of what was registered.
+pub struct Host {
+    pub engine: Engine,
+    pub docs: Rc<Docs>,
+    /// Values given with `--set key=value`; read by `param(name, default)`.
+    pub params: Rc<RefCell<Map>>,
+}
+
+impl Host {
+    pub fn new() -> Self {
+        let mut engine = Engine::new();
+        // Debug builds default to a call depth of 8: far too shallow for recursive helpers.
+        engine.set_max_call_levels(256);
+        engine.set_max_expr_depths(256, 256);
+        engine.set_module_resolver(host::modules::Resolver::default());
+        // `var` is reserved in Rhai but is PyTorch's name for the variance: let it through as a
+        // plain identifier so `x.var()` reads as it does in Python.
+        #[allow(deprecated)]
+        engine.on_parse_token(|token, _, _| match token {
+            rhai::Token::Reserved(s) if s.as_str() == "var" => rhai::Token::Identifier(s),
+            other => other,
+        });
+        engine.on_progress(|_| {
+            if interrupt::take() {
+                Some("interrupted (Ctrl-C)".into())
+            } else {
+                None
+            }
+        });
+        let mut docs = Docs::default();
+        let params = Rc::new(RefCell::new(Map::new()));
+        host::tensor::register(&mut engine, &mut docs);
+        host::system::register(&mut engine, &mut docs, params.clone());
+        let docs = Rc::new(docs);
+        host::system::register_help(&mut engine, docs.clone());
+        Host { engine, docs, params }
+    }
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,395 @@
+//! The interactive REPL: persistent history, multi-line input, completion, `help`, `:load`,
+//! `:time`, `:vars`, `:quit`; Ctrl-C cancels a line or interrupts a running statement. With
+//! stdin not a terminal it reads statements from stdin so another program can drive it.
+//!
+//! `Session` holds the state (scope, functions, imports) and is independent of the terminal;
+//! the two loops at the bottom feed it lines.
+
+use crate::script::{self, ScriptError};
+use crate::Host;
+use rhai::{Dynamic, Scope, AST};
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Helper};
+use std::cell::RefCell;
+use std::io::{BufRead, IsTerminal, Write};
+use std::rc::Rc;
+use std::time::Instant;
+
+const SOURCE: &str = "repl";
+
+/// What one input produced.
+pub enum Outcome {
+    /// Text to show (may be empty).
+    Output(String),
+    /// The input failed; the session and its variables are intact.
+    Failed(String),
+    Quit,
+}
+
+pub struct Session {
+    pub host: Host,
+    pub scope: Scope<'static>,
+    /// Functions defined so far (`fn f(x) { ... }` persists across inputs).
+    functions: AST,
+    /// `import` statements entered on their own, re-run before each input so modules persist.
+    imports: AST,
+    echo: AST,
+}
+
+impl Session {
+    pub fn new(host: Host) -> Self {
+        let echo = host.engine.compile("to_debug(__echo)").expect("echo expression compiles");
+        Session { host, scope: Scope::new(), functions: AST::empty(), imports: AST::empty(), echo }
+    }
+
+    /// Runs one complete input: a REPL command or Rhai code.
+    pub fn eval_input(&mut self, input: &str) -> Outcome {
+        crate::interrupt::clear();
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Outcome::Output(String::new());
+        }
+        if let Some(cmd) = trimmed.strip_prefix(':') {
+            return self.command(cmd);
+        }
+        match trimmed.trim_end_matches(';').trim() {
+            "help" | "help()" => return Outcome::Output(self.host.docs.listing()),
+            "quit" | "exit" => return Outcome::Quit,
+            _ => {}
+        }
+        match self.run_code(SOURCE, input) {
+            Ok(v) => Outcome::Output(self.render(v)),
+            Err(e) => Outcome::Failed(e.0),
+        }
+    }
+
+    fn command(&mut self, cmd: &str) -> Outcome {
+        let (name, arg) = cmd.split_once(char::is_whitespace).map_or((cmd, ""), |(n, a)| (n, a.trim()));
+        match name {
+            "q" | "quit" | "exit" => Outcome::Quit,
+            "vars" => Outcome::Output(self.vars()),
+            "help" => Outcome::Output(format!("{}\n{}", self.host.docs.listing(), COMMANDS)),
+            "load" if !arg.is_empty() => match std::fs::read_to_string(arg) {
+                Ok(text) => match self.run_code(arg, &text) {
+                    Ok(_) => Outcome::Output(format!("loaded {arg}")),
+                    Err(e) => Outcome::Failed(e.0),
+                },
+                Err(e) => Outcome::Failed(format!(":load {arg}: {e}")),
+            },
+            "time" if !arg.is_empty() => {
+                let start = Instant::now();
+                let r = self.run_code(SOURCE, arg);
+                let took = format_duration(start.elapsed().as_secs_f64());
+                match r {
+                    Ok(v) => {
+                        let shown = self.render(v);
+                        Outcome::Output(if shown.is_empty() { format!("time: {took}") } else { format!("{shown}\ntime: {took}") })
+                    }
+                    Err(e) => Outcome::Failed(format!("{}\ntime: {took}", e.0)),
+                }
+            }
+            _ => Outcome::Failed(format!("unknown command ':{cmd}'\n{COMMANDS}")),
+        }
+    }
+
+    fn run_code(&mut self, source: &str, text: &str) -> Result<Dynamic, ScriptError> {
+        let ast = script::compile(&self.host, &self.scope, source, text)?;
+        let only_imports = !ast.statements().is_empty() && ast.statements().iter().all(|s| matches!(s, rhai::Stmt::Import(..)));
+        let merged = self.imports.merge(&self.functions).merge(&ast);
+        let result = script::eval(&self.host, &mut self.scope, source, &merged);
+        self.functions = merged.clone_functions_only();
+        if only_imports && result.is_ok() {
+            self.imports = self.imports.merge(&ast.clone_statements_only());
+        }
+        result
+    }
+
+    /// The echo of a value: PyTorch-style for tensors, Rhai's debug form for the rest.
+    pub fn render(&self, value: Dynamic) -> String {
+        if value.is_unit() {
+            return String::new();
+        }
+        let mut scope = Scope::new();
+        scope.push_dynamic("__echo", value.clone());
+        let shown = script::guard(|| {
+            self.host.engine.eval_ast_with_scope::<String>(&mut scope, &self.echo).map_err(|e| ScriptError(e.to_string()))
+        });
+        shown.unwrap_or_else(|_| value.to_string())
+    }
+
+    fn vars(&self) -> String {
+        let mut lines = Vec::new();
+        for (name, constant, value) in self.scope.iter() {
+            let kind = if let Some(t) = value.clone().try_cast::<crate::host::ScriptTensor>() {
+                let t = t.tensor();
+                format!("Tensor{:?} {}", t.size(), crate::tensor::dtype::kind_name(t.kind()))
+            } else {
+                self.host.engine.map_type_name(value.type_name()).to_string()
+            };
+            lines.push(format!("{}{name}: {kind}", if constant { "const " } else { "" }));
+        }
+        for f in self.functions.iter_functions() {
+            lines.push(format!("fn {}({})", f.name, f.params.join(", ")));
+        }
+        if lines.is_empty() {
+            "(no variables yet)".into()
+        } else {
+            lines.join("\n")
+        }
+    }
+
+    /// Names for completion: variables in scope and functions defined in the session.
+    pub fn local_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.scope.iter().map(|(n, _, _)| n.to_string()).collect();
+        names.extend(self.functions.iter_functions().map(|f| f.name.to_string()));
+        names
+    }
+}
+
+const COMMANDS: &str = "commands: :load FILE   :time EXPR   :vars   :help   :quit   (help(\"name\") for one function)";
+
+fn format_duration(secs: f64) -> String {
+    if secs < 1e-3 {
+        format!("{:.1} µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.2} ms", secs * 1e3)
+    } else {
+        format!("{secs:.3} s")
+    }
+}
+
+/// Whether an input is complete: brackets balanced outside strings and comments, no string left
+/// open. An open `{`, `(` or `[` means the statement continues on the next line.
+pub fn is_complete(input: &str) -> bool {
+    let mut depth = 0i64;
+    let mut chars = input.chars().peekable();
+    let mut in_str: Option<char> = None;
+    while let Some(c) = chars.next() {
+        if let Some(q) = in_str {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                c if c == q => in_str = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '`' | '\'' => in_str = Some(c),
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for c in chars.by_ref() {
+                    if prev == '*' && c == '/' {
+                        break;
+                    }
+                    prev = c;
+                }
+            }
+            '{' | '(' | '[' => depth += 1,
+            '}' | ')' | ']' => depth -= 1,
+            _ => {}
+        }
+    }
+    // Unbalanced closers are complete (and will be a syntax error), not a reason to wait.
+    in_str.is_none() && depth <= 0
+}
+
+struct ReplHelper {
+    builtins: Vec<String>,
+    locals: Rc<RefCell<Vec<String>>>,
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let start = line[..pos].rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).map_or(0, |i| i + 1);
+        let word = &line[start..pos];
+        if word.is_empty() {
+            return Ok((pos, vec![]));
+        }
+        let locals = self.locals.borrow();
+        let mut out: Vec<Pair> = self
+            .builtins
+            .iter()
+            .chain(locals.iter())
+            .filter(|n| n.starts_with(word))
+            .map(|n| Pair { display: n.clone(), replacement: n.clone() })
+            .collect();
+        out.sort_by(|a, b| a.display.cmp(&b.display));
+        out.dedup_by(|a, b| a.display == b.display);
+        Ok((start, out))
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+}
+impl Highlighter for ReplHelper {}
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
+    }
+}
+impl Helper for ReplHelper {}
+
+fn builtin_names(session: &Session) -> Vec<String> {
+    let mut names: Vec<String> = session
+        .host
+        .engine
+        .gen_fn_signatures(false)
+        .iter()
+        .map(|s| crate::host::system::documented_name(s))
+        .filter(|n| n.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .collect();
+    names.extend(crate::stdlib::MODULES.iter().map(|(n, _)| format!("\"{n}\"")));
+    for kw in ["let", "const", "fn", "if", "else", "for", "in", "while", "loop", "break", "continue", "return", "import", "as", "true", "false", "print", "debug"] {
+        names.push(kw.to_string());
+    }
+    for cmd in [":load", ":time", ":vars", ":help", ":quit"] {
+        names.push(cmd.to_string());
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn history_path() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("GAPSCOPE_HISTORY")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share/gapscope/history")))?;
+    if let Some(dir) = base.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    Some(base)
+}
+
+/// Entry point of `gapscope` / `gapscope repl`. Returns the process exit code.
+pub fn run(host: Host) -> i32 {
+    let mut session = Session::new(host);
+    if std::io::stdin().is_terminal() {
+        interactive(&mut session)
+    } else {
+        piped(&mut session, std::io::stdin().lock())
+    }
+}
+
+/// Reads statements from a non-terminal input, evaluating each complete one. Results go to
+/// stdout, errors to stderr; the exit code is 1 when any input failed.
+pub fn piped(session: &mut Session, input: impl BufRead) -> i32 {
+    let mut failed = false;
+    let mut buffer = String::new();
+    let mut out = std::io::stdout();
+    let mut lines = input.lines();
+    loop {
+        let line = match lines.next() {
+            Some(Ok(l)) => l,
+            Some(Err(e)) => {
+                eprintln!("error reading input: {e}");
+                return 1;
+            }
+            None => break,
+        };
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if !is_complete(&buffer) {
+            continue;
+        }
+        let input = std::mem::take(&mut buffer);
+        match session.eval_input(&input) {
+            Outcome::Output(s) if !s.is_empty() => {
+                let _ = writeln!(out, "{}", s.trim_end());
+            }
+            Outcome::Output(_) => {}
+            Outcome::Failed(e) => {
+                failed = true;
+                let _ = out.flush();
+                eprintln!("{e}");
+            }
+            Outcome::Quit => return i32::from(failed),
+        }
+    }
+    if !buffer.trim().is_empty() {
+        eprintln!("{SOURCE}: input ended inside an unfinished statement (an unclosed bracket or string)");
+        failed = true;
+    }
+    i32::from(failed)
+}
+
+fn interactive(session: &mut Session) -> i32 {
+    // Ctrl-C while a statement runs: flag it for the engine's progress callback. At the prompt,
+    // rustyline puts the terminal in raw mode and reports Ctrl-C itself.
+    if let Err(e) = ctrlc::set_handler(crate::interrupt::request) {
+        eprintln!("warning: Ctrl-C will end the session ({e})");
+    }
+    let config = rustyline::Config::builder().auto_add_history(false).max_history_size(10_000).map(|b| b.build());
+    let config = config.unwrap_or_default();
+    let mut editor = match rustyline::Editor::<ReplHelper, rustyline::history::DefaultHistory>::with_config(config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot start the line editor ({e}); reading from stdin instead");
+            return piped(session, std::io::stdin().lock());
+        }
+    };
+    let locals = Rc::new(RefCell::new(session.local_names()));
+    editor.set_helper(Some(ReplHelper { builtins: builtin_names(session), locals: locals.clone() }));
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    println!("{} - help for functions, :help for commands, Ctrl-D to quit", session.host.engine.eval::<String>("version()").unwrap_or_default());
+    loop {
+        match editor.readline("gapscope> ") {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                    if let Some(h) = &history {
+                        let _ = editor.append_history(h);
+                    }
+                }
+                match session.eval_input(&line) {
+                    Outcome::Output(s) if !s.is_empty() => println!("{}", s.trim_end()),
+                    Outcome::Output(_) => {}
+                    Outcome::Failed(e) => eprintln!("{e}"),
+                    Outcome::Quit => break,
+                }
+                *locals.borrow_mut() = session.local_names();
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("input error: {e}");
+                break;
+            }
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completeness() {
+        assert!(is_complete("let x = 1;"));
+        assert!(!is_complete("fn f(x) {"));
+        assert!(!is_complete("let s = \"abc"));
+        assert!(is_complete("let s = \"{\";"));
+        assert!(is_complete("// {\nlet x = 1;"));
+        assert!(!is_complete("let a = [1,\n2"));
+        assert!(is_complete("}"));
+    }
+}

@@ -1,0 +1,160 @@
+//! Running Rhai source: compiling with a source name, `--set` values, error reports of the form
+//! `FILE:LINE:COL: message`, and a last-resort net that turns a panic into an error.
+
+use crate::Host;
+use rhai::{Dynamic, EvalAltResult, ParseError, Position, Scope, AST};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// A failed script: the report to print (one or more lines).
+#[derive(Debug)]
+pub struct ScriptError(pub String);
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// Parses a `--set` value: int, float, bool, else a string (surrounding quotes removed).
+pub fn parse_set_value(raw: &str) -> Dynamic {
+    let s = raw.trim();
+    if let Ok(i) = s.parse::<i64>() {
+        return Dynamic::from_int(i);
+    }
+    if let Ok(f) = s.parse::<f64>() {
+        return Dynamic::from_float(f);
+    }
+    match s {
+        "true" => return Dynamic::from_bool(true),
+        "false" => return Dynamic::from_bool(false),
+        _ => {}
+    }
+    let unquoted = s.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(s);
+    Dynamic::from(unquoted.to_string())
+}
+
+/// Splits `key=value`, checking the key is a valid variable name.
+pub fn parse_set(arg: &str) -> Result<(String, Dynamic), String> {
+    let (k, v) = arg.split_once('=').ok_or_else(|| format!("--set expects key=value, got '{arg}'"))?;
+    let k = k.trim();
+    let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!("--set key '{k}' is not a valid variable name"));
+    }
+    Ok((k.to_string(), parse_set_value(v)))
+}
+
+pub fn position_text(source: &str, pos: Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!("{source}:{l}:{c}"),
+        (Some(l), None) => format!("{source}:{l}"),
+        _ => source.to_string(),
+    }
+}
+
+pub fn format_parse_error(source: &str, err: &ParseError) -> String {
+    format!("{}: syntax error: {}", position_text(source, err.1), err.0)
+}
+
+/// `FILE:LINE:COL: message`, for the innermost failure, followed by the call chain that led
+/// there (functions and modules), innermost first.
+pub fn format_eval_error(source: &str, err: &EvalAltResult) -> String {
+    let mut chain = Vec::new();
+    let mut cur = err;
+    let mut cur_source = source.to_string();
+    loop {
+        match cur {
+            EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
+                chain.push(format!("  in call to {name}() at {}", position_text(&cur_source, *pos)));
+                if !src.is_empty() {
+                    cur_source = src.clone();
+                }
+                cur = inner;
+            }
+            EvalAltResult::ErrorInModule(name, inner, pos) => {
+                chain.push(format!("  in module '{name}' imported at {}", position_text(&cur_source, *pos)));
+                cur_source = name.clone();
+                cur = inner;
+            }
+            _ => break,
+        }
+    }
+    let msg = match cur {
+        EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+        EvalAltResult::ErrorTerminated(v, _) => v.to_string(),
+        EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
+        other => {
+            // Rhai appends " (line L, position C)" to its own messages; we print the position first.
+            let s = other.to_string();
+            match s.rfind(" (line ") {
+                Some(i) if s.ends_with(')') => s[..i].to_string(),
+                _ => s,
+            }
+        }
+    };
+    let mut out = format!("{}: {msg}", position_text(&cur_source, cur.position()));
+    for line in chain.into_iter().rev() {
+        out.push('\n');
+        out.push_str(&line);
+    }
+    out
+}
+
+/// Runs `f`, converting a panic (a bug in gapscope, never user error) into a message rather
+/// than a crash; the REPL survives it.
+pub fn guard<R>(f: impl FnOnce() -> Result<R, ScriptError>) -> Result<R, ScriptError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(ScriptError(format!("internal error (a gapscope bug; please report it): {msg}")))
+        }
+    }
+}
+
+/// Compiles source text with a source name for error reports and relative imports.
+pub fn compile(host: &Host, scope: &Scope, source_name: &str, text: &str) -> Result<AST, ScriptError> {
+    let mut ast = host.engine.compile_with_scope(scope, text).map_err(|e| ScriptError(format_parse_error(source_name, &e)))?;
+    ast.set_source(source_name);
+    Ok(ast)
+}
+
+/// Evaluates an AST in `scope`, reporting errors against `source_name`.
+pub fn eval(host: &Host, scope: &mut Scope, source_name: &str, ast: &AST) -> Result<Dynamic, ScriptError> {
+    guard(|| host.engine.eval_ast_with_scope::<Dynamic>(scope, ast).map_err(|e| ScriptError(format_eval_error(source_name, &e))))
+}
+
+/// `gapscope run FILE --set k=v ...`: the `--set` values are both variables in the script's
+/// scope and answers to `param(name, default)`.
+pub fn run_file(host: &Host, path: &std::path::Path, sets: &[(String, Dynamic)]) -> Result<Dynamic, ScriptError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ScriptError(format!("{name}: cannot read script: {e}")))?;
+    let mut scope = Scope::new();
+    for (k, v) in sets {
+        scope.push_dynamic(k.clone(), v.clone());
+        host.params.borrow_mut().insert(k.as_str().into(), v.clone());
+    }
+    let ast = compile(host, &scope, &name, &text)?;
+    eval(host, &mut scope, &name, &ast)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_values_parse_as_types() {
+        assert!(parse_set_value("3").is_int());
+        assert!(parse_set_value("0.5").is_float());
+        assert!(parse_set_value("true").is_bool());
+        assert_eq!(parse_set_value("\"cremad\"").into_string().unwrap(), "cremad");
+        assert!(parse_set("a b=1").is_err());
+        assert!(parse_set("lr").is_err());
+    }
+}
