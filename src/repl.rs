@@ -38,16 +38,34 @@ pub struct Session {
     /// `import` statements entered on their own, re-run before each input so modules persist.
     imports: AST,
     echo: AST,
+    first_line: usize,
 }
 
 impl Session {
     pub fn new(host: Host) -> Self {
         let echo = host.engine.compile("to_debug(__echo)").expect("echo expression compiles");
-        Session { host, scope: Scope::new(), functions: AST::empty(), imports: AST::empty(), echo }
+        Session { host, scope: Scope::new(), functions: AST::empty(), imports: AST::empty(), echo, first_line: 1 }
+    }
+
+    /// Whether `input` is a whole statement yet: brackets and strings closed, and the parser
+    /// not stopped by the end of the text (`let q = 1 +` continues on the next line).
+    pub fn is_complete(&self, input: &str) -> bool {
+        if input.trim_start().starts_with(':') {
+            return true;
+        }
+        is_complete(input)
+            && !matches!(self.host.engine.compile(input), Err(e) if matches!(*e.0, rhai::ParseErrorType::UnexpectedEOF))
     }
 
     /// Runs one complete input: a REPL command or Rhai code.
     pub fn eval_input(&mut self, input: &str) -> Outcome {
+        self.eval_input_at(input, 1)
+    }
+
+    /// As `eval_input`, for input that starts on line `first_line` of a longer stream, so error
+    /// positions name the stream's line.
+    pub fn eval_input_at(&mut self, input: &str, first_line: usize) -> Outcome {
+        self.first_line = first_line.max(1);
         crate::interrupt::clear();
         let trimmed = input.trim();
         if trimmed.is_empty() {
@@ -61,7 +79,8 @@ impl Session {
             "quit" | "exit" => return Outcome::Quit,
             _ => {}
         }
-        match self.run_code(SOURCE, input) {
+        let padded = format!("{}{input}", "\n".repeat(self.first_line - 1));
+        match self.run_code(SOURCE, &padded) {
             Ok(v) => Outcome::Output(self.render(v)),
             Err(e) => Outcome::Failed(e.0),
         }
@@ -208,6 +227,8 @@ pub fn is_complete(input: &str) -> bool {
 }
 
 struct ReplHelper {
+    /// A bare engine for the parser-based completeness check (the session's is borrowed elsewhere).
+    parser: rhai::Engine,
     builtins: Vec<String>,
     locals: Rc<RefCell<Vec<String>>>,
 }
@@ -240,7 +261,11 @@ impl Hinter for ReplHelper {
 impl Highlighter for ReplHelper {}
 impl Validator for ReplHelper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
+        let input = ctx.input();
+        let complete = input.trim_start().starts_with(':')
+            || (is_complete(input)
+                && !matches!(self.parser.compile(input), Err(e) if matches!(*e.0, rhai::ParseErrorType::UnexpectedEOF)));
+        Ok(if complete { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
     }
 }
 impl Helper for ReplHelper {}
@@ -293,6 +318,8 @@ pub fn piped(session: &mut Session, input: impl BufRead) -> i32 {
     let mut buffer = String::new();
     let mut out = std::io::stdout();
     let mut lines = input.lines();
+    let mut line_no = 0;
+    let mut start_line = 1;
     loop {
         let line = match lines.next() {
             Some(Ok(l)) => l,
@@ -302,13 +329,17 @@ pub fn piped(session: &mut Session, input: impl BufRead) -> i32 {
             }
             None => break,
         };
+        line_no += 1;
+        if buffer.is_empty() {
+            start_line = line_no;
+        }
         buffer.push_str(&line);
         buffer.push('\n');
-        if !is_complete(&buffer) {
+        if !session.is_complete(&buffer) {
             continue;
         }
         let input = std::mem::take(&mut buffer);
-        match session.eval_input(&input) {
+        match session.eval_input_at(&input, start_line) {
             Outcome::Output(s) if !s.is_empty() => {
                 let _ = writeln!(out, "{}", s.trim_end());
             }
@@ -344,7 +375,7 @@ fn interactive(session: &mut Session) -> i32 {
         }
     };
     let locals = Rc::new(RefCell::new(session.local_names()));
-    editor.set_helper(Some(ReplHelper { builtins: builtin_names(session), locals: locals.clone() }));
+    editor.set_helper(Some(ReplHelper { parser: rhai::Engine::new_raw(), builtins: builtin_names(session), locals: locals.clone() }));
     let history = history_path();
     if let Some(h) = &history {
         let _ = editor.load_history(h);

@@ -1,36 +1,60 @@
-//! `import "name"`: first the stdlib modules compiled into the binary, then files relative
-//! to the importing script (Rhai's file resolver, which appends `.rhai`).
+//! `import "name"`: first the stdlib modules compiled into the binary, then `name.rhai`
+//! relative to the importing script's directory (the working directory in the REPL).
+//! Modules are compiled with their file path as source, so errors inside them name the file.
 
-use rhai::module_resolvers::FileModuleResolver;
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope};
-
-type SharedModule = rhai::Shared<Module>;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+type SharedModule = rhai::Shared<Module>;
 
 #[derive(Default)]
 pub struct Resolver {
-    files: FileModuleResolver,
-    stdlib_cache: RefCell<HashMap<String, SharedModule>>,
+    cache: RefCell<HashMap<String, SharedModule>>,
+}
+
+impl Resolver {
+    fn load(&self, engine: &Engine, key: String, source_name: String, text: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
+        if let Some(m) = self.cache.borrow().get(&key) {
+            return Ok(m.clone());
+        }
+        let in_module = |e: Box<EvalAltResult>| Box::new(EvalAltResult::ErrorInModule(source_name.clone(), e, pos));
+        let mut ast = engine.compile(text).map_err(|e| in_module(Box::new(EvalAltResult::ErrorParsing(*e.0, e.1))))?;
+        ast.set_source(source_name.as_str());
+        let module: SharedModule = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?.into();
+        self.cache.borrow_mut().insert(key, module.clone());
+        Ok(module)
+    }
+}
+
+/// `path` (with `.rhai` added when missing) relative to the directory of `source`.
+pub fn module_file(source: Option<&str>, path: &str) -> PathBuf {
+    let file = if path.ends_with(".rhai") { PathBuf::from(path) } else { PathBuf::from(format!("{path}.rhai")) };
+    if file.is_absolute() {
+        return file;
+    }
+    match source.map(Path::new).and_then(Path::parent) {
+        Some(dir) => dir.join(file),
+        None => file,
+    }
 }
 
 impl ModuleResolver for Resolver {
     fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
         let name = path.trim_end_matches(".rhai");
-        if let Some(src) = crate::stdlib::source(name) {
-            if let Some(m) = self.stdlib_cache.borrow().get(name) {
-                return Ok(m.clone());
-            }
-            let mut ast = engine.compile(src).map_err(|e| {
-                EvalAltResult::ErrorInModule(format!("stdlib/{name}.rhai"), Box::new(EvalAltResult::ErrorParsing(*e.0, e.1)), pos)
-            })?;
-            ast.set_source(format!("stdlib/{name}.rhai"));
-            let module: SharedModule = Module::eval_ast_as_new(Scope::new(), &ast, engine)
-                .map_err(|e| EvalAltResult::ErrorInModule(format!("stdlib/{name}.rhai"), e, pos))?
-                .into();
-            self.stdlib_cache.borrow_mut().insert(name.to_string(), module.clone());
-            return Ok(module);
+        if let Some(text) = crate::stdlib::source(name) {
+            return self.load(engine, format!("stdlib:{name}"), format!("stdlib/{name}.rhai"), text, pos);
         }
-        self.files.resolve(engine, source, path, pos)
+        let file = module_file(source, path);
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            let stdlib: Vec<&str> = crate::stdlib::MODULES.iter().map(|(n, _)| *n).collect();
+            Box::new(EvalAltResult::ErrorModuleNotFound(
+                format!("{path} (not a stdlib module [{}], and {}: {e})", stdlib.join(", "), file.display()),
+                pos,
+            ))
+        })?;
+        let key = std::fs::canonicalize(&file).unwrap_or(file.clone()).display().to_string();
+        self.load(engine, key, file.display().to_string(), &text, pos)
     }
 }

@@ -72,7 +72,7 @@ pub fn signatures_of(engine: &Engine, name: &str) -> Vec<String> {
         .gen_fn_signatures(false)
         .into_iter()
         .filter(|s| s.starts_with(&call) || s.starts_with(&getter))
-        .map(|s| s.replace("gapscope::host::tensor::ScriptTensor", "Tensor"))
+        .map(|s| clean_signature(&s))
         .collect();
     sigs.sort();
     sigs.dedup();
@@ -87,4 +87,17 @@ pub fn documented_name(signature: &str) -> String {
         "index$get$" | "index$set$" => "[]".to_string(),
         other => other.to_string(),
     }
+}
+
+/// Rhai prints Rust type paths; show script authors the types they write.
+fn clean_signature(sig: &str) -> String {
+    let mut s = sig.replace("gapscope::host::tensor::ScriptTensor", "Tensor").replace("&mut ", "").replace("_: ", "");
+    let result_prefix = "core::result::Result<";
+    if let Some(start) = s.find(result_prefix) {
+        let inner = &s[start + result_prefix.len()..];
+        if let Some(comma) = inner.rfind(",alloc::boxed::Box<") {
+            s = format!("{}{}", &s[..start], &inner[..comma]);
+        }
+    }
+    s.replace("i64", "int").replace("f64", "float").replace("rhai::", "")
 }

@@ -1,0 +1,84 @@
+//! The command line: `run` with `--set`, exit codes, imports from the embedded stdlib and
+//! relative to the script, `--version`, `--help`, and the api subcommand.
+
+mod common;
+use common::*;
+
+#[test]
+fn run_with_set_values() {
+    let dir = temp_dir("set");
+    let script = dir.join("params.rhai");
+    std::fs::write(&script, "let lr = param(\"lr\", 0.1);\nlet n = param(\"n\", 1);\nprint(`${lr} ${n} ${name} ${flag}`);\n").unwrap();
+    let out = run_bin(&["run", script.to_str().unwrap(), "--set", "lr=1", "--set", "name=\"ave\"", "--set", "flag=true"], "", None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // lr given as int 1 becomes the float 1.0 (the default's type); n keeps its default.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.0 1 ave true");
+}
+
+#[test]
+fn set_with_wrong_type_is_an_error() {
+    let dir = temp_dir("settype");
+    let script = dir.join("p.rhai");
+    std::fs::write(&script, "let epochs = param(\"epochs\", 10);\n").unwrap();
+    let out = run_bin(&["run", script.to_str().unwrap(), "--set", "epochs=abc"], "", None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("p.rhai:1:") && err.contains("--set epochs=abc"), "{err}");
+    let bad = run_bin(&["run", script.to_str().unwrap(), "--set", "epochs"], "", None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("key=value"));
+}
+
+#[test]
+fn missing_script_fails_cleanly() {
+    let out = run_bin(&["run", "/no/such/script.rhai"], "", None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read script"));
+}
+
+#[test]
+fn imports_resolve_stdlib_then_relative() {
+    let dir = temp_dir("imports");
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::write(dir.join("lib/helpers.rhai"), "fn triple(x) { x * 3 }\n").unwrap();
+    std::fs::write(dir.join("main.rhai"), "import \"tensors\" as tx;\nimport \"lib/helpers\" as h;\nprint(h::triple(2));\nprint(tx::accuracy(eye(2), tensor([0, 1])));\n").unwrap();
+    // Run from an unrelated working directory: the stdlib is inside the binary and the
+    // relative import resolves against the script's own directory.
+    let elsewhere = temp_dir("imports-cwd");
+    let out = run_bin(&["run", dir.join("main.rhai").to_str().unwrap()], "", Some(&elsewhere));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6\n1.0");
+}
+
+#[test]
+fn error_in_imported_module_names_the_module_file() {
+    let dir = temp_dir("moderr");
+    std::fs::write(dir.join("bad.rhai"), "fn f() {\n  ones(2) + ones(3)\n}\n").unwrap();
+    std::fs::write(dir.join("main.rhai"), "import \"bad\" as b;\nb::f();\n").unwrap();
+    let out = run_bin(&["run", dir.join("main.rhai").to_str().unwrap()], "", None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.rhai:2:"), "{err}");
+    assert!(err.contains("main.rhai:2:"), "{err}");
+}
+
+#[test]
+fn version_and_help() {
+    let v = bin().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("gapscope "));
+    let h = bin().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&h.stdout);
+    assert!(text.contains("run") && text.contains("repl"), "{text}");
+}
+
+#[test]
+fn stdlib_table_matches_the_folder() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    on_disk.sort();
+    let mut embedded: Vec<String> = gapscope::stdlib::MODULES.iter().map(|(n, _)| n.to_string()).collect();
+    embedded.sort();
+    assert_eq!(on_disk, embedded, "add new stdlib files to src/stdlib.rs");
+}

@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use gapscope::host::ScriptTensor;
+use gapscope::script;
+use gapscope::Host;
+use rhai::{Dynamic, Scope};
+use std::process::{Command, Output, Stdio};
+
+/// Evaluates script source in a fresh host; the error is the formatted report.
+pub fn eval(src: &str) -> Result<Dynamic, String> {
+    let host = Host::new();
+    let mut scope = Scope::new();
+    let ast = script::compile(&host, &scope, "test.rhai", src).map_err(|e| e.0)?;
+    script::eval(&host, &mut scope, "test.rhai", &ast).map_err(|e| e.0)
+}
+
+pub fn eval_ok(src: &str) -> Dynamic {
+    eval(src).unwrap_or_else(|e| panic!("script failed: {e}\n--- script ---\n{src}"))
+}
+
+pub fn eval_err(src: &str) -> String {
+    match eval(src) {
+        Ok(v) => panic!("expected an error, got {v:?}\n--- script ---\n{src}"),
+        Err(e) => e,
+    }
+}
+
+/// A float script value.
+pub fn float(src: &str) -> f64 {
+    let v = eval_ok(src);
+    v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).unwrap_or_else(|_| panic!("not a number: {v:?}"))
+}
+
+/// A tensor result's values (flattened, as f64) and shape.
+pub fn values(src: &str) -> (Vec<f64>, Vec<i64>) {
+    let v = eval_ok(src);
+    let t = v.try_cast::<ScriptTensor>().expect("expected a tensor");
+    let t = t.tensor();
+    let shape = t.size();
+    let flat = t.to_kind(tch::Kind::Double).reshape([-1]);
+    let n = flat.numel();
+    let mut out = vec![0.0; n];
+    flat.copy_data(&mut out, n);
+    (out, shape)
+}
+
+pub fn assert_close(actual: &[f64], expected: &[f64], tol: f64) {
+    assert_eq!(actual.len(), expected.len(), "length: {actual:?} vs {expected:?}");
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!((a - e).abs() <= tol, "element {i}: {a} vs {e} (all: {actual:?} vs {expected:?})");
+    }
+}
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gapscope"))
+}
+
+/// Runs the binary with `args`, feeding `stdin`.
+pub fn run_bin(args: &[&str], stdin: &str, cwd: Option<&std::path::Path>) -> Output {
+    use std::io::Write;
+    let mut cmd = bin();
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().expect("spawn gapscope");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gapscope-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
