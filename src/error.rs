@@ -41,8 +41,10 @@ impl Error {
 /// Strips libtorch's C++ backtrace and "Torch(...)" wrapper from an error message.
 pub fn clean_torch_message(raw: &str) -> String {
     let mut msg = raw.trim();
+    let mut wrapped = false;
     for prefix in ["Internal torch error: ", "Torch(\"", "Torch("] {
         if let Some(rest) = msg.strip_prefix(prefix) {
+            wrapped |= prefix.starts_with("Torch(");
             msg = rest;
         }
     }
@@ -51,7 +53,10 @@ pub fn clean_torch_message(raw: &str) -> String {
         .filter_map(|marker| msg.find(marker))
         .min()
         .unwrap_or(msg.len());
-    let msg = msg[..cut].trim().trim_end_matches("\")").trim_end_matches(')');
+    let mut msg = msg[..cut].trim();
+    if wrapped {
+        msg = msg.trim_end_matches("\")").trim_end_matches(')');
+    }
     let msg = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
     if msg.is_empty() {
         raw.lines().next().unwrap_or("libtorch error").to_string()

@@ -178,3 +178,9 @@ fn stdlib_helpers() {
     let s = (2.0f64 / 3.0).sqrt();
     assert_close(&values("import \"tensors\" as tx; tx::zscore(tensor([1.0, 2.0, 3.0]))").0, &[-1. / s, 0., 1. / s], 1e-6);
 }
+
+#[test]
+fn clamp_with_int_bounds_keeps_ints() {
+    assert_eq!(eval_ok("tensor([-3, 5, 9]).clamp(0, 6).dtype").into_string().unwrap(), "int64");
+    assert_eq!(values("tensor([-3, 5, 9]).clamp(0, 6)").0, vec![0., 5., 6.]);
+}

@@ -261,17 +261,24 @@ fn register_math(engine: &mut Engine, docs: &mut Docs) {
 
     docs.add(a, "clamp", "t.clamp(min, max)", "Limits every element to [min, max]; pass () for an open side.", "x.clamp(0.0, 1.0)");
     engine.register_fn("clamp", |t: &mut T, lo: Dynamic, hi: Dynamic| -> R {
+        // Int bounds keep an int tensor int, as torch.clamp does.
+        let bound = |v: &Dynamic, what: &str| -> RhaiResult<tch::Scalar> {
+            match v.as_int() {
+                Ok(i) => Ok(i.into()),
+                Err(_) => Ok(number("clamp", what, v)?.into()),
+            }
+        };
         let x = t.tensor();
         let r = match (lo.is_unit(), hi.is_unit()) {
             (true, true) => Ok(x.shallow_clone()),
-            (false, true) => x.f_clamp_min(number("clamp", "min", &lo)?),
-            (true, false) => x.f_clamp_max(number("clamp", "max", &hi)?),
+            (false, true) => x.f_clamp_min(bound(&lo, "min")?),
+            (true, false) => x.f_clamp_max(bound(&hi, "max")?),
             (false, false) => {
                 let (l, h) = (number("clamp", "min", &lo)?, number("clamp", "max", &hi)?);
                 if l > h {
                     return Err(Error::arg(format!("clamp: min {l} is greater than max {h}")).into());
                 }
-                x.f_clamp(l, h)
+                x.f_clamp(bound(&lo, "min")?, bound(&hi, "max")?)
             }
         };
         ok(check("clamp", r))
