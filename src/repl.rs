@@ -233,25 +233,25 @@ struct ReplHelper {
     locals: Rc<RefCell<Vec<String>>>,
 }
 
+/// Completion candidates for the word before `pos`: registered functions, keywords, commands
+/// and the session's own variables and functions. Returns where the word starts.
+pub fn complete_word(builtins: &[String], locals: &[String], line: &str, pos: usize) -> (usize, Vec<String>) {
+    let start = line[..pos].rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).map_or(0, |i| i + 1);
+    let word = &line[start..pos];
+    if word.is_empty() {
+        return (pos, vec![]);
+    }
+    let mut out: Vec<String> = builtins.iter().chain(locals).filter(|n| n.starts_with(word)).cloned().collect();
+    out.sort();
+    out.dedup();
+    (start, out)
+}
+
 impl Completer for ReplHelper {
     type Candidate = Pair;
     fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let start = line[..pos].rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).map_or(0, |i| i + 1);
-        let word = &line[start..pos];
-        if word.is_empty() {
-            return Ok((pos, vec![]));
-        }
-        let locals = self.locals.borrow();
-        let mut out: Vec<Pair> = self
-            .builtins
-            .iter()
-            .chain(locals.iter())
-            .filter(|n| n.starts_with(word))
-            .map(|n| Pair { display: n.clone(), replacement: n.clone() })
-            .collect();
-        out.sort_by(|a, b| a.display.cmp(&b.display));
-        out.dedup_by(|a, b| a.display == b.display);
-        Ok((start, out))
+        let (start, words) = complete_word(&self.builtins, &self.locals.borrow(), line, pos);
+        Ok((start, words.into_iter().map(|w| Pair { display: w.clone(), replacement: w }).collect()))
     }
 }
 
@@ -270,7 +270,8 @@ impl Validator for ReplHelper {
 }
 impl Helper for ReplHelper {}
 
-fn builtin_names(session: &Session) -> Vec<String> {
+/// Everything completion offers besides the session's own names.
+pub fn builtin_names(session: &Session) -> Vec<String> {
     let mut names: Vec<String> = session
         .host
         .engine

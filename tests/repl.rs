@@ -62,3 +62,40 @@ fn unknown_command_and_unfinished_input_are_reported() {
     assert!(err.contains("unfinished statement"), "{err}");
     assert_eq!(code, 1);
 }
+
+#[test]
+fn ctrl_c_interrupts_a_running_statement_and_keeps_the_session() {
+    use gapscope::repl::{Outcome, Session};
+    let mut session = Session::new(gapscope::Host::new());
+    assert!(matches!(session.eval_input("let kept = 41;"), Outcome::Output(_)));
+    // What the Ctrl-C handler does, 200 ms into an endless loop.
+    let signal = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        gapscope::interrupt::request();
+    });
+    // Bounded, so a broken interrupt fails the test (the loop finishes) instead of hanging it.
+    match session.eval_input("let n = 0;\nwhile n < 100000000 { n += 1; }") {
+        Outcome::Failed(e) => assert!(e.contains("interrupted"), "{e}"),
+        _ => panic!("the loop should have been interrupted"),
+    }
+    signal.join().unwrap();
+    match session.eval_input("kept + 1") {
+        Outcome::Output(s) => assert_eq!(s, "42"),
+        _ => panic!("session lost its variables"),
+    }
+}
+
+#[test]
+fn completion_offers_functions_methods_and_variables() {
+    use gapscope::repl::{builtin_names, complete_word, Session};
+    let mut session = Session::new(gapscope::Host::new());
+    session.eval_input("let logits_a = ones(2);");
+    let builtins = builtin_names(&session);
+    let locals = session.local_names();
+    let (start, words) = complete_word(&builtins, &locals, "let s = logits_a.soft", 21);
+    assert_eq!(start, 17);
+    assert_eq!(words, vec!["softmax".to_string()]);
+    assert_eq!(complete_word(&builtins, &locals, "print(logi", 10).1, vec!["logits_a".to_string()]);
+    assert!(complete_word(&builtins, &locals, ":lo", 3).1.contains(&":load".to_string()));
+    assert!(complete_word(&builtins, &locals, "lins", 4).1.contains(&"linspace".to_string()));
+}
