@@ -28,7 +28,7 @@ fn reads_safetensors_files() {
 fn round_trip_and_python_reads_what_we_write() {
     let dir = temp_dir("files");
     let d = dir.display();
-    eval_ok(&format!(
+    let _ = eval_ok(&format!(
         "let x = arange(6).reshape([2, 3]) / 2; x.save_npy(\"{d}/x.npy\");\n\
          save_safetensors(#{{ x: x, n: tensor([1, 2]) }}, \"{d}/both.safetensors\");"
     ));

@@ -3,7 +3,7 @@
 //! values shown, at most 1,000 elements before summarising with `...` (3 edge items per dim),
 //! lines wrapped at 80 columns, and dtype/device suffixes when they are not the defaults.
 
-use super::dtype::{is_float, kind_name};
+use super::dtype::kind_name;
 use super::nested::{flat_values, Nested};
 use super::{check, device::device_name};
 use crate::error::Result;
@@ -181,11 +181,6 @@ fn scientific(f: f64) -> String {
         Some((mantissa, exp)) => format!("{mantissa}e{:+03}", exp.parse::<i32>().unwrap_or(0)),
         None => s,
     }
-}
-
-/// Whether a dtype prints as floating point (exposed for callers formatting scalars).
-pub fn prints_as_float(kind: Kind) -> bool {
-    is_float(kind)
 }
 
 #[cfg(test)]
