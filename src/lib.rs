@@ -4,9 +4,13 @@
 //! nothing of Rhai; `host` registers it with a Rhai engine; `script` and `repl` run scripts.
 
 pub mod error;
+pub mod gap;
 pub mod host;
 pub mod interrupt;
+pub mod mixture;
+pub mod plot;
 pub mod repl;
+pub mod rng;
 pub mod script;
 pub mod stdlib;
 pub mod tensor;

@@ -18,7 +18,12 @@ fn must_exist(path: &Path) -> Result<()> {
 /// A sibling temporary path in the same directory (so the final rename is atomic).
 pub fn temp_sibling(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+    // The extension stays last: encoders that choose the format by extension (PNG, SVG) still work.
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+        _ => (name.clone(), String::new()),
+    };
+    path.with_file_name(format!(".{stem}.tmp{}{ext}", std::process::id()))
 }
 
 /// Runs `write` against a temporary sibling of `path`, then renames it into place.

@@ -1,0 +1,58 @@
+//! Figures with plotters: PNG or SVG chosen by the file's extension, the bundled font, and
+//! atomic writes (a failed draw never leaves a half-written image behind).
+//!
+//! - `font`: the bundled DejaVu Sans
+//! - `histogram`: density histograms
+//! - `mixture_fig`: the paper's Fig. 3, gaps with the fitted mixture
+
+pub mod font;
+pub mod histogram;
+pub mod mixture_fig;
+
+use crate::error::{Error, Result};
+use crate::tensor::io::write_atomically;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Figure size in pixels (SVG uses the same units).
+pub const DEFAULT_SIZE: (u32, u32) = (900, 560);
+
+/// Something that draws itself onto any plotters backend.
+pub trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String>;
+}
+
+/// Draws `figure` to `path`: PNG for .png, SVG for .svg.
+pub fn save(figure: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
+    font::ensure_registered();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    if ext != "png" && ext != "svg" {
+        return Err(Error::arg(format!("{}: figures are written as .png or .svg; name the file with one of those extensions", path.display())));
+    }
+    write_atomically(path, |tmp| {
+        let drawn = if ext == "png" {
+            let root = BitMapBackend::new(tmp, size).into_drawing_area();
+            figure.draw(&root).and_then(|_| root.present().map_err(|e| e.to_string()))
+        } else {
+            let root = SVGBackend::new(tmp, size).into_drawing_area();
+            figure.draw(&root).and_then(|_| root.present().map_err(|e| e.to_string()))
+        };
+        drawn.map_err(|msg| Error::io(path, format!("could not draw the figure: {msg}")))
+    })
+}
+
+/// The palette: colour-blind safe (Okabe-Ito).
+pub mod colors {
+    use plotters::style::RGBColor;
+    pub const BLUE: RGBColor = RGBColor(0, 114, 178);
+    pub const ORANGE: RGBColor = RGBColor(230, 159, 0);
+    pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
+    pub const GREEN: RGBColor = RGBColor(0, 158, 115);
+    pub const PURPLE: RGBColor = RGBColor(204, 121, 167);
+    pub const SKY: RGBColor = RGBColor(86, 180, 233);
+    pub const GREY: RGBColor = RGBColor(150, 150, 150);
+    pub const INK: RGBColor = RGBColor(30, 30, 30);
+    /// Colours for series after the first, in order.
+    pub const CYCLE: [RGBColor; 5] = [VERMILLION, GREEN, PURPLE, ORANGE, SKY];
+}
