@@ -1,6 +1,6 @@
 //! gapscope: quantify and correct multimodal imbalance, scripted in Rhai over libtorch.
 //!
-//! The core (`tensor`, later `gap`, `mixture`, `data`, `train`, ...) is plain Rust and knows
+//! The core (`tensor`, `gap`, `mixture`, `plot`, later `data`, `train`, ...) is plain Rust and knows
 //! nothing of Rhai; `host` registers it with a Rhai engine; `script` and `repl` run scripts.
 
 pub mod error;
@@ -54,6 +54,9 @@ impl Host {
         let mut docs = Docs::default();
         let params = Rc::new(RefCell::new(Map::new()));
         host::tensor::register(&mut engine, &mut docs);
+        host::gap::register(&mut engine, &mut docs);
+        host::mixture::register(&mut engine, &mut docs);
+        host::plot::register(&mut engine, &mut docs);
         host::system::register(&mut engine, &mut docs, params.clone());
         let docs = Rc::new(docs);
         host::system::register_help(&mut engine, docs.clone());

@@ -4,7 +4,11 @@
 
 pub mod convert;
 pub mod docs;
+pub mod gap;
+pub mod mixture;
 pub mod modules;
+pub mod options;
+pub mod plot;
 pub mod system;
 pub mod tensor;
 

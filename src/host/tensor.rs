@@ -90,6 +90,14 @@ fn register_creation(engine: &mut Engine, docs: &mut Docs) {
         engine.register_fn(name, move |n: INT| -> R { created(name, &[n], |s| make(s, ops::float_opts())) });
     }
 
+    docs.add(a, "randint", "randint(low, high, shape)", "Uniform int64 samples in [low, high), reproducible after seed(n); e.g. random labels.", "randint(0, 10, [64])");
+    engine.register_fn("randint", |low: INT, high: INT, shape: Array| -> R {
+        if high <= low {
+            return Err(Error::arg(format!("randint: high ({high}) must be greater than low ({low})")).into());
+        }
+        created("randint", &shape_from_array("randint", &shape)?, |s| Tensor::f_randint_low(low, high, s, (Kind::Int64, Device::Cpu)))
+    });
+
     docs.add(a, "full", "full(shape, value)", "A tensor filled with value (int value gives int64, float gives float32).", "full([2, 2], 0.5)");
     engine.register_fn("full", |shape: Array, v: INT| -> R {
         created("full", &shape_from_array("full", &shape)?, |s| Tensor::f_full(s, v, (Kind::Int64, Device::Cpu)))
