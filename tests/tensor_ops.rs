@@ -176,11 +176,23 @@ fn stdlib_helpers() {
     assert_eq!(values("import \"tensors\" as tx; tx::one_hot(tensor([2, 0]), 3)").0, vec![0., 0., 1., 1., 0., 0.]);
     // population z-score of [1, 2, 3]: std = sqrt(2/3)
     let s = (2.0f64 / 3.0).sqrt();
-    assert_close(&values("import \"tensors\" as tx; tx::zscore(tensor([1.0, 2.0, 3.0]))").0, &[-1. / s, 0., 1. / s], 1e-6);
+    assert_close(&values("tensor([1.0, 2.0, 3.0]).zscore()").0, &[-1. / s, 0., 1. / s], 1e-6);
 }
 
 #[test]
 fn clamp_with_int_bounds_keeps_ints() {
     assert_eq!(eval_ok("tensor([-3, 5, 9]).clamp(0, 6).dtype").into_string().unwrap(), "int64");
     assert_eq!(values("tensor([-3, 5, 9]).clamp(0, 6)").0, vec![0., 5., 6.]);
+}
+
+#[test]
+fn select_and_randint() {
+    assert_eq!(values("tensor([[1, 2], [3, 4]]).select(1, 0)").0, vec![1., 3.]);
+    assert_eq!(values("tensor([[1, 2], [3, 4]]).select(0, -1)").0, vec![3., 4.]);
+    assert!(eval_err("tensor([[1, 2]]).select(0, 1)").contains("index 1 is out of range"));
+    let (v, shape) = values("seed(1); randint(2, 5, [1000])");
+    assert_eq!(shape, vec![1000]);
+    assert!(v.iter().all(|x| (2.0..5.0).contains(x)) && v.contains(&2.0) && v.contains(&4.0));
+    assert_eq!(eval_ok("randint(0, 3, [2]).dtype").into_string().unwrap(), "int64");
+    assert!(eval_err("randint(3, 3, [2])").contains("must be greater"));
 }

@@ -355,6 +355,15 @@ fn register_indexing(engine: &mut Engine, docs: &mut Docs) {
     engine.register_indexer_get(|t: &mut T, i: INT| -> R { ok(ops::index(t.tensor(), i)) });
     docs.add(a, "slice", "t.slice(dim, start, end)", "Entries start..end along dim (Python slice rules).", "x.slice(1, 0, 2)");
     engine.register_fn("slice", |t: &mut T, dim: INT, start: INT, end: INT| -> R { ok(ops::slice(t.tensor(), dim, start, end)) });
+    docs.add(a, "select", "t.select(dim, i)", "The slice at index i of dim, with that dim removed (negative i counts from the end).", "w.select(1, 0)  // first column");
+    engine.register_fn("select", |t: &mut T, dim: INT, i: INT| -> R {
+        let d = ops::norm_dim("select", dim, t.tensor().dim())?;
+        let size = t.tensor().size()[d as usize];
+        if i < -size || i >= size {
+            return Err(Error::arg(format!("select: index {i} is out of range for dim {dim} of size {size}")).into());
+        }
+        ok(check("select", t.tensor().f_select(d, i)))
+    });
     docs.add(a, "index_select", "t.index_select(dim, indices)", "Rows (along dim) picked by an int tensor or array of indices.", "x.index_select(0, [2, 0])");
     let index_select = |t: &T, dim: INT, idx: &Tensor| -> R {
         let d = ops::norm_dim("index_select", dim, t.tensor().dim())?;
