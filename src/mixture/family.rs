@@ -66,6 +66,16 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// A component with no weight (ln π = -inf): pads fixed-size loops, contributes nothing.
+    pub const NOTHING: Prepared = Prepared {
+        family: Family::Gaussian,
+        constant: f64::NEG_INFINITY,
+        mean: 0.0,
+        inv_scale: 1.0,
+        dof: f64::INFINITY,
+        half_dof_plus_one: f64::INFINITY,
+    };
+
     pub fn new(family: Family, c: &Component) -> Prepared {
         let ln_weight = c.weight.ln();
         let ln_scale = c.scale.ln();
@@ -90,12 +100,29 @@ impl Prepared {
     /// ln(π_k p_k(x)).
     #[inline]
     pub fn ln_weighted_density(&self, x: f64) -> f64 {
-        let z = (x - self.mean) * self.inv_scale;
         match self.family {
-            Family::Gaussian => self.constant - 0.5 * z * z,
-            Family::Laplace => self.constant - z.abs(),
-            Family::StudentT => self.constant - self.half_dof_plus_one * (z * z / self.dof).ln_1p(),
+            Family::Gaussian => self.ln_gaussian(x),
+            Family::Laplace => self.ln_laplace(x),
+            Family::StudentT => self.ln_student_t(x),
         }
+    }
+
+    /// ln(π_k p_k(x)) for a Gaussian component (the family is not checked: hot loops call this).
+    #[inline(always)]
+    pub fn ln_gaussian(&self, x: f64) -> f64 {
+        let z = (x - self.mean) * self.inv_scale;
+        self.constant - 0.5 * z * z
+    }
+
+    #[inline(always)]
+    pub fn ln_laplace(&self, x: f64) -> f64 {
+        self.constant - ((x - self.mean) * self.inv_scale).abs()
+    }
+
+    #[inline(always)]
+    pub fn ln_student_t(&self, x: f64) -> f64 {
+        let z = (x - self.mean) * self.inv_scale;
+        self.constant - self.half_dof_plus_one * (z * z / self.dof).ln_1p()
     }
 
     /// The squared standardised distance δ = ((x - μ) / σ)², which the Student-t E-step needs.

@@ -5,6 +5,7 @@
 //! - `init`: k-means++ starting points
 //! - `em`: the E-step, each family's M-step, and the loop
 //! - `fit`: options, data checks, several initialisations, k by BIC
+//! - `parallel`: EM passes split across threads
 //! - `model`: the fitted `Mixture` and what it answers
 
 pub mod em;
@@ -12,6 +13,7 @@ pub mod family;
 pub mod fit;
 pub mod init;
 pub mod model;
+pub mod parallel;
 pub mod special;
 
 pub use family::{Component, Family};
