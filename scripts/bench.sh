@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Runs the benchmarks and rewrites the host-overhead table in docs/perf.md.
+# Runs the benchmarks and rewrites their tables in docs/perf.md (between the start/end markers).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-table=$(cargo bench -q --bench host_overhead 2>/dev/null)
-echo "$table"
-python3 - "$table" <<'PY'
+for bench in host_overhead mixture_fit; do
+    marker=${bench//_/-}
+    table=$(cargo bench -q --bench "$bench" 2>/dev/null)
+    echo "$table"
+    python3 - "$marker" "$table" <<'PY'
 import re, sys, platform, os, subprocess
-table = sys.argv[1].strip()
+marker, table = sys.argv[1], sys.argv[2].strip()
 path = "docs/perf.md"
 text = open(path).read()
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-block = f"<!-- host-overhead:start -->\nMeasured on {cpu or platform.machine()}, {os.cpu_count()} cores, libtorch with 1 thread.\n\n{table}\n<!-- host-overhead:end -->"
-text = re.sub(r"<!-- host-overhead:start -->.*?<!-- host-overhead:end -->", block, text, flags=re.S)
+block = f"<!-- {marker}:start -->\nMeasured on {cpu or platform.machine()}, {os.cpu_count()} cores{', libtorch with 1 thread' if marker == 'host-overhead' else ''}.\n\n{table}\n<!-- {marker}:end -->"
+pattern = rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->"
+if not re.search(pattern, text, flags=re.S):
+    sys.exit(f"docs/perf.md lacks the <!-- {marker}:start/end --> markers")
+text = re.sub(pattern, lambda _: block, text, flags=re.S)
 open(path, "w").write(text)
 PY
+done
