@@ -10,18 +10,20 @@ pub struct Histogram {
     pub hi: f64,
 }
 
-/// The Freedman-Diaconis bin count (width 2·IQR·n^(-1/3)), kept within [10, 120] so small sets
-/// still show a shape and large ones stay readable.
+/// The larger of the Freedman-Diaconis count (width 2·IQR·n^(-1/3)) and √n, within [10, 120]:
+/// FD alone is coarse for bimodal gaps (the IQR spans both modes), and the bounds keep small
+/// sets showing a shape and large ones readable.
 pub fn auto_bins(sorted: &[f64]) -> usize {
     let n = sorted.len();
     let q = |p: f64| sorted[((n - 1) as f64 * p).round() as usize];
     let iqr = q(0.75) - q(0.25);
     let range = sorted[n - 1] - sorted[0];
-    if iqr <= 0.0 || range <= 0.0 {
+    if range <= 0.0 {
         return 10;
     }
-    let width = 2.0 * iqr / (n as f64).cbrt();
-    ((range / width).ceil() as usize).clamp(10, 120)
+    let sqrt_rule = (n as f64).sqrt().ceil() as usize;
+    let fd = if iqr > 0.0 { (range / (2.0 * iqr / (n as f64).cbrt())).ceil() as usize } else { 0 };
+    fd.max(sqrt_rule).clamp(10, 120)
 }
 
 /// A density histogram of finite `values` (`bins = None` picks the count).

@@ -72,6 +72,13 @@ impl Figure for MixtureFigure<'_> {
             .label("gaps (histogram)")
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], colors::GREY.mix(0.45).filled()));
 
+        // The mixture first, the components over it: where the components are well apart each
+        // coincides with the mixture, and must stay visible.
+        chart
+            .draw_series(LineSeries::new(grid.iter().copied().zip(total.iter().copied()), colors::INK.stroke_width(3)))
+            .map_err(e)?
+            .label("mixture density")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colors::INK.stroke_width(3)));
         let mut other = colors::CYCLE.iter().cycle();
         for (j, ys) in components.iter().enumerate() {
             let c = &self.mixture.components[j];
@@ -83,11 +90,6 @@ impl Figure for MixtureFigure<'_> {
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         }
-        chart
-            .draw_series(LineSeries::new(grid.iter().copied().zip(total.iter().copied()), colors::INK.stroke_width(3)))
-            .map_err(e)?
-            .label("mixture density")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colors::INK.stroke_width(3)));
 
         chart
             .configure_series_labels()
