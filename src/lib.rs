@@ -59,6 +59,7 @@ impl Host {
         host::mixture::register(&mut engine, &mut docs);
         host::plot::register(&mut engine, &mut docs);
         host::data::register(&mut engine, &mut docs);
+        host::data::register_audio(&mut engine, &mut docs);
         host::system::register(&mut engine, &mut docs, params.clone());
         let docs = Rc::new(docs);
         host::system::register_help(&mut engine, docs.clone());

@@ -95,7 +95,7 @@ fn plot_mixture_writes_png_and_svg() {
     let dir = temp_dir("plot_mixture");
     let png = dir.join("gap.png");
     let svg = dir.join("sub/gap.svg");
-    eval_ok(&with_fit(&format!(
+    let _ = eval_ok(&with_fit(&format!(
         "plot_mixture(x, mix, \"{}\"); plot_mixture(x, fit_mixture(x, #{{ family: \"smm\", k: 3 }}), \"{}\", #{{ bins: 30, title: \"SMM\" }})",
         png.display(),
         svg.display()

@@ -8,6 +8,7 @@
 //! - `files`: users' own data, one .safetensors file per split
 //! - `mfeat`: UCI Multiple Features (six views of 2,000 digits)
 
+pub mod audio;
 pub mod batches;
 pub mod dataset;
 pub mod files;

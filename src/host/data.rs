@@ -210,3 +210,31 @@ fn describe(d: &Dataset) -> String {
     let splits: Vec<String> = d.splits.iter().map(|(n, i)| format!("{n} {}", i.len())).collect();
     format!("Dataset({}, {} samples, {} classes; modalities: {}; splits: {})", d.name, d.len(), d.classes(), mods.join(", "), splits.join(", "))
 }
+
+/// `load_wav` and `spectrogram`: the audio front-ends on single clips.
+pub fn register_audio(engine: &mut Engine, docs: &mut Docs) {
+    use crate::data::audio::{read_wav, FrontEnd, FrontEndKind};
+    let a = "data";
+    docs.add(a, "load_wav", "load_wav(path)", "A WAV file as #{ samples: Tensor [n] float32 mono in [-1, 1], sample_rate }. PCM 8/16/24/32-bit or float; channels are averaged.", "let w = load_wav(\"clip.wav\");");
+    engine.register_fn("load_wav", |path: &str| -> RhaiResult<Map> {
+        let w = read_wav(std::path::Path::new(path))?;
+        let mut m = Map::new();
+        m.insert("samples".into(), Dynamic::from(ScriptTensor::new(Tensor::from_slice(&w.samples))));
+        m.insert("sample_rate".into(), (w.sample_rate as INT).into());
+        Ok(m)
+    });
+    docs.add(a, "spectrogram", "spectrogram(wave, kind, #{ samples, frames, sample_rate })",
+        "An audio front-end on a waveform [n]: \"A\" log STFT [257, 188] (tiled to 66,150 samples), \"B\" scipy PSD log z-scored [257, 299] (48,000 samples, sample_rate 16000), \"C\" Kaldi fbank [1024, 128] (16 kHz). Runs on the waveform's device. See docs/data.md.",
+        "spectrogram(load_wav(\"clip.wav\").samples, \"C\", #{})");
+    engine.register_fn("spectrogram", |wave: ScriptTensor, kind: &str, opts: Map| -> RhaiResult<ScriptTensor> {
+        let o = Options::new("spectrogram", &opts, &["samples", "frames", "sample_rate"])?;
+        let mut fe = FrontEnd::new(FrontEndKind::parse(kind)?);
+        fe.samples = o.count("samples", fe.samples as usize)? as i64;
+        fe.frames = o.count("frames", fe.frames as usize)? as i64;
+        fe.sample_rate = o.float("sample_rate", fe.sample_rate)?;
+        if (fe.kind != FrontEndKind::C && fe.samples < 512) || (fe.kind == FrontEndKind::C && fe.frames < 1) || fe.sample_rate <= 0.0 {
+            return Err(Error::arg("spectrogram: samples must be >= 512 (A, B), frames >= 1 (C), sample_rate > 0").into());
+        }
+        Ok(ScriptTensor::new(fe.apply(wave.tensor())?))
+    });
+}

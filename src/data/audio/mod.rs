@@ -1,0 +1,11 @@
+//! Audio: WAV decoding and the three spectrogram front-ends the public pipelines use
+//! (data-formats.md), computed with libtorch so they run on the GPU when there is one.
+//!
+//! - `wav`: RIFF/WAVE reading (PCM 8/16/24/32-bit, float 32/64), mixed down to mono
+//! - `frontend`: A (log-magnitude STFT), B (scipy-style PSD, log, z-score), C (Kaldi fbank)
+
+pub mod frontend;
+pub mod wav;
+
+pub use frontend::{FrontEnd, FrontEndKind};
+pub use wav::{read_wav, Wav};
