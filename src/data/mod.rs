@@ -7,12 +7,17 @@
 //! - `synthetic`: the audio-visual generator with a degraded weak modality
 //! - `files`: users' own data, one .safetensors file per split
 //! - `mfeat`: UCI Multiple Features (six views of 2,000 digits)
+//! - `audio`: WAV reading and the spectrogram front-ends A, B, C
+//! - `split_files`: CREMA-D, AVE and Kinetics-Sounds split files, quirks included
+//! - `frames`: frame files in numeric order and the choice of T frames per clip
 
 pub mod audio;
 pub mod batches;
 pub mod dataset;
 pub mod files;
+pub mod frames;
 pub mod mfeat;
+pub mod split_files;
 pub mod stratify;
 pub mod synthetic;
 
