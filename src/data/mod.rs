@@ -10,6 +10,7 @@
 //! - `audio`: WAV reading and the spectrogram front-ends A, B, C
 //! - `split_files`: CREMA-D, AVE and Kinetics-Sounds split files, quirks included
 //! - `frames`: frame files in numeric order and the choice of T frames per clip
+//! - `vision`: image decoding and the train / test visual transforms
 
 pub mod audio;
 pub mod batches;
@@ -20,6 +21,7 @@ pub mod mfeat;
 pub mod split_files;
 pub mod stratify;
 pub mod synthetic;
+pub mod vision;
 
 pub use batches::{Batch, Batches};
 pub use dataset::{Dataset, Modality, Split};

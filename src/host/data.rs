@@ -238,3 +238,31 @@ pub fn register_audio(engine: &mut Engine, docs: &mut Docs) {
         Ok(ScriptTensor::new(fe.apply(wave.tensor())?))
     });
 }
+
+/// `load_image` and `image_transform`: frames as encoder inputs.
+pub fn register_vision(engine: &mut Engine, docs: &mut Docs) {
+    use crate::data::vision;
+    let a = "data";
+    docs.add(a, "load_image", "load_image(path)", "A JPEG or PNG as RGB [3, H, W] float32 in [0, 1].", "load_image(\"frames/00001.jpg\")");
+    engine.register_fn("load_image", |path: &str| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(vision::load_image(std::path::Path::new(path))?)) });
+    docs.add(a, "image_transform", "image_transform(img, #{ train, size, seed })",
+        "The public pipelines' visual transform of a [3, H, W] image: train true = RandomResizedCrop(size) + horizontal flip (seeded), false (default) = Resize((size, size)); then ImageNet normalisation. size defaults to 224.",
+        "image_transform(load_image(\"f.jpg\"), #{ train: true, seed: 1 })");
+    engine.register_fn("image_transform", |img: ScriptTensor, opts: Map| -> RhaiResult<ScriptTensor> {
+        let o = Options::new("image_transform", &opts, &["train", "size", "seed"])?;
+        let t = img.tensor();
+        if t.dim() != 3 || t.size()[0] != 3 {
+            return Err(Error::arg(format!("image_transform: expected an image [3, H, W], got shape {:?}", t.size())).into());
+        }
+        let size = o.count("size", 224)? as i64;
+        if size < 1 {
+            return Err(Error::arg("image_transform: size must be at least 1").into());
+        }
+        let out = if o.boolean("train", false)? {
+            vision::train_transform(t, size, &mut crate::rng::Rng::new(o.count("seed", 0)? as u64))?
+        } else {
+            vision::test_transform(t, size)?
+        };
+        Ok(ScriptTensor::new(out))
+    });
+}
