@@ -155,6 +155,6 @@ impl Split {
     pub fn class_counts(&self) -> Result<Vec<i64>> {
         let labels = self.labels()?;
         let counts = check("class_counts", labels.f_bincount(None::<Tensor>, self.dataset.classes() as i64))?;
-        check("class_counts", Vec::<i64>::try_from(&counts.to_kind(Kind::Int64)))
+        check("class_counts", counts.f_to_kind(Kind::Int64).and_then(|c| Vec::<i64>::try_from(&c)))
     }
 }

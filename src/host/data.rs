@@ -115,7 +115,7 @@ fn positions_from(op: &str, v: &Dynamic) -> RhaiResult<Result<Vec<i64>, Vec<bool
         if crate::tensor::dtype::is_float(t.kind()) {
             return Err(Error::arg(format!("{op}: indices must be ints or a bool mask, got a float tensor")).into());
         }
-        return Ok(Ok(check(op, Vec::<i64>::try_from(&t.to_kind(Kind::Int64)))?));
+        return Ok(Ok(check(op, t.f_to_kind(Kind::Int64).and_then(|c| Vec::<i64>::try_from(&c)))?));
     }
     if let Some(a) = v.read_lock::<Array>() {
         return a
