@@ -74,6 +74,8 @@ fn bad_input_is_a_script_error_with_position() {
         ("fit_mixture([1.0, \"a\"], #{})", "element 1"),
         ("fit_mixture([1.0, 2.0, 3.0], #{ raw: #{ mean: 0.0, std: 0.0 } })", "std finite and > 0"),
         ("fit_mixture([1.0, 2.0, 3.0], #{}).posterior(randn([3, 2]))", "got shape [3, 2]"),
+        ("fit_mixture([1.0, 2.0, 3.0], #{}).posterior([0.0, 0.0 / 0.0])", "posterior: the data hold 1 non-finite"),
+        ("fit_mixture([1.0, 2.0, 3.0], #{}).pdf([1.0 / 0.0])", "pdf: the data hold 1 non-finite"),
     ];
     for (src, want) in cases {
         let e = eval_err(&format!("let a = 1;\n{src}"));

@@ -184,18 +184,21 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "posterior", "mix.posterior(x)", "Posteriors [N, k] of new points (rows sum to 1; columns in component order), in x's float dtype and device.", "let w = mix.posterior(z);");
     engine.register_fn("posterior", |m: &mut M, x: Dynamic| -> RhaiResult<ScriptTensor> {
         let v = values_1d("posterior", &x)?;
+        mixture::check_data(&v, 0).map_err(|e| Error::arg(format!("posterior: {e}")))?;
         let n = v.len() as i64;
         to_tensor("posterior", m.0.posterior(&v), &[n, m.0.k() as i64], &x)
     });
     docs.add(a, "balance_weights", "mix.balance_weights(x)", "The paper's (w0, w1) per point, [N, 2]: w0 = posterior of the balanced component, w1 = 1 - w0. With k = 1, w0 = 1.", "let w = mix.balance_weights(z); w.select(1, 0)");
     engine.register_fn("balance_weights", |m: &mut M, x: Dynamic| -> RhaiResult<ScriptTensor> {
         let v = values_1d("balance_weights", &x)?;
+        mixture::check_data(&v, 0).map_err(|e| Error::arg(format!("balance_weights: {e}")))?;
         let n = v.len() as i64;
         to_tensor("balance_weights", m.0.balance_weights(&v), &[n, 2], &x)
     });
     docs.add(a, "pdf", "mix.pdf(x)", "Mixture density Σ π_k p_k(x) at each point, [N].", "mix.pdf(linspace(-3.0, 3.0, 7))");
     engine.register_fn("pdf", |m: &mut M, x: Dynamic| -> RhaiResult<ScriptTensor> {
         let v = values_1d("pdf", &x)?;
+        mixture::check_data(&v, 0).map_err(|e| Error::arg(format!("pdf: {e}")))?;
         let n = v.len() as i64;
         to_tensor("pdf", m.0.pdf(&v), &[n], &x)
     });
