@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use gapscope::data::audio::{read_wav, FrontEnd, FrontEndKind};
+use gapscope::data::audio::{read_wav, resample, FrontEnd, FrontEndKind};
 use gapscope::tensor::io::load_safetensors;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,6 +27,21 @@ fn every_front_end_matches_its_reference_within_1e3() {
             eprintln!("{clip} {kind:?}: {diff:e}");
             assert!(diff <= 1e-3, "{clip} {kind:?}: max abs difference {diff}");
         }
+    }
+}
+
+/// Against torchaudio.functional.resample (tests/fixtures/gen_resample.py), in float64.
+#[test]
+fn resampling_matches_torchaudio() {
+    let reference: HashMap<String, tch::Tensor> = load_safetensors(&dir().join("resample.safetensors")).unwrap().into_iter().collect();
+    for (clip, to) in [("chirp_16000", 22050), ("short_16000", 22050), ("chirp_22050", 16000)] {
+        let wav = read_wav(&dir().join(format!("{clip}.wav"))).unwrap();
+        let x = tch::Tensor::from_slice(&wav.samples).to_kind(tch::Kind::Double);
+        let ours = resample(&x, wav.sample_rate, to).unwrap();
+        let want = &reference[&format!("{clip}_to_{to}")];
+        assert_eq!(ours.size(), want.size(), "{clip} -> {to}");
+        let diff = (ours - want).abs().max().double_value(&[]);
+        assert!(diff <= 1e-9, "{clip} -> {to}: max abs difference {diff}");
     }
 }
 

@@ -3,9 +3,12 @@
 //!
 //! - `wav`: RIFF/WAVE reading (PCM 8/16/24/32-bit, float 32/64), mixed down to mono
 //! - `frontend`: A (log-magnitude STFT), B (scipy-style PSD, log, z-score), C (Kaldi fbank)
+//! - `resample`: band-limited sinc resampling (torchaudio's default), e.g. 16 kHz into A
 
 pub mod frontend;
+pub mod resample;
 pub mod wav;
 
 pub use frontend::{FrontEnd, FrontEndKind};
+pub use resample::resample;
 pub use wav::{read_wav, Wav};
