@@ -1,14 +1,52 @@
-//! A dataset held in memory: one tensor per modality (rows = samples), int64 labels, class
-//! names, and named splits as index lists into the rows.
+//! A dataset: int64 labels, class names, named splits as index lists into the rows, and per
+//! modality either a tensor in memory (rows = samples) or, for corpora too large for memory, a
+//! `SampleSource` that decodes one sample at a time (on worker threads, see `batches`).
 
 use crate::error::{Error, Result};
+use crate::rng::Rng;
 use crate::tensor::{check, Kind, Tensor};
 use std::rc::Rc;
+use std::sync::Arc;
 
-/// One modality: its name and its data, [N, ...].
+/// One modality: its name, its per-sample shape, and its rows when held in memory.
 pub struct Modality {
     pub name: String,
-    pub data: Tensor,
+    /// The shape of one sample, e.g. [1, 257, 188].
+    pub shape: Vec<i64>,
+    data: Option<Tensor>,
+}
+
+impl Modality {
+    /// A modality held in memory, [N, ...].
+    pub fn memory(name: impl Into<String>, data: Tensor) -> Modality {
+        Modality { name: name.into(), shape: data.size()[1..].to_vec(), data: Some(data) }
+    }
+
+    /// A modality decoded per sample by the dataset's `SampleSource`.
+    pub fn lazy(name: impl Into<String>, shape: Vec<i64>) -> Modality {
+        Modality { name: name.into(), shape, data: None }
+    }
+
+    /// The rows in memory (an error for a lazily decoded corpus).
+    pub fn data(&self) -> Result<&Tensor> {
+        self.data.as_ref().ok_or_else(|| {
+            Error::arg(format!(
+                "modality \"{}\" is decoded from files per sample and is not held in memory; iterate split.batches(...) instead",
+                self.name
+            ))
+        })
+    }
+}
+
+/// Decodes samples of a corpus that stays on disk. Shared with worker threads, so it holds
+/// paths and settings, never tensors.
+pub trait SampleSource: Send + Sync {
+    /// Row `row`'s inputs, one tensor per modality in the dataset's order, without a batch
+    /// dimension. `augment` selects the training transforms; `rng` is the sample's own stream.
+    fn decode(&self, row: usize, augment: bool, rng: &mut Rng) -> Result<Vec<Tensor>>;
+
+    /// Whether samples that fail to decode are skipped (and counted) rather than errors.
+    fn skip_corrupt(&self) -> bool;
 }
 
 pub struct Dataset {
@@ -23,6 +61,8 @@ pub struct Dataset {
     pub splits: Vec<(String, Vec<i64>)>,
     /// Per-row facts that are not inputs (e.g. the synthetic set's `degraded` mask), [N, ...].
     pub meta: Vec<(String, Tensor)>,
+    /// Where lazily decoded modalities come from (None when everything is in memory).
+    pub source: Option<Arc<dyn SampleSource>>,
 }
 
 impl Dataset {
@@ -34,7 +74,13 @@ impl Dataset {
             return Err(Error::arg(format!("dataset {}: no modalities", self.name)));
         }
         for m in &self.modalities {
-            let rows = m.data.size().first().copied().unwrap_or(0);
+            let Some(data) = &m.data else {
+                if self.source.is_none() {
+                    return Err(Error::arg(format!("dataset {}: modality \"{}\" has neither data nor a source", self.name, m.name)));
+                }
+                continue;
+            };
+            let rows = data.size().first().copied().unwrap_or(0);
             if rows != n as i64 {
                 return Err(Error::arg(format!(
                     "dataset {}: modality \"{}\" has {rows} rows but there are {n} labels; every modality needs one row per label",
@@ -148,7 +194,7 @@ impl Split {
     pub fn modality_data(&self, name: &str) -> Result<Tensor> {
         let m = self.dataset.modality(name)?;
         let idx = Tensor::from_slice(&self.indices[..]);
-        check("modality", m.data.f_index_select(0, &idx))
+        check("modality", m.data()?.f_index_select(0, &idx))
     }
 
     /// Per-class sample counts.

@@ -71,7 +71,7 @@ pub fn load(dir: &Path, classes: Option<usize>) -> Result<Dataset> {
     let modalities = modality_names
         .into_iter()
         .zip(data)
-        .map(|(name, parts)| Ok(Modality { name, data: check("files", Tensor::f_cat(&parts, 0))? }))
+        .map(|(name, parts)| Ok(Modality::memory(name, check("files", Tensor::f_cat(&parts, 0))?)))
         .collect::<Result<Vec<_>>>()?;
     let ds = Dataset {
         name: format!("files:{}", dir.display()),
@@ -81,6 +81,7 @@ pub fn load(dir: &Path, classes: Option<usize>) -> Result<Dataset> {
         ids: None,
         splits,
         meta: Vec::new(),
+        source: None,
     };
     ds.validate()?;
     Ok(ds)

@@ -86,7 +86,7 @@ pub fn load(dir: &Path, views: &[String], val: f64, test: f64, seed: u64) -> Res
         } else {
             check("mfeat", Tensor::from_slice(&flat).f_reshape([n, width]))?
         };
-        modalities.push(Modality { name: view.clone(), data });
+        modalities.push(Modality::memory(view.clone(), data));
         labels = Some(y);
     }
     let labels = labels.expect("at least one view");
@@ -99,6 +99,7 @@ pub fn load(dir: &Path, views: &[String], val: f64, test: f64, seed: u64) -> Res
         ids: None,
         splits,
         meta: Vec::new(),
+        source: None,
     };
     ds.validate()?;
     Ok(ds)

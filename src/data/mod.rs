@@ -11,9 +11,11 @@
 //! - `split_files`: CREMA-D, AVE and Kinetics-Sounds split files, quirks included
 //! - `frames`: frame files in numeric order and the choice of T frames per clip
 //! - `vision`: image decoding and the train / test visual transforms
+//! - `corpus`: CREMA-D, AVE and Kinetics-Sounds read lazily from their on-disk layouts
 
 pub mod audio;
 pub mod batches;
+pub mod corpus;
 pub mod dataset;
 pub mod files;
 pub mod frames;
@@ -23,5 +25,5 @@ pub mod stratify;
 pub mod synthetic;
 pub mod vision;
 
-pub use batches::{Batch, Batches};
-pub use dataset::{Dataset, Modality, Split};
+pub use batches::{Batch, BatchOptions, Batches};
+pub use dataset::{Dataset, Modality, SampleSource, Split};

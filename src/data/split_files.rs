@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 /// [start, end] seconds to crop to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
+    /// The 1-based line of the split file it came from (for errors about the clip's files).
+    pub line: usize,
     pub clip: String,
     pub label: usize,
     pub span: Option<(f64, f64)>,
@@ -62,7 +64,7 @@ pub fn cremad(file: &str, text: &str, labels: CremadLabels) -> Result<Vec<Entry>
         let label = names.iter().position(|e| e.eq_ignore_ascii_case(cols[1])).ok_or_else(|| {
             at(file, n, format!("unknown emotion \"{}\"; CREMA-D's are {}", cols[1], names.join(", ")))
         })?;
-        out.push(Entry { clip: cols[0].to_string(), label, span: None });
+        out.push(Entry { line: n, clip: cols[0].to_string(), label, span: None });
     }
     Ok(out)
 }
@@ -85,7 +87,7 @@ pub fn ave(file: &str, text: &str, categories: &[String]) -> Result<Vec<Entry>> 
         if !(end > start && start >= 0.0) {
             return Err(at(file, n, format!("empty span [{start}, {end}]")));
         }
-        out.push(Entry { clip: cols[1].to_string(), label, span: Some((start, end)) });
+        out.push(Entry { line: n, clip: cols[1].to_string(), label, span: Some((start, end)) });
     }
     Ok(out)
 }
@@ -114,7 +116,7 @@ pub fn kinetics_sounds(file: &str, text: &str, classes: usize) -> Result<Vec<Ent
         if label >= classes {
             return Err(at(file, n, format!("label {label} is outside [0, {classes})")));
         }
-        out.push(Entry { clip: cols[0].to_string(), label, span: None });
+        out.push(Entry { line: n, clip: cols[0].to_string(), label, span: None });
     }
     Ok(out)
 }
@@ -128,8 +130,8 @@ mod tests {
         let ogm = "\u{feff}1088_IOM_NEU_XX,NEU\r\n1001_DFA_ANG_XX,ANG\r\n\r\n";
         let e = cremad("train.csv", ogm, CremadLabels::Ogm).unwrap();
         assert_eq!(e, vec![
-            Entry { clip: "1088_IOM_NEU_XX".into(), label: 0, span: None },
-            Entry { clip: "1001_DFA_ANG_XX".into(), label: 5, span: None },
+            Entry { line: 1, clip: "1088_IOM_NEU_XX".into(), label: 0, span: None },
+            Entry { line: 2, clip: "1001_DFA_ANG_XX".into(), label: 5, span: None },
         ]);
         let dr = "name,label\n1088_IOM_NEU_XX,NEU\n";
         assert_eq!(cremad("val.csv", dr, CremadLabels::Sorted).unwrap()[0].label, 4);
@@ -143,7 +145,7 @@ mod tests {
         let cats = ave_categories(&[train, "Bark&x&good&0&10\n"]);
         assert_eq!(cats, vec!["Acoustic guitar", "Bark", "Church bell"]);
         let e = ave("trainSet.txt", train, &cats).unwrap();
-        assert_eq!(e[0], Entry { clip: "c---zaDCTaE".into(), label: 2, span: Some((0.0, 10.0)) });
+        assert_eq!(e[0], Entry { line: 1, clip: "c---zaDCTaE".into(), label: 2, span: Some((0.0, 10.0)) });
         assert_eq!(e[1].span, Some((2.0, 8.0)));
         assert!(ave("t.txt", "Bark&x&good&5&5\n", &cats).unwrap_err().to_string().contains("t.txt:1: empty span"));
         assert!(ave("t.txt", "Bark&x&good\n", &cats).is_err());

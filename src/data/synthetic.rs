@@ -93,14 +93,15 @@ pub fn generate(o: &SyntheticOptions) -> Result<Dataset> {
     let ds = Dataset {
         name: "synthetic".into(),
         modalities: vec![
-            Modality { name: "audio".into(), data: shaped(audio, &o.audio_shape)? },
-            Modality { name: "visual".into(), data: shaped(visual, &o.visual_shape)? },
+            Modality::memory("audio", shaped(audio, &o.audio_shape)?),
+            Modality::memory("visual", shaped(visual, &o.visual_shape)?),
         ],
         labels: Tensor::from_slice(&labels),
         class_names: (0..o.classes).map(|c| format!("class{c}")).collect(),
         ids: None,
         splits,
         meta: vec![("degraded".into(), Tensor::from_slice(&degraded))],
+        source: None,
     };
     ds.validate()?;
     Ok(ds)

@@ -5,7 +5,7 @@
 use super::options::Options;
 use super::tensor::ScriptTensor;
 use super::{Docs, RhaiResult};
-use crate::data::{self, mfeat, synthetic::SyntheticOptions, Batches, Dataset, Split};
+use crate::data::{self, mfeat, synthetic::SyntheticOptions, BatchOptions, Batches, Dataset, Split};
 use crate::error::Error;
 use crate::tensor::{check, Kind, Tensor};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, INT};
@@ -19,10 +19,7 @@ pub struct ScriptDataset(pub Rc<Dataset>);
 #[derive(Clone)]
 pub struct BatchPlan {
     split: Split,
-    batch: usize,
-    shuffle: bool,
-    seed: u64,
-    drop_last: bool,
+    opts: BatchOptions,
 }
 
 fn batch_map(b: data::Batch) -> Map {
@@ -40,7 +37,7 @@ impl IntoIterator for BatchPlan {
     type IntoIter = Box<dyn Iterator<Item = Self::Item>>;
 
     fn into_iter(self) -> Self::IntoIter {
-        match Batches::new(&self.split, self.batch, self.shuffle, self.seed, self.drop_last) {
+        match Batches::new(&self.split, &self.opts) {
             Ok(b) => Box::new(b.map(|r| r.map(batch_map).map_err(Into::into))),
             Err(e) => Box::new(std::iter::once(Err(e.into()))),
         }
@@ -96,11 +93,82 @@ fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
             let classes = o.get("classes").map(|_| o.count("classes", 0)).transpose()?;
             data::files::load(&PathBuf::from(path), classes)?
         }
+        "cremad" | "ave" | "ks" => load_corpus(name, opts)?,
         other => {
-            return Err(Error::arg(format!("dataset: unknown dataset \"{other}\"; available: \"synthetic\", \"mfeat\", \"files\"")).into());
+            return Err(Error::arg(format!("dataset: unknown dataset \"{other}\"; available: \"synthetic\", \"mfeat\", \"files\", \"cremad\", \"ave\", \"ks\"")).into());
         }
     };
     Ok(ScriptDataset(Rc::new(ds)))
+}
+
+/// CREMA-D, AVE or Kinetics-Sounds from their on-disk layouts (`crate::data::corpus`).
+fn load_corpus(name: &str, opts: &Map) -> RhaiResult<Dataset> {
+    use crate::data::audio::{FrontEnd, FrontEndKind};
+    use crate::data::corpus::{self, CorpusOptions};
+    use crate::data::frames::FrameChoice;
+    use crate::data::split_files::CremadLabels;
+    let op: &'static str = match name {
+        "cremad" => "dataset(\"cremad\")",
+        "ave" => "dataset(\"ave\")",
+        _ => "dataset(\"ks\")",
+    };
+    let mut keys = vec!["path", "front_end", "samples", "frames", "size", "frames_train", "frames_test", "audio_dir", "frames_dir", "skip_corrupt"];
+    keys.push(match name {
+        "cremad" => "labels",
+        _ => "classes",
+    });
+    let o = Options::new(op, opts, &keys)?;
+    // Each layout's defaults (data-formats.md): CREMA-D front-end A and 1 frame, AVE B over
+    // 10 s and 4 frames, Kinetics-Sounds C and 3 frames.
+    let (kind, t) = match name {
+        "cremad" => (FrontEndKind::A, 1),
+        "ave" => (FrontEndKind::B, 4),
+        _ => (FrontEndKind::C, 3),
+    };
+    let kind = match o.get("front_end") {
+        Some(_) => FrontEndKind::parse(&o.string("front_end", "")?)?,
+        None => kind,
+    };
+    let mut fe = FrontEnd::new(kind);
+    if name == "ave" && kind == FrontEndKind::B {
+        fe.samples = 160_000;
+    }
+    match kind {
+        FrontEndKind::C => fe.frames = o.count("samples", fe.frames as usize)? as i64,
+        _ => fe.samples = o.count("samples", fe.samples as usize)? as i64,
+    }
+    if (kind != FrontEndKind::C && fe.samples < 512) || fe.frames < 0 || (kind == FrontEndKind::C && fe.frames < 1) {
+        return Err(Error::arg(format!("{op}: samples must be >= 512 for front-ends A and B, and >= 1 (fbank frames) for C")).into());
+    }
+    let root = match o.get("path") {
+        Some(_) => PathBuf::from(o.string("path", "")?),
+        None => mfeat::data_dir().join(name),
+    };
+    let mut c = CorpusOptions::new(root, fe, o.count("frames", t)?);
+    if c.frames == 0 {
+        return Err(Error::arg(format!("{op}: frames must be at least 1")).into());
+    }
+    c.size = o.count("size", 224)? as i64;
+    if c.size < 8 {
+        return Err(Error::arg(format!("{op}: size must be at least 8")).into());
+    }
+    c.frames_train = FrameChoice::parse(&o.string("frames_train", "random")?)?;
+    c.frames_test = FrameChoice::parse(&o.string("frames_test", "evenly")?)?;
+    c.audio_dir = o.string("audio_dir", &c.audio_dir)?;
+    c.frames_dir = o.string("frames_dir", &c.frames_dir)?;
+    c.skip_corrupt = o.boolean("skip_corrupt", false)?;
+    Ok(match name {
+        "cremad" => {
+            let labels = match o.string("labels", "ogm")?.as_str() {
+                "ogm" => CremadLabels::Ogm,
+                "sorted" => CremadLabels::Sorted,
+                other => return Err(Error::arg(format!("{op}: labels \"{other}\": use \"ogm\" (NEU 0, HAP 1, SAD 2, FEA 3, DIS 4, ANG 5) or \"sorted\" (ANG 0 ... SAD 5)")).into()),
+            };
+            corpus::cremad::load(c, labels)?
+        }
+        "ave" => corpus::ave::load(c)?,
+        _ => corpus::kinetics::load(c, o.get("classes").map(|_| o.count("classes", 31)).transpose()?)?,
+    })
 }
 
 fn positions_from(op: &str, v: &Dynamic) -> RhaiResult<Result<Vec<i64>, Vec<bool>>> {
@@ -134,7 +202,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_iterator_result::<BatchPlan, Map>();
     let a = "data";
     docs.add(a, "dataset", "dataset(name, opts)",
-        "Loads a dataset: \"synthetic\" #{ n, classes, audio_shape, visual_shape, audio_snr, visual_snr, degraded_fraction, seed, val, test }; \"mfeat\" #{ views, seed, val, test, dir } (UCI Multiple Features; default views [\"pix\", \"fou\"]); \"files\" #{ path, classes } (one .safetensors per split, docs/data.md).",
+        "Loads a dataset: \"synthetic\" #{ n, classes, audio_shape, visual_shape, audio_snr, visual_snr, degraded_fraction, seed, val, test }; \"mfeat\" #{ views, seed, val, test, dir } (UCI Multiple Features; default views [\"pix\", \"fou\"]); \"files\" #{ path, classes } (one .safetensors per split, docs/data.md); \"cremad\", \"ave\", \"ks\" #{ path, front_end, samples, frames, size, frames_train, frames_test, audio_dir, frames_dir, skip_corrupt, labels (cremad) | classes (ks) } (read lazily from the public layouts, docs/data.md).",
         "let data = dataset(\"mfeat\", #{ views: [\"pix\", \"fou\"], seed: 7 });");
     engine.register_fn("dataset", |name: &str| load(name, &Map::new()));
     engine.register_fn("dataset", |name: &str, opts: Map| load(name, &opts));
@@ -149,7 +217,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("modalities", |d: &mut D| -> Array { d.0.modalities.iter().map(|m| m.name.clone().into()).collect() });
     docs.add(a, "shapes", "data.shapes", "Per-sample shape of each modality, as a map.", "data.shapes.pix  // [1, 16, 15]");
     engine.register_get("shapes", |d: &mut D| -> Map {
-        d.0.modalities.iter().map(|m| (m.name.as_str().into(), Dynamic::from_array(m.data.size()[1..].iter().map(|&s| Dynamic::from_int(s)).collect()))).collect()
+        d.0.modalities.iter().map(|m| (m.name.as_str().into(), Dynamic::from_array(m.shape.iter().map(|&s| Dynamic::from_int(s)).collect()))).collect()
     });
     docs.add(a, "splits", "data.splits", "The split names (train, and val / test where present).", "data.splits");
     engine.register_get("splits", |d: &mut D| -> Array { d.0.splits.iter().map(|(n, _)| n.clone().into()).collect() });
@@ -186,27 +254,36 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
             Err(mask) => s.subset_mask(&mask)?,
         })
     });
-    docs.add(a, "batches", "split.batches(#{ batch, shuffle, seed, drop_last })",
-        "Batches for a for-loop, each #{ <modality>: T, labels: T, indices: T }; defaults batch 64, shuffle true, seed 0, drop_last false. The same seed gives the same order.",
+    docs.add(a, "batches", "split.batches(#{ batch, shuffle, seed, drop_last, augment, workers })",
+        "Batches for a for-loop, each #{ <modality>: T, labels: T, indices: T }; defaults batch 64, shuffle true, seed 0, drop_last false. The same seed gives the same order. For corpora read from files (cremad, ave, ks): augment (default true on the train split: random crops, flips, random frames; false elsewhere) and workers (decoding threads, default 2; 0 decodes inline).",
         "for b in data.train.batches(#{ batch: 64, seed: epoch }) { print(b.labels.shape); }");
     engine.register_fn("batches", |s: &mut Split, opts: Map| -> RhaiResult<BatchPlan> {
-        let o = Options::new("batches", &opts, &["batch", "shuffle", "seed", "drop_last"])?;
-        let batch = o.count("batch", 64)?;
-        if batch == 0 {
+        let o = Options::new("batches", &opts, &["batch", "shuffle", "seed", "drop_last", "augment", "workers"])?;
+        let d = BatchOptions::default();
+        let batch_size = o.count("batch", d.batch_size)?;
+        if batch_size == 0 {
             return Err(Error::arg("batches: batch must be at least 1").into());
         }
-        Ok(BatchPlan { split: s.clone(), batch, shuffle: o.boolean("shuffle", true)?, seed: o.count("seed", 0)? as u64, drop_last: o.boolean("drop_last", false)? })
+        let opts = BatchOptions {
+            batch_size,
+            shuffle: o.boolean("shuffle", d.shuffle)?,
+            seed: o.count("seed", 0)? as u64,
+            drop_last: o.boolean("drop_last", d.drop_last)?,
+            augment: o.boolean("augment", s.name.starts_with("train"))?,
+            workers: o.count("workers", d.workers)?,
+        };
+        Ok(BatchPlan { split: s.clone(), opts })
     });
     docs.add(a, "count", "batches.count", "How many batches one pass yields.", "data.train.batches(#{}).count");
     engine.register_get("count", |p: &mut BatchPlan| -> RhaiResult<INT> {
-        Ok(Batches::new(&p.split, p.batch, p.shuffle, p.seed, p.drop_last)?.count() as INT)
+        Ok(Batches::new(&p.split, &p.opts)?.count() as INT)
     });
     engine.register_fn("to_string", |s: &mut Split| format!("Split({}, {} samples of {})", s.name, s.len(), s.dataset.name));
     engine.register_fn("to_debug", |s: &mut Split| format!("Split({}, {} samples of {})", s.name, s.len(), s.dataset.name));
 }
 
 fn describe(d: &Dataset) -> String {
-    let mods: Vec<String> = d.modalities.iter().map(|m| format!("{} {:?}", m.name, &m.data.size()[1..])).collect();
+    let mods: Vec<String> = d.modalities.iter().map(|m| format!("{} {:?}", m.name, m.shape)).collect();
     let splits: Vec<String> = d.splits.iter().map(|(n, i)| format!("{n} {}", i.len())).collect();
     format!("Dataset({}, {} samples, {} classes; modalities: {}; splits: {})", d.name, d.len(), d.classes(), mods.join(", "), splits.join(", "))
 }
