@@ -10,6 +10,8 @@ pub mod host;
 pub mod interrupt;
 pub mod mixture;
 pub mod plot;
+pub mod prep;
+pub mod progress;
 pub mod repl;
 pub mod rng;
 pub mod script;

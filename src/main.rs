@@ -27,6 +27,31 @@ enum Command {
     },
     /// Print docs/api.md (the reference of every registered function) to stdout.
     Api,
+    /// Prepare a corpus from its raw download: split files, 1 fps frames, 16 kHz wavs and
+    /// audio features, in the layout `dataset("cremad" | "ave" | "ks")` reads. Needs ffmpeg.
+    Prep {
+        /// cremad, ave or ks.
+        corpus: String,
+        /// The raw download (videos, and CREMA-D's AudioWAV).
+        #[arg(long)]
+        raw: PathBuf,
+        /// Where the prepared corpus goes (resumable: a rerun skips finished clips).
+        #[arg(long)]
+        out: PathBuf,
+        /// The folder holding the split files, when they are not under --raw.
+        #[arg(long)]
+        splits: Option<PathBuf>,
+        /// Clips prepared in parallel (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Front-ends to precompute features for: letters from A, B, C, comma-separated, or
+        /// "none" (default: the corpus's own: A for cremad, B for ave, C for ks).
+        #[arg(long)]
+        features: Option<String>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +83,20 @@ fn run() -> Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Prep { corpus, raw, out, splits, jobs, features, quiet } => {
+            use gapscope::data::audio::FrontEndKind;
+            use gapscope::prep::{prep, CorpusKind, PrepOptions};
+            let corpus = CorpusKind::parse(&corpus)?;
+            let features = match features.as_deref() {
+                None => vec![corpus.default_front_end().kind],
+                Some("none") => Vec::new(),
+                Some(list) => list.split(',').map(|k| FrontEndKind::parse(k.trim())).collect::<Result<Vec<_>, _>>()?,
+            };
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+            let report = prep(&PrepOptions { corpus, raw, out, splits, jobs, features, quiet })?;
+            println!("{report}");
+            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         Command::Api => {
             print!("{}", Host::new().docs.markdown());

@@ -191,26 +191,7 @@ impl Corpus {
                 let t = load_safetensors(path)?.into_iter().find(|(n, _)| n == "audio").map(|(_, t)| t);
                 t.ok_or_else(|| Error::io(path, "holds no tensor \"audio\""))?
             }
-            AudioFile::Wav(path) => {
-                let wav = read_wav(path)?;
-                let mut x = Tensor::from_slice(&wav.samples);
-                if let Some((start, end)) = clip.span {
-                    let n = wav.samples.len() as i64;
-                    let (a, b) = (((start * wav.sample_rate as f64) as i64).min(n), ((end * wav.sample_rate as f64) as i64).min(n));
-                    if b <= a {
-                        return Err(Error::io(path, format!("the span [{start}, {end}] s lies beyond the clip's {:.2} s", n as f64 / wav.sample_rate as f64)));
-                    }
-                    x = check("audio", x.f_narrow(0, a, b - a))?;
-                }
-                let rate = self.opts.front_end.sample_rate.round() as u32;
-                if wav.sample_rate != rate {
-                    x = resample(&x, wav.sample_rate, rate)?;
-                }
-                if x.numel() == 0 {
-                    return Err(Error::io(path, "holds no samples"));
-                }
-                check("audio", self.opts.front_end.apply(&x)?.f_unsqueeze(0))?
-            }
+            AudioFile::Wav(path) => clip_features(path, &self.opts.front_end, clip.span)?,
         };
         if out.size() != self.audio_shape {
             let at = match &clip.audio {
@@ -257,6 +238,29 @@ impl SampleSource for Corpus {
     fn skip_corrupt(&self) -> bool {
         self.opts.skip_corrupt
     }
+}
+
+/// A clip's front-end features [1, F, T] from its wav: cropped to the span (AVE), resampled to
+/// the front-end's rate (CREMA-D's 16 kHz into A's 22,050 Hz, as librosa.load(sr=22050) does).
+pub fn clip_features(path: &Path, fe: &FrontEnd, span: Option<(f64, f64)>) -> Result<Tensor> {
+    let wav = read_wav(path)?;
+    let mut x = Tensor::from_slice(&wav.samples);
+    if let Some((start, end)) = span {
+        let n = wav.samples.len() as i64;
+        let (a, b) = (((start * wav.sample_rate as f64) as i64).min(n), ((end * wav.sample_rate as f64) as i64).min(n));
+        if b <= a {
+            return Err(Error::io(path, format!("the span [{start}, {end}] s lies beyond the clip's {:.2} s", n as f64 / wav.sample_rate as f64)));
+        }
+        x = check("audio", x.f_narrow(0, a, b - a))?;
+    }
+    let rate = fe.sample_rate.round() as u32;
+    if wav.sample_rate != rate {
+        x = resample(&x, wav.sample_rate, rate)?;
+    }
+    if x.numel() == 0 {
+        return Err(Error::io(path, "holds no samples"));
+    }
+    check("audio", fe.apply(&x)?.f_unsqueeze(0))
 }
 
 /// Reads a split file as text (an error naming it when it is missing).
