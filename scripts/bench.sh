@@ -3,7 +3,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-for bench in host_overhead mixture_fit frontends; do
+for bench in host_overhead mixture_fit frontends loaders; do
     marker=${bench//_/-}
     table=$(cargo bench -q --bench "$bench" 2>/dev/null)
     echo "$table"
