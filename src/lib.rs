@@ -17,6 +17,7 @@ pub mod rng;
 pub mod script;
 pub mod stdlib;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 

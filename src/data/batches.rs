@@ -147,7 +147,7 @@ impl Batches {
     }
 
     /// How many batches a full pass yields (fewer when skip_corrupt empties a whole batch).
-    pub fn count(&self) -> usize {
+    pub fn batch_count(&self) -> usize {
         self.plan.len()
     }
 

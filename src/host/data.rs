@@ -276,7 +276,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     });
     docs.add(a, "count", "batches.count", "How many batches one pass yields.", "data.train.batches(#{}).count");
     engine.register_get("count", |p: &mut BatchPlan| -> RhaiResult<INT> {
-        Ok(Batches::new(&p.split, &p.opts)?.count() as INT)
+        Ok(Batches::new(&p.split, &p.opts)?.batch_count() as INT)
     });
     engine.register_fn("to_string", |s: &mut Split| format!("Split({}, {} samples of {})", s.name, s.len(), s.dataset.name));
     engine.register_fn("to_debug", |s: &mut Split| format!("Split({}, {} samples of {})", s.name, s.len(), s.dataset.name));

@@ -1,0 +1,188 @@
+//! Encoders: a sample's input to a feature vector [B, D].
+//!
+//! - `mlp`: flatten, then Linear + ReLU layers (vectors such as mfeat's `fou`)
+//! - `cnn`: three conv + BN + ReLU blocks and global average pooling (small images and
+//!   spectrograms on CPU)
+//! - `resnet18`: torchvision's ResNet-18 from scratch (BasicBlock x [2, 2, 2, 2], 512-d), with
+//!   the public code's 1-channel conv1 for spectrograms; frame stacks [B, 3, T, H, W] run per
+//!   frame and are pooled over (T, H, W) with 3-D average pooling, as OGM-GE does.
+
+use super::layers::{relu, BatchNorm, Conv, Linear};
+use crate::error::{Error, Result};
+use crate::tensor::{check, Kind, Tensor};
+use tch::nn;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EncoderKind {
+    Mlp { hidden: Vec<i64> },
+    Cnn { width: i64 },
+    ResNet18,
+}
+
+impl EncoderKind {
+    pub fn parse(name: &str) -> Result<EncoderKind> {
+        match name {
+            "mlp" => Ok(EncoderKind::Mlp { hidden: vec![256, 256] }),
+            "cnn" => Ok(EncoderKind::Cnn { width: 32 }),
+            "resnet18" => Ok(EncoderKind::ResNet18),
+            other => Err(Error::arg(format!("unknown encoder \"{other}\": use \"mlp\", \"cnn\" or \"resnet18\""))),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            EncoderKind::Mlp { .. } => "mlp",
+            EncoderKind::Cnn { .. } => "cnn",
+            EncoderKind::ResNet18 => "resnet18",
+        }
+    }
+}
+
+struct Block {
+    conv1: Conv,
+    bn1: BatchNorm,
+    conv2: Conv,
+    bn2: BatchNorm,
+    downsample: Option<(Conv, BatchNorm)>,
+}
+
+impl Block {
+    fn new(p: &nn::Path, cin: i64, cout: i64, stride: i64) -> Block {
+        let downsample = (stride != 1 || cin != cout).then(|| {
+            let d = p / "downsample";
+            (Conv::new(&(&d / "0"), cin, cout, 1, stride, 0, false), BatchNorm::new(&(&d / "1"), cout))
+        });
+        Block {
+            conv1: Conv::new(&(p / "conv1"), cin, cout, 3, stride, 1, false),
+            bn1: BatchNorm::new(&(p / "bn1"), cout),
+            conv2: Conv::new(&(p / "conv2"), cout, cout, 3, 1, 1, false),
+            bn2: BatchNorm::new(&(p / "bn2"), cout),
+            downsample,
+        }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = relu(self.bn1.forward(&self.conv1.forward(x)?, train)?)?;
+        let y = self.bn2.forward(&self.conv2.forward(&y)?, train)?;
+        let shortcut = match &self.downsample {
+            Some((conv, bn)) => bn.forward(&conv.forward(x)?, train)?,
+            None => x.shallow_clone(),
+        };
+        relu(check("resnet", y.f_add(&shortcut))?)
+    }
+}
+
+enum Net {
+    Mlp(Vec<Linear>),
+    Cnn(Vec<(Conv, BatchNorm)>),
+    ResNet { conv1: Conv, bn1: BatchNorm, layers: Vec<Block> },
+}
+
+pub struct Encoder {
+    pub kind: EncoderKind,
+    /// The per-sample input shape it was built for.
+    pub input: Vec<i64>,
+    pub dim: i64,
+    net: Net,
+}
+
+impl Encoder {
+    /// Builds an encoder for samples of shape `input` under `p`.
+    pub fn new(p: &nn::Path, kind: &EncoderKind, input: &[i64]) -> Result<Encoder> {
+        let (net, dim) = match kind {
+            EncoderKind::Mlp { hidden } => {
+                let mut din: i64 = input.iter().product();
+                let mut layers = Vec::new();
+                for (i, &h) in hidden.iter().enumerate() {
+                    layers.push(Linear::new(&(p / format!("fc{}", i + 1)), din, h));
+                    din = h;
+                }
+                (Net::Mlp(layers), din)
+            }
+            EncoderKind::Cnn { width } => {
+                if !(input.len() == 3 || input.len() == 2) {
+                    return Err(Error::arg(format!("encoder cnn: expects samples [C, H, W] (or [H, W]), got {input:?}")));
+                }
+                let cin = if input.len() == 3 { input[0] } else { 1 };
+                let widths = [*width, width * 2, width * 4];
+                let mut blocks = Vec::new();
+                let mut c = cin;
+                for (i, &w) in widths.iter().enumerate() {
+                    let stride = if i == 0 { 1 } else { 2 };
+                    blocks.push((Conv::new(&(p / format!("conv{}", i + 1)), c, w, 3, stride, 1, false), BatchNorm::new(&(p / format!("bn{}", i + 1)), w)));
+                    c = w;
+                }
+                (Net::Cnn(blocks), c)
+            }
+            EncoderKind::ResNet18 => {
+                let cin = match input.len() {
+                    3 => input[0],
+                    4 => input[0], // [3, T, H, W] frames
+                    2 => 1,
+                    _ => return Err(Error::arg(format!("encoder resnet18: expects [C, H, W] or frames [3, T, H, W], got {input:?}"))),
+                };
+                let mut layers = Vec::new();
+                let mut c = 64;
+                for (i, &w) in [64i64, 128, 256, 512].iter().enumerate() {
+                    let lp = p / format!("layer{}", i + 1);
+                    let stride = if i == 0 { 1 } else { 2 };
+                    layers.push(Block::new(&(&lp / "0"), c, w, stride));
+                    layers.push(Block::new(&(&lp / "1"), w, w, 1));
+                    c = w;
+                }
+                (Net::ResNet { conv1: Conv::new(&(p / "conv1"), cin, 64, 7, 2, 3, false), bn1: BatchNorm::new(&(p / "bn1"), 64), layers }, 512)
+            }
+        };
+        Ok(Encoder { kind: kind.clone(), input: input.to_vec(), dim, net })
+    }
+
+    /// [B, ...input] to [B, dim].
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let size = x.size();
+        if size.len() != self.input.len() + 1 || size[1..] != self.input[..] {
+            return Err(Error::arg(format!("encoder {}: expected inputs [B, {}], got {size:?}", self.kind.name(), self.input.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))));
+        }
+        let x = check("encoder", x.f_to_kind(Kind::Float))?;
+        let b = size[0];
+        match &self.net {
+            Net::Mlp(layers) => {
+                let mut h = check("encoder", x.f_reshape([b, -1]))?;
+                for l in layers {
+                    h = relu(l.forward(&h)?)?;
+                }
+                Ok(h)
+            }
+            Net::Cnn(blocks) => {
+                let mut h = if self.input.len() == 2 { check("encoder", x.f_unsqueeze(1))? } else { x };
+                for (conv, bn) in blocks {
+                    h = relu(bn.forward(&conv.forward(&h)?, train)?)?;
+                }
+                check("encoder", h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float))
+            }
+            Net::ResNet { conv1, bn1, layers } => {
+                // Frames [B, 3, T, H, W] run as a batch of B*T images, then pool over T, H, W.
+                let frames = self.input.len() == 4;
+                let (mut h, t) = if frames {
+                    let t = size[2];
+                    (check("encoder", x.f_permute([0, 2, 1, 3, 4]).and_then(|v| v.f_reshape([b * t, size[1], size[3], size[4]])))?, t)
+                } else if self.input.len() == 2 {
+                    (check("encoder", x.f_unsqueeze(1))?, 1)
+                } else {
+                    (x, 1)
+                };
+                h = relu(bn1.forward(&conv1.forward(&h)?, train)?)?;
+                h = check("encoder", h.f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false))?;
+                for block in layers {
+                    h = block.forward(&h, train)?;
+                }
+                if frames {
+                    let (c, hh, ww) = (h.size()[1], h.size()[2], h.size()[3]);
+                    let v = check("encoder", h.f_reshape([b, t, c, hh, ww]).and_then(|v| v.f_permute([0, 2, 1, 3, 4])))?;
+                    check("encoder", v.f_mean_dim([2, 3, 4].as_slice(), false, Kind::Float))
+                } else {
+                    check("encoder", h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The few layers the encoders and heads are built from, as variables on a `VarStore` path
+//! (so parameter names follow PyTorch's: `conv1.weight`, `bn1.running_mean`, ...) and forward
+//! passes through fallible libtorch calls, so a bad input is an error, never a panic.
+
+use crate::error::Result;
+use crate::tensor::{check, Tensor};
+use tch::nn::{self, Init};
+
+pub struct Conv {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub stride: i64,
+    pub padding: i64,
+}
+
+impl Conv {
+    /// k x k convolution, Kaiming-normal (fan out, ReLU) as torchvision's ResNet initialises.
+    pub fn new(p: &nn::Path, cin: i64, cout: i64, k: i64, stride: i64, padding: i64, bias: bool) -> Conv {
+        let init = Init::Kaiming { dist: nn::init::NormalOrUniform::Normal, fan: nn::init::FanInOut::FanOut, non_linearity: nn::init::NonLinearity::ReLU };
+        let weight = p.var("weight", &[cout, cin, k, k], init);
+        let bias = bias.then(|| p.var("bias", &[cout], Init::Const(0.0)));
+        Conv { weight, bias, stride, padding }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        check("conv2d", x.f_conv2d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [1], 1))
+    }
+}
+
+pub struct BatchNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+}
+
+impl BatchNorm {
+    /// Weight 1, bias 0 (the public code's BN init), PyTorch's momentum 0.1 and eps 1e-5.
+    pub fn new(p: &nn::Path, c: i64) -> BatchNorm {
+        BatchNorm {
+            weight: p.var("weight", &[c], Init::Const(1.0)),
+            bias: p.var("bias", &[c], Init::Const(0.0)),
+            running_mean: p.zeros_no_train("running_mean", &[c]),
+            running_var: p.ones_no_train("running_var", &[c]),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        check("batch_norm", Tensor::f_batch_norm(x, Some(&self.weight), Some(&self.bias), Some(&self.running_mean), Some(&self.running_var), train, 0.1, 1e-5, true))
+    }
+}
+
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Linear {
+    /// Xavier-normal weights (the public code's init for linear layers), zero bias.
+    pub fn new(p: &nn::Path, din: i64, dout: i64) -> Linear {
+        let std = (2.0 / (din + dout) as f64).sqrt();
+        Linear { weight: p.var("weight", &[dout, din], Init::Randn { mean: 0.0, stdev: std }), bias: p.var("bias", &[dout], Init::Const(0.0)) }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        check("linear", x.f_linear(&self.weight, Some(&self.bias)))
+    }
+}
+
+pub fn relu(x: Tensor) -> Result<Tensor> {
+    check("relu", x.f_relu())
+}

@@ -1,0 +1,103 @@
+//! The training losses (method.md, Eq. 10-11), per sample then averaged over the batch:
+//!
+//! - warm-up: L_wp = CE_f + CE_a + CE_v
+//! - adaptive: L_i = α·w0_i·CE_f + λ_t·(β·g_i² + γ·w1_i·(g_i − μ0_raw)² + CE_a + CE_v), λ_t = ρ^t
+//!
+//! g_i is the live, differentiable gap of the batch (first modality minus second). Each term is
+//! a switch for the Table III ablations; every term is returned so a script can log it.
+
+use super::fusion::Logits;
+use crate::error::{Error, Result};
+use crate::gap::{gap, GapKind};
+use crate::tensor::{check, Kind, Tensor};
+
+#[derive(Clone, Debug)]
+pub struct LossConfig {
+    pub alpha: f64,
+    pub beta: f64,
+    pub gamma: f64,
+    pub rho: f64,
+    /// Adaptive epochs completed (λ_t = ρ^t).
+    pub t: i64,
+    pub gap: GapKind,
+    /// false: w0 = w1 = 1 (the "no GMM weighting" ablation).
+    pub use_weights: bool,
+    /// false: no CE_a + CE_v in the adaptive loss.
+    pub unimodal: bool,
+    /// The balanced component's mean in raw gap units.
+    pub mu0_raw: f64,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig { alpha: 1.0, beta: 1.0, gamma: 1.0, rho: 0.95, t: 0, gap: GapKind::Prob, use_weights: true, unimodal: true, mu0_raw: 0.0 }
+    }
+}
+
+/// The batch loss and its terms (batch means), for logging.
+pub struct LossTerms {
+    pub total: Tensor,
+    pub terms: Vec<(&'static str, Tensor)>,
+}
+
+fn ce(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    // Per-sample cross-entropy: -log_softmax at the label.
+    let logp = check("cross_entropy", logits.f_log_softmax(-1, Kind::Float))?;
+    check("cross_entropy", logp.f_gather(1, &labels.f_unsqueeze(1).map_err(|e| Error::torch("cross_entropy", e))?, false).and_then(|t| t.f_squeeze_dim(1)).and_then(|t| t.f_neg()))
+}
+
+fn mean(t: &Tensor) -> Result<Tensor> {
+    check("loss", t.f_mean(Kind::Float))
+}
+
+/// L_wp = CE_f + CE_a + CE_v (Eq. 10).
+pub fn warmup(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
+    let (f, a, v) = (mean(&ce(&logits.fused, labels)?)?, mean(&ce(&logits.first, labels)?)?, mean(&ce(&logits.second, labels)?)?);
+    let total = check("loss", f.f_add(&a).and_then(|x| x.f_add(&v)))?;
+    Ok(LossTerms { total, terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
+}
+
+/// Plain fused cross-entropy (the concat baseline).
+pub fn fused_only(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
+    let f = mean(&ce(&logits.fused, labels)?)?;
+    Ok(LossTerms { total: f.shallow_clone(), terms: vec![("ce_fused", f)] })
+}
+
+/// The adaptive loss (Eq. 11) with per-sample weights [B, 2] = (w0, w1).
+pub fn adaptive(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossConfig) -> Result<LossTerms> {
+    let op = "adaptive_loss";
+    let b = labels.size()[0];
+    if weights.size() != [b, 2] {
+        return Err(Error::arg(format!("{op}: weights must be [{b}, 2] (w0, w1 per sample), got {:?}", weights.size())));
+    }
+    let w = check(op, weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(labels.device())))?;
+    let (w0, w1) = if cfg.use_weights {
+        (check(op, w.f_select(1, 0))?, check(op, w.f_select(1, 1))?)
+    } else {
+        let ones = check(op, Tensor::f_ones([b], (Kind::Float, labels.device())))?;
+        (ones.shallow_clone(), ones)
+    };
+    let g = check(op, gap(&logits.first, &logits.second, labels, cfg.gap)?.f_to_kind(Kind::Float))?;
+    let lambda = cfg.rho.powi(cfg.t as i32);
+    let (ce_f, ce_a, ce_v) = (ce(&logits.fused, labels)?, ce(&logits.first, labels)?, ce(&logits.second, labels)?);
+    let fusion = check(op, ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha)))?;
+    let reg = check(op, g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta)))?;
+    let align = check(op, g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)))?;
+    let mut inner = check(op, reg.f_add(&align))?;
+    if cfg.unimodal {
+        inner = check(op, inner.f_add(&ce_a).and_then(|x| x.f_add(&ce_v)))?;
+    }
+    let total = mean(&check(op, fusion.f_add(&inner.f_mul_scalar(lambda).map_err(|e| Error::torch(op, e))?))?)?;
+    Ok(LossTerms {
+        total,
+        terms: vec![
+            ("fusion", mean(&fusion)?),
+            ("gap_reg", mean(&reg)?),
+            ("gap_align", mean(&align)?),
+            ("ce_fused", mean(&ce_f)?),
+            ("ce_first", mean(&ce_a)?),
+            ("ce_second", mean(&ce_v)?),
+            ("gap", mean(&g.f_detach().map_err(|e| Error::torch(op, e))?)?),
+        ],
+    })
+}

@@ -1,0 +1,20 @@
+//! Training: encoders, fusion heads, the paper's losses, optimisers, and the step / epoch /
+//! evaluate / collect functions the Rhai recipe (stdlib/train.rhai) is written on.
+//!
+//! - `layers`: conv, batch norm and linear layers with PyTorch's names and inits
+//! - `encoder`: MLP, small CNN, ResNet-18 (2-D, or per frame with 3-D pooling)
+//! - `fusion`: concat (Eq. 2 split), sum, FiLM, gated
+//! - `model`: two encoders and a head in one VarStore
+//! - `loss`: warm-up (Eq. 10) and adaptive (Eq. 11) losses, term by term
+//! - `optim`: SGD / Adam / AdamW with PyTorch's update rules, LR schedules
+//! - `metrics`: accuracy, macro-F1, per-class accuracy
+//! - `trainer`: step, epoch, predict, evaluate, collect
+
+pub mod encoder;
+pub mod fusion;
+pub mod layers;
+pub mod loss;
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod trainer;

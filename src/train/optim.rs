@@ -1,0 +1,159 @@
+//! Optimisers with PyTorch's update rules (torch.optim.SGD, Adam, AdamW), written over the
+//! model's named parameters so their state is plain named tensors (checkpointable, and
+//! checked against the model it was built for), and learning-rate schedules.
+
+use crate::error::{Error, Result};
+use crate::tensor::{check, Tensor};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptimKind {
+    Sgd { momentum: f64, nesterov: bool },
+    Adam { beta1: f64, beta2: f64, eps: f64 },
+    AdamW { beta1: f64, beta2: f64, eps: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    None,
+    /// lr · gamma^(epoch / step) (StepLR).
+    Step { step: usize, gamma: f64 },
+    /// Cosine annealing from lr to 0 over `epochs` (CosineAnnealingLR, eta_min 0).
+    Cosine { epochs: usize },
+}
+
+impl Schedule {
+    pub fn lr(&self, base: f64, epoch: usize) -> f64 {
+        match self {
+            Schedule::None => base,
+            Schedule::Step { step, gamma } => base * gamma.powi((epoch / (*step).max(1)) as i32),
+            Schedule::Cosine { epochs } => base * 0.5 * (1.0 + (std::f64::consts::PI * epoch.min(*epochs) as f64 / (*epochs).max(1) as f64).cos()),
+        }
+    }
+}
+
+pub struct Optimizer {
+    pub kind: OptimKind,
+    pub lr: f64,
+    pub base_lr: f64,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// The model it was built for (its architecture line): stepping another model is an error.
+    pub architecture: String,
+    params: Vec<(String, Tensor)>,
+    /// Per parameter: momentum buffer (SGD) or (m, v) (Adam); created on first use.
+    state: Vec<Vec<Tensor>>,
+    pub steps: i64,
+}
+
+impl Optimizer {
+    pub fn new(kind: OptimKind, lr: f64, weight_decay: f64, schedule: Schedule, architecture: String, params: Vec<(String, Tensor)>) -> Result<Optimizer> {
+        if !(lr > 0.0 && lr.is_finite()) || weight_decay < 0.0 {
+            return Err(Error::arg(format!("optimizer: lr must be positive and weight_decay >= 0, got lr {lr}, weight_decay {weight_decay}")));
+        }
+        let n = params.len();
+        Ok(Optimizer { kind, lr, base_lr: lr, weight_decay, schedule, architecture, params, state: (0..n).map(|_| Vec::new()).collect(), steps: 0 })
+    }
+
+    /// Sets the learning rate for `epoch` from the schedule.
+    pub fn set_epoch(&mut self, epoch: usize) {
+        self.lr = self.schedule.lr(self.base_lr, epoch);
+    }
+
+    pub fn zero_grad(&mut self) {
+        for (_, p) in &self.params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.f_zero_();
+            }
+        }
+    }
+
+    /// One update from the gradients the last backward pass left.
+    pub fn step(&mut self) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        self.steps += 1;
+        let t = self.steps as i32;
+        let (lr, wd) = (self.lr, self.weight_decay);
+        for ((_, p), state) in self.params.iter_mut().zip(self.state.iter_mut()) {
+            let g = p.grad();
+            if !g.defined() {
+                continue;
+            }
+            let mut run = || -> std::result::Result<(), tch::TchError> {
+                match &self.kind {
+                    OptimKind::Sgd { momentum, nesterov } => {
+                        let mut d = if wd != 0.0 { g.f_add(&p.f_mul_scalar(wd)?)? } else { g.shallow_clone() };
+                        if *momentum != 0.0 {
+                            if state.is_empty() {
+                                state.push(d.f_detach_copy()?);
+                            } else {
+                                let _ = state[0].f_mul_scalar_(*momentum)?.f_add_(&d)?;
+                            }
+                            d = if *nesterov { d.f_add(&state[0].f_mul_scalar(*momentum)?)? } else { state[0].shallow_clone() };
+                        }
+                        let _ = p.f_sub_(&d.f_mul_scalar(lr)?)?;
+                    }
+                    OptimKind::Adam { beta1, beta2, eps } | OptimKind::AdamW { beta1, beta2, eps } => {
+                        let decoupled = matches!(self.kind, OptimKind::AdamW { .. });
+                        let g = if wd != 0.0 && !decoupled { g.f_add(&p.f_mul_scalar(wd)?)? } else { g.shallow_clone() };
+                        if decoupled && wd != 0.0 {
+                            let _ = p.f_mul_scalar_(1.0 - lr * wd)?;
+                        }
+                        if state.is_empty() {
+                            state.push(p.f_zeros_like()?);
+                            state.push(p.f_zeros_like()?);
+                        }
+                        let _ = state[0].f_mul_scalar_(*beta1)?.f_add_(&g.f_mul_scalar(1.0 - beta1)?)?;
+                        let _ = state[1].f_mul_scalar_(*beta2)?.f_add_(&g.f_square()?.f_mul_scalar(1.0 - beta2)?)?;
+                        let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+                        let denom = state[1].f_div_scalar(c2)?.f_sqrt()?.f_add_scalar(*eps)?;
+                        let _ = p.f_sub_(&state[0].f_div(&denom)?.f_mul_scalar(lr / c1)?)?;
+                    }
+                }
+                Ok(())
+            };
+            check("optimizer", run())?;
+        }
+        Ok(())
+    }
+
+    /// The optimiser's state as named tensors (for checkpoints): `<param>.<slot>` plus `steps`.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let slots: &[&str] = match self.kind {
+            OptimKind::Sgd { .. } => &["momentum_buffer"],
+            _ => &["exp_avg", "exp_avg_sq"],
+        };
+        let mut out: Vec<(String, Tensor)> = self
+            .params
+            .iter()
+            .zip(&self.state)
+            .flat_map(|((name, _), st)| st.iter().zip(slots).map(move |(t, s)| (format!("{name}.{s}"), t.shallow_clone())))
+            .collect();
+        out.push(("steps".into(), Tensor::from_slice(&[self.steps])));
+        out
+    }
+
+    /// Restores state written by `state_tensors`.
+    pub fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        let slots: &[&str] = match self.kind {
+            OptimKind::Sgd { .. } => &["momentum_buffer"],
+            _ => &["exp_avg", "exp_avg_sq"],
+        };
+        let find = |key: &str| named.iter().find(|(n, _)| n == key).map(|(_, t)| t);
+        for ((name, p), st) in self.params.iter().zip(self.state.iter_mut()) {
+            st.clear();
+            for s in slots {
+                if let Some(t) = find(&format!("{name}.{s}")) {
+                    if t.size() != p.size() {
+                        return Err(Error::arg(format!("optimizer state {name}.{s} has shape {:?}, the parameter {:?}", t.size(), p.size())));
+                    }
+                    st.push(check("optimizer", t.f_to_device(p.device()))?);
+                }
+            }
+        }
+        if let Some(s) = find("steps") {
+            self.steps = check("optimizer", s.f_int64_value(&[0]))?;
+        }
+        Ok(())
+    }
+}
