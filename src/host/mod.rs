@@ -12,6 +12,7 @@ pub mod options;
 pub mod plot;
 pub mod system;
 pub mod tensor;
+pub mod train;
 
 pub use docs::{Docs, FnDoc};
 pub use tensor::ScriptTensor;

@@ -27,6 +27,12 @@ pub struct WeightTable {
     dense: Tensor,
 }
 
+impl Clone for WeightTable {
+    fn clone(&self) -> Self {
+        WeightTable { dense: self.dense.shallow_clone() }
+    }
+}
+
 impl WeightTable {
     pub fn new(split: &Split, weights: &Tensor) -> Result<WeightTable> {
         let n = split.len() as i64;

@@ -1,0 +1,253 @@
+//! Training in Rhai: `model`, `optimizer`, `weight_table`, `train_step`, `train_epoch`,
+//! `evaluate`, `collect_gaps`. The recipe (`import "train"`) is Rhai over these; the work is
+//! in `crate::train`.
+
+use super::data::ScriptDataset;
+use super::options::Options;
+use super::tensor::ScriptTensor;
+use super::{Docs, RhaiResult};
+use crate::data::{Batch, BatchOptions, Split};
+use crate::error::Error;
+use crate::gap::GapKind;
+use crate::tensor::device::{best_device, parse_device};
+use crate::tensor::Tensor;
+use crate::train::encoder::EncoderKind;
+use crate::train::fusion::FusionKind;
+use crate::train::loss::LossConfig;
+use crate::train::metrics::Scores;
+use crate::train::model::{Model, ModelSpec};
+use crate::train::optim::{OptimKind, Optimizer, Schedule};
+use crate::train::trainer::{self, Objective, WeightTable};
+use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+#[derive(Clone)]
+pub struct ScriptModel(pub Rc<Model>);
+
+#[derive(Clone)]
+pub struct ScriptOptimizer(pub Rc<RefCell<Optimizer>>);
+
+#[derive(Clone)]
+pub struct ScriptWeights(pub Rc<WeightTable>);
+
+fn strings(op: &str, key: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
+    v.read_lock::<Array>()
+        .map(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
+        .flatten()
+        .ok_or_else(|| Error::arg(format!("{op}: {key} must be an array of strings")).into())
+}
+
+fn pair(op: &str, key: &str, v: Option<&Dynamic>, default: [&str; 2]) -> RhaiResult<[String; 2]> {
+    let Some(v) = v else { return Ok([default[0].to_string(), default[1].to_string()]) };
+    if let Ok(s) = v.clone().into_string() {
+        return Ok([s.clone(), s]);
+    }
+    let list = strings(op, key, v)?;
+    match list.as_slice() {
+        [a, b] => Ok([a.clone(), b.clone()]),
+        _ => Err(Error::arg(format!("{op}: {key} needs two entries, one per modality, got {}", list.len())).into()),
+    }
+}
+
+fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
+    let op = "model";
+    let o = Options::new(op, opts, &["modalities", "encoders", "fusion", "seed", "device"])?;
+    let ds = &data.0;
+    let names: Vec<String> = ds.modalities.iter().map(|m| m.name.clone()).collect();
+    let modalities = match o.get("modalities") {
+        Some(v) => pair(op, "modalities", Some(v), ["", ""])?,
+        None if names.len() == 2 => [names[0].clone(), names[1].clone()],
+        None => return Err(Error::arg(format!("{op}: the dataset has {} modalities ({}); name two with modalities: [..]", names.len(), names.join(", "))).into()),
+    };
+    let shapes = [ds.modality(&modalities[0])?.shape.clone(), ds.modality(&modalities[1])?.shape.clone()];
+    let default_encoder = |shape: &Vec<i64>| if shape.len() >= 2 { "cnn" } else { "mlp" };
+    let enc = pair(op, "encoders", o.get("encoders"), [default_encoder(&shapes[0]), default_encoder(&shapes[1])])?;
+    let device = match o.get("device") {
+        Some(_) => parse_device(&o.string("device", "cpu")?)?,
+        None => best_device(),
+    };
+    let spec = ModelSpec {
+        modalities,
+        shapes,
+        encoders: [EncoderKind::parse(&enc[0])?, EncoderKind::parse(&enc[1])?],
+        fusion: FusionKind::parse(&o.string("fusion", "concat")?)?,
+        classes: ds.classes() as i64,
+        seed: o.count("seed", 0)? as u64,
+        device,
+    };
+    Ok(ScriptModel(Rc::new(Model::new(&spec)?)))
+}
+
+fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimizer> {
+    let op = "optimizer";
+    let o = Options::new(op, opts, &["kind", "lr", "momentum", "weight_decay", "nesterov", "betas", "eps", "schedule", "step_size", "gamma", "epochs"])?;
+    let kind_name = o.string("kind", "sgd")?;
+    let (b1, b2) = match o.get("betas") {
+        None => (0.9, 0.999),
+        Some(v) => {
+            let a = v.read_lock::<Array>().map(|a| a.iter().map(|x| x.as_float().ok()).collect::<Option<Vec<_>>>()).flatten();
+            match a.as_deref() {
+                Some([x, y]) => (*x, *y),
+                _ => return Err(Error::arg(format!("{op}: betas must be two floats, e.g. [0.9, 0.999]")).into()),
+            }
+        }
+    };
+    let eps = o.float("eps", 1e-8)?;
+    let kind = match kind_name.as_str() {
+        "sgd" => OptimKind::Sgd { momentum: o.float("momentum", 0.9)?, nesterov: o.boolean("nesterov", false)? },
+        "adam" => OptimKind::Adam { beta1: b1, beta2: b2, eps },
+        "adamw" => OptimKind::AdamW { beta1: b1, beta2: b2, eps },
+        other => return Err(Error::arg(format!("{op}: unknown kind \"{other}\": use \"sgd\", \"adam\" or \"adamw\"")).into()),
+    };
+    let schedule = match o.string("schedule", "none")?.as_str() {
+        "none" => Schedule::None,
+        "step" => Schedule::Step { step: o.count("step_size", 70)?, gamma: o.float("gamma", 0.1)? },
+        "cosine" => Schedule::Cosine { epochs: o.count("epochs", 100)? },
+        other => return Err(Error::arg(format!("{op}: unknown schedule \"{other}\": use \"none\", \"step\" or \"cosine\"")).into()),
+    };
+    let default_wd = if kind_name == "sgd" { 1e-4 } else if kind_name == "adamw" { 1e-2 } else { 0.0 };
+    let m = &model.0;
+    let mut params: Vec<(String, Tensor)> = m.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    let opt = Optimizer::new(kind, o.float("lr", 2e-3)?, o.float("weight_decay", default_wd)?, schedule, m.architecture.clone(), params)?;
+    Ok(ScriptOptimizer(Rc::new(RefCell::new(opt))))
+}
+
+/// The objective of a step or epoch from its options.
+fn objective(op: &str, o: &Options) -> RhaiResult<Objective> {
+    Ok(match o.string("loss", "warmup")?.as_str() {
+        "baseline" => Objective::Baseline,
+        "warmup" => Objective::Warmup,
+        "adaptive" => {
+            let weights = o.get("weights").and_then(|v| v.clone().try_cast::<ScriptWeights>()).ok_or_else(|| {
+                Error::arg(format!("{op}: the adaptive loss needs weights: weight_table(data.train, mix.balance_weights(z))"))
+            })?;
+            let d = LossConfig::default();
+            let cfg = LossConfig {
+                alpha: o.float("alpha", d.alpha)?,
+                beta: o.float("beta", d.beta)?,
+                gamma: o.float("gamma", d.gamma)?,
+                rho: o.float("rho", d.rho)?,
+                t: o.int("t", 0)?,
+                gap: GapKind::parse(&o.string("gap", "prob")?)?,
+                use_weights: o.boolean("use_weights", true)?,
+                unimodal: o.boolean("unimodal", true)?,
+                mu0_raw: o.float("mu0_raw", 0.0)?,
+            };
+            Objective::Adaptive { weights: weights.0.as_ref().clone(), cfg }
+        }
+        other => return Err(Error::arg(format!("{op}: unknown loss \"{other}\": use \"baseline\", \"warmup\" or \"adaptive\"")).into()),
+    })
+}
+
+const LOSS_KEYS: [&str; 12] = ["loss", "weights", "alpha", "beta", "gamma", "rho", "t", "gap", "use_weights", "unimodal", "mu0_raw", "epoch"];
+
+fn terms_map(terms: Vec<(String, f64)>) -> Map {
+    terms.into_iter().map(|(k, v)| (k.into(), Dynamic::from_float(v))).collect()
+}
+
+fn batch_from_map(op: &str, m: &Map) -> RhaiResult<Batch> {
+    let tensor = |key: &str| -> RhaiResult<Tensor> {
+        m.get(key).and_then(|v| v.clone().try_cast::<ScriptTensor>()).map(|t| t.tensor().shallow_clone()).ok_or_else(|| Error::arg(format!("{op}: the batch map has no tensor \"{key}\"")).into())
+    };
+    let labels = tensor("labels")?;
+    let indices = tensor("indices")?;
+    let inputs = m
+        .iter()
+        .filter(|(k, _)| k.as_str() != "labels" && k.as_str() != "indices")
+        .filter_map(|(k, v)| v.clone().try_cast::<ScriptTensor>().map(|t| (k.to_string(), t.tensor().shallow_clone())))
+        .collect();
+    Ok(Batch { inputs, labels, indices })
+}
+
+fn scores_map(prefix: &str, s: &Scores, out: &mut Map) {
+    out.insert(format!("acc{prefix}").into(), Dynamic::from_float(s.accuracy));
+    out.insert(format!("f1{prefix}").into(), Dynamic::from_float(s.macro_f1));
+    if prefix.is_empty() {
+        out.insert("per_class".into(), Dynamic::from_array(s.per_class.iter().map(|&v| Dynamic::from_float(v)).collect()));
+    }
+}
+
+pub fn register(engine: &mut Engine, docs: &mut Docs) {
+    engine.register_type_with_name::<ScriptModel>("Model");
+    engine.register_type_with_name::<ScriptOptimizer>("Optimizer");
+    engine.register_type_with_name::<ScriptWeights>("WeightTable");
+    let a = "train";
+    docs.add(a, "model", "model(data, #{ modalities, encoders, fusion, seed, device })",
+        "A two-modality classifier for a dataset: modalities [first, second] in gap order (default the dataset's two), encoders per modality \"mlp\" | \"cnn\" | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"film\" | \"gated\", seed for the initialisation, device (default CUDA when present).",
+        "let m = model(data, #{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", \"mlp\"], seed: 1 });");
+    engine.register_fn("model", |d: ScriptDataset, opts: Map| build_model(&d, &opts));
+    engine.register_fn("model", |d: ScriptDataset| build_model(&d, &Map::new()));
+    engine.register_get("parameters", |m: &mut ScriptModel| m.0.parameter_count() as INT);
+    engine.register_get("modalities", |m: &mut ScriptModel| -> Array { m.0.modalities.iter().map(|s| s.clone().into()).collect() });
+    engine.register_fn("to_string", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
+    engine.register_fn("to_debug", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
+
+    docs.add(a, "optimizer", "optimizer(model, #{ kind, lr, momentum, weight_decay, nesterov, betas, eps, schedule, step_size, gamma, epochs })",
+        "A fresh optimizer for a model: kind \"sgd\" (default; momentum 0.9, weight_decay 1e-4), \"adam\", \"adamw\"; lr 2e-3; schedule \"none\" | \"step\" (step_size, gamma) | \"cosine\" (epochs). PyTorch's update rules. Building a new one is the Table IV \"reset\".",
+        "let opt = optimizer(m, #{ kind: \"sgd\", lr: 0.002 });");
+    engine.register_fn("optimizer", |m: ScriptModel, opts: Map| build_optimizer(&m, &opts));
+    engine.register_fn("set_epoch", |o: &mut ScriptOptimizer, epoch: INT| o.0.borrow_mut().set_epoch(epoch.max(0) as usize));
+    engine.register_get("lr", |o: &mut ScriptOptimizer| o.0.borrow().lr as FLOAT);
+
+    docs.add(a, "weight_table", "weight_table(split, w)",
+        "Per-sample (w0, w1) for the adaptive loss, looked up by dataset index: w is [split.len, 2] in the split's order (mix.balance_weights(z) of the gaps collected on that split).",
+        "let table = weight_table(data.train, mix.balance_weights(zs.z));");
+    engine.register_fn("weight_table", |s: Split, w: ScriptTensor| -> RhaiResult<ScriptWeights> { Ok(ScriptWeights(Rc::new(WeightTable::new(&s, w.tensor())?))) });
+
+    docs.add(a, "train_step", "train_step(model, opt, batch, #{ loss, weights, alpha, beta, gamma, rho, t, gap, use_weights, unimodal, mu0_raw })",
+        "One optimisation step on a batch map (from split.batches): loss \"baseline\" (fused CE), \"warmup\" (Eq. 10, default) or \"adaptive\" (Eq. 11: weights from weight_table, lambda = rho^t, mu0_raw the balanced mean in raw gap units, gap \"prob\" | \"kl\", ablation switches). Returns every loss term as a map.",
+        "let terms = train_step(m, opt, b, #{ loss: \"warmup\" });");
+    engine.register_fn("train_step", |m: ScriptModel, o: ScriptOptimizer, batch: Map, opts: Map| -> RhaiResult<Map> {
+        let op = "train_step";
+        let opt_map = Options::new(op, &opts, &LOSS_KEYS)?;
+        let objective = objective(op, &opt_map)?;
+        let b = batch_from_map(op, &batch)?;
+        Ok(terms_map(trainer::step(&m.0, &mut o.0.borrow_mut(), &b, &objective)?))
+    });
+
+    docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, loss, ... })",
+        "One epoch over a split (seeded shuffle, progress bar unless quiet) with the same loss options as train_step; returns the mean of every term.",
+        "let terms = train_epoch(m, opt, data.train, #{ batch: 64, seed: e, loss: \"warmup\" });");
+    engine.register_fn("train_epoch", |m: ScriptModel, o: ScriptOptimizer, split: Split, opts: Map| -> RhaiResult<Map> {
+        let op = "train_epoch";
+        let mut keys = LOSS_KEYS.to_vec();
+        keys.extend(["batch", "seed", "quiet", "workers"]);
+        let om = Options::new(op, &opts, &keys)?;
+        let objective = objective(op, &om)?;
+        let batching = BatchOptions {
+            batch_size: om.count("batch", 64)?.max(1),
+            seed: om.count("seed", 0)? as u64,
+            augment: split.name.starts_with("train"),
+            workers: om.count("workers", 2)?,
+            ..BatchOptions::default()
+        };
+        let epoch = om.count("epoch", om.count("seed", 0)?)?;
+        Ok(terms_map(trainer::epoch(&m.0, &mut o.0.borrow_mut(), &split, &batching, &objective, epoch, om.boolean("quiet", false)?)?))
+    });
+
+    docs.add(a, "evaluate", "evaluate(model, split)",
+        "Accuracy and macro-F1 of the fused and unimodal predictions: #{ acc, f1, per_class, acc_first, f1_first, acc_second, f1_second } (first / second in the model's modality order).",
+        "print(evaluate(m, data.test).acc);");
+    engine.register_fn("evaluate", |m: ScriptModel, split: Split| -> RhaiResult<Map> {
+        let e = trainer::evaluate(&m.0, &split, 256)?;
+        let mut out = Map::new();
+        scores_map("", &e.fused, &mut out);
+        scores_map("_first", &e.first, &mut out);
+        scores_map("_second", &e.second, &mut out);
+        Ok(out)
+    });
+
+    docs.add(a, "collect_gaps", "collect_gaps(model, split, kind)",
+        "One evaluation pass (no augmentation, no gradients) giving every sample's gap, first minus second modality: #{ gaps: T [len] float64 in split order, score_first, score_second } (mean true-class scores).",
+        "let c = collect_gaps(m, data.train, \"prob\");");
+    engine.register_fn("collect_gaps", |m: ScriptModel, split: Split, kind: &str| -> RhaiResult<Map> {
+        let c = trainer::collect(&m.0, &split, GapKind::parse(kind)?, 256)?;
+        let mut out = Map::new();
+        out.insert("gaps".into(), Dynamic::from(ScriptTensor::new(c.gaps)));
+        out.insert("score_first".into(), Dynamic::from_float(c.score_first));
+        out.insert("score_second".into(), Dynamic::from_float(c.score_second));
+        Ok(out)
+    });
+}
