@@ -1,0 +1,72 @@
+//! The trainer from Rhai: steps, epochs, evaluation, gap collection, the recipes, and the bad
+//! inputs the issue lists. Small synthetic data keeps it fast.
+
+mod common;
+use common::*;
+
+const DATA: &str = "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });";
+
+#[test]
+fn epochs_lower_the_loss_and_evaluation_reports_every_score() {
+    let src = format!("{DATA} let m = model(data, #{{ seed: 1 }}); let o = optimizer(m, #{{ kind: \"adam\", lr: 0.01 }});
+        let first = train_epoch(m, o, data.train, #{{ batch: 32, seed: 0, quiet: true }});
+        let last = ();
+        for e in 1..6 {{ last = train_epoch(m, o, data.train, #{{ batch: 32, seed: e, quiet: true }}); }}
+        let ev = evaluate(m, data.test);
+        [first.loss, last.loss, ev.acc, ev.f1, ev.acc_first, ev.acc_second, first.keys().len]");
+    let v: Vec<f64> = eval_ok(&src).into_array().unwrap().iter().map(|x| x.as_float().unwrap_or_else(|_| x.as_int().unwrap() as f64)).collect();
+    assert!(v[1] < v[0] * 0.8, "loss {} -> {}", v[0], v[1]);
+    assert!(v[2] > 0.6 && v[2] <= 1.0 && v[3] > 0.0, "{v:?}");
+    assert_eq!(v[6], 4.0); // loss, ce_fused, ce_first, ce_second
+}
+
+#[test]
+fn one_step_returns_every_adaptive_term_and_same_seed_same_result() {
+    let src = format!("{DATA} let m = model(data, #{{ seed: 2 }}); let o = optimizer(m, #{{}});
+        let c = collect_gaps(m, data.train, \"kl\");
+        let zs = c.gaps.zscore_stats();
+        let mix = fit_mixture(zs.z, #{{ k: 2, raw: zs }});
+        let table = weight_table(data.train, mix.balance_weights(zs.z));
+        let out = ();
+        for b in data.train.batches(#{{ batch: 16, seed: 4 }}) {{ out = train_step(m, o, b, #{{ loss: \"adaptive\", weights: table, gap: \"kl\", t: 2, rho: 0.9 }}); break; }}
+        out");
+    let a = eval_ok(&src).cast::<rhai::Map>();
+    for key in ["loss", "fusion", "gap_reg", "gap_align", "ce_fused", "ce_first", "ce_second", "gap"] {
+        assert!(a.contains_key(key), "missing {key}: {a:?}");
+    }
+    let b = eval_ok(&src).cast::<rhai::Map>();
+    assert_eq!(a["loss"].as_float().unwrap(), b["loss"].as_float().unwrap());
+    // loss = mean(alpha w0 CE_f) + rho^t mean(beta g^2 + gamma w1 (g - mu0)^2 + CE_a + CE_v)
+    let f = |k: &str| a[k].as_float().unwrap();
+    let want = f("fusion") + 0.81 * (f("gap_reg") + f("gap_align") + f("ce_first") + f("ce_second"));
+    assert!((f("loss") - want).abs() < 1e-5, "{} vs {want}", f("loss"));
+}
+
+#[test]
+fn recipes_run_and_report_last_and_best_epochs_with_their_fits() {
+    let src = format!("{DATA} import \"train\" as tr; let m = model(data, #{{ seed: 1 }});
+        let r = tr::two_stage(data, m, #{{ warmup: 2, epochs: 2, refit: 1, lr: 0.01 }});
+        let p = tr::purify(data, model(data, #{{ seed: 1 }}), #{{ warmup: 1, epochs: 1, tau: 0.5 }});
+        [r.history.len, r.fits.len, r.last_epoch, \"best_epoch\" in r, r.best.rule, p.kept_fraction > 0.0 && p.kept_fraction <= 1.0, r.history[2].stage]");
+    let v = format!("{:?}", eval_ok(&src));
+    assert_eq!(v, "[4, 2, 3, true, \"best validation accuracy\", true, \"adaptive\"]");
+}
+
+#[test]
+fn bad_inputs_are_errors_that_say_what_to_do() {
+    let e = eval_err(&format!("{DATA} let m = model(data); let t = weight_table(data.train, zeros([5, 2])); t"));
+    assert!(e.contains("weights: expected [") && e.contains("same split"), "{e}");
+    let e = eval_err(&format!("{DATA} let m = model(data); let m2 = model(data, #{{ fusion: \"sum\" }}); let o = optimizer(m2, #{{}});
+        for b in data.train.batches(#{{}}) {{ train_step(m, o, b, #{{}}); }}"));
+    assert!(e.contains("optimizer was built for another model"), "{e}");
+    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{}});
+        for b in data.train.batches(#{{ batch: 4 }}) {{ b.labels = b.labels + 7; train_step(m, o, b, #{{}}); }}"));
+    assert!(e.contains("outside [0, 3)"), "{e}");
+    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{}}); train_epoch(m, o, data.train, #{{ loss: \"adaptive\" }})"));
+    assert!(e.contains("weight_table"), "{e}");
+    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{ lr: 1e30 }});
+        for e in 0..3 {{ train_epoch(m, o, data.train, #{{ quiet: true, epoch: e }}); }}"));
+    assert!(e.contains("epoch") && e.contains("step") && e.contains("loss term"), "{e}");
+    let e = eval_err(&format!("{DATA} model(data, #{{ encoders: [\"transformer\", \"mlp\"] }})"));
+    assert!(e.contains("unknown encoder"), "{e}");
+}
