@@ -67,8 +67,10 @@ impl Model {
     /// The forward pass on the two modalities' inputs (moved to the model's device).
     pub fn forward(&self, first: &Tensor, second: &Tensor, train: bool) -> Result<Forward> {
         let dev = self.device();
-        let fa = self.encoders[0].forward(&first.to_device(dev), train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[0])))?;
-        let fv = self.encoders[1].forward(&second.to_device(dev), train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[1])))?;
+        let first = crate::tensor::check("forward", first.f_to_device(dev))?;
+        let second = crate::tensor::check("forward", second.f_to_device(dev))?;
+        let fa = self.encoders[0].forward(&first, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[0])))?;
+        let fv = self.encoders[1].forward(&second, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[1])))?;
         let logits = self.fusion.forward(&fa, &fv)?;
         Ok(Forward { logits, features: [fa, fv] })
     }
