@@ -179,6 +179,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "let m = model(data, #{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", \"mlp\"], seed: 1 });");
     engine.register_fn("model", |d: ScriptDataset, opts: Map| build_model(&d, &opts));
     engine.register_fn("model", |d: ScriptDataset| build_model(&d, &Map::new()));
+    docs.add(a, "parameters", "model.parameters", "The number of trainable parameters.", "print(m.parameters);");
     engine.register_get("parameters", |m: &mut ScriptModel| m.0.parameter_count() as INT);
     engine.register_get("modalities", |m: &mut ScriptModel| -> Array { m.0.modalities.iter().map(|s| s.clone().into()).collect() });
     engine.register_fn("to_string", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
@@ -188,7 +189,9 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "A fresh optimizer for a model: kind \"sgd\" (default; momentum 0.9, weight_decay 1e-4), \"adam\", \"adamw\"; lr 2e-3; schedule \"none\" | \"step\" (step_size, gamma) | \"cosine\" (epochs). PyTorch's update rules. Building a new one is the Table IV \"reset\".",
         "let opt = optimizer(m, #{ kind: \"sgd\", lr: 0.002 });");
     engine.register_fn("optimizer", |m: ScriptModel, opts: Map| build_optimizer(&m, &opts));
+    docs.add(a, "set_epoch", "opt.set_epoch(epoch)", "Sets the learning rate from the schedule for an epoch (the recipes call it before each epoch).", "opt.set_epoch(e);");
     engine.register_fn("set_epoch", |o: &mut ScriptOptimizer, epoch: INT| o.0.borrow_mut().set_epoch(epoch.max(0) as usize));
+    docs.add(a, "lr", "opt.lr", "The current learning rate.", "print(opt.lr);");
     engine.register_get("lr", |o: &mut ScriptOptimizer| o.0.borrow().lr as FLOAT);
 
     docs.add(a, "weight_table", "weight_table(split, w)",
