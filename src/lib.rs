@@ -65,6 +65,7 @@ impl Host {
         host::data::register_audio(&mut engine, &mut docs);
         host::data::register_vision(&mut engine, &mut docs);
         host::train::register(&mut engine, &mut docs);
+        host::checkpoint::register(&mut engine, &mut docs);
         host::system::register(&mut engine, &mut docs, params.clone());
         let docs = Rc::new(docs);
         host::system::register_help(&mut engine, docs.clone());

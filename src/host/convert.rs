@@ -54,3 +54,55 @@ pub fn number(op: &str, what: &str, value: &Dynamic) -> RhaiResult<f64> {
 pub fn shape_to_array(shape: &[i64]) -> Array {
     shape.iter().map(|&d| Dynamic::from_int(d)).collect()
 }
+
+/// A script value as JSON (unit, bools, numbers, strings, arrays and maps); `what` names the
+/// value in the error a tensor or other host object gets.
+pub fn dynamic_to_json(what: &str, value: &Dynamic) -> RhaiResult<serde_json::Value> {
+    use serde_json::Value;
+    if value.is_unit() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(Value::from(i));
+    }
+    if let Ok(f) = value.as_float() {
+        return Ok(serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null));
+    }
+    if value.is_string() || value.is_char() {
+        return Ok(Value::String(value.to_string()));
+    }
+    if value.is_array() {
+        let arr = value.read_lock::<Array>().ok_or_else(|| Error::arg("array is locked"))?;
+        return Ok(Value::Array(arr.iter().enumerate().map(|(i, v)| dynamic_to_json(&format!("{what}[{i}]"), v)).collect::<RhaiResult<_>>()?));
+    }
+    if value.is_map() {
+        let map = value.read_lock::<rhai::Map>().ok_or_else(|| Error::arg("map is locked"))?;
+        let mut out = serde_json::Map::new();
+        for (k, v) in map.iter() {
+            out.insert(k.to_string(), dynamic_to_json(&format!("{what}.{k}"), v)?);
+        }
+        return Ok(Value::Object(out));
+    }
+    // Host types carry their Rust path (gapscope::host::train::ScriptModel): show "Model".
+    let type_name = value.type_name().rsplit("::").next().unwrap_or("value").trim_start_matches("Script").to_string();
+    Err(Error::arg(format!("{what} is a {type_name}, which cannot be stored as JSON: keep numbers, strings, bools, arrays and maps there")).into())
+}
+
+/// JSON back to a script value: integers stay ints, other numbers become floats.
+pub fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
+    use serde_json::Value;
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
+        Value::Object(map) => Dynamic::from_map(map.iter().map(|(k, v)| (k.as_str().into(), json_to_dynamic(v))).collect()),
+    }
+}

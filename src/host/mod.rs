@@ -2,6 +2,7 @@
 //! This layer only translates (argument parsing, error mapping, docs); the math lives in the
 //! plain-Rust core modules.
 
+pub mod checkpoint;
 pub mod convert;
 pub mod data;
 pub mod docs;

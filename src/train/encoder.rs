@@ -20,12 +20,27 @@ pub enum EncoderKind {
 }
 
 impl EncoderKind {
+    /// "mlp" (hidden [256, 256]), "mlp:64,64" (those hidden widths), "cnn" (width 32),
+    /// "cnn:16", "resnet18".
     pub fn parse(name: &str) -> Result<EncoderKind> {
-        match name {
-            "mlp" => Ok(EncoderKind::Mlp { hidden: vec![256, 256] }),
-            "cnn" => Ok(EncoderKind::Cnn { width: 32 }),
-            "resnet18" => Ok(EncoderKind::ResNet18),
-            other => Err(Error::arg(format!("unknown encoder \"{other}\": use \"mlp\", \"cnn\" or \"resnet18\""))),
+        let (base, arg) = match name.split_once(':') {
+            Some((b, a)) => (b, Some(a)),
+            None => (name, None),
+        };
+        let sizes = |arg: &str| -> Result<Vec<i64>> {
+            let v: Option<Vec<i64>> = arg.split(',').map(|s| s.trim().parse::<i64>().ok().filter(|&n| n > 0)).collect();
+            v.filter(|v| !v.is_empty()).ok_or_else(|| Error::arg(format!("encoder \"{name}\": sizes after ':' must be positive integers separated by commas, e.g. \"mlp:128,64\" or \"cnn:16\"")))
+        };
+        match (base, arg) {
+            ("mlp", None) => Ok(EncoderKind::Mlp { hidden: vec![256, 256] }),
+            ("mlp", Some(a)) => Ok(EncoderKind::Mlp { hidden: sizes(a)? }),
+            ("cnn", None) => Ok(EncoderKind::Cnn { width: 32 }),
+            ("cnn", Some(a)) => match sizes(a)?.as_slice() {
+                [w] => Ok(EncoderKind::Cnn { width: *w }),
+                _ => Err(Error::arg(format!("encoder \"{name}\": cnn takes one width, e.g. \"cnn:16\""))),
+            },
+            ("resnet18", None) => Ok(EncoderKind::ResNet18),
+            _ => Err(Error::arg(format!("unknown encoder \"{name}\": use \"mlp\" (or \"mlp:128,64\"), \"cnn\" (or \"cnn:16\") or \"resnet18\""))),
         }
     }
 
@@ -34,6 +49,15 @@ impl EncoderKind {
             EncoderKind::Mlp { .. } => "mlp",
             EncoderKind::Cnn { .. } => "cnn",
             EncoderKind::ResNet18 => "resnet18",
+        }
+    }
+
+    /// The name with its sizes, as `parse` reads it back (used in the architecture line).
+    pub fn describe(&self) -> String {
+        match self {
+            EncoderKind::Mlp { hidden } => format!("mlp:{}", hidden.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+            EncoderKind::Cnn { width } => format!("cnn:{width}"),
+            EncoderKind::ResNet18 => "resnet18".into(),
         }
     }
 }

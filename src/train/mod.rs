@@ -9,7 +9,9 @@
 //! - `optim`: SGD / Adam / AdamW with PyTorch's update rules, LR schedules
 //! - `metrics`: accuracy, macro-F1, per-class accuracy
 //! - `trainer`: step, epoch, predict, evaluate, collect
+//! - `checkpoint`: model + optimizer + script state per epoch, written atomically
 
+pub mod checkpoint;
 pub mod encoder;
 pub mod fusion;
 pub mod layers;

@@ -5,6 +5,7 @@ use super::encoder::{Encoder, EncoderKind};
 use super::fusion::{Fusion, FusionKind, Logits};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use std::cell::Cell;
 use tch::{nn, Device};
 
 pub struct ModelSpec {
@@ -26,6 +27,9 @@ pub struct Model {
     pub classes: i64,
     /// A one-line description of the architecture, checked when loading checkpoints.
     pub architecture: String,
+    /// Training-mode forward passes so far: every batch norm sees each one, so this is
+    /// PyTorch's `num_batches_tracked` for all of them.
+    pub batches_tracked: Cell<i64>,
 }
 
 /// Logits and the features they came from.
@@ -49,15 +53,15 @@ impl Model {
         let architecture = format!(
             "{} {} {:?} + {} {} {:?} -> {} -> {} classes",
             spec.modalities[0],
-            spec.encoders[0].name(),
+            spec.encoders[0].describe(),
             spec.shapes[0],
             spec.modalities[1],
-            spec.encoders[1].name(),
+            spec.encoders[1].describe(),
             spec.shapes[1],
             spec.fusion.name(),
             spec.classes
         );
-        Ok(Model { vs, modalities: spec.modalities.clone(), encoders: [a, v], fusion, classes: spec.classes, architecture })
+        Ok(Model { vs, modalities: spec.modalities.clone(), encoders: [a, v], fusion, classes: spec.classes, architecture, batches_tracked: Cell::new(0) })
     }
 
     pub fn device(&self) -> Device {
@@ -72,10 +76,71 @@ impl Model {
         let fa = self.encoders[0].forward(&first, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[0])))?;
         let fv = self.encoders[1].forward(&second, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[1])))?;
         let logits = self.fusion.forward(&fa, &fv)?;
+        if train {
+            self.batches_tracked.set(self.batches_tracked.get() + 1);
+        }
         Ok(Forward { logits, features: [fa, fv] })
     }
 
     pub fn parameter_count(&self) -> i64 {
         self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    }
+
+    /// The state dict PyTorch's `load_state_dict` reads: parameters and buffers by name, plus
+    /// `num_batches_tracked` (int64) for every batch norm, sorted by name.
+    pub fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        let tracked: Vec<String> = out.iter().filter_map(|(n, _)| n.strip_suffix(".running_mean")).map(|p| format!("{p}.num_batches_tracked")).collect();
+        for name in tracked {
+            out.push((name, Tensor::from(self.batches_tracked.get())));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Copies a state dict in by name. Every name must match in both directions with the same
+    /// shape; otherwise the error lists the missing, unexpected and mis-shaped names (the
+    /// usual sign of a checkpoint from another architecture) and nothing is changed.
+    pub fn load_state_dict(&self, named: &[(String, Tensor)], source: &str) -> Result<()> {
+        let own = self.state_dict();
+        let mut missing = Vec::new();
+        let mut shapes = Vec::new();
+        for (name, t) in &own {
+            match named.iter().find(|(n, _)| n == name) {
+                None => missing.push(name.clone()),
+                Some((_, given)) if given.size() != t.size() => shapes.push(format!("{name} (checkpoint {:?}, model {:?})", given.size(), t.size())),
+                Some(_) => {}
+            }
+        }
+        let mut unexpected: Vec<String> = named.iter().filter(|(n, _)| !own.iter().any(|(o, _)| o == n)).map(|(n, _)| n.clone()).collect();
+        unexpected.sort();
+        if !(missing.is_empty() && unexpected.is_empty() && shapes.is_empty()) {
+            let list = |what: &str, names: &[String]| -> Option<String> {
+                if names.is_empty() {
+                    return None;
+                }
+                let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+                let more = if names.len() > 8 { format!(" and {} more", names.len() - 8) } else { String::new() };
+                Some(format!("{what} ({}): {}{more}", names.len(), shown.join(", ")))
+            };
+            let parts: Vec<String> = [list("missing from the checkpoint", &missing), list("not in this model", &unexpected), list("shape differs", &shapes)].into_iter().flatten().collect();
+            return Err(Error::arg(format!(
+                "{source} does not fit this model ({}): {}. Build the model with the architecture the checkpoint was saved from",
+                self.architecture,
+                parts.join("; ")
+            )));
+        }
+        let _guard = tch::no_grad_guard();
+        let vars = self.vs.variables();
+        for (name, given) in named {
+            if name.ends_with(".num_batches_tracked") {
+                self.batches_tracked.set(crate::tensor::check("load", given.f_int64_value(&[]))?);
+                continue;
+            }
+            let mut target = vars[name].shallow_clone();
+            let value = crate::tensor::check("load", given.f_to_kind(target.kind()).and_then(|g| g.f_to_device(target.device())))?;
+            crate::tensor::check("load", target.f_copy_(&value))?;
+        }
+        Ok(())
     }
 }

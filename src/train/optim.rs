@@ -54,6 +54,20 @@ impl Optimizer {
         Ok(Optimizer { kind, lr, base_lr: lr, weight_decay, schedule, architecture, params, state: (0..n).map(|_| Vec::new()).collect(), steps: 0 })
     }
 
+    /// "sgd", "adam" or "adamw" (stored with checkpoints: state of one kind does not fit another).
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            OptimKind::Sgd { .. } => "sgd",
+            OptimKind::Adam { .. } => "adam",
+            OptimKind::AdamW { .. } => "adamw",
+        }
+    }
+
+    /// The parameter names, in the order the optimiser holds them (sorted by name).
+    pub fn param_names(&self) -> Vec<String> {
+        self.params.iter().map(|(n, _)| n.clone()).collect()
+    }
+
     /// Sets the learning rate for `epoch` from the schedule.
     pub fn set_epoch(&mut self, epoch: usize) {
         self.lr = self.schedule.lr(self.base_lr, epoch);
@@ -140,6 +154,11 @@ impl Optimizer {
             _ => &["exp_avg", "exp_avg_sq"],
         };
         let find = |key: &str| named.iter().find(|(n, _)| n == key).map(|(_, t)| t);
+        let known = |key: &str| key == "steps" || self.params.iter().any(|(p, _)| slots.iter().any(|s| key == format!("{p}.{s}")));
+        let foreign: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).filter(|n| !known(n)).take(5).collect();
+        if !foreign.is_empty() {
+            return Err(Error::arg(format!("optimizer state holds entries this {} optimizer does not have: {}", self.kind_name(), foreign.join(", "))));
+        }
         for ((name, p), st) in self.params.iter().zip(self.state.iter_mut()) {
             st.clear();
             for s in slots {
