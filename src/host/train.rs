@@ -152,7 +152,10 @@ fn batch_from_map(op: &str, m: &Map) -> RhaiResult<Batch> {
         m.get(key).and_then(|v| v.clone().try_cast::<ScriptTensor>()).map(|t| t.tensor().shallow_clone()).ok_or_else(|| Error::arg(format!("{op}: the batch map has no tensor \"{key}\"")).into())
     };
     let labels = tensor("labels")?;
-    let indices = tensor("indices")?;
+    let indices = match m.get("indices") {
+        Some(_) => tensor("indices")?,
+        None => Tensor::arange(labels.size().first().copied().unwrap_or(0), (tch::Kind::Int64, tch::Device::Cpu)),
+    };
     let inputs = m
         .iter()
         .filter(|(k, _)| k.as_str() != "labels" && k.as_str() != "indices")
@@ -184,6 +187,32 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("modalities", |m: &mut ScriptModel| -> Array { m.0.modalities.iter().map(|s| s.clone().into()).collect() });
     engine.register_fn("to_string", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
     engine.register_fn("to_debug", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
+
+    docs.add(a, "state_dict", "model.state_dict()",
+        "The model's parameters and buffers by PyTorch name (num_batches_tracked included), as a map name -> Tensor sharing the model's storage: save_safetensors(m.state_dict(), path) gives a file PyTorch's load_state_dict reads.",
+        "let sd = m.state_dict(); print(sd.keys());");
+    engine.register_fn("state_dict", |m: &mut ScriptModel| -> Map { m.0.state_dict().into_iter().map(|(k, t)| (k.into(), Dynamic::from(ScriptTensor::new(t)))).collect() });
+
+    docs.add(a, "forward", "forward(model, batch [, #{ train }])",
+        "The model's outputs on a batch map, without gradients: #{ fused, first, second } logits and #{ features_first, features_second } (each encoder's features, for embeddings). Evaluation mode by default; train: true uses batch statistics in batch norm and updates its running statistics, as a training step would.",
+        "let out = forward(m, b); print(out.fused.argmax(1));");
+    let fwd = |m: &ScriptModel, batch: &Map, opts: &Map| -> RhaiResult<Map> {
+        let op = "forward";
+        let o = Options::new(op, opts, &["train"])?;
+        let b = batch_from_map(op, batch)?;
+        let _guard = tch::no_grad_guard();
+        let out = trainer::forward_batch(&m.0, &b, o.boolean("train", false)?)?;
+        let mut map = Map::new();
+        for (k, t) in [("fused", out.logits.fused), ("first", out.logits.first), ("second", out.logits.second)] {
+            map.insert(k.into(), Dynamic::from(ScriptTensor::new(t)));
+        }
+        let [fa, fv] = out.features;
+        map.insert("features_first".into(), Dynamic::from(ScriptTensor::new(fa)));
+        map.insert("features_second".into(), Dynamic::from(ScriptTensor::new(fv)));
+        Ok(map)
+    };
+    engine.register_fn("forward", move |m: ScriptModel, batch: Map| fwd(&m, &batch, &Map::new()));
+    engine.register_fn("forward", move |m: ScriptModel, batch: Map, opts: Map| fwd(&m, &batch, &opts));
 
     docs.add(a, "optimizer", "optimizer(model, #{ kind, lr, momentum, weight_decay, nesterov, betas, eps, schedule, step_size, gamma, epochs })",
         "A fresh optimizer for a model: kind \"sgd\" (default; momentum 0.9, weight_decay 1e-4), \"adam\", \"adamw\"; lr 2e-3; schedule \"none\" | \"step\" (step_size, gamma) | \"cosine\" (epochs). PyTorch's update rules. Building a new one is the Table IV \"reset\".",

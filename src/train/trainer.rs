@@ -67,6 +67,12 @@ fn inputs<'a>(model: &Model, batch: &'a Batch) -> Result<[&'a Tensor; 2]> {
     Ok([get(&model.modalities[0])?, get(&model.modalities[1])?])
 }
 
+/// The forward pass on a batch's two modality inputs.
+pub fn forward_batch(model: &Model, batch: &Batch, train: bool) -> Result<Forward> {
+    let [a, v] = inputs(model, batch)?;
+    model.forward(a, v, train)
+}
+
 fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
     if labels.numel() == 0 {
         return Ok(());
