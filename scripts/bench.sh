@@ -3,7 +3,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-for bench in host_overhead mixture_fit frontends loaders; do
+# BENCHES="train" bash scripts/bench.sh reruns one of them.
+for bench in ${BENCHES:-host_overhead mixture_fit frontends loaders train}; do
     marker=${bench//_/-}
     table=$(cargo bench -q --bench "$bench" 2>/dev/null)
     echo "$table"

@@ -110,9 +110,7 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, objective: &Objec
     if let Some((name, value)) = out.iter().find(|(_, v)| !v.is_finite()) {
         return Err(Error::arg(format!("loss term {name} is {value}: stopping before the update (lower the learning rate, or check the inputs for NaN)")));
     }
-    opt.zero_grad();
-    check("backward", total.f_backward())?;
-    opt.step()?;
+    opt.backward_step(&total)?;
     Ok(out)
 }
 
