@@ -4,7 +4,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 # BENCHES="train" bash scripts/bench.sh reruns one of them.
-for bench in ${BENCHES:-host_overhead mixture_fit frontends loaders train}; do
+for bench in ${BENCHES:-host_overhead mixture_fit frontends loaders train tables}; do
     marker=${bench//_/-}
     table=$(cargo bench -q --bench "$bench" 2>/dev/null)
     echo "$table"

@@ -13,6 +13,7 @@ pub mod plot;
 pub mod prep;
 pub mod progress;
 pub mod repl;
+pub mod results;
 pub mod rng;
 pub mod script;
 pub mod stdlib;
@@ -66,6 +67,8 @@ impl Host {
         host::data::register_vision(&mut engine, &mut docs);
         host::train::register(&mut engine, &mut docs);
         host::checkpoint::register(&mut engine, &mut docs);
+        host::frame::register(&mut engine, &mut docs);
+        host::record::register(&mut engine, &mut docs);
         host::system::register(&mut engine, &mut docs, params.clone());
         let docs = Rc::new(docs);
         host::system::register_help(&mut engine, docs.clone());

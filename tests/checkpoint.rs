@@ -58,7 +58,7 @@ fn another_architecture_or_optimizer_kind_is_an_error_listing_what_differs() {
     let dir = temp_dir("ckpt-mismatch");
     let d = dir_str(&dir);
     let save = format!("{DATA} let m = model(data); let o = optimizer(m, #{{}}); save_checkpoint(\"{d}/ck\", m, o, #{{ epoch: 0 }});");
-    eval_ok(&save);
+    let _ = eval_ok(&save);
     let e = eval_err(&format!("{DATA} let m = model(data, #{{ encoders: [\"mlp:64\", \"mlp\"] }}); load_checkpoint(\"{d}/ck/epoch-0000\", m)"));
     assert!(e.contains("does not fit this model") && e.contains("shape differs") && e.contains("audio_net.fc1.weight"), "{e}");
     let e = eval_err(&format!("{DATA} let m = model(data, #{{ encoders: [\"mlp:256,256,256\", \"mlp\"] }}); load_checkpoint(\"{d}/ck/epoch-0000\", m)"));

@@ -70,3 +70,30 @@ fn bad_inputs_are_errors_that_say_what_to_do() {
     let e = eval_err(&format!("{DATA} model(data, #{{ encoders: [\"transformer\", \"mlp\"] }})"));
     assert!(e.contains("unknown encoder"), "{e}");
 }
+
+#[test]
+fn live_batch_weights_follow_the_current_gaps_under_the_fitted_mixture() {
+    // One step with weights from the live batch equals one step with a weight table built from
+    // the same model's gaps on that same batch (nothing has changed in between).
+    let src = format!("fn tr_two_stage(data) {{ import \"train\" as tr; tr::two_stage(data, model(data, #{{ seed: 1 }}), #{{ warmup: 1, epochs: 1, weights: \"live\" }}).history.len }}
+        {DATA} let m = model(data, #{{ seed: 2 }});
+        let c = collect_gaps(m, data.train, \"prob\");
+        let zs = c.gaps.zscore_stats();
+        let mix = fit_mixture(zs.z, #{{ k: 2, raw: zs }});
+        let table = weight_table(data.train, mix.balance_weights(zs.z));
+        let b = ();
+        for x in data.train.batches(#{{ batch: 16, seed: 4 }}) {{ b = x; break; }}
+        let live = train_step(m, optimizer(m, #{{}}), b, #{{ loss: \"adaptive\", weights: mix }});
+        let m2 = model(data, #{{ seed: 2 }});
+        let stored = train_step(m2, optimizer(m2, #{{}}), b, #{{ loss: \"adaptive\", weights: table }});
+        let r = tr_two_stage(data);
+        [live.loss, stored.loss, r]");
+    let v = eval_ok(&src).into_array().unwrap();
+    let (live, stored) = (v[0].as_float().unwrap(), v[1].as_float().unwrap());
+    // collect_gaps runs in eval mode, the step in train mode (batch-norm free MLPs here, so the
+    // logits agree to float precision).
+    assert!((live - stored).abs() < 1e-5, "live {live} vs stored {stored}");
+    assert_eq!(v[2].as_int().unwrap(), 2);
+    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{}}); train_epoch(m, o, data.train, #{{ loss: \"adaptive\", weights: 3 }})"));
+    assert!(e.contains("the fitted mixture itself"), "{e}");
+}

@@ -208,6 +208,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("dataset", |name: &str, opts: Map| load(name, &opts));
 
     type D = ScriptDataset;
+    docs.add(a, "name", "data.name", "The dataset's name (\"mfeat\", \"cremad\", ...), as run records store it.", "data.name");
+    engine.register_get("name", |d: &mut D| d.0.name.clone());
     docs.add(a, "classes", "data.classes", "The number of classes.", "data.classes");
     engine.register_get("classes", |d: &mut D| d.0.classes() as INT);
     docs.add(a, "len", "data.len | split.len", "The number of samples.", "data.train.len");

@@ -1,4 +1,5 @@
-//! The documentation of every registered function: one entry per name, grouped by area.
+//! The documentation of every registered function: one entry per name and area (a name such as
+//! `select` can mean one thing for tensors and another for tables), grouped by area.
 //! `help()` in the REPL and docs/api.md are both generated from this table, and a test fails
 //! when the engine has a function this table does not describe.
 
@@ -20,9 +21,10 @@ pub struct Docs {
 }
 
 impl Docs {
-    /// Records the doc of `name`; registering one name twice is a programming error.
+    /// Records the doc of `name` in `area`; documenting one name twice in an area is a
+    /// programming error.
     pub fn add(&mut self, area: &'static str, name: &'static str, usage: &'static str, summary: &'static str, example: &'static str) {
-        debug_assert!(self.get(name).is_none(), "documented twice: {name}");
+        debug_assert!(!self.entries.iter().any(|d| d.name == name && d.area == area), "documented twice: {name} ({area})");
         self.entries.push(FnDoc { area, name, usage, summary, example });
     }
 
@@ -57,8 +59,12 @@ impl Docs {
 
     /// The `help("name")` text; `signatures` are the engine's typed overloads of that name.
     pub fn detail(&self, name: &str, signatures: &[String]) -> Option<String> {
-        let d = self.get(name)?;
-        let mut out = format!("{}\n  {}\n", d.usage, d.summary);
+        let all: Vec<&FnDoc> = self.entries.iter().filter(|d| d.name == name).collect();
+        let d = *all.first()?;
+        let mut out = String::new();
+        for other in &all {
+            let _ = write!(out, "{}\n  {}\n", other.usage, other.summary);
+        }
         if !signatures.is_empty() {
             out.push_str("  overloads:\n");
             for s in signatures {

@@ -1,10 +1,16 @@
-//! Figures in Rhai: `plot_mixture`. Drawing is in `crate::plot`.
+//! Figures in Rhai: `plot_mixture`, `plot_curves`, `plot_evolution`, `plot_bars`,
+//! `plot_embedding`. Drawing is in `crate::plot`; tables come from `crate::results`.
 
 use super::mixture::{values_1d, ScriptMixture};
 use super::options::Options;
 use super::{Docs, RhaiResult};
 use crate::plot::{self, mixture_fig::MixtureFigure};
-use rhai::{Dynamic, Engine, Map};
+use super::frame::ScriptFrame;
+use super::tensor::ScriptTensor;
+use crate::error::Error;
+use crate::plot::{bars::BarsFigure, curves::{CurvesFigure, Series}, embedding::EmbeddingFigure, evolution::EvolutionFigure};
+use crate::results::{files, values, DataFrame};
+use rhai::{Array, Dynamic, Engine, Map};
 use std::path::Path;
 
 fn plot_mixture(x: &Dynamic, mix: &ScriptMixture, path: &str, opts: &Map) -> RhaiResult<String> {
@@ -32,4 +38,169 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "plot_mixture(z, mix, \"runs/gap.png\")");
     engine.register_fn("plot_mixture", |x: Dynamic, mix: ScriptMixture, path: &str| plot_mixture(&x, &mix, path, &Map::new()));
     engine.register_fn("plot_mixture", |x: Dynamic, mix: ScriptMixture, path: &str, opts: Map| plot_mixture(&x, &mix, path, &opts));
+
+    docs.add(a, "plot_curves", "plot_curves(run_or_frame, path [, #{ x, y, labels, by, title, ylabel, width, height }])",
+        "Lines per epoch from a run folder (its epochs table) or a DataFrame: x \"epoch\"; y the columns, default [\"test_acc\", \"test_acc_first\", \"test_acc_second\"] (the paper's Fig. 6); y: [\"ce_first\", \"ce_second\"] gives Fig. 1's unimodal training losses; by a column splitting rows into one line per value (e.g. \"run\" for runs(dir, \"epochs\")). An empty table is an error and writes nothing.",
+        "plot_curves(\"runs/a\", \"runs/a/accuracy.png\"); plot_curves(\"runs/a\", \"runs/a/losses.png\", #{ y: [\"ce_first\", \"ce_second\"], ylabel: \"training loss\" });");
+    engine.register_fn("plot_curves", |src: Dynamic, path: &str| plot_curves(&src, path, &Map::new()));
+    engine.register_fn("plot_curves", |src: Dynamic, path: &str, opts: Map| plot_curves(&src, path, &opts));
+    docs.add(a, "plot_evolution", "plot_evolution(run_or_frame, path [, #{ column, title, width, height }])",
+        "The paper's Fig. 5: the gap distribution at each refit, one density outline per refit epoch (light to dark), from a run folder (its samples table) or a frame with epoch and the column (default \"z\"; \"gap\" for raw units).",
+        "plot_evolution(\"runs/a\", \"runs/a/evolution.png\")");
+    engine.register_fn("plot_evolution", |src: Dynamic, path: &str| plot_evolution(&src, path, &Map::new()));
+    engine.register_fn("plot_evolution", |src: Dynamic, path: &str, opts: Map| plot_evolution(&src, path, &opts));
+    docs.add(a, "plot_bars", "plot_bars(frame, path, #{ x, y, err, labels, title, ylabel, width, height })",
+        "Grouped bars for an ablation table: one group per row labelled by column x, one bar per column in y, error bars from the columns in err (same order; e.g. standard deviations over seeds).",
+        "plot_bars(t, \"results/table3.png\", #{ x: \"variant\", y: [\"acc_mean\"], err: [\"acc_sd\"] })");
+    engine.register_fn("plot_bars", |df: ScriptFrame, path: &str, opts: Map| plot_bars(&df.0, path, &opts));
+    docs.add(a, "plot_embedding", "plot_embedding(features, labels, path [, #{ title, width, height }])",
+        "The paper's Fig. 4 with PCA in place of t-SNE: each entry of the features map (name -> [n, d] tensor, e.g. the two encoders' features and their concatenation) projected on its top two principal components, one panel per entry, coloured by label.",
+        "let out = forward(m, b); plot_embedding(#{ pix: out.features_first, fou: out.features_second }, b.labels, \"runs/emb.png\")");
+    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str| plot_embedding(&sets, &labels, path, &Map::new()));
+    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str, opts: Map| plot_embedding(&sets, &labels, path, &opts));
+}
+
+/// A frame given directly, or a run folder's `<table>.parquet`.
+fn frame_or_run(op: &str, src: &Dynamic, table: &str) -> RhaiResult<DataFrame> {
+    if let Some(f) = src.clone().try_cast::<ScriptFrame>() {
+        return Ok(f.0.as_ref().clone());
+    }
+    if src.is_string() {
+        let dir = src.to_string();
+        return Ok(files::read_parquet(&Path::new(&dir).join(format!("{table}.parquet")))?);
+    }
+    Err(Error::arg(format!("{op}: expected a run folder or a DataFrame, found {}", src.type_name())).into())
+}
+
+fn size(op: &str, o: &Options) -> RhaiResult<(u32, u32)> {
+    let size = (o.count("width", plot::DEFAULT_SIZE.0 as usize)? as u32, o.count("height", plot::DEFAULT_SIZE.1 as usize)? as u32);
+    if size.0 < 200 || size.1 < 150 {
+        return Err(Error::arg(format!("{op}: a figure needs at least 200 x 150 pixels, got {} x {}", size.0, size.1)).into());
+    }
+    Ok(size)
+}
+
+fn names(op: &str, o: &Options, key: &str, default: &[&str]) -> RhaiResult<Vec<String>> {
+    match o.get(key) {
+        None => Ok(default.iter().map(|s| s.to_string()).collect()),
+        Some(v) if v.is_string() => Ok(vec![v.to_string()]),
+        Some(v) => v
+            .read_lock::<Array>()
+            .map(|a| a.iter().map(|s| s.to_string()).collect())
+            .ok_or_else(|| Error::arg(format!("{op}: {key} must be a column name or an array of them")).into()),
+    }
+}
+
+fn numbers(df: &DataFrame, name: &str) -> RhaiResult<Vec<f64>> {
+    Ok(values::matrix(df, &[name.to_string()])?)
+}
+
+fn plot_curves(src: &Dynamic, path: &str, opts: &Map) -> RhaiResult<String> {
+    let op = "plot_curves";
+    let o = Options::new(op, opts, &["x", "y", "labels", "by", "title", "ylabel", "width", "height"])?;
+    let df = frame_or_run(op, src, "epochs")?;
+    let x = o.string("x", "epoch")?;
+    let ys = names(op, &o, "y", &["test_acc", "test_acc_first", "test_acc_second"])?;
+    let labels = names(op, &o, "labels", &[])?;
+    let xs = numbers(&df, &x)?;
+    let by: Option<Vec<String>> = match o.get("by") {
+        Some(_) => Some(values::cells(&df, &o.string("by", "")?)?.into_iter().map(|v| v.to_string()).collect()),
+        None => None,
+    };
+    let mut series = Vec::new();
+    for (j, y) in ys.iter().enumerate() {
+        let vals = numbers(&df, y)?;
+        let label = labels.get(j).cloned().unwrap_or_else(|| y.clone());
+        match &by {
+            None => series.push(Series { label, points: xs.iter().copied().zip(vals).collect() }),
+            Some(groups) => {
+                let mut seen: Vec<String> = Vec::new();
+                for g in groups {
+                    if !seen.contains(g) {
+                        seen.push(g.clone());
+                    }
+                }
+                for g in seen {
+                    let points = xs.iter().zip(&vals).zip(groups).filter(|(_, gg)| **gg == g).map(|((x, v), _)| (*x, *v)).collect();
+                    series.push(Series { label: format!("{label} ({g})"), points });
+                }
+            }
+        }
+    }
+    let default_title = if ys.iter().all(|y| y.starts_with("ce_") || y.contains("loss")) { "Training loss per epoch" } else { "Accuracy per epoch" };
+    let fig = CurvesFigure::new(series, o.string("title", default_title)?, x.clone(), o.string("ylabel", if default_title.starts_with("Acc") { "accuracy" } else { "loss" })?)
+        .map_err(|e| Error::arg(format!("{op}: {e}")))?;
+    plot::save(&fig, Path::new(path), size(op, &o)?)?;
+    Ok(path.to_string())
+}
+
+fn plot_evolution(src: &Dynamic, path: &str, opts: &Map) -> RhaiResult<String> {
+    let op = "plot_evolution";
+    let o = Options::new(op, opts, &["column", "title", "width", "height"])?;
+    let df = frame_or_run(op, src, "samples")?;
+    let column = o.string("column", "z")?;
+    let epochs = numbers(&df, "epoch")?;
+    let vals = numbers(&df, &column)?;
+    let mut groups: Vec<(i64, Vec<f64>)> = Vec::new();
+    for (e, v) in epochs.iter().zip(vals) {
+        let e = *e as i64;
+        match groups.iter_mut().find(|(g, _)| *g == e) {
+            Some((_, list)) => list.push(v),
+            None => groups.push((e, vec![v])),
+        }
+    }
+    groups.sort_by_key(|(e, _)| *e);
+    let label = if column == "z" { "gap (z-score)".to_string() } else { column.clone() };
+    let mut fig = EvolutionFigure::new(groups, label).map_err(|e| Error::arg(format!("{op}: {e}")))?;
+    if o.get("title").is_some() {
+        fig.title = o.string("title", "")?;
+    }
+    plot::save(&fig, Path::new(path), size(op, &o)?)?;
+    Ok(path.to_string())
+}
+
+fn plot_bars(df: &DataFrame, path: &str, opts: &Map) -> RhaiResult<String> {
+    let op = "plot_bars";
+    let o = Options::new(op, opts, &["x", "y", "err", "labels", "title", "ylabel", "width", "height"])?;
+    let x = o.string("x", "")?;
+    if x.is_empty() {
+        return Err(Error::arg(format!("{op}: name the column labelling the groups: #{{ x: \"variant\", y: [..] }}")).into());
+    }
+    let groups: Vec<String> = values::cells(df, &x)?.into_iter().map(|v| v.to_string()).collect();
+    let ys = names(op, &o, "y", &[])?;
+    if ys.is_empty() {
+        return Err(Error::arg(format!("{op}: name the value columns: y: [\"acc\"]")).into());
+    }
+    let errs = names(op, &o, "err", &[])?;
+    let labels = names(op, &o, "labels", &[])?;
+    let mut metrics = Vec::new();
+    for (j, y) in ys.iter().enumerate() {
+        let err = match errs.get(j) {
+            Some(name) => Some(numbers(df, name)?),
+            None => None,
+        };
+        metrics.push((labels.get(j).cloned().unwrap_or_else(|| y.clone()), numbers(df, y)?, err));
+    }
+    let fig = BarsFigure::new(groups, metrics, o.string("title", "")?, o.string("ylabel", "")?).map_err(|e| Error::arg(format!("{op}: {e}")))?;
+    plot::save(&fig, Path::new(path), size(op, &o)?)?;
+    Ok(path.to_string())
+}
+
+fn plot_embedding(sets: &Map, labels: &ScriptTensor, path: &str, opts: &Map) -> RhaiResult<String> {
+    let op = "plot_embedding";
+    let o = Options::new(op, opts, &["title", "width", "height"])?;
+    let mut list = Vec::new();
+    for (name, v) in sets {
+        let t = v.clone().try_cast::<ScriptTensor>().ok_or_else(|| Error::arg(format!("{op}: features.{name} is a {}, not a tensor", v.type_name())))?;
+        list.push((name.to_string(), t.tensor().shallow_clone()));
+    }
+    let labels = crate::tensor::check(op, labels.tensor().f_to_kind(crate::tensor::Kind::Int64).and_then(|l| Vec::<i64>::try_from(&l)))?;
+    let mut fig = EmbeddingFigure::new(list, labels).map_err(|e| Error::arg(format!("{op}: {e}")))?;
+    if o.get("title").is_some() {
+        fig.title = o.string("title", "")?;
+    }
+    let default = (plot::DEFAULT_SIZE.0.max(420 * sets.len() as u32) as usize, 480usize);
+    let size = (o.count("width", default.0)? as u32, o.count("height", default.1)? as u32);
+    plot::save(&fig, Path::new(path), size)?;
+    Ok(path.to_string())
 }

@@ -146,7 +146,7 @@ fn register_properties(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("shape", |t: &mut T| shape_to_array(&t.tensor().size()));
     docs.add(a, "dtype", "t.dtype", "The element type as PyTorch names it (\"float32\", \"int64\", \"bool\", ...).", "ones(2).dtype");
     engine.register_get("dtype", |t: &mut T| -> RhaiResult<String> { Ok(dtype::kind_name(check("dtype", t.tensor().f_kind())?).to_string()) });
-    docs.add(a, "device", "t.device | device()", "A tensor's device, or with no argument the best device here: \"cuda\" when a GPU is visible, else \"cpu\".", "let x = ones(2).to(device());");
+    docs.add(a, "device", "t.device | model.device | device()", "A tensor's or a model's device, or with no argument the best device here: \"cuda\" when a GPU is visible, else \"cpu\".", "let x = ones(2).to(device());");
     engine.register_get("device", |t: &mut T| device::device_name(t.tensor().device()));
     engine.register_fn("device", || -> String {
         if device::best_device() == Device::Cpu { "cpu".into() } else { "cuda".into() }

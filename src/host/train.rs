@@ -3,6 +3,7 @@
 //! in `crate::train`.
 
 use super::data::ScriptDataset;
+use super::mixture::ScriptMixture;
 use super::options::Options;
 use super::tensor::ScriptTensor;
 use super::{Docs, RhaiResult};
@@ -17,7 +18,7 @@ use crate::train::loss::LossConfig;
 use crate::train::metrics::Scores;
 use crate::train::model::{Model, ModelSpec};
 use crate::train::optim::{OptimKind, Optimizer, Schedule};
-use crate::train::trainer::{self, Objective, WeightTable};
+use crate::train::trainer::{self, Objective, WeightTable, Weights};
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -120,9 +121,17 @@ fn objective(op: &str, o: &Options) -> RhaiResult<Objective> {
         "baseline" => Objective::Baseline,
         "warmup" => Objective::Warmup,
         "adaptive" => {
-            let weights = o.get("weights").and_then(|v| v.clone().try_cast::<ScriptWeights>()).ok_or_else(|| {
-                Error::arg(format!("{op}: the adaptive loss needs weights: weight_table(data.train, mix.balance_weights(z))"))
-            })?;
+            let given = o.get("weights").cloned().unwrap_or(Dynamic::UNIT);
+            let weights = if let Some(t) = given.clone().try_cast::<ScriptWeights>() {
+                Weights::Stored(t.0.as_ref().clone())
+            } else if let Some(m) = given.try_cast::<ScriptMixture>() {
+                Weights::Live(m.0.clone())
+            } else {
+                return Err(Error::arg(format!(
+                    "{op}: the adaptive loss needs weights: a weight table from the last refit, weight_table(data.train, mix.balance_weights(z)), or the fitted mixture itself (mix, fitted with raw: zs) for weights from each batch's live gaps"
+                ))
+                .into());
+            };
             let d = LossConfig::default();
             let cfg = LossConfig {
                 alpha: o.float("alpha", d.alpha)?,
@@ -135,7 +144,7 @@ fn objective(op: &str, o: &Options) -> RhaiResult<Objective> {
                 unimodal: o.boolean("unimodal", true)?,
                 mu0_raw: o.float("mu0_raw", 0.0)?,
             };
-            Objective::Adaptive { weights: weights.0.as_ref().clone(), cfg }
+            Objective::Adaptive { weights, cfg }
         }
         other => return Err(Error::arg(format!("{op}: unknown loss \"{other}\": use \"baseline\", \"warmup\" or \"adaptive\"")).into()),
     })
@@ -184,6 +193,13 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("model", |d: ScriptDataset| build_model(&d, &Map::new()));
     docs.add(a, "parameters", "model.parameters", "The number of trainable parameters.", "print(m.parameters);");
     engine.register_get("parameters", |m: &mut ScriptModel| m.0.parameter_count() as INT);
+    docs.add(a, "architecture", "model.architecture", "The architecture line (encoders, input shapes, head, classes), as checkpoints and run records store it.", "print(m.architecture);");
+    engine.register_get("architecture", |m: &mut ScriptModel| m.0.architecture.clone());
+    // model.device ("cpu" | "cuda:0") shares the name, and the doc, of device().
+    engine.register_get("device", |m: &mut ScriptModel| match m.0.device() {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".to_string(),
+    });
     engine.register_get("modalities", |m: &mut ScriptModel| -> Array { m.0.modalities.iter().map(|s| s.clone().into()).collect() });
     engine.register_fn("to_string", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
     engine.register_fn("to_debug", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
@@ -229,7 +245,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("weight_table", |s: Split, w: ScriptTensor| -> RhaiResult<ScriptWeights> { Ok(ScriptWeights(Rc::new(WeightTable::new(&s, w.tensor())?))) });
 
     docs.add(a, "train_step", "train_step(model, opt, batch, #{ loss, weights, alpha, beta, gamma, rho, t, gap, use_weights, unimodal, mu0_raw })",
-        "One optimisation step on a batch map (from split.batches): loss \"baseline\" (fused CE), \"warmup\" (Eq. 10, default) or \"adaptive\" (Eq. 11: weights from weight_table, lambda = rho^t, mu0_raw the balanced mean in raw gap units, gap \"prob\" | \"kl\", ablation switches). Returns every loss term as a map.",
+        "One optimisation step on a batch map (from split.batches): loss \"baseline\" (fused CE), \"warmup\" (Eq. 10, default) or \"adaptive\" (Eq. 11: weights a weight_table of the last refit, or the mixture itself for weights from the batch's live gaps; lambda = rho^t, mu0_raw the balanced mean in raw gap units, gap \"prob\" | \"kl\", ablation switches). Returns every loss term as a map.",
         "let terms = train_step(m, opt, b, #{ loss: \"warmup\" });");
     engine.register_fn("train_step", |m: ScriptModel, o: ScriptOptimizer, batch: Map, opts: Map| -> RhaiResult<Map> {
         let op = "train_step";

@@ -4,7 +4,15 @@
 //! - `font`: the bundled DejaVu Sans
 //! - `histogram`: density histograms
 //! - `mixture_fig`: the paper's Fig. 3, gaps with the fitted mixture
+//! - `evolution`: Fig. 5, the gap distribution across refits
+//! - `curves`: Fig. 6 / Fig. 1, accuracy or loss per epoch
+//! - `bars`: grouped bars for ablation tables
+//! - `embedding`: Fig. 4, PCA projections of features by class
 
+pub mod bars;
+pub mod curves;
+pub mod embedding;
+pub mod evolution;
 pub mod font;
 pub mod histogram;
 pub mod mixture_fig;

@@ -43,7 +43,11 @@ impl Model {
         if spec.classes < 2 {
             return Err(Error::arg(format!("model: needs at least 2 classes, got {}", spec.classes)));
         }
-        // The initialisation is drawn from libtorch's generator: seed it so a run is repeatable.
+        // The initialisation is drawn from libtorch's global generator: seed it so a run is
+        // repeatable, and hold a lock while drawing so models built on two threads at once (the
+        // test harness does) do not interleave their draws.
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _init = INIT.lock().unwrap_or_else(|e| e.into_inner());
         tch::manual_seed(spec.seed as i64);
         let vs = nn::VarStore::new(spec.device);
         let root = vs.root();

@@ -2,6 +2,7 @@
 //! evaluation, and the collection of per-sample gaps. The two-stage recipe itself is Rhai
 //! (stdlib/train.rhai) over these.
 
+use super::fusion::Logits;
 use super::loss::{self, LossConfig, LossTerms};
 use super::metrics::{scores, Scores};
 use super::model::{Forward, Model};
@@ -9,8 +10,10 @@ use super::optim::Optimizer;
 use crate::data::{Batch, BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::gap::{gap, true_class_score, GapKind};
+use crate::mixture::Mixture;
 use crate::progress::Progress;
 use crate::tensor::{check, Kind, Tensor};
+use std::rc::Rc;
 
 /// Which loss a step uses.
 pub enum Objective {
@@ -18,8 +21,32 @@ pub enum Objective {
     Baseline,
     /// L_wp = CE_f + CE_a + CE_v.
     Warmup,
-    /// Eq. 11 with weights looked up by dataset index.
-    Adaptive { weights: WeightTable, cfg: LossConfig },
+    /// Eq. 11 with per-sample weights from a stored fit or the live batch.
+    Adaptive { weights: Weights, cfg: LossConfig },
+}
+
+/// Where the adaptive loss's (w0, w1) come from.
+pub enum Weights {
+    /// The posteriors of the last refit, looked up by dataset index (the paper's protocol).
+    Stored(WeightTable),
+    /// The posteriors of each batch's own current gaps under the last fitted mixture (z-scored
+    /// with the mixture's raw units), so the weights follow the model between refits.
+    Live(Rc<Mixture>),
+}
+
+impl Weights {
+    fn for_batch(&self, logits: &Logits, labels: &Tensor, indices: &Tensor, kind: GapKind) -> Result<Tensor> {
+        match self {
+            Weights::Stored(table) => table.lookup(indices),
+            Weights::Live(mix) => {
+                let g = check("weights", gap(&logits.first, &logits.second, labels, kind)?.f_detach().and_then(|g| g.f_to_kind(Kind::Double)).and_then(|g| g.f_to_device(tch::Device::Cpu)))?;
+                let g = check("weights", Vec::<f64>::try_from(&g))?;
+                let z: Vec<f64> = g.iter().map(|x| (x - mix.raw.mean) / mix.raw.std).collect();
+                let w = mix.balance_weights(&z);
+                check("weights", Tensor::from_slice(&w).f_reshape([z.len() as i64, 2]))
+            }
+        }
+    }
 }
 
 /// Per-sample (w0, w1) by dataset row index, built from a split and its [len, 2] weights.
@@ -101,7 +128,7 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, objective: &Objec
     let LossTerms { total, terms } = match objective {
         Objective::Baseline => loss::fused_only(&fwd.logits, &labels)?,
         Objective::Warmup => loss::warmup(&fwd.logits, &labels)?,
-        Objective::Adaptive { weights, cfg } => loss::adaptive(&fwd.logits, &labels, &weights.lookup(&batch.indices)?, cfg)?,
+        Objective::Adaptive { weights, cfg } => loss::adaptive(&fwd.logits, &labels, &weights.for_batch(&fwd.logits, &labels, &batch.indices, cfg.gap)?, cfg)?,
     };
     let mut out = vec![("loss".to_string(), scalar(&total)?)];
     for (name, t) in &terms {

@@ -1,0 +1,167 @@
+//! Every run under a folder as one table. A run is a directory holding config.json; the
+//! folder may nest (runs/table2/prob-seed0). `runs(dir)` gives one row per run: its path,
+//! its config flattened to columns (the recipe's settings without a prefix, other nested keys
+//! joined with '.'), and its final metrics; `table(dir, "epochs")` stacks one
+//! table of every run with a `run` column. Unreadable files (truncated, foreign) are skipped
+//! with a warning naming them; the rest loads.
+
+use super::files::read_parquet;
+use super::record::CONFIG;
+use super::values::{column, frame, Value};
+use super::{polars_error, DataFrame};
+use crate::error::{Error, Result};
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Run directories under `root` (depth-first, sorted), at most 4 levels down.
+pub fn find(root: &Path) -> Result<Vec<PathBuf>> {
+    if !root.is_dir() {
+        return Err(Error::io(root, "no such folder of runs"));
+    }
+    let mut out = Vec::new();
+    walk(root, 0, &mut out);
+    Ok(out)
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if dir.join(CONFIG).is_file() {
+        out.push(dir.to_path_buf());
+        return;
+    }
+    if depth >= 4 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))).collect();
+    dirs.sort();
+    for d in dirs {
+        walk(&d, depth + 1, out);
+    }
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, Value)>) {
+    use serde_json::Value as J;
+    match v {
+        J::Object(map) => {
+            for (k, x) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, x, out);
+            }
+        }
+        J::Null => out.push((prefix.to_string(), Value::Null)),
+        J::Bool(b) => out.push((prefix.to_string(), Value::Bool(*b))),
+        J::Number(n) => out.push((prefix.to_string(), n.as_i64().map(Value::Int).unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN))))),
+        J::String(s) => out.push((prefix.to_string(), Value::Str(s.clone()))),
+        J::Array(_) => out.push((prefix.to_string(), Value::Str(v.to_string()))),
+    }
+}
+
+fn relative(root: &Path, dir: &Path) -> String {
+    dir.strip_prefix(root).unwrap_or(dir).to_string_lossy().replace('\\', "/")
+}
+
+fn read_config(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join(CONFIG);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::io(&path, format!("not a run config ({e})")))?;
+    if !v.is_object() {
+        return Err(Error::io(&path, "not a run config (expected a JSON object)"));
+    }
+    Ok(v)
+}
+
+/// Stacks frames whose columns may differ (missing columns become nulls).
+fn stack(parts: Vec<DataFrame>) -> Result<DataFrame> {
+    if parts.is_empty() {
+        return Ok(DataFrame::empty());
+    }
+    polars::functions::concat_df_diagonal(&parts).map_err(|e| polars_error("runs", e))
+}
+
+/// One row per run: `run` (its path under root), `complete` (final.parquet present), the
+/// flattened config, and the final metrics. Returns the warnings for skipped runs.
+pub fn runs(root: &Path) -> Result<(DataFrame, Vec<String>)> {
+    let mut rows = Vec::new();
+    let mut warnings = Vec::new();
+    for dir in find(root)? {
+        let config = match read_config(&dir) {
+            Ok(c) => c,
+            Err(e) => {
+                warnings.push(format!("skipped {e}"));
+                continue;
+            }
+        };
+        let mut cells = vec![("run".to_string(), Value::Str(relative(root, &dir)))];
+        // The recipe's resolved settings (config.config) become plain columns (gap, rho, ...);
+        // where one repeats a top-level key (seed), the first is kept.
+        let mut top = config.clone();
+        let inner = top.as_object_mut().and_then(|o| o.remove("config"));
+        flatten("", &top, &mut cells);
+        if let Some(inner) = inner {
+            let mut more = Vec::new();
+            flatten("", &inner, &mut more);
+            for (k, v) in more {
+                if !cells.iter().any(|(c, _)| *c == k) {
+                    cells.push((k, v));
+                }
+            }
+        }
+        let final_path = dir.join("final.parquet");
+        let mut row = match frame(cells.iter().map(|(k, v)| (k.clone(), vec![v.clone()])).collect()) {
+            Ok(r) => r,
+            Err(e) => {
+                warnings.push(format!("skipped {}: {e}", dir.join(CONFIG).display()));
+                continue;
+            }
+        };
+        let complete = final_path.is_file();
+        if complete {
+            match read_parquet(&final_path) {
+                Ok(fin) if fin.height() == 1 => {
+                    let names: Vec<String> = row.get_column_names().iter().map(|s| s.to_string()).collect();
+                    let extra: Vec<Column> = fin.columns().iter().filter(|c| !names.contains(&c.name().to_string())).cloned().collect();
+                    if let Err(e) = row.hstack_mut(&extra) {
+                        warnings.push(format!("skipped {}: {}", final_path.display(), polars_error("runs", e)));
+                        continue;
+                    }
+                }
+                Ok(fin) => {
+                    warnings.push(format!("skipped {}: expected one row, found {}", final_path.display(), fin.height()));
+                    continue;
+                }
+                Err(e) => {
+                    warnings.push(format!("skipped {e}"));
+                    continue;
+                }
+            }
+        }
+        let flag = column("complete", &[Value::Bool(complete)])?;
+        row.with_column(flag).map_err(|e| polars_error("runs", e))?;
+        rows.push(row);
+    }
+    Ok((stack(rows)?, warnings))
+}
+
+/// Every run's `<name>.parquet` stacked, with a leading `run` column.
+pub fn table(root: &Path, name: &str) -> Result<(DataFrame, Vec<String>)> {
+    let mut parts = Vec::new();
+    let mut warnings = Vec::new();
+    for dir in find(root)? {
+        let path = dir.join(format!("{name}.parquet"));
+        if !path.is_file() {
+            continue;
+        }
+        match read_parquet(&path) {
+            Ok(mut df) => {
+                let run = Column::new("run".into(), vec![relative(root, &dir); df.height()]);
+                if let Err(e) = df.insert_column(0, run) {
+                    warnings.push(format!("skipped {}: {}", path.display(), polars_error("runs", e)));
+                    continue;
+                }
+                parts.push(df);
+            }
+            Err(e) => warnings.push(format!("skipped {e}")),
+        }
+    }
+    Ok((stack(parts)?, warnings))
+}
