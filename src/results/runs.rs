@@ -142,25 +142,27 @@ pub fn runs(root: &Path) -> Result<(DataFrame, Vec<String>)> {
     Ok((stack(rows)?, warnings))
 }
 
-/// Every run's `<name>.parquet` stacked, with a leading `run` column.
+/// Every run's `<name>.parquet` stacked, with a leading `run` column. Files are read in
+/// parallel, and the run column is a broadcast scalar per file rather than a string per row.
 pub fn table(root: &Path, name: &str) -> Result<(DataFrame, Vec<String>)> {
+    use rayon::prelude::*;
+    let files: Vec<(String, PathBuf)> = find(root)?.into_iter().map(|d| (relative(root, &d), d.join(format!("{name}.parquet")))).filter(|(_, p)| p.is_file()).collect();
+    let read: Vec<std::result::Result<DataFrame, String>> = files
+        .par_iter()
+        .map(|(run, path)| {
+            let mut df = read_parquet(path).map_err(|e| format!("skipped {e}"))?;
+            let scalar = Scalar::new(DataType::String, AnyValue::StringOwned(run.as_str().into()));
+            let col = Column::new_scalar("run".into(), scalar, df.height());
+            df.insert_column(0, col).map_err(|e| format!("skipped {}: {}", path.display(), polars_error("runs", e)))?;
+            Ok(df)
+        })
+        .collect();
     let mut parts = Vec::new();
     let mut warnings = Vec::new();
-    for dir in find(root)? {
-        let path = dir.join(format!("{name}.parquet"));
-        if !path.is_file() {
-            continue;
-        }
-        match read_parquet(&path) {
-            Ok(mut df) => {
-                let run = Column::new("run".into(), vec![relative(root, &dir); df.height()]);
-                if let Err(e) = df.insert_column(0, run) {
-                    warnings.push(format!("skipped {}: {}", path.display(), polars_error("runs", e)));
-                    continue;
-                }
-                parts.push(df);
-            }
-            Err(e) => warnings.push(format!("skipped {e}")),
+    for r in read {
+        match r {
+            Ok(df) => parts.push(df),
+            Err(w) => warnings.push(w),
         }
     }
     Ok((stack(parts)?, warnings))
