@@ -4,7 +4,7 @@
 //! milliseconds instead of minutes on 2 cores; it shows linear class separation rather than
 //! t-SNE's local neighbourhoods.
 
-use super::curves::series_color;
+use super::colors;
 use super::font::FAMILY;
 use super::Figure;
 use crate::error::{Error, Result};
@@ -70,7 +70,7 @@ impl Figure for EmbeddingFigure {
             let (px, py) = (pad(x0, x1), pad(y0, y1));
             let mut chart = ChartBuilder::on(area).caption(name, (FAMILY, 17)).margin(10).x_label_area_size(28).y_label_area_size(40).build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py)).map_err(e)?;
             chart.configure_mesh().label_style((FAMILY, 12)).light_line_style(WHITE).draw().map_err(e)?;
-            chart.draw_series(pts.iter().zip(&self.labels).map(|(&p, &c)| Circle::new(p, 2, series_color(c.max(0) as usize).mix(0.7).filled()))).map_err(e)?;
+            chart.draw_series(pts.iter().zip(&self.labels).map(|(&p, &c)| Circle::new(p, 2, colors::CLASSES[c.max(0) as usize % colors::CLASSES.len()].mix(0.75).filled()))).map_err(e)?;
         }
         Ok(())
     }

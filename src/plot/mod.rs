@@ -63,4 +63,7 @@ pub mod colors {
     pub const INK: RGBColor = RGBColor(30, 30, 30);
     /// Colours for series after the first, in order.
     pub const CYCLE: [RGBColor; 5] = [VERMILLION, GREEN, PURPLE, ORANGE, SKY];
+    /// Ten distinct colours for class labels (Okabe-Ito, then Tableau's brown and olive);
+    /// beyond ten they repeat.
+    pub const CLASSES: [RGBColor; 10] = [BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY, RGBColor(240, 228, 66), INK, RGBColor(140, 86, 75), RGBColor(188, 189, 34)];
 }

@@ -57,10 +57,15 @@ pub fn warmup(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
     Ok(LossTerms { total, terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
 }
 
-/// Plain fused cross-entropy (the concat baseline).
+/// Plain fused cross-entropy (the concat baseline). Each modality's CE is returned too, for the
+/// log only (detached, not in the total): the paper's Fig. 1 plots exactly these under joint
+/// training, where one modality's loss stalls.
 pub fn fused_only(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
     let f = mean(&ce(&logits.fused, labels)?)?;
-    Ok(LossTerms { total: f.shallow_clone(), terms: vec![("ce_fused", f)] })
+    let detached = |t: &Tensor| -> Result<Tensor> { check("loss", t.f_detach()) };
+    let a = mean(&ce(&detached(&logits.first)?, labels)?)?;
+    let v = mean(&ce(&detached(&logits.second)?, labels)?)?;
+    Ok(LossTerms { total: f.shallow_clone(), terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
 }
 
 /// The adaptive loss (Eq. 11) with per-sample weights [B, 2] = (w0, w1).
