@@ -113,23 +113,23 @@ impl Optimizer {
             let mut run = || -> std::result::Result<(), tch::TchError> {
                 // On the parameter's device (a no-op on CPU): not every CUDA kernel takes CPU scalars.
                 let dev = p.device();
-                let factor = |x: f64| Tensor::from(x as f32).to_device(dev);
+                let factor = |x: f64| Tensor::from(x as f32).f_to_device(dev);
                 match &self.kind {
                     OptimKind::Sgd { momentum, nesterov } => {
-                        let mut d = if wd != 0.0 { g.f_addcmul(p, &factor(wd))? } else { g.shallow_clone() };
+                        let mut d = if wd != 0.0 { g.f_addcmul(p, &factor(wd)?)? } else { g.shallow_clone() };
                         if *momentum != 0.0 {
                             if state.is_empty() {
                                 state.push(d.f_detach_copy()?);
                             } else {
                                 let _ = state[0].f_mul_scalar_(*momentum)?.f_add_(&d)?;
                             }
-                            d = if *nesterov { d.f_addcmul(&state[0], &factor(*momentum))? } else { state[0].shallow_clone() };
+                            d = if *nesterov { d.f_addcmul(&state[0], &factor(*momentum)?)? } else { state[0].shallow_clone() };
                         }
-                        let _ = p.f_addcmul_(&d, &factor(-lr))?;
+                        let _ = p.f_addcmul_(&d, &factor(-lr)?)?;
                     }
                     OptimKind::Adam { beta1, beta2, eps } | OptimKind::AdamW { beta1, beta2, eps } => {
                         let decoupled = matches!(self.kind, OptimKind::AdamW { .. });
-                        let g = if wd != 0.0 && !decoupled { g.f_addcmul(p, &factor(wd))? } else { g.shallow_clone() };
+                        let g = if wd != 0.0 && !decoupled { g.f_addcmul(p, &factor(wd)?)? } else { g.shallow_clone() };
                         if decoupled && wd != 0.0 {
                             let _ = p.f_mul_scalar_(1.0 - lr * wd)?;
                         }
