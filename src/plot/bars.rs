@@ -37,7 +37,8 @@ impl Figure for BarsFigure {
             .filter(|v| v.is_finite())
             .fold(0.0f64, f64::max)
             .max(1e-9)
-            * 1.15;
+            // Head-room for the legend (one line per metric) above the tallest bar.
+            * (1.1 + 0.07 * self.metrics.len() as f64);
         let n = self.groups.len() as f64;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 22))
