@@ -30,20 +30,6 @@ impl CurvesFigure {
         }
         Ok(CurvesFigure { series, title, x_label, y_label })
     }
-
-    fn bounds(&self) -> ((f64, f64), (f64, f64)) {
-        let pts = self.series.iter().flat_map(|s| &s.points).filter(|(x, y)| x.is_finite() && y.is_finite());
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-        for (x, y) in pts {
-            x0 = x0.min(*x);
-            x1 = x1.max(*x);
-            y0 = y0.min(*y);
-            y1 = y1.max(*y);
-        }
-        let pad = |a: f64, b: f64| if b > a { 0.05 * (b - a) } else { 0.5 };
-        let (px, py) = (pad(x0, x1), pad(y0, y1));
-        ((x0 - px, x1 + px), (y0 - py, y1 + py))
-    }
 }
 
 pub fn series_color(i: usize) -> RGBColor {
@@ -58,13 +44,13 @@ impl Figure for CurvesFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
         let e = |err: DrawingAreaErrorKind<DB::ErrorType>| err.to_string();
         root.fill(&WHITE).map_err(e)?;
-        let ((x0, x1), (y0, y1)) = self.bounds();
+        let (xs, ys) = super::padded_bounds(self.series.iter().flat_map(|s| &s.points));
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 22))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, y0..y1)
+            .build_cartesian_2d(xs, ys)
             .map_err(e)?;
         chart.configure_mesh().x_desc(&self.x_label).y_desc(&self.y_label).label_style((FAMILY, 15)).axis_desc_style((FAMILY, 17)).light_line_style(WHITE).draw().map_err(e)?;
         for (i, s) in self.series.iter().enumerate() {

@@ -59,16 +59,8 @@ impl Figure for EmbeddingFigure {
         let root = root.titled(&self.title, (FAMILY, 20)).map_err(e)?;
         let areas = root.split_evenly((1, self.panels.len()));
         for (area, (name, pts)) in areas.iter().zip(&self.panels) {
-            let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-            for (x, y) in pts {
-                x0 = x0.min(*x);
-                x1 = x1.max(*x);
-                y0 = y0.min(*y);
-                y1 = y1.max(*y);
-            }
-            let pad = |a: f64, b: f64| if b > a { 0.05 * (b - a) } else { 1.0 };
-            let (px, py) = (pad(x0, x1), pad(y0, y1));
-            let mut chart = ChartBuilder::on(area).caption(name, (FAMILY, 17)).margin(10).x_label_area_size(28).y_label_area_size(40).build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py)).map_err(e)?;
+            let (xs, ys) = super::padded_bounds(pts);
+            let mut chart = ChartBuilder::on(area).caption(name, (FAMILY, 17)).margin(10).x_label_area_size(28).y_label_area_size(40).build_cartesian_2d(xs, ys).map_err(e)?;
             chart.configure_mesh().label_style((FAMILY, 12)).light_line_style(WHITE).draw().map_err(e)?;
             chart.draw_series(pts.iter().zip(&self.labels).map(|(&p, &c)| Circle::new(p, 2, colors::CLASSES[c.max(0) as usize % colors::CLASSES.len()].mix(0.75).filled()))).map_err(e)?;
         }

@@ -50,6 +50,21 @@ pub fn save(figure: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
     })
 }
 
+/// The x and y ranges of the finite points, each padded by 5% of its span (or by 0.5 when the
+/// span is zero), for a chart's axes.
+pub fn padded_bounds<'a>(points: impl IntoIterator<Item = &'a (f64, f64)>) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for (x, y) in points.into_iter().filter(|(x, y)| x.is_finite() && y.is_finite()) {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    let pad = |a: f64, b: f64| if b > a { 0.05 * (b - a) } else { 0.5 };
+    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    ((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+}
+
 /// The palette: colour-blind safe (Okabe-Ito).
 pub mod colors {
     use plotters::style::RGBColor;
