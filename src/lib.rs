@@ -66,6 +66,7 @@ impl Host {
         host::data::register_audio(&mut engine, &mut docs);
         host::data::register_vision(&mut engine, &mut docs);
         host::train::register(&mut engine, &mut docs);
+        host::method::register(&mut engine, &mut docs);
         host::checkpoint::register(&mut engine, &mut docs);
         host::frame::register(&mut engine, &mut docs);
         host::record::register(&mut engine, &mut docs);

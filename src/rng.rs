@@ -89,6 +89,17 @@ impl Rng {
     }
 }
 
+/// Runs `f` with libtorch's global generator seeded to `seed`, holding a lock so that no other
+/// thread draws from it meanwhile (the test harness builds models on several threads): the
+/// draws made inside `f` depend on `seed` alone. Model initialisation and the methods' noise
+/// (OGM-GE) go through here.
+pub fn with_torch_seed<T>(seed: u64, f: impl FnOnce() -> T) -> T {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed((seed & (i64::MAX as u64)) as i64);
+    f()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,11 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         ("two_stage", "warmup: 2, epochs: 2, refit: 1", "warmup: 2, epochs: 0, refit: 1"),
         ("purify", "warmup: 2, epochs: 2", "warmup: 2, epochs: 1"),
         ("baseline", "warmup: 1, epochs: 2", "warmup: 1, epochs: 1"),
+        // Methods with state across epochs: AGM's running means, OGM-GE's noise (seeded by the
+        // global step), G-Blending's weights estimated at epoch 0 and used at epoch 1.
+        ("baseline", "warmup: 1, epochs: 2, method: \"agm\"", "warmup: 1, epochs: 1, method: \"agm\""),
+        ("baseline", "warmup: 1, epochs: 2, method: \"ogm-ge\"", "warmup: 1, epochs: 1, method: \"ogm-ge\""),
+        ("baseline", "warmup: 1, epochs: 2, method: \"g-blending\", method_opts: #{ super_epoch: 2 }", "warmup: 1, epochs: 0, method: \"g-blending\", method_opts: #{ super_epoch: 2 }"),
     ]
     .into_iter()
     .enumerate()

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod data;
 pub mod docs;
 pub mod frame;
+pub mod method;
 pub mod gap;
 pub mod mixture;
 pub mod modules;

@@ -3,22 +3,22 @@
 //! in `crate::train`.
 
 use super::data::ScriptDataset;
-use super::mixture::ScriptMixture;
 use super::options::Options;
 use super::tensor::ScriptTensor;
 use super::{Docs, RhaiResult};
 use crate::data::{Batch, BatchOptions, Split};
 use crate::error::Error;
+use super::method;
 use crate::gap::GapKind;
 use crate::tensor::device::{best_device, parse_device};
 use crate::tensor::Tensor;
 use crate::train::encoder::EncoderKind;
 use crate::train::fusion::FusionKind;
-use crate::train::loss::LossConfig;
+use crate::train::methods::adaptive::WeightTable;
 use crate::train::metrics::Scores;
 use crate::train::model::{Model, ModelSpec};
 use crate::train::optim::{OptimKind, Optimizer, Schedule};
-use crate::train::trainer::{self, Objective, WeightTable, Weights};
+use crate::train::trainer;
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -109,48 +109,18 @@ fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimize
     };
     let default_wd = if kind_name == "sgd" { 1e-4 } else if kind_name == "adamw" { 1e-2 } else { 0.0 };
     let m = &model.0;
-    let mut params: Vec<(String, Tensor)> = m.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-    params.sort_by(|a, b| a.0.cmp(&b.0));
-    let opt = Optimizer::new(kind, o.float("lr", 2e-3)?, o.float("weight_decay", default_wd)?, schedule, m.architecture.clone(), params)?;
+    let opt = Optimizer::new(kind, o.float("lr", 2e-3)?, o.float("weight_decay", default_wd)?, schedule, m.architecture.clone(), m.trainable_parameters())?;
     Ok(ScriptOptimizer(Rc::new(RefCell::new(opt))))
 }
 
-/// The objective of a step or epoch from its options.
-fn objective(op: &str, o: &Options) -> RhaiResult<Objective> {
-    Ok(match o.string("loss", "warmup")?.as_str() {
-        "baseline" => Objective::Baseline,
-        "warmup" => Objective::Warmup,
-        "adaptive" => {
-            let given = o.get("weights").cloned().unwrap_or(Dynamic::UNIT);
-            let weights = if let Some(t) = given.clone().try_cast::<ScriptWeights>() {
-                Weights::Stored(t.0.as_ref().clone())
-            } else if let Some(m) = given.try_cast::<ScriptMixture>() {
-                Weights::Live(m.0.clone())
-            } else {
-                return Err(Error::arg(format!(
-                    "{op}: the adaptive loss needs weights: a weight table from the last refit, weight_table(data.train, mix.balance_weights(z)), or the fitted mixture itself (mix, fitted with raw: zs) for weights from each batch's live gaps"
-                ))
-                .into());
-            };
-            let d = LossConfig::default();
-            let cfg = LossConfig {
-                alpha: o.float("alpha", d.alpha)?,
-                beta: o.float("beta", d.beta)?,
-                gamma: o.float("gamma", d.gamma)?,
-                rho: o.float("rho", d.rho)?,
-                t: o.int("t", 0)?,
-                gap: GapKind::parse(&o.string("gap", "prob")?)?,
-                use_weights: o.boolean("use_weights", true)?,
-                unimodal: o.boolean("unimodal", true)?,
-                mu0_raw: o.float("mu0_raw", 0.0)?,
-            };
-            Objective::Adaptive { weights, cfg }
-        }
-        other => return Err(Error::arg(format!("{op}: unknown loss \"{other}\": use \"baseline\", \"warmup\" or \"adaptive\"")).into()),
-    })
-}
+/// The keys train_step and train_epoch read themselves; every other key is the method's.
+const STEP_KEYS: [&str; 1] = ["epoch"];
+const EPOCH_KEYS: [&str; 6] = ["epoch", "batch", "seed", "quiet", "workers", "val"];
 
-const LOSS_KEYS: [&str; 12] = ["loss", "weights", "alpha", "beta", "gamma", "rho", "t", "gap", "use_weights", "unimodal", "mu0_raw", "epoch"];
+/// The entries of an options map that the call reads itself (the rest are the method's).
+fn own_options(opts: &Map, keys: &[&str]) -> Map {
+    opts.iter().filter(|(k, _)| keys.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
 
 fn terms_map(terms: Vec<(String, f64)>) -> Map {
     terms.into_iter().map(|(k, v)| (k.into(), Dynamic::from_float(v))).collect()
@@ -200,6 +170,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         tch::Device::Cuda(i) => format!("cuda:{i}"),
         _ => "cpu".to_string(),
     });
+    docs.add(a, "head", "model.head", "The head's rule: \"linear\", or \"cosine (scale s)\" once MMCosine has trained the model (evaluation then uses the cosine logits too).", "print(m.head);");
+    engine.register_get("head", |m: &mut ScriptModel| m.0.head_rule.get().describe());
     engine.register_get("modalities", |m: &mut ScriptModel| -> Array { m.0.modalities.iter().map(|s| s.clone().into()).collect() });
     engine.register_fn("to_string", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
     engine.register_fn("to_debug", |m: &mut ScriptModel| format!("Model({}; {} parameters)", m.0.architecture, m.0.parameter_count()));
@@ -244,35 +216,39 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "let table = weight_table(data.train, mix.balance_weights(zs.z));");
     engine.register_fn("weight_table", |s: Split, w: ScriptTensor| -> RhaiResult<ScriptWeights> { Ok(ScriptWeights(Rc::new(WeightTable::new(&s, w.tensor())?))) });
 
-    docs.add(a, "train_step", "train_step(model, opt, batch, #{ loss, weights, alpha, beta, gamma, rho, t, gap, use_weights, unimodal, mu0_raw })",
-        "One optimisation step on a batch map (from split.batches): loss \"baseline\" (fused CE), \"warmup\" (Eq. 10, default) or \"adaptive\" (Eq. 11: weights a weight_table of the last refit, or the mixture itself for weights from the batch's live gaps; lambda = rho^t, mu0_raw the balanced mean in raw gap units, gap \"prob\" | \"kl\", ablation switches). Returns every loss term as a map.",
-        "let terms = train_step(m, opt, b, #{ loss: \"warmup\" });");
+    docs.add(a, "train_step", "train_step(model, opt, batch, #{ method, epoch, ...method options })",
+        "One optimisation step on a batch map (from split.batches) with a training method: method a name (\"concat\", \"ogm-ge\", \"mmcosine\", \"opm&ogm\", \"warmup\" (default), \"adaptive\", ...; loss: is the older key for the same) with its options in the same map, or a method built with method(name, opts) (required for those that keep state: agm, g-blending). epoch (default 0) places the step for methods active in a window of epochs. \"adaptive\" is Eq. 11: weights a weight_table of the last refit or the mixture itself, t, rho, alpha, beta, gamma, gap, use_weights, unimodal, mu0_raw. Returns every loss term and the method's diagnostics (OGM's coef_first / coef_second, G-Blending's w_first / w_second / w_fused, ...) as a map.",
+        "let terms = train_step(m, opt, b, #{ method: \"ogm-ge\", alpha: 0.8, epoch: e });");
     engine.register_fn("train_step", |m: ScriptModel, o: ScriptOptimizer, batch: Map, opts: Map| -> RhaiResult<Map> {
         let op = "train_step";
-        let opt_map = Options::new(op, &opts, &LOSS_KEYS)?;
-        let objective = objective(op, &opt_map)?;
+        let mut chosen = method::choose(op, &opts, &STEP_KEYS)?;
+        let own = own_options(&opts, &STEP_KEYS);
+        let epoch = Options::new(op, &own, &STEP_KEYS)?.count("epoch", 0)?;
         let b = batch_from_map(op, &batch)?;
-        Ok(terms_map(trainer::step(&m.0, &mut o.0.borrow_mut(), &b, &objective)?))
+        let terms = chosen.with(|meth| trainer::step(&m.0, &mut o.0.borrow_mut(), &b, meth, epoch))?;
+        Ok(terms_map(terms))
     });
 
-    docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, loss, ... })",
-        "One epoch over a split (seeded shuffle, progress bar unless quiet) with the same loss options as train_step; returns the mean of every term.",
-        "let terms = train_epoch(m, opt, data.train, #{ batch: 64, seed: e, loss: \"warmup\" });");
+    docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, workers, val, method, ...method options })",
+        "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate on it (G-Blending). Returns the batch-weighted mean of every term and diagnostic.",
+        "let terms = train_epoch(m, opt, data.train, #{ batch: 64, seed: e, epoch: e, method: meth, val: data.val });");
     engine.register_fn("train_epoch", |m: ScriptModel, o: ScriptOptimizer, split: Split, opts: Map| -> RhaiResult<Map> {
         let op = "train_epoch";
-        let mut keys = LOSS_KEYS.to_vec();
-        keys.extend(["batch", "seed", "quiet", "workers"]);
-        let om = Options::new(op, &opts, &keys)?;
-        let objective = objective(op, &om)?;
-        let batching = BatchOptions {
-            batch_size: om.count("batch", 64)?.max(1),
-            seed: om.count("seed", 0)? as u64,
-            augment: split.name.starts_with("train"),
-            workers: om.count("workers", 2)?,
-            ..BatchOptions::default()
+        let mut chosen = method::choose(op, &opts, &EPOCH_KEYS)?;
+        let own = own_options(&opts, &EPOCH_KEYS);
+        let om = Options::new(op, &own, &EPOCH_KEYS)?;
+        let batch = om.count("batch", 64)?;
+        if batch == 0 {
+            return Err(Error::arg(format!("{op}: batch must be at least 1")).into());
+        }
+        let batching = BatchOptions { batch_size: batch, seed: om.count("seed", 0)? as u64, augment: split.name.starts_with("train"), workers: om.count("workers", 2)?, ..BatchOptions::default() };
+        let val = match om.get("val") {
+            None => None,
+            Some(v) => Some(v.clone().try_cast::<Split>().ok_or_else(|| Error::arg(format!("{op}: val must be a split, e.g. data.val")))?),
         };
-        let epoch = om.count("epoch", om.count("seed", 0)?)?;
-        Ok(terms_map(trainer::epoch(&m.0, &mut o.0.borrow_mut(), &split, &batching, &objective, epoch, om.boolean("quiet", false)?)?))
+        let plan = trainer::EpochPlan { train: &split, val: val.as_ref(), batching: &batching, epoch: om.count("epoch", om.count("seed", 0)?)?, quiet: om.boolean("quiet", false)? };
+        let terms = chosen.with(|meth| trainer::epoch(&m.0, &mut o.0.borrow_mut(), &plan, meth))?;
+        Ok(terms_map(terms))
     });
 
     docs.add(a, "evaluate", "evaluate(model, split)",

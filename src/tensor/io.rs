@@ -41,7 +41,7 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) ->
 
 pub fn load_npy(path: &Path) -> Result<Tensor> {
     must_exist(path)?;
-    Tensor::read_npy(path).map_err(|e| Error::io(path, super::super::error::clean_torch_message(&e.to_string())))
+    super::npy::load(path)
 }
 
 pub fn save_npy(tensor: &Tensor, path: &Path) -> Result<()> {

@@ -7,6 +7,7 @@ pub mod dtype;
 pub mod format;
 pub mod io;
 pub mod nested;
+pub mod npy;
 pub mod ops;
 
 pub use tch::{Device, Kind, Tensor};

@@ -44,6 +44,34 @@ impl FusionKind {
     }
 }
 
+/// How a head turns features into logits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HeadRule {
+    /// W·x + b (with the Eq. 2 split for concat).
+    Linear,
+    /// MMCosine: l_m[i, c] = scale · cos(x_m[i], W_m[c, :]), no bias; concat and sum heads only.
+    Cosine { scale: f64 },
+}
+
+impl HeadRule {
+    pub fn describe(self) -> String {
+        match self {
+            HeadRule::Linear => "linear".into(),
+            HeadRule::Cosine { scale } => format!("cosine (scale {scale})"),
+        }
+    }
+}
+
+/// Rows scaled to unit L2 norm, as F.normalize(x, dim=1) (norms below 1e-12 are taken as 1e-12).
+fn unit_rows(x: &Tensor) -> Result<Tensor> {
+    check("cosine", x.f_norm_scalaropt_dim(2, [1i64].as_slice(), true).and_then(|n| n.f_clamp_min(1e-12)).and_then(|n| x.f_div(&n)))
+}
+
+/// scale · x̂ · Ŵᵀ: each sample and each class's weight row normalised separately.
+fn cosine_logits(x: &Tensor, w: &Tensor, scale: f64) -> Result<Tensor> {
+    check("cosine", unit_rows(x)?.f_matmul(&unit_rows(w)?.f_t_copy().map_err(|e| crate::error::Error::torch("cosine", e))?).and_then(|l| l.f_mul_scalar(scale)))
+}
+
 /// Logits of one forward pass: fused, then per modality in the model's order.
 pub struct Logits {
     pub fused: Tensor,
@@ -68,8 +96,20 @@ impl Fusion {
         Ok(Fusion { kind, layers, da })
     }
 
-    pub fn forward(&self, a: &Tensor, v: &Tensor) -> Result<Logits> {
+    pub fn forward(&self, a: &Tensor, v: &Tensor, rule: HeadRule) -> Result<Logits> {
         let op = "fusion";
+        if let HeadRule::Cosine { scale } = rule {
+            let (wa, wv) = match self.kind {
+                FusionKind::Concat => {
+                    let w = &self.layers[0].weight;
+                    (check(op, w.f_narrow(1, 0, self.da))?, check(op, w.f_narrow(1, self.da, w.size()[1] - self.da))?)
+                }
+                FusionKind::Sum => (self.layers[0].weight.shallow_clone(), self.layers[1].weight.shallow_clone()),
+                other => return Err(Error::arg(format!("cosine logits (MMCosine) need a concat or sum head, not {}: its logits are not a sum of one linear map per modality", other.name()))),
+            };
+            let (first, second) = (cosine_logits(a, &wa, scale)?, cosine_logits(v, &wv, scale)?);
+            return Ok(Logits { fused: check(op, first.f_add(&second))?, first, second });
+        }
         match self.kind {
             FusionKind::Concat => {
                 let fc = &self.layers[0];

@@ -10,6 +10,7 @@ use super::fusion::Logits;
 use crate::error::{Error, Result};
 use crate::gap::{gap, GapKind};
 use crate::tensor::{check, Kind, Tensor};
+use super::methods::cross_entropy as ce;
 
 #[derive(Clone, Debug)]
 pub struct LossConfig {
@@ -38,12 +39,6 @@ impl Default for LossConfig {
 pub struct LossTerms {
     pub total: Tensor,
     pub terms: Vec<(&'static str, Tensor)>,
-}
-
-fn ce(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    // Per-sample cross-entropy: -log_softmax at the label.
-    let logp = check("cross_entropy", logits.f_log_softmax(-1, Kind::Float))?;
-    check("cross_entropy", logp.f_gather(1, &labels.f_unsqueeze(1).map_err(|e| Error::torch("cross_entropy", e))?, false).and_then(|t| t.f_squeeze_dim(1)).and_then(|t| t.f_neg()))
 }
 
 fn mean(t: &Tensor) -> Result<Tensor> {

@@ -6,9 +6,12 @@
 //! - `fusion`: concat (Eq. 2 split), sum, FiLM, gated
 //! - `model`: two encoders and a head in one VarStore
 //! - `loss`: warm-up (Eq. 10) and adaptive (Eq. 11) losses, term by term
+//! - `methods`: every Table II row as one `Method` (concat, the paper's objectives, G-Blending,
+//!   OGM-GE, AGM, MMCosine, OPM&OGM) hooked into the one step loop
 //! - `optim`: SGD / Adam / AdamW with PyTorch's update rules, LR schedules
 //! - `metrics`: accuracy, macro-F1, per-class accuracy
-//! - `trainer`: step, epoch, predict, evaluate, collect
+//! - `trainer`: step (a method's loss, backward, its gradient changes, update), epoch, predict,
+//!   evaluate, collect
 //! - `checkpoint`: model + optimizer + script state per epoch, written atomically
 
 pub mod checkpoint;
@@ -16,6 +19,7 @@ pub mod encoder;
 pub mod fusion;
 pub mod layers;
 pub mod loss;
+pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod optim;

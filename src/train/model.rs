@@ -2,12 +2,13 @@
 //! `VarStore` named as PyTorch would (`<modality>_net.layer1.0.conv1.weight`, `fusion.fc_out.weight`).
 
 use super::encoder::{Encoder, EncoderKind};
-use super::fusion::{Fusion, FusionKind, Logits};
+use super::fusion::{Fusion, FusionKind, HeadRule, Logits};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use std::cell::Cell;
 use tch::{nn, Device};
 
+#[derive(Clone)]
 pub struct ModelSpec {
     /// The two modalities, in gap order (first minus second).
     pub modalities: [String; 2],
@@ -30,6 +31,11 @@ pub struct Model {
     /// Training-mode forward passes so far: every batch norm sees each one, so this is
     /// PyTorch's `num_batches_tracked` for all of them.
     pub batches_tracked: Cell<i64>,
+    /// How the head turns features into logits: linear (the default) or MMCosine's cosine
+    /// logits, set by the method that trains the model so evaluation predicts the same way.
+    pub head_rule: Cell<HeadRule>,
+    /// What the model was built from (G-Blending trains temporary copies).
+    pub spec: ModelSpec,
 }
 
 /// Logits and the features they came from.
@@ -43,12 +49,12 @@ impl Model {
         if spec.classes < 2 {
             return Err(Error::arg(format!("model: needs at least 2 classes, got {}", spec.classes)));
         }
-        // The initialisation is drawn from libtorch's global generator: seed it so a run is
-        // repeatable, and hold a lock while drawing so models built on two threads at once (the
-        // test harness does) do not interleave their draws.
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _init = INIT.lock().unwrap_or_else(|e| e.into_inner());
-        tch::manual_seed(spec.seed as i64);
+        // The initialisation is drawn from libtorch's global generator, seeded and held so a
+        // run is repeatable even with models built on two threads at once.
+        crate::rng::with_torch_seed(spec.seed, || Model::build(spec))
+    }
+
+    fn build(spec: &ModelSpec) -> Result<Model> {
         let vs = nn::VarStore::new(spec.device);
         let root = vs.root();
         let a = Encoder::new(&(&root / format!("{}_net", spec.modalities[0])), &spec.encoders[0], &spec.shapes[0])?;
@@ -65,7 +71,37 @@ impl Model {
             spec.fusion.name(),
             spec.classes
         );
-        Ok(Model { vs, modalities: spec.modalities.clone(), encoders: [a, v], fusion, classes: spec.classes, architecture, batches_tracked: Cell::new(0) })
+        Ok(Model {
+            vs,
+            modalities: spec.modalities.clone(),
+            encoders: [a, v],
+            fusion,
+            classes: spec.classes,
+            architecture,
+            batches_tracked: Cell::new(0),
+            head_rule: Cell::new(HeadRule::Linear),
+            spec: spec.clone(),
+        })
+    }
+
+    /// An independent model with this one's architecture, parameters, buffers and head rule.
+    pub fn copy(&self) -> Result<Model> {
+        let other = Model::new(&self.spec)?;
+        other.load_state_dict(&self.state_dict(), "copy")?;
+        other.head_rule.set(self.head_rule.get());
+        Ok(other)
+    }
+
+    /// The trainable parameters by name, sorted by name (what an optimiser updates).
+    pub fn trainable_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut params: Vec<(String, Tensor)> = self.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        params
+    }
+
+    /// Which modality (0 or 1) a parameter's encoder belongs to, from its name; None for the head.
+    pub fn encoder_of(&self, name: &str) -> Option<usize> {
+        (0..2).find(|&m| name.strip_prefix(self.modalities[m].as_str()).is_some_and(|rest| rest.starts_with("_net.")))
     }
 
     pub fn device(&self) -> Device {
@@ -74,16 +110,28 @@ impl Model {
 
     /// The forward pass on the two modalities' inputs (moved to the model's device).
     pub fn forward(&self, first: &Tensor, second: &Tensor, train: bool) -> Result<Forward> {
+        let [fa, fv] = self.encode(first, second, train)?;
+        let logits = self.head(&fa, &fv)?;
+        Ok(Forward { logits, features: [fa, fv] })
+    }
+
+    /// The two encoders alone (methods that change features before the head, like OPM, call
+    /// this and `head` separately).
+    pub fn encode(&self, first: &Tensor, second: &Tensor, train: bool) -> Result<[Tensor; 2]> {
         let dev = self.device();
         let first = crate::tensor::check("forward", first.f_to_device(dev))?;
         let second = crate::tensor::check("forward", second.f_to_device(dev))?;
         let fa = self.encoders[0].forward(&first, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[0])))?;
         let fv = self.encoders[1].forward(&second, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[1])))?;
-        let logits = self.fusion.forward(&fa, &fv)?;
         if train {
             self.batches_tracked.set(self.batches_tracked.get() + 1);
         }
-        Ok(Forward { logits, features: [fa, fv] })
+        Ok([fa, fv])
+    }
+
+    /// The fusion head on encoder features, under the model's head rule.
+    pub fn head(&self, first: &Tensor, second: &Tensor) -> Result<Logits> {
+        self.fusion.forward(first, second, self.head_rule.get())
     }
 
     pub fn parameter_count(&self) -> i64 {

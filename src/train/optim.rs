@@ -93,12 +93,34 @@ impl Optimizer {
     /// zeroing pass: at ResNet size those two extra passes over every parameter were about a
     /// fifth of a step.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
-        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
-        let grads = check("backward", Tensor::f_run_backward(&[loss], &params, false, false))?;
+        let grads = self.gradients(loss)?;
         self.update(&grads)
     }
 
-    fn update(&mut self, grads: &[Tensor]) -> Result<()> {
+    /// The gradient of `loss` for every parameter, in `params()` order (undefined for a
+    /// parameter the loss does not reach, which the update then skips, as PyTorch skips a
+    /// parameter whose .grad is None). Methods change these between backward and update.
+    pub fn gradients(&self, loss: &Tensor) -> Result<Vec<Tensor>> {
+        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+        check("backward", Tensor::f_run_backward(&[loss], &params, false, false))
+    }
+
+    /// The parameters this optimiser updates, by name, sorted by name.
+    pub fn params(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+
+    /// A fresh optimiser of the same kind, learning rate and weight decay (constant learning
+    /// rate, no state) over another model's parameters: G-Blending's temporary copy.
+    pub fn fresh_like(&self, architecture: String, params: Vec<(String, Tensor)>) -> Result<Optimizer> {
+        Optimizer::new(self.kind.clone(), self.base_lr, self.weight_decay, Schedule::None, architecture, params)
+    }
+
+    /// One update from given gradients (in `params()` order).
+    pub fn update(&mut self, grads: &[Tensor]) -> Result<()> {
+        if grads.len() != self.params.len() {
+            return Err(Error::arg(format!("optimizer: {} gradients for {} parameters", grads.len(), self.params.len())));
+        }
         let _guard = tch::no_grad_guard();
         self.steps += 1;
         let t = self.steps as i32;

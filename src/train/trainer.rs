@@ -2,86 +2,15 @@
 //! evaluation, and the collection of per-sample gaps. The two-stage recipe itself is Rhai
 //! (stdlib/train.rhai) over these.
 
-use super::fusion::Logits;
-use super::loss::{self, LossConfig, LossTerms};
+use super::methods::{value, EpochContext, Method, StepContext, StepLoss};
 use super::metrics::{scores, Scores};
 use super::model::{Forward, Model};
 use super::optim::Optimizer;
 use crate::data::{Batch, BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::gap::{gap, true_class_score, GapKind};
-use crate::mixture::Mixture;
 use crate::progress::Progress;
 use crate::tensor::{check, Kind, Tensor};
-use std::rc::Rc;
-
-/// Which loss a step uses.
-pub enum Objective {
-    /// Fused cross-entropy only (the concat baseline).
-    Baseline,
-    /// L_wp = CE_f + CE_a + CE_v.
-    Warmup,
-    /// Eq. 11 with per-sample weights from a stored fit or the live batch.
-    Adaptive { weights: Weights, cfg: LossConfig },
-}
-
-/// Where the adaptive loss's (w0, w1) come from.
-pub enum Weights {
-    /// The posteriors of the last refit, looked up by dataset index (the paper's protocol).
-    Stored(WeightTable),
-    /// The posteriors of each batch's own current gaps under the last fitted mixture (z-scored
-    /// with the mixture's raw units), so the weights follow the model between refits.
-    Live(Rc<Mixture>),
-}
-
-impl Weights {
-    fn for_batch(&self, logits: &Logits, labels: &Tensor, indices: &Tensor, kind: GapKind) -> Result<Tensor> {
-        match self {
-            Weights::Stored(table) => table.lookup(indices),
-            Weights::Live(mix) => {
-                let g = check("weights", gap(&logits.first, &logits.second, labels, kind)?.f_detach().and_then(|g| g.f_to_kind(Kind::Double)).and_then(|g| g.f_to_device(tch::Device::Cpu)))?;
-                let g = check("weights", Vec::<f64>::try_from(&g))?;
-                let z: Vec<f64> = g.iter().map(|x| (x - mix.raw.mean) / mix.raw.std).collect();
-                let w = mix.balance_weights(&z);
-                check("weights", Tensor::from_slice(&w).f_reshape([z.len() as i64, 2]))
-            }
-        }
-    }
-}
-
-/// Per-sample (w0, w1) by dataset row index, built from a split and its [len, 2] weights.
-pub struct WeightTable {
-    dense: Tensor,
-}
-
-impl Clone for WeightTable {
-    fn clone(&self) -> Self {
-        WeightTable { dense: self.dense.shallow_clone() }
-    }
-}
-
-impl WeightTable {
-    pub fn new(split: &Split, weights: &Tensor) -> Result<WeightTable> {
-        let n = split.len() as i64;
-        if weights.size() != [n, 2] {
-            return Err(Error::arg(format!(
-                "weights: expected [{n}, 2] (w0, w1 for each of the {n} samples of split {}), got {:?}; compute them on the same split",
-                split.name,
-                weights.size()
-            )));
-        }
-        let rows = split.dataset.len() as i64;
-        let dense = check("weights", Tensor::f_ones([rows, 2], (Kind::Float, tch::Device::Cpu)))?;
-        let idx = Tensor::from_slice(&split.indices[..]);
-        let w = check("weights", weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(tch::Device::Cpu)))?;
-        let dense = check("weights", dense.f_index_put(&[Some(idx)], &w, false))?;
-        Ok(WeightTable { dense })
-    }
-
-    pub fn lookup(&self, indices: &Tensor) -> Result<Tensor> {
-        check("weights", self.dense.f_index_select(0, &indices.to_device(tch::Device::Cpu)))
-    }
-}
 
 /// The two modality inputs of a batch, in the model's order.
 fn inputs<'a>(model: &Model, batch: &'a Batch) -> Result<[&'a Tensor; 2]> {
@@ -112,61 +41,76 @@ fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
     Ok(())
 }
 
-fn scalar(t: &Tensor) -> Result<f64> {
-    check("loss", t.f_double_value(&[]))
-}
-
-/// One optimisation step; returns ("loss", value) then each term.
-pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, objective: &Objective) -> Result<Vec<(String, f64)>> {
+/// One optimisation step of `method` on a batch: its loss, backward, its gradient changes, the
+/// update. Returns ("loss", value), each logged term, then the method's diagnostics.
+pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn Method, epoch: usize) -> Result<Vec<(String, f64)>> {
     if opt.architecture != model.architecture {
         return Err(Error::arg(format!("step: the optimizer was built for another model ({}), not this one ({}); build it with optimizer(model, ...)", opt.architecture, model.architecture)));
     }
     check_labels(model, &batch.labels)?;
-    let [a, v] = inputs(model, batch)?;
-    let labels = batch.labels.to_device(model.device());
-    let fwd = model.forward(a, v, true)?;
-    let LossTerms { total, terms } = match objective {
-        Objective::Baseline => loss::fused_only(&fwd.logits, &labels)?,
-        Objective::Warmup => loss::warmup(&fwd.logits, &labels)?,
-        Objective::Adaptive { weights, cfg } => loss::adaptive(&fwd.logits, &labels, &weights.for_batch(&fwd.logits, &labels, &batch.indices, cfg.gap)?, cfg)?,
-    };
-    let mut out = vec![("loss".to_string(), scalar(&total)?)];
+    method.prepare(model)?;
+    let inputs = inputs(model, batch)?;
+    let labels = check("step", batch.labels.f_to_device(model.device()))?;
+    let ctx = StepContext { model, inputs, labels: &labels, indices: &batch.indices, epoch, step: opt.steps };
+    let StepLoss { total, terms, diagnostics } = method.loss(&ctx)?;
+    let mut out = vec![("loss".to_string(), value(&total)?)];
     for (name, t) in &terms {
-        out.push((name.to_string(), scalar(t)?));
+        out.push((name.to_string(), value(t)?));
     }
     if let Some((name, value)) = out.iter().find(|(_, v)| !v.is_finite()) {
         return Err(Error::arg(format!("loss term {name} is {value}: stopping before the update (lower the learning rate, or check the inputs for NaN)")));
     }
-    opt.backward_step(&total)?;
+    let mut grads = opt.gradients(&total)?;
+    method.adjust_gradients(&ctx, opt.params(), &mut grads)?;
+    opt.update(&grads)?;
+    out.extend(diagnostics.into_iter().map(|(k, v)| (k.to_string(), v)));
     Ok(out)
 }
 
-/// One epoch over `split`: means of every loss term, and training accuracy of the fused output.
-pub fn epoch(model: &Model, opt: &mut Optimizer, split: &Split, batching: &BatchOptions, objective: &Objective, epoch: usize, quiet: bool) -> Result<Vec<(String, f64)>> {
-    let batches = Batches::new(split, batching)?;
-    let mut bar = Progress::new(format!("epoch {epoch}"), batches.batch_count(), "batches", quiet);
-    let mut sums: Vec<(String, f64)> = Vec::new();
-    let (mut n, mut steps) = (0.0, 0usize);
+/// Where an epoch's batches come from and what else it needs.
+pub struct EpochPlan<'a> {
+    pub train: &'a Split,
+    /// The validation split, for methods that estimate on it (G-Blending).
+    pub val: Option<&'a Split>,
+    pub batching: &'a BatchOptions,
+    pub epoch: usize,
+    pub quiet: bool,
+}
+
+/// One epoch of `method` over the training split: the batch-size weighted mean of every loss
+/// term and diagnostic.
+pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut dyn Method) -> Result<Vec<(String, f64)>> {
+    let epoch = plan.epoch;
+    method.prepare(model)?;
+    method.begin_epoch(&EpochContext { model, opt, train: plan.train, val: plan.val, batching: plan.batching, epoch, quiet: plan.quiet })?;
+    let batches = Batches::new(plan.train, plan.batching)?;
+    let mut bar = Progress::new(format!("epoch {epoch}"), batches.batch_count(), "batches", plan.quiet);
+    // Sums by name in first-seen order: every step reports the same names, but matching by
+    // name keeps the means right even if a method reports a diagnostic only sometimes.
+    let mut sums: Vec<(String, f64, f64)> = Vec::new();
+    let mut steps = 0usize;
     for (i, b) in batches.enumerate() {
         let b = b?;
-        let terms = step(model, opt, &b, objective).map_err(|e| Error::arg(format!("epoch {epoch}, step {}: {e}", i + 1)))?;
+        let terms = step(model, opt, &b, method, epoch).map_err(|e| Error::arg(format!("epoch {epoch}, step {}: {e}", i + 1)))?;
         let bs = b.labels.size()[0] as f64;
-        if sums.is_empty() {
-            sums = terms.iter().map(|(k, _)| (k.clone(), 0.0)).collect();
+        for (k, v) in terms {
+            match sums.iter_mut().find(|(name, _, _)| *name == k) {
+                Some((_, s, n)) => {
+                    *s += v * bs;
+                    *n += bs;
+                }
+                None => sums.push((k, v * bs, bs)),
+            }
         }
-        for ((_, s), (_, v)) in sums.iter_mut().zip(&terms) {
-            *s += v * bs;
-        }
-        n += bs;
         steps += 1;
-        bar.set_message(format!("loss {:.4}", sums[0].1 / n));
+        bar.set_message(format!("loss {:.4}", sums[0].1 / sums[0].2));
         bar.inc(1);
     }
     bar.finish();
     if steps == 0 {
-        return Err(Error::arg(format!("epoch {epoch}: split {} gave no batches", split.name)));
+        return Err(Error::arg(format!("epoch {epoch}: split {} gave no batches", plan.train.name)));
     }
-    Ok(sums.into_iter().map(|(k, s)| (k, s / n)).collect())
+    Ok(sums.into_iter().map(|(k, s, n)| (k, s / n)).collect())
 }
 
 /// Logits of a whole split in evaluation mode (no augmentation, no gradients), in split order.

@@ -1,0 +1,85 @@
+//! The cost of each Table II method: seconds per training epoch on the demo's model (mfeat, pix
+//! CNN against fou MLP, batch 64, SGD), every method in the same process and the same rounds as
+//! concat, best of ROUNDS, and each one's ratio to concat. The order of the methods rotates each
+//! round so that none gains from running after another. G-Blending is timed twice: an epoch of
+//! its blended loss (fixed weights), and one epoch that also runs its estimate (3 heads x
+//! super_epoch 10 epochs of a model copy plus evaluation passes), from which the amortised cost
+//! of the online schedule (one estimate every 10 epochs) follows.
+//!
+//! `BENCHES=methods bash scripts/bench.sh` rewrites the table in docs/perf.md.
+
+use gapscope::{script, Host};
+use rhai::{Array, Map, Scope};
+
+const ROUNDS: usize = 5;
+const METHODS: [(&str, &str, &str); 7] = [
+    ("concat", "method(\"concat\")", "fused CE"),
+    ("g-blending (blended loss)", "method(\"g-blending\", #{ weights: [1, 1, 1] })", "three CE terms"),
+    ("ogm-ge", "method(\"ogm-ge\")", "scores, std and noise per encoder tensor"),
+    ("agm", "method(\"agm\")", "two extra forward passes with graphs, and their backward"),
+    ("mmcosine", "method(\"mmcosine\")", "normalised features and weights"),
+    ("opm&ogm", "method(\"opm&ogm\", #{ warmup: 0 })", "a detached head pass, masks, OGM-GE"),
+    ("two-stage adaptive (Eq. 11)", "()", "gap terms and weight lookup"),
+];
+
+fn main() {
+    tch::set_num_threads(2);
+    let names: Vec<String> = METHODS.iter().map(|m| format!("\"{}\"", m.0)).collect();
+    let builders: Vec<String> = METHODS.iter().map(|m| m.1.to_string()).collect();
+    let src = format!(
+        "let data = dataset(\"mfeat\", #{{ views: [\"pix\", \"fou\"], seed: 0 }});
+        let names = [{names}];
+        let runs = [];
+        for i in 0..names.len {{
+            let m = model(data, #{{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", \"mlp\"], seed: 0, device: \"cpu\" }});
+            runs.push(#{{ m: m, o: optimizer(m, #{{ kind: \"sgd\", lr: 0.01 }}), times: [] }});
+        }}
+        let builders = [{builders}];
+        let c = collect_gaps(runs[0].m, data.train, \"prob\");
+        let zs = c.gaps.zscore_stats();
+        let mix = fit_mixture(zs.z, #{{ k: 2, raw: zs }});
+        let table = weight_table(data.train, mix.balance_weights(zs.z));
+        for i in 0..names.len {{
+            runs[i].opts = if builders[i] == () {{ #{{ method: \"adaptive\", weights: table }} }} else {{ #{{ method: builders[i] }} }};
+            runs[i].opts.quiet = true; runs[i].opts.batch = 64;
+            train_epoch(runs[i].m, runs[i].o, data.train, runs[i].opts);
+        }}
+        for r in 0..{ROUNDS} {{
+            for j in 0..names.len {{
+                let i = (j + r) % names.len;
+                let opts = runs[i].opts; opts.seed = r; opts.epoch = 10 + r;
+                let t = timestamp();
+                train_epoch(runs[i].m, runs[i].o, data.train, opts);
+                runs[i].times.push(t.elapsed);
+            }}
+        }}
+        let gb = method(\"g-blending\", #{{ super_epoch: 10 }});
+        let m = model(data, #{{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", \"mlp\"], seed: 0, device: \"cpu\" }});
+        let t = timestamp();
+        train_epoch(m, optimizer(m, #{{ kind: \"sgd\", lr: 0.01 }}), data.train, #{{ method: gb, val: data.val, quiet: true, epoch: 0 }});
+        let estimate = t.elapsed;
+        let out = #{{ names: names, estimate: estimate, n: data.train.len }};
+        out.times = [];
+        for r in runs {{ out.times.push(r.times); }}
+        out",
+        names = names.join(", "),
+        builders = builders.join(", "),
+    );
+    let host = Host::new();
+    let mut scope = Scope::new();
+    let ast = script::compile(&host, &scope, "bench.rhai", &src).map_err(|e| e.0).unwrap();
+    let out = script::eval(&host, &mut scope, "bench.rhai", &ast).map_err(|e| e.0).unwrap().cast::<Map>();
+    let times: Vec<f64> = out["times"].clone().cast::<Array>().iter().map(|t| t.clone().cast::<Array>().iter().map(|x| x.as_float().unwrap()).fold(f64::INFINITY, f64::min)).collect();
+    let concat = times[0];
+    println!("`BENCHES=methods bash scripts/bench.sh` (benches/methods.rs, dev profile: dependencies at opt-level 2): seconds per epoch on the demo's model");
+    println!("(mfeat, {} training samples, pix cnn + fou mlp, batch 64, SGD, 2 libtorch threads), best of {ROUNDS} in one process, rotating the order each round.", out["n"].as_int().unwrap());
+    println!();
+    println!("| method | s / epoch | / concat | the method's own work |");
+    println!("|---|---:|---:|---|");
+    for (i, (name, _, what)) in METHODS.iter().enumerate() {
+        println!("| {name} | {:.3} | {:.2}x | {what} |", times[i], times[i] / concat);
+    }
+    let estimate = out["estimate"].as_float().unwrap();
+    let amortised = times[1] + (estimate - times[1]) / 10.0;
+    println!("| g-blending, online (an estimate every 10 epochs, amortised) | {amortised:.3} | {:.2}x | estimate epoch: {estimate:.2} s (30 epochs of a copy + 12 evaluation passes) |", amortised / concat);
+}

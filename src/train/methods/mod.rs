@@ -1,0 +1,210 @@
+//! Training methods: every row of the paper's Table II is one `Method`, and the trainer's step
+//! is one loop over them (trainer.rs):
+//!
+//! ```text
+//! prepare(model)                     check the model suits the method; set its head rule
+//! begin_epoch(ctx)                   work before an epoch (G-Blending's weight estimate)
+//! loss(ctx) -> StepLoss              forward pass(es) and the loss, with logged terms
+//! backward                           the optimiser's gradients of that loss
+//! adjust_gradients(ctx, grads)       changes between backward and update (OGM, AGM)
+//! update                             the optimiser's step
+//! ```
+//!
+//! Methods keep what they carry across steps (AGM's running scores, G-Blending's weights) in
+//! themselves, and expose it as named tensors for checkpoints (`state`, `load_state`).
+//!
+//! - `concat`: fused cross-entropy (the baseline)
+//! - `warmup`, `adaptive`: the paper's Eq. 10 and Eq. 11
+//! - `gblending`, `ogm`, `agm`, `mmcosine`, `opm`: the competitors (../shared/baselines.md)
+//! - `options`: each method's option table, checked before training
+
+pub mod adaptive;
+pub mod agm;
+pub mod concat;
+pub mod gblending;
+pub mod ogm;
+pub mod opm;
+pub mod options;
+pub mod warmup;
+pub mod mmcosine;
+
+use super::model::Model;
+use super::optim::Optimizer;
+use crate::data::{BatchOptions, Split};
+use crate::error::{Error, Result};
+use crate::tensor::{check, Kind, Tensor};
+pub use options::{Resolved, Value};
+
+/// What a step's method sees.
+pub struct StepContext<'a> {
+    pub model: &'a Model,
+    /// The batch's two inputs in the model's modality order (on the CPU or the model's device).
+    pub inputs: [&'a Tensor; 2],
+    /// [B] int64 labels on the model's device.
+    pub labels: &'a Tensor,
+    /// [B] int64 dataset row indices.
+    pub indices: &'a Tensor,
+    /// 0-based epoch (for methods active in a window of epochs).
+    pub epoch: usize,
+    /// Optimiser steps taken before this one: a global step count that checkpoints restore,
+    /// so random draws seeded from it repeat after a resume.
+    pub step: i64,
+}
+
+/// What a step's method sees before an epoch.
+pub struct EpochContext<'a> {
+    pub model: &'a Model,
+    pub opt: &'a Optimizer,
+    pub train: &'a Split,
+    pub val: Option<&'a Split>,
+    pub batching: &'a BatchOptions,
+    pub epoch: usize,
+    pub quiet: bool,
+}
+
+/// A step's loss: the tensor to differentiate, the batch-mean terms to log, and the method's
+/// own diagnostics (coefficients, weights), returned with every step so scripts can plot them.
+pub struct StepLoss {
+    pub total: Tensor,
+    pub terms: Vec<(&'static str, Tensor)>,
+    pub diagnostics: Vec<(&'static str, f64)>,
+}
+
+pub trait Method {
+    /// The name a script chooses it by.
+    fn name(&self) -> &'static str;
+    /// Its options with every default filled in (what run records store).
+    fn options(&self) -> &Resolved;
+    /// Checks the model suits the method and configures its head; called before every step.
+    fn prepare(&self, _model: &Model) -> Result<()> {
+        Ok(())
+    }
+    fn begin_epoch(&mut self, _ctx: &EpochContext) -> Result<()> {
+        Ok(())
+    }
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss>;
+    /// Changes to the gradients (in `params` order) before the update.
+    fn adjust_gradients(&mut self, _ctx: &StepContext, _params: &[(String, Tensor)], _grads: &mut [Tensor]) -> Result<()> {
+        Ok(())
+    }
+    /// Whether it carries state across steps or epochs: such a method must be built once and
+    /// passed to every step, not re-created from its name each call.
+    fn keeps_state(&self) -> bool {
+        false
+    }
+    fn state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        match state.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(Error::arg(format!("{}: has no state, but the checkpoint holds \"{name}\"", self.name()))),
+        }
+    }
+}
+
+/// Every method a script can name, in Table II's order.
+pub const NAMES: [&str; 8] = ["concat", "g-blending", "ogm-ge", "agm", "mmcosine", "opm&ogm", "warmup", "adaptive"];
+
+/// Builds a method by name from its options; "baseline" is the concat method's older name.
+/// `adaptive` also needs its per-sample weights, which are not plain values.
+pub fn build(name: &str, given: &[(String, Value)], weights: Option<adaptive::Weights>) -> Result<Box<dyn Method>> {
+    Ok(match name {
+        "concat" | "baseline" => Box::new(concat::Concat::new(given)?),
+        "warmup" => Box::new(warmup::Warmup::new(given)?),
+        "adaptive" => Box::new(adaptive::Adaptive::new(given, weights)?),
+        "g-blending" => Box::new(gblending::GBlending::new(given)?),
+        "ogm-ge" => Box::new(ogm::OgmGe::new(given)?),
+        "agm" => Box::new(agm::Agm::new(given)?),
+        "mmcosine" => Box::new(mmcosine::MmCosine::new(given)?),
+        "opm&ogm" => Box::new(opm::OpmOgm::new(given)?),
+        other => return Err(Error::arg(format!("unknown method \"{other}\": use one of {}", NAMES.map(|n| format!("\"{n}\"")).join(", ")))),
+    })
+}
+
+/// Per-sample cross-entropy [B] (−log softmax at the label).
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let op = "cross_entropy";
+    let logp = check(op, logits.f_log_softmax(-1, Kind::Float))?;
+    check(op, labels.f_unsqueeze(1).and_then(|y| logp.f_gather(1, &y, false)).and_then(|t| t.f_squeeze_dim(1)).and_then(|t| t.f_neg()))
+}
+
+/// Batch-mean cross-entropy.
+pub fn mean_ce(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    check("cross_entropy", cross_entropy(logits, labels)?.f_mean(Kind::Float))
+}
+
+/// The confidence score s = Σ_i softmax(l)[i, y_i], detached (OGM, OPM).
+pub fn score_sum(logits: &Tensor, labels: &Tensor) -> Result<f64> {
+    let op = "score";
+    check(op, logits.f_detach().and_then(|l| l.f_softmax(-1, Kind::Double)).and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false)).and_then(|p| p.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))
+}
+
+/// A scalar tensor's value.
+pub fn value(t: &Tensor) -> Result<f64> {
+    check("loss", t.f_double_value(&[]))
+}
+
+/// Which encoder tensors a gradient modulation touches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Selection {
+    /// Every encoder tensor with two or more dimensions (conv kernels and linear weights).
+    Weights,
+    /// Conv kernels only (4-D), as the official OGM-GE code: nothing on an MLP encoder.
+    ConvOnly,
+}
+
+impl Selection {
+    pub fn parse(name: &str) -> Selection {
+        if name == "conv_only" {
+            Selection::ConvOnly
+        } else {
+            Selection::Weights
+        }
+    }
+
+    /// The indices into `params` of encoder `m`'s selected tensors.
+    pub fn pick(self, model: &Model, params: &[(String, Tensor)], m: usize) -> Vec<usize> {
+        params
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, t))| {
+                model.encoder_of(name) == Some(m)
+                    && match self {
+                        Selection::Weights => t.dim() >= 2,
+                        Selection::ConvOnly => t.dim() == 4,
+                    }
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// The value-zero, gradient-k copy of x: x·k − (x·k).detach(). Adding it to a detached total
+/// routes a scaled gradient into x without changing the forward value by a single bit.
+pub fn gradient_only(x: &Tensor, k: f64) -> Result<Tensor> {
+    check("gradient", x.f_mul_scalar(k).and_then(|s| s.f_detach().and_then(|d| s.f_sub(&d))))
+}
+
+/// A checkpointed scalar list.
+pub fn state_tensor(values: &[f64]) -> Tensor {
+    Tensor::from_slice(values)
+}
+
+/// Reads a named state entry written by `state_tensor`, with the length it must have.
+pub fn read_state(method: &str, state: &[(String, Tensor)], name: &str, len: usize) -> Result<Vec<f64>> {
+    let t = state.iter().find(|(n, _)| n == name).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("{method}: the saved state has no \"{name}\"")))?;
+    let v = check(method, t.f_to_kind(Kind::Double).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t)))?;
+    if v.len() != len {
+        return Err(Error::arg(format!("{method}: saved \"{name}\" has {} values, expected {len}", v.len())));
+    }
+    Ok(v)
+}
+
+/// Refuses state entries a method does not know.
+pub fn check_state_names(method: &str, state: &[(String, Tensor)], known: &[&str]) -> Result<()> {
+    match state.iter().find(|(n, _)| !known.contains(&n.as_str())) {
+        Some((n, _)) => Err(Error::arg(format!("{method}: the saved state holds \"{n}\", which this method does not keep ({})", known.join(", ")))),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,186 @@
+//! OGM-GE (Peng et al., CVPR 2022): on-the-fly gradient modulation with generalisation
+//! enhancement (../shared/baselines.md §2). The loss is fused CE; after backward, the dominant
+//! modality's encoder gradients are damped by k = 1 − tanh(α·ρ) and, with GE, Gaussian noise
+//! with the gradient's own standard deviation is added to both encoders' gradients.
+//!
+//! ρ_second = s_second / s_first and ρ_first = 1/ρ_second, with s_m = Σ_i softmax(l_m)[i, y_i]
+//! from the Eq. 2 split logits. The coefficient form is the official code's ("paper": only the
+//! dominant modality is damped, with a jump at ρ = 1) or its first release's ("shifted":
+//! 1 − tanh(α·relu(ρ − 1)) for both). The noise is drawn from a generator seeded by (seed,
+//! global step), so a resumed run draws the same noise.
+
+use super::options::{resolve, spec, Resolved, Spec, Valid, Window};
+use super::{score_sum, Method, Selection, StepContext, StepLoss, Value};
+use crate::error::{Error, Result};
+use crate::rng::{with_torch_seed, Rng};
+use crate::tensor::{check, Tensor};
+use crate::train::fusion::FusionKind;
+use crate::train::loss;
+use crate::train::model::Model;
+
+/// OGM's options, shared with OPM&OGM (which has its own defaults for them).
+pub fn specs(alpha: f64, window_end: f64) -> Vec<Spec> {
+    vec![
+        spec("alpha", Value::Float(alpha), Valid::Float(0.0, f64::INFINITY)),
+        spec("window", Value::List(vec![0.0, window_end]), Valid::Window),
+        spec("ge", Value::Bool(true), Valid::Bool),
+        spec("coeff_form", Value::Text("paper".into()), Valid::Choice(&["paper", "shifted"])),
+        spec("params", Value::Text("weights".into()), Valid::Choice(&["weights", "conv_only"])),
+        spec("eps", Value::Float(0.0), Valid::Float(0.0, 1.0)),
+        spec("seed", Value::Int(0), Valid::Int(0, i64::MAX)),
+    ]
+}
+
+/// The modulation as configured.
+#[derive(Clone, Debug)]
+pub struct Ogm {
+    pub alpha: f64,
+    pub window: Window,
+    pub ge: bool,
+    pub shifted: bool,
+    pub params: Selection,
+    pub eps: f64,
+    pub seed: u64,
+}
+
+impl Ogm {
+    pub fn from_options(o: &Resolved) -> Ogm {
+        Ogm {
+            alpha: o.float("alpha"),
+            window: o.window("window"),
+            ge: o.boolean("ge"),
+            shifted: o.text("coeff_form") == "shifted",
+            params: Selection::parse(o.text("params")),
+            eps: o.float("eps"),
+            seed: o.int("seed") as u64,
+        }
+    }
+
+    /// (k_first, k_second) from the two confidence scores.
+    pub fn coefficients(&self, s: [f64; 2]) -> [f64; 2] {
+        let ratio_second = s[1] / (s[0] + self.eps);
+        let ratio_first = s[0] / (s[1] + self.eps);
+        if ratio_first.is_nan() || ratio_second.is_nan() {
+            return [1.0, 1.0]; // both scores 0: nothing to compare
+        }
+        let damp = |r: f64| 1.0 - (self.alpha * r).tanh();
+        if self.shifted {
+            return [damp((ratio_first - 1.0).max(0.0)), damp((ratio_second - 1.0).max(0.0))];
+        }
+        if ratio_second > 1.0 {
+            [1.0, damp(ratio_second)]
+        } else {
+            [damp(ratio_first), 1.0]
+        }
+    }
+
+    /// g ← k_m·g (+ N(0, std(g)²) with GE, std of the unscaled gradient) on each selected
+    /// tensor of encoder m.
+    pub fn modulate(&self, model: &Model, params: &[(String, Tensor)], grads: &mut [Tensor], k: [f64; 2], step: i64) -> Result<()> {
+        let op = "ogm";
+        let _guard = tch::no_grad_guard();
+        let picked: Vec<(usize, f64)> = (0..2).flat_map(|m| self.params.pick(model, params, m).into_iter().map(move |i| (i, k[m]))).filter(|(i, _)| grads[*i].defined()).collect();
+        let seed = Rng::stream(self.seed, step as u64).next_u64();
+        with_torch_seed(seed, || -> Result<()> {
+            for &(i, k) in &picked {
+                let g = &grads[i];
+                let mut out = check(op, g.f_mul_scalar(k))?;
+                if self.ge {
+                    // Unbiased std over the tensor, as torch.std; a one-element gradient has none.
+                    let std = if g.numel() > 1 { check(op, g.f_std(true))? } else { check(op, g.f_zeros_like().and_then(|z| z.f_sum(g.kind())))? };
+                    let noise = check(op, g.f_randn_like().and_then(|n| n.f_mul(&std.f_add_scalar(1e-8)?)))?;
+                    out = check(op, out.f_add(&noise))?;
+                }
+                grads[i] = out;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Refuses heads with no per-modality additive logits (OGM-GE's scores need them).
+pub fn require_additive_head(method: &str, model: &Model) -> Result<()> {
+    match model.fusion.kind {
+        FusionKind::Concat | FusionKind::Sum => Ok(()),
+        other => Err(Error::arg(format!(
+            "{method}: needs a concat or sum head, whose logits split into one part per modality; {} fusion has none (the reference code's split of its weight is wrong); use fusion: \"concat\"",
+            other.name()
+        ))),
+    }
+}
+
+pub struct OgmGe {
+    opts: Resolved,
+    ogm: Ogm,
+    /// The coefficients of the current step, from its forward pass.
+    pending: [f64; 2],
+}
+
+impl OgmGe {
+    pub fn new(given: &[(String, Value)]) -> Result<OgmGe> {
+        let opts = resolve("ogm-ge", &specs(0.8, 50.0), given)?;
+        Ok(OgmGe { ogm: Ogm::from_options(&opts), opts, pending: [1.0, 1.0] })
+    }
+}
+
+impl Method for OgmGe {
+    fn name(&self) -> &'static str {
+        "ogm-ge"
+    }
+
+    fn options(&self) -> &Resolved {
+        &self.opts
+    }
+
+    fn prepare(&self, model: &Model) -> Result<()> {
+        require_additive_head("ogm-ge", model)
+    }
+
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
+        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
+        let s = [score_sum(&fwd.logits.first, ctx.labels)?, score_sum(&fwd.logits.second, ctx.labels)?];
+        let active = self.ogm.window.contains(ctx.epoch);
+        self.pending = if active { self.ogm.coefficients(s) } else { [1.0, 1.0] };
+        let l = loss::fused_only(&fwd.logits, ctx.labels)?;
+        let n = ctx.labels.size()[0].max(1) as f64;
+        Ok(StepLoss {
+            total: l.total,
+            terms: l.terms,
+            diagnostics: vec![("score_first", s[0] / n), ("score_second", s[1] / n), ("coef_first", self.pending[0]), ("coef_second", self.pending[1]), ("active", active as i64 as f64)],
+        })
+    }
+
+    fn adjust_gradients(&mut self, ctx: &StepContext, params: &[(String, Tensor)], grads: &mut [Tensor]) -> Result<()> {
+        if self.ogm.window.contains(ctx.epoch) {
+            self.ogm.modulate(ctx.model, params, grads, self.pending, ctx.step)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ogm(alpha: f64, shifted: bool) -> Ogm {
+        Ogm { alpha, window: Window { start: 0, end: Some(50) }, ge: false, shifted, params: Selection::Weights, eps: 0.0, seed: 0 }
+    }
+
+    #[test]
+    fn coefficients_match_the_spec() {
+        // ρ_v = 2 at α = 0.3: k_v = 1 − tanh(0.6) = 0.46295, k_a = 1.
+        let k = ogm(0.3, false).coefficients([1.0, 2.0]);
+        assert!((k[1] - 0.462_950_4).abs() < 1e-6 && k[0] == 1.0, "{k:?}");
+        // The dominant modality switches when the scores swap.
+        let k = ogm(0.3, false).coefficients([2.0, 1.0]);
+        assert!((k[0] - 0.462_950_4).abs() < 1e-6 && k[1] == 1.0, "{k:?}");
+        // The HEAD form jumps at ρ = 1 (k = 1 − tanh(α) for the first modality); the shifted
+        // form does not.
+        assert!((ogm(0.8, false).coefficients([1.0, 1.0])[0] - (1.0 - 0.8f64.tanh())).abs() < 1e-12);
+        assert_eq!(ogm(0.8, true).coefficients([1.0, 1.0]), [1.0, 1.0]);
+        let k = ogm(0.3, true).coefficients([1.0, 2.0]);
+        assert!((k[1] - (1.0 - 0.3f64.tanh())).abs() < 1e-12 && k[0] == 1.0);
+        assert_eq!(ogm(0.0, false).coefficients([1.0, 2.0]), [1.0, 1.0]);
+        assert_eq!(ogm(0.3, false).coefficients([0.0, 0.0]), [1.0, 1.0]);
+    }
+}

@@ -1,0 +1,32 @@
+//! The paper's warm-up objective (Eq. 10): L_wp = CE_f + CE_a + CE_v.
+
+use super::options::{resolve, Resolved};
+use super::{Method, StepContext, StepLoss, Value};
+use crate::error::Result;
+use crate::train::loss;
+
+pub struct Warmup {
+    opts: Resolved,
+}
+
+impl Warmup {
+    pub fn new(given: &[(String, Value)]) -> Result<Warmup> {
+        Ok(Warmup { opts: resolve("warmup", &[], given)? })
+    }
+}
+
+impl Method for Warmup {
+    fn name(&self) -> &'static str {
+        "warmup"
+    }
+
+    fn options(&self) -> &Resolved {
+        &self.opts
+    }
+
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
+        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
+        let l = loss::warmup(&fwd.logits, ctx.labels)?;
+        Ok(StepLoss { total: l.total, terms: l.terms, diagnostics: Vec::new() })
+    }
+}

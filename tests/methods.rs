@@ -1,0 +1,216 @@
+//! The Table II methods from Rhai: each one's neutral setting is the concat step bit for bit,
+//! their rules act where they should (and only there), options are checked before training,
+//! each step reports the method's diagnostics, and the recipe runs every method.
+
+mod common;
+use common::*;
+
+const SETUP: &str = "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [1, 8, 8], visual_shape: [64], degraded_fraction: 0.3, seed: 3 });
+    let batch = (); for b in data.train.batches(#{ batch: 32, seed: 1 }) { batch = b; break; }
+    fn fresh(data) { model(data, #{ encoders: [\"cnn:4\", \"mlp:256,32\"], seed: 5, device: \"cpu\" }) }
+    fn step(data, batch, how) {
+        let m = fresh(data);
+        let o = optimizer(m, #{ kind: \"sgd\", lr: 0.5, momentum: 0.9, weight_decay: 0.0 });
+        let t = train_step(m, o, batch, how);
+        #{ model: m, terms: t, sd: m.state_dict() }
+    }
+    fn worst(a, b) {
+        let w = 0.0;
+        for k in a.sd.keys() { let d = (a.sd[k].to(\"float64\") - b.sd[k].to(\"float64\")).abs().max().item(); if d > w { w = d; } }
+        w
+    }
+    let base = step(data, batch, #{ method: \"concat\" });";
+
+fn with_setup(body: &str) -> String {
+    format!("{SETUP}\n{body}")
+}
+
+#[test]
+fn neutral_settings_give_the_concat_step_bit_for_bit() {
+    for how in [
+        "#{ method: \"ogm-ge\", alpha: 0.0, ge: false }",
+        // Outside its window OGM-GE changes nothing, noise included.
+        "#{ method: \"ogm-ge\", alpha: 0.8, window: [5, 10], epoch: 0 }",
+        "#{ method: \"opm&ogm\", p_exe: 0.0, ogm: false, warmup: 0 }",
+        // During its warm-up OPM&OGM neither drops nor modulates.
+        "#{ method: \"opm&ogm\", p_exe: 1.0, epoch: 2 }",
+        "#{ method: method(\"agm\", #{ alpha: 0.0, clip: false }) }",
+        "#{ method: \"g-blending\", weights: [0, 0, 1] }",
+    ] {
+        let d = float(&with_setup(&format!("worst(base, step(data, batch, {how}))")));
+        assert_eq!(d, 0.0, "{how} differs from concat by {d}");
+    }
+    // And a setting that is not neutral does differ (the comparison can fail).
+    let d = float(&with_setup("worst(base, step(data, batch, #{ method: \"ogm-ge\", alpha: 0.8, ge: false }))"));
+    assert!(d > 0.0);
+}
+
+#[test]
+fn ogm_ge_adds_noise_with_the_gradients_std_and_leaves_bn_bias_and_head_alone() {
+    // With α = 0 the difference from the concat step is lr · noise, on the selected tensors only.
+    let src = with_setup(
+        "let ge = step(data, batch, #{ method: \"ogm-ge\", alpha: 0.0, ge: true, seed: 3 });
+        let m0 = fresh(data);
+        let name = \"visual_net.fc1.weight\";
+        let g = (m0.state_dict()[name] - base.sd[name]) / 0.5;
+        let noise = (ge.sd[name] - base.sd[name]) / 0.5;
+        let untouched = 0.0;
+        for k in base.sd.keys() {
+            if k.contains(\"bias\") || k.contains(\"bn\") || k.starts_with(\"fusion\") {
+                let d = (ge.sd[k] - base.sd[k]).abs().max().item();
+                if d > untouched { untouched = d; }
+            }
+        }
+        let conv = (ge.sd[\"audio_net.conv1.weight\"] - base.sd[\"audio_net.conv1.weight\"]).abs().max().item();
+        [noise.std().item() / g.std().item(), noise.mean().item() / g.std().item(), untouched, conv]",
+    );
+    let v: Vec<f64> = eval_ok(&src).into_array().unwrap().iter().map(|x| x.as_float().unwrap()).collect();
+    eprintln!("noise std / grad std {:.4}, mean / std {:.4}", v[0], v[1]);
+    // 8,192 draws: the sample std is within 3% of σ with overwhelming probability.
+    assert!((v[0] - 1.0).abs() < 0.03, "noise std / gradient std = {}", v[0]);
+    assert!(v[1].abs() < 0.05);
+    assert_eq!(v[2], 0.0, "batch norm, biases or the head changed");
+    assert!(v[3] > 0.0, "the audio encoder's conv kernel got no noise");
+}
+
+#[test]
+fn each_step_and_epoch_reports_the_methods_diagnostics() {
+    let src = with_setup(
+        "let o = step(data, batch, #{ method: \"ogm-ge\" }).terms;
+        let opm = step(data, batch, #{ method: \"opm&ogm\", warmup: 0, p_exe: 1.0 }).terms;
+        let gb = step(data, batch, #{ method: \"g-blending\", weights: [1, 1, 2] }).terms;
+        let agm = method(\"agm\");
+        let a = step(data, batch, #{ method: agm }).terms;
+        let m = fresh(data);
+        let opt = optimizer(m, #{});
+        let e = train_epoch(m, opt, data.train, #{ method: \"ogm-ge\", quiet: true });
+        [o.coef_first, o.coef_second, opm.q_first + opm.q_second, opm.dropped, gb.w_fused, a.coef_first > 0.0, e.coef_first <= 1.0 && e.coef_second <= 1.0, \"ce_fused\" in e]",
+    );
+    let v = eval_ok(&src).into_array().unwrap();
+    let k = [v[0].as_float().unwrap(), v[1].as_float().unwrap()];
+    assert!(k.contains(&1.0) && k.iter().all(|&x| x > 0.0 && x <= 1.0), "OGM damps one modality: {k:?}");
+    assert!(v[2].as_float().unwrap() > 0.0 && v[3].as_float().unwrap() == 1.0, "OPM dropped nothing");
+    assert_eq!(v[4].as_float().unwrap(), 0.5);
+    assert!(v[5].as_bool().unwrap() && v[6].as_bool().unwrap() && v[7].as_bool().unwrap());
+}
+
+#[test]
+fn agm_running_means_average_every_step_and_come_back_from_state() {
+    let src = with_setup(
+        "let agm = method(\"agm\", #{ alpha: 1.5 });
+        let m = fresh(data); let o = optimizer(m, #{});
+        let seen = [];
+        for b in data.train.batches(#{ batch: 48, seed: 2 }) { seen.push(train_step(m, o, b, #{ method: agm }).ce_first); }
+        let mean = 0.0; for s in seen { mean += s; } mean /= seen.len.to_float();
+        let st = agm.state();
+        let again = method(\"agm\", #{ alpha: 1.5 });
+        again.load_state(st);
+        [st.running[0] - mean, st.steps[0], again.state().running[0] == st.running[0], seen.len]",
+    );
+    let v = eval_ok(&src).into_array().unwrap();
+    assert!(v[0].as_float().unwrap().abs() < 1e-12);
+    assert_eq!(v[1].as_float().unwrap() as i64, v[3].as_int().unwrap());
+    assert!(v[2].as_bool().unwrap());
+}
+
+#[test]
+fn mmcosine_sets_the_cosine_head_for_evaluation_and_leaves_the_bias_alone() {
+    let src = with_setup(
+        "let r = step(data, batch, #{ method: \"mmcosine\", scale: 5 });
+        let out = forward(r.model, batch);
+        [out.first.abs().max().item() <= 5.0 + 1e-9, (r.sd[\"fusion.fc_out.bias\"] - fresh(data).state_dict()[\"fusion.fc_out.bias\"]).abs().max().item()]",
+    );
+    let v = eval_ok(&src).into_array().unwrap();
+    assert!(v[0].as_bool().unwrap(), "cosine logits exceed the scale");
+    assert_eq!(v[1].as_float().unwrap(), 0.0, "the bias moved (it has no gradient under cosine logits)");
+    let err = eval_err("let data = dataset(\"synthetic\", #{ n: 60, classes: 3 }); let m = model(data, #{ fusion: \"film\" }); let o = optimizer(m, #{}); for b in data.train.batches(#{ batch: 8 }) { train_step(m, o, b, #{ method: \"mmcosine\" }); }");
+    assert!(err.contains("concat or sum head"), "{err}");
+}
+
+#[test]
+fn bad_methods_and_options_are_errors_naming_the_valid_ones_before_training() {
+    let cases = [
+        ("#{ method: \"ogm\" }", "unknown method \"ogm\": use one of \"concat\", \"g-blending\", \"ogm-ge\""),
+        ("#{ method: \"ogm-ge\", alpah: 1.0 }", "unknown option \"alpah\" (valid: alpha, window, ge"),
+        ("#{ method: \"ogm-ge\", alpha: -0.5 }", "alpha must be a number >= 0, got -0.5"),
+        ("#{ method: \"ogm-ge\", window: [50, 10] }", "window must be an epoch window [start, end]"),
+        ("#{ method: \"ogm-ge\", coeff_form: \"tanh\" }", "coeff_form must be one of \"paper\", \"shifted\""),
+        ("#{ method: \"opm&ogm\", p_exe: 1.5 }", "p_exe must be a number in [0, 1], got 1.5"),
+        ("#{ method: \"agm\" }", "agm keeps state across steps and epochs, so build it once"),
+        ("#{ method: \"g-blending\" }", "g-blending keeps state across steps and epochs"),
+        ("#{ method: \"g-blending\", weights: [1, -1, 1] }", "weights must be 3 non-negative numbers"),
+        ("#{ method: method(\"ogm-ge\"), alpha: 1.0 }", "option \"alpha\" belongs to the method, which is already built"),
+        ("#{ method: \"mmcosine\", scale: \"big\" }", "scale must be a number"),
+    ];
+    for (how, want) in cases {
+        let err = eval_err(&with_setup(&format!("step(data, batch, {how})")));
+        assert!(err.contains(want), "{how}: {err}");
+        assert!(err.contains("test.rhai:"), "no script position: {err}");
+    }
+}
+
+#[test]
+fn g_blending_estimates_on_the_validation_split_and_says_what_it_needs() {
+    let src = with_setup(
+        "let gb = method(\"g-blending\", #{ super_epoch: 1 });
+        let m = fresh(data); let o = optimizer(m, #{ lr: 0.05 });
+        let e = train_epoch(m, o, data.train, #{ method: gb, val: data.val, quiet: true });
+        let w = gb.state().weights;
+        [w[0] + w[1] + w[2], w[0] >= 0.0 && w[1] >= 0.0 && w[2] >= 0.0, e.w_fused == w[2], gb.state().estimated_at[0]]",
+    );
+    let v = eval_ok(&src).into_array().unwrap();
+    assert!((v[0].as_float().unwrap() - 1.0).abs() < 1e-9 && v[1].as_bool().unwrap() && v[2].as_bool().unwrap());
+    assert_eq!(v[3].as_float().unwrap(), 0.0);
+    let err = eval_err(&with_setup("let m = fresh(data); train_epoch(m, optimizer(m, #{}), data.train, #{ method: method(\"g-blending\"), quiet: true })"));
+    assert!(err.contains("pass val: data.val"), "{err}");
+    let err = eval_err(&with_setup("let m = fresh(data); train_epoch(m, optimizer(m, #{}), data.train, #{ method: method(\"g-blending\"), val: data.val.subset([0, 1]), quiet: true })"));
+    assert!(err.contains("has 2 samples; the weight estimate needs at least 3"), "{err}");
+}
+
+#[test]
+fn the_base_recipe_runs_each_method_and_records_its_options() {
+    let dir = temp_dir("methods-recipe");
+    let d = dir.display().to_string().replace('\\', "/");
+    let src = format!(
+        "let data = dataset(\"synthetic\", #{{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 }});
+        import \"train\" as tr;
+        let out = [];
+        for name in methods() {{
+            if name == \"warmup\" || name == \"adaptive\" {{ continue; }}
+            let opts = if name == \"g-blending\" {{ #{{ super_epoch: 1 }} }} else {{ #{{}} }};
+            let r = tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ warmup: 1, epochs: 1, lr: 0.01, method: name, method_opts: opts, record: `{d}/${{name}}` }});
+            out.push([name, r.history.len, \"best\" in r]);
+        }}
+        out.push(runs(`{d}`).columns);
+        out"
+    );
+    let v = eval(&src);
+    let text = format!("{v:?}");
+    for name in ["concat", "g-blending", "ogm-ge", "agm", "mmcosine", "opm&ogm"] {
+        assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
+    }
+    assert!(text.contains("method_opts.alpha"), "the record does not hold the method's options: {text}");
+    let err = eval_err("let data = dataset(\"synthetic\", #{ n: 60, classes: 3 }); import \"train\" as tr; tr::baseline(data, model(data), #{ epoch: 1 })");
+    assert!(err.contains("unknown recipe setting \"epoch\""), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn table2_runs_every_row_on_the_quick_synthetic_setting() {
+    let dir = temp_dir("methods-table2");
+    let out_dir = dir.join("t2");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/table2.rhai");
+    let out = run_bin(
+        &["run", script, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &format!("out={}", out_dir.display())],
+        "",
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    // Every row, in the paper's order, with the best-on-validation and last columns.
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant")).map(|l| l.split('|').nth(1).unwrap().trim()).collect();
+    assert_eq!(rows, ["concat", "g-blending", "ogm-ge", "agm", "mmcosine", "opm&ogm", "ours-prob", "ours-kl"], "{stdout}");
+    assert!(stdout.contains("| variant | acc | F1 | acc 1st | F1 1st | acc 2nd | F1 2nd | acc (last) |"), "{stdout}");
+    assert!(out_dir.join("summary.png").exists() && out_dir.join("summary.csv").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
