@@ -184,6 +184,6 @@ mod tests {
         assert_eq!(coefficients(0.0, [1.0, 2.0], [1.2, 1.8], false), [1.0, 1.0]);
         // The cap: min(r̄ − r, 10).
         let capped = coefficients(1.0, [0.0, 0.0], [0.0, 20.0], false);
-        assert!((capped[1] - 10f64.exp()).abs() < 1e-6, "{capped:?}");
+        assert!((capped[0] - 10f64.exp()).abs() < 1e-6, "{capped:?}");
     }
 }

@@ -135,7 +135,7 @@ impl GBlending {
     }
 
     /// Checks the validation split can carry an estimate: at least one sample per class.
-    fn check_val(&self, ctx: &EpochContext) -> Result<&Split> {
+    fn check_val<'a>(&self, ctx: &EpochContext<'a>) -> Result<&'a Split> {
         let val = ctx.val.ok_or_else(|| {
             Error::arg("g-blending: estimates its weights on a validation split: pass val: data.val to train_epoch (the recipes do when the dataset has one), or give fixed weights: [w_first, w_second, w_fused]")
         })?;
