@@ -83,6 +83,13 @@ fn build(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<Box<dyn 
                 weights = Some(w);
                 continue;
             }
+            if name == "adaptive" {
+                return Err(Error::arg(format!(
+                    "{op}: adaptive: weights must be a weight table from the last refit, weight_table(data.train, mix.balance_weights(z)), or the fitted mixture itself (mix, fitted with raw: zs), found {}",
+                    super::convert::type_label(v)
+                ))
+                .into());
+            }
         }
         given.push((k.to_string(), to_value(op, k, v)?));
     }
