@@ -60,7 +60,11 @@ fn head_logits(model: &Model, a: &Tensor, v: &Tensor, head: usize, zero_input: b
         return Ok(model.forward(&a, &v, train)?.logits.fused);
     }
     let Logits { fused, first, second } = model.forward(a, v, train)?.logits;
-    Ok([first, second, fused].into_iter().nth(head).expect("three heads"))
+    Ok(match head {
+        0 => first,
+        1 => second,
+        _ => fused,
+    })
 }
 
 /// Mean CE of one head over a split, in evaluation mode without gradients.

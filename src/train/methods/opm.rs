@@ -93,10 +93,10 @@ impl Method for OpmOgm {
         let op = "opm";
         let model = ctx.model;
         let [fa, fv] = model.encode(ctx.inputs[0], ctx.inputs[1], true)?;
-        // Scores with a detached head: they steer the method and take no gradient.
+        // Scores from a head pass without gradients: they steer the method and take none.
         let s = {
             let _guard = tch::no_grad_guard();
-            let l = model.head(&fa.detach(), &fv.detach())?;
+            let l = model.head(&fa, &fv)?;
             [score_sum(&l.first, ctx.labels)?, score_sum(&l.second, ctx.labels)?]
         };
         let after_warmup = ctx.epoch >= self.warmup;
