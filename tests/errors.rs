@@ -97,3 +97,21 @@ fn syntax_errors_have_positions() {
     assert!(err.contains("syntax.rhai:2:"), "{err}");
     assert!(err.contains("syntax error"), "{err}");
 }
+
+/// libtorch errors from ops that take scalars reach the script as errors at their position, not
+/// as "internal error" with a C++ backtrace (tch drops the scalar before reading the error).
+#[test]
+fn scalar_op_errors_are_script_errors_with_their_position() {
+    for (src, want) in [
+        ("let x = 1;\narange(5, 0)", "test.rhai:2:1: arange: upper bound and lower bound inconsistent with step sign"),
+        ("tensor([1, 2]) ** -1", "Integers to negative integer powers are not allowed"),
+        ("tensor([true]) - 1", "Subtraction, the `-` operator, with a bool tensor is not supported"),
+        ("full([1000000000, 1000000000], 1.0)", "full:"),
+        ("linspace(0.0, 1.0, 100000000000000)", "linspace:"),
+    ] {
+        let err = eval_err(src);
+        assert!(err.contains(want) && !err.contains("internal error") && !err.contains("frame #"), "{src}: {err}");
+    }
+    // The session goes on: the next statement runs normally.
+    assert_eq!(float("let e = \"\"; try { arange(5, 0); } catch (x) { e = x; } arange(3).sum().item()"), 3.0);
+}

@@ -6,7 +6,7 @@ use super::convert::{dynamic_to_nested, nested_to_dynamic, number, shape_from_ar
 use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::tensor::ops::{self, BinOp, Cmp, Reduce};
-use crate::tensor::{check, device, dtype, format, io, nested, Device, Kind, Tensor};
+use crate::tensor::{check, device, scalar_safe, dtype, format, io, nested, Device, Kind, Tensor};
 use rhai::{Array, Dynamic, Engine, Map, INT};
 use std::path::Path;
 use std::rc::Rc;
@@ -100,24 +100,24 @@ fn register_creation(engine: &mut Engine, docs: &mut Docs) {
 
     docs.add(a, "full", "full(shape, value)", "A tensor filled with value (int value gives int64, float gives float32).", "full([2, 2], 0.5)");
     engine.register_fn("full", |shape: Array, v: INT| -> R {
-        created("full", &shape_from_array("full", &shape)?, |s| Tensor::f_full(s, v, (Kind::Int64, Device::Cpu)))
+        created("full", &shape_from_array("full", &shape)?, |s| scalar_safe(|| Tensor::f_full(s, v, (Kind::Int64, Device::Cpu))))
     });
     engine.register_fn("full", |shape: Array, v: f64| -> R {
-        created("full", &shape_from_array("full", &shape)?, |s| Tensor::f_full(s, v, ops::float_opts()))
+        created("full", &shape_from_array("full", &shape)?, |s| scalar_safe(|| Tensor::f_full(s, v, ops::float_opts())))
     });
 
     docs.add(a, "arange", "arange(end) | arange(start, end, step?)", "Evenly spaced values in [start, end): ints give int64, a float anywhere gives float32.", "arange(0, 10, 2)");
-    engine.register_fn("arange", |end: INT| -> R { ok(check("arange", Tensor::f_arange(end, (Kind::Int64, Device::Cpu)))) });
-    engine.register_fn("arange", |end: f64| -> R { ok(check("arange", Tensor::f_arange(end, ops::float_opts()))) });
+    engine.register_fn("arange", |end: INT| -> R { ok(check("arange", scalar_safe(|| Tensor::f_arange(end, (Kind::Int64, Device::Cpu))))) });
+    engine.register_fn("arange", |end: f64| -> R { ok(check("arange", scalar_safe(|| Tensor::f_arange(end, ops::float_opts())))) });
     let arange3 = |start: Dynamic, end: Dynamic, step: Dynamic| -> R {
         if step.as_int() == Ok(0) || step.as_float() == Ok(0.0) {
             return Err(Error::arg("arange: step must not be zero").into());
         }
         if let (Ok(s), Ok(e), Ok(st)) = (start.as_int(), end.as_int(), step.as_int()) {
-            return ok(check("arange", Tensor::f_arange_start_step(s, e, st, (Kind::Int64, Device::Cpu))));
+            return ok(check("arange", scalar_safe(|| Tensor::f_arange_start_step(s, e, st, (Kind::Int64, Device::Cpu)))));
         }
         let (s, e, st) = (number("arange", "start", &start)?, number("arange", "end", &end)?, number("arange", "step", &step)?);
-        ok(check("arange", Tensor::f_arange_start_step(s, e, st, ops::float_opts())))
+        ok(check("arange", scalar_safe(|| Tensor::f_arange_start_step(s, e, st, ops::float_opts()))))
     };
     engine.register_fn("arange", arange3);
     engine.register_fn("arange", move |start: Dynamic, end: Dynamic| -> R { arange3(start, end, Dynamic::from_int(1)) });
@@ -128,7 +128,7 @@ fn register_creation(engine: &mut Engine, docs: &mut Docs) {
             return Err(Error::arg(format!("linspace: steps must be >= 0, got {steps}")).into());
         }
         let (s, e) = (number("linspace", "start", &start)?, number("linspace", "end", &end)?);
-        ok(check("linspace", Tensor::f_linspace(s, e, steps, ops::float_opts())))
+        ok(check("linspace", scalar_safe(|| Tensor::f_linspace(s, e, steps, ops::float_opts()))))
     });
 
     docs.add(a, "eye", "eye(n)", "The n x n identity matrix (float32).", "eye(3)");

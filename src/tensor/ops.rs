@@ -87,7 +87,7 @@ pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `t op s` (or `s op t` when `scalar_first`), with PyTorch's type promotion.
 pub fn binary_scalar<S: Into<Scalar> + Copy>(op: BinOp, t: &Tensor, s: S, scalar_first: bool) -> Result<Tensor> {
-    let r = match (op, scalar_first) {
+    let r = super::scalar_safe(|| match (op, scalar_first) {
         (BinOp::Add, _) => t.f_add_scalar(s),
         (BinOp::Mul, _) => t.f_mul_scalar(s),
         (BinOp::Sub, false) => t.f_sub_scalar(s),
@@ -96,7 +96,7 @@ pub fn binary_scalar<S: Into<Scalar> + Copy>(op: BinOp, t: &Tensor, s: S, scalar
         (BinOp::Div, true) => t.f_reciprocal().and_then(|r| r.f_mul_scalar(s)),
         (BinOp::Pow, false) => t.f_pow_tensor_scalar(s),
         (BinOp::Pow, true) => Tensor::f_pow_scalar(s, t),
-    };
+    });
     check(op.symbol(), r)
 }
 
@@ -148,14 +148,14 @@ pub fn compare(cmp: Cmp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 pub fn compare_scalar<S: Into<Scalar>>(cmp: Cmp, a: &Tensor, s: S) -> Result<Tensor> {
-    let r = match cmp {
+    let r = super::scalar_safe(|| match cmp {
         Cmp::Eq => a.f_eq(s),
         Cmp::Ne => a.f_ne(s),
         Cmp::Lt => a.f_lt(s),
         Cmp::Le => a.f_le(s),
         Cmp::Gt => a.f_gt(s),
         Cmp::Ge => a.f_ge(s),
-    };
+    });
     check(cmp.symbol(), r)
 }
 
