@@ -82,3 +82,14 @@ fn stdlib_table_matches_the_folder() {
     embedded.sort();
     assert_eq!(on_disk, embedded, "add new stdlib files to src/stdlib.rs");
 }
+
+#[test]
+fn scripts_and_modules_saved_with_a_byte_order_mark_run() {
+    let dir = temp_dir("cli-bom");
+    std::fs::write(dir.join("helpers.rhai"), "\u{feff}fn twice(x) { x * 2 }\n").unwrap();
+    std::fs::write(dir.join("main.rhai"), "\u{feff}import \"helpers\" as h;\nprint(h::twice(21));\n").unwrap();
+    let out = run_bin(&["run", dir.join("main.rhai").to_str().unwrap()], "", None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    std::fs::remove_dir_all(&dir).ok();
+}
