@@ -3,11 +3,13 @@
 //! The core (`tensor`, `gap`, `mixture`, `plot`, later `data`, `train`, ...) is plain Rust and knows
 //! nothing of Rhai; `host` registers it with a Rhai engine; `script` and `repl` run scripts.
 
+pub mod cluster;
 pub mod data;
 pub mod error;
 pub mod gap;
 pub mod host;
 pub mod interrupt;
+pub mod manifold;
 pub mod mixture;
 pub mod plot;
 pub mod prep;
@@ -61,6 +63,7 @@ impl Host {
         host::tensor::register(&mut engine, &mut docs);
         host::gap::register(&mut engine, &mut docs);
         host::mixture::register(&mut engine, &mut docs);
+        host::embed::register(&mut engine, &mut docs);
         host::plot::register(&mut engine, &mut docs);
         host::data::register(&mut engine, &mut docs);
         host::data::register_audio(&mut engine, &mut docs);

@@ -105,7 +105,7 @@ fn agm_running_means_average_every_step_and_come_back_from_state() {
         let st = agm.state();
         let again = method(\"agm\", #{ alpha: 1.5 });
         again.load_state(st);
-        [st.running[0] - mean, st.steps[0], again.state().running[0] == st.running[0], seen.len]",
+        [st.running[0].item() - mean, st.steps[0].item(), again.state().running[0].item() == st.running[0].item(), seen.len]",
     );
     let v = eval_ok(&src).into_array().unwrap();
     assert!(v[0].as_float().unwrap().abs() < 1e-12);
@@ -155,8 +155,8 @@ fn g_blending_estimates_on_the_validation_split_and_says_what_it_needs() {
         "let gb = method(\"g-blending\", #{ super_epoch: 1 });
         let m = fresh(data); let o = optimizer(m, #{ lr: 0.05 });
         let e = train_epoch(m, o, data.train, #{ method: gb, val: data.val, quiet: true });
-        let w = gb.state().weights;
-        [w[0] + w[1] + w[2], w[0] >= 0.0 && w[1] >= 0.0 && w[2] >= 0.0, e.w_fused == w[2], gb.state().estimated_at[0]]",
+        let t = gb.state().weights; let w = [t[0].item(), t[1].item(), t[2].item()];
+        [w[0] + w[1] + w[2], w[0] >= 0.0 && w[1] >= 0.0 && w[2] >= 0.0, e.w_fused == w[2], gb.state().estimated_at[0].item()]",
     );
     let v = eval_ok(&src).into_array().unwrap();
     assert!((v[0].as_float().unwrap() - 1.0).abs() < 1e-9 && v[1].as_bool().unwrap() && v[2].as_bool().unwrap());

@@ -4,6 +4,7 @@
 //! `crate::train::methods`.
 
 use super::mixture::ScriptMixture;
+use super::tensor::ScriptTensor;
 use super::train::ScriptWeights;
 use super::{Docs, RhaiResult};
 use crate::error::Error;
@@ -123,20 +124,21 @@ pub fn choose(op: &str, opts: &Map, call_keys: &[&str]) -> RhaiResult<Chosen> {
     Ok(Chosen::Own(built))
 }
 
-fn state_map(m: &ScriptMethod) -> RhaiResult<Map> {
-    let mut out = Map::new();
-    for (k, t) in m.0.borrow().state() {
-        let values = crate::tensor::check("method state", t.f_to_kind(tch::Kind::Double).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t)))?;
-        out.insert(k.into(), Dynamic::from_array(values.into_iter().map(|x| Dynamic::from_float(x as FLOAT)).collect()));
-    }
-    Ok(out)
+fn state_map(m: &ScriptMethod) -> Map {
+    m.0.borrow().state().into_iter().map(|(k, t)| (k.into(), Dynamic::from(ScriptTensor::new(t)))).collect()
 }
 
+/// Entries are tensors (what state() gives) or arrays of numbers (checkpoints written before
+/// method state became tensors).
 fn load_state_map(m: &ScriptMethod, state: &Map) -> RhaiResult<()> {
     let mut named = Vec::new();
     for (k, v) in state {
+        if let Some(t) = v.clone().try_cast::<ScriptTensor>() {
+            named.push((k.to_string(), t.tensor().shallow_clone()));
+            continue;
+        }
         let Value::List(values) = to_value("load_state", k, v)? else {
-            return Err(Error::arg(format!("load_state: {k} must be an array of numbers, as state() gives")).into());
+            return Err(Error::arg(format!("load_state: {k} must be a tensor, as state() gives")).into());
         };
         named.push((k.to_string(), Tensor::from_slice(&values)));
     }
@@ -147,7 +149,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_type_with_name::<ScriptMethod>("Method");
     let a = "train";
     docs.add(a, "method", "method(name, #{ options })",
-        "A training method, built once so it keeps its state across steps and epochs (AGM's running scores, G-Blending's weights): \"concat\", \"g-blending\", \"ogm-ge\", \"agm\", \"mmcosine\", \"opm&ogm\", or the paper's \"warmup\" / \"adaptive\"; pass it as method: to train_step, train_epoch or a recipe's cfg. Unknown options, and values of the wrong type or range, are errors naming the valid ones. docs/methods.md lists each method's options and defaults.",
+        "A training method, built once so it keeps its state across steps and epochs (AGM's running scores, G-Blending's weights, PMR's prototypes): \"concat\", \"g-blending\", \"ogm-ge\", \"pmr\", \"mmcosine\", \"agm\", \"mla\" (needs fusion: \"shared\"), \"d&r\", \"opm&ogm\", or the paper's \"warmup\" / \"adaptive\"; pass it as method: to train_step, train_epoch or a recipe's cfg. Unknown options, and values of the wrong type or range, are errors naming the valid ones. docs/methods.md lists each method's options and defaults.",
         "let meth = method(\"ogm-ge\", #{ alpha: 0.8, window: [0, 50] });");
     engine.register_fn("method", |name: &str, opts: Map| -> RhaiResult<ScriptMethod> { Ok(ScriptMethod(Rc::new(RefCell::new(build("method", name, &opts, &[])?)))) });
     engine.register_fn("method", |name: &str| -> RhaiResult<ScriptMethod> { Ok(ScriptMethod(Rc::new(RefCell::new(build("method", name, &Map::new(), &[])?)))) });
@@ -158,7 +160,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("name", |m: &mut ScriptMethod| m.0.borrow().name().to_string());
     engine.register_fn("to_string", |m: &mut ScriptMethod| format!("Method({})", m.0.borrow().name()));
     engine.register_fn("to_debug", |m: &mut ScriptMethod| format!("Method({})", m.0.borrow().name()));
-    docs.add(a, "state", "meth.state()", "What the method carries across steps, as a map of float arrays (empty for stateless methods): save it in a checkpoint's state and give it back with load_state on resume.", "let st = meth.state();");
+    docs.add(a, "state", "meth.state()", "What the method carries across steps and epochs, as a map name -> Tensor (empty for stateless methods): AGM's running scores, PMR's prototypes, MLA's projection, D&R's initial encoder weights. The recipes save it in each checkpoint and give it back with load_state on resume.", "let st = meth.state();");
     engine.register_fn("state", |m: &mut ScriptMethod| state_map(m));
     docs.add(a, "load_state", "meth.load_state(map)", "Restores what state() returned (a resumed run continues with the same running scores or weights).", "meth.load_state(ck.method);");
     engine.register_fn("load_state", |m: &mut ScriptMethod, state: Map| load_state_map(m, &state));

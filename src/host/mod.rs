@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod convert;
 pub mod data;
 pub mod docs;
+pub mod embed;
 pub mod frame;
 pub mod method;
 pub mod gap;

@@ -8,7 +8,9 @@ use crate::plot::{self, mixture_fig::MixtureFigure};
 use super::frame::ScriptFrame;
 use super::tensor::ScriptTensor;
 use crate::error::Error;
-use crate::plot::{bars::BarsFigure, curves::{CurvesFigure, Series}, embedding::EmbeddingFigure, evolution::EvolutionFigure};
+use crate::plot::{bars::BarsFigure, curves::{CurvesFigure, Series}, embedding::{EmbeddingFigure, Projection}, evolution::EvolutionFigure};
+use super::train::ScriptModel;
+use crate::data::Split;
 use crate::results::{files, values, DataFrame};
 use rhai::{Array, Dynamic, Engine, Map};
 use std::path::Path;
@@ -53,11 +55,13 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "Grouped bars for an ablation table: one group per row labelled by column x, one bar per column in y, error bars from the columns in err (same order; e.g. standard deviations over seeds).",
         "plot_bars(t, \"results/table3.png\", #{ x: \"variant\", y: [\"acc_mean\"], err: [\"acc_sd\"] })");
     engine.register_fn("plot_bars", |df: ScriptFrame, path: &str, opts: Map| plot_bars(&df.0, path, &opts));
-    docs.add(a, "plot_embedding", "plot_embedding(features, labels, path [, #{ title, width, height }])",
-        "The paper's Fig. 4 with PCA in place of t-SNE: each entry of the features map (name -> [n, d] tensor, e.g. the two encoders' features and their concatenation) projected on its top two principal components, one panel per entry, coloured by label.",
+    docs.add(a, "plot_embedding", "plot_embedding(model, split, path [, opts]) | plot_embedding(features, labels, path [, opts])",
+        "The paper's Fig. 4: t-SNE of a model's features on a split, one panel per encoder and one for the fused (concatenated) feature, coloured by class; or of each entry of a features map (name -> [n, d] tensor). opts: projection \"tsne\" (default) | \"pca\", max_points (5000, a seeded subsample of a model's split), title, width, height, and tsne's options (perplexity, iterations, seed, quiet, ...).",
         "let out = forward(m, b); plot_embedding(#{ pix: out.features_first, fou: out.features_second }, b.labels, \"runs/emb.png\")");
     engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str| plot_embedding(&sets, &labels, path, &Map::new()));
     engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str, opts: Map| plot_embedding(&sets, &labels, path, &opts));
+    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str| plot_model_embedding(&m, &split, path, &Map::new()));
+    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str, opts: Map| plot_model_embedding(&m, &split, path, &opts));
 }
 
 /// A frame given directly, or a run folder's `<table>.parquet`.
@@ -186,21 +190,79 @@ fn plot_bars(df: &DataFrame, path: &str, opts: &Map) -> RhaiResult<String> {
     Ok(path.to_string())
 }
 
+/// The projection an embedding figure asks for: t-SNE (default, with its options) or PCA.
+fn projection(op: &'static str, opts: &Map) -> RhaiResult<Projection> {
+    let mut tsne_opts = opts.clone();
+    for k in ["title", "width", "height", "projection", "max_points"] {
+        tsne_opts.remove(k);
+    }
+    match opts.get("projection").map(|v| v.to_string()).as_deref() {
+        None | Some("tsne") | Some("t-sne") => Ok(Projection::Tsne(super::embed::tsne_options(op, &tsne_opts)?)),
+        Some("pca") => match tsne_opts.keys().next() {
+            Some(k) => Err(Error::arg(format!("{op}: option {k} is a t-SNE option; projection \"pca\" takes none")).into()),
+            None => Ok(Projection::Pca),
+        },
+        Some(other) => Err(Error::arg(format!("{op}: projection must be \"tsne\" or \"pca\", got \"{other}\"")).into()),
+    }
+}
+
+fn embedding_keys() -> Vec<&'static str> {
+    let mut keys = vec!["title", "width", "height", "projection", "max_points"];
+    keys.extend(super::embed::TSNE_KEYS);
+    keys
+}
+
+fn draw_embedding(op: &'static str, list: Vec<(String, crate::tensor::Tensor)>, labels: Vec<i64>, path: &str, opts: &Map) -> RhaiResult<String> {
+    let keys = embedding_keys();
+    let o = Options::new(op, opts, &keys)?;
+    let panels = list.len();
+    let mut fig = EmbeddingFigure::new(list, labels, &projection(op, opts)?).map_err(|e| Error::arg(format!("{op}: {e}")))?;
+    if o.get("title").is_some() {
+        fig.title = o.string("title", "")?;
+    }
+    let default = (plot::DEFAULT_SIZE.0.max(420 * panels as u32) as usize, 480usize);
+    let size = (o.count("width", default.0)? as u32, o.count("height", default.1)? as u32);
+    plot::save(&fig, Path::new(path), size)?;
+    Ok(path.to_string())
+}
+
 fn plot_embedding(sets: &Map, labels: &ScriptTensor, path: &str, opts: &Map) -> RhaiResult<String> {
     let op = "plot_embedding";
-    let o = Options::new(op, opts, &["title", "width", "height"])?;
     let mut list = Vec::new();
     for (name, v) in sets {
         let t = v.clone().try_cast::<ScriptTensor>().ok_or_else(|| Error::arg(format!("{op}: features.{name} is a {}, not a tensor", v.type_name())))?;
         list.push((name.to_string(), t.tensor().shallow_clone()));
     }
     let labels = crate::tensor::check(op, labels.tensor().f_to_kind(crate::tensor::Kind::Int64).and_then(|l| Vec::<i64>::try_from(&l)))?;
-    let mut fig = EmbeddingFigure::new(list, labels).map_err(|e| Error::arg(format!("{op}: {e}")))?;
-    if o.get("title").is_some() {
-        fig.title = o.string("title", "")?;
-    }
-    let default = (plot::DEFAULT_SIZE.0.max(420 * sets.len() as u32) as usize, 480usize);
-    let size = (o.count("width", default.0)? as u32, o.count("height", default.1)? as u32);
-    plot::save(&fig, Path::new(path), size)?;
-    Ok(path.to_string())
+    draw_embedding(op, list, labels, path, opts)
+}
+
+/// Fig. 4 for a model: each encoder's features on a split and their concatenation (the fused
+/// feature the head reads), at most max_points of them (an even, seeded subsample).
+fn plot_model_embedding(m: &ScriptModel, split: &Split, path: &str, opts: &Map) -> RhaiResult<String> {
+    let op = "plot_embedding";
+    let keys = embedding_keys();
+    let o = Options::new(op, opts, &keys)?;
+    let batching = crate::data::BatchOptions { batch_size: 256, shuffle: false, augment: false, ..Default::default() };
+    let f = crate::train::trainer::features(&m.0, split, &batching, None)?;
+    let n = f.labels.size()[0];
+    let cap = o.count("max_points", 5000)? as i64;
+    let check = |t: Result<crate::tensor::Tensor, tch::TchError>| crate::tensor::check(op, t);
+    let (first, second, labels) = if n > cap && cap > 0 {
+        let mut rng = crate::rng::Rng::new(o.count("seed", 0)? as u64);
+        let mut idx: Vec<i64> = (0..n).collect();
+        for i in (1..idx.len()).rev() {
+            idx.swap(i, rng.below(i + 1));
+        }
+        idx.truncate(cap as usize);
+        idx.sort_unstable();
+        let idx = crate::tensor::Tensor::from_slice(&idx);
+        (check(f.first.f_index_select(0, &idx))?, check(f.second.f_index_select(0, &idx))?, check(f.labels.f_index_select(0, &idx))?)
+    } else {
+        (f.first, f.second, f.labels)
+    };
+    let fused = check(crate::tensor::Tensor::f_cat(&[first.shallow_clone(), second.shallow_clone()], 1))?;
+    let labels = check(labels.f_to_kind(crate::tensor::Kind::Int64).and_then(|l| Vec::<i64>::try_from(&l)))?;
+    let [a, b] = &m.0.modalities;
+    draw_embedding(op, vec![(a.clone(), first), (b.clone(), second), ("fused".into(), fused)], labels, path, opts)
 }

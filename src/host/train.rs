@@ -225,7 +225,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         let own = own_options(&opts, &STEP_KEYS);
         let epoch = Options::new(op, &own, &STEP_KEYS)?.count("epoch", 0)?;
         let b = batch_from_map(op, &batch)?;
-        let terms = chosen.with(|meth| trainer::step(&m.0, &mut o.0.borrow_mut(), &b, meth, epoch))?;
+        let terms = chosen.with(|meth| trainer::step(&m.0, &mut o.0.borrow_mut(), &b, meth, epoch, (0, 1)))?;
         Ok(terms_map(terms))
     });
 

@@ -1,8 +1,7 @@
-//! The paper's Fig. 4 with a faster equivalent: 2-D projections of features, one panel per
-//! feature set (each modality's encoder and the fused one), coloured by class. The projection
-//! is PCA (the top two principal components, from an SVD), not t-SNE: deterministic, and
-//! milliseconds instead of minutes on 2 cores; it shows linear class separation rather than
-//! t-SNE's local neighbourhoods.
+//! The paper's Fig. 4: 2-D embeddings of features, one panel per feature set (each modality's
+//! encoder and the fused one), coloured by class. t-SNE as the paper draws it (crate::manifold,
+//! scikit-learn's algorithm), or PCA (the top two principal components): deterministic and
+//! milliseconds, showing linear class separation rather than local neighbourhoods.
 
 use super::colors;
 use super::font::FAMILY;
@@ -36,8 +35,15 @@ pub struct EmbeddingFigure {
     pub title: String,
 }
 
+/// How features become 2-D points.
+#[derive(Clone, Debug)]
+pub enum Projection {
+    Tsne(crate::manifold::TsneOptions),
+    Pca,
+}
+
 impl EmbeddingFigure {
-    pub fn new(sets: Vec<(String, Tensor)>, labels: Vec<i64>) -> Result<EmbeddingFigure> {
+    pub fn new(sets: Vec<(String, Tensor)>, labels: Vec<i64>, projection: &Projection) -> Result<EmbeddingFigure> {
         if sets.is_empty() {
             return Err(Error::arg("no features to draw"));
         }
@@ -46,9 +52,21 @@ impl EmbeddingFigure {
             if x.size().first().copied().unwrap_or(0) != labels.len() as i64 {
                 return Err(Error::arg(format!("features \"{name}\" have {} rows but there are {} labels", x.size().first().copied().unwrap_or(0), labels.len())));
             }
-            panels.push((name, pca2(&x)?));
+            let points = match projection {
+                Projection::Pca => pca2(&x)?,
+                Projection::Tsne(opts) => {
+                    let e = crate::manifold::tsne(&x, opts).map_err(|e| Error::arg(format!("features \"{name}\": {e}")))?.embedding;
+                    let v = check("tsne", e.f_to_kind(Kind::Double).and_then(|t| t.f_view([-1])).and_then(|t| Vec::<f64>::try_from(&t)))?;
+                    v.chunks(2).map(|c| (c[0], c[1])).collect()
+                }
+            };
+            panels.push((name, points));
         }
-        Ok(EmbeddingFigure { panels, labels, title: "Features, first two principal components, coloured by class".into() })
+        let how = match projection {
+            Projection::Pca => "first two principal components",
+            Projection::Tsne(_) => "t-SNE",
+        };
+        Ok(EmbeddingFigure { panels, labels, title: format!("Features, {how}, coloured by class") })
     }
 }
 

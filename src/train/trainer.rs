@@ -42,8 +42,10 @@ fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
 }
 
 /// One optimisation step of `method` on a batch: its loss, backward, its gradient changes, the
-/// update. Returns ("loss", value), each logged term, then the method's diagnostics.
-pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn Method, epoch: usize) -> Result<Vec<(String, f64)>> {
+/// update (once per sub-step: MLA takes one round per modality). `batch` is the batch's place
+/// in its epoch (index, count). Returns ("loss", value: the mean of the sub-steps' totals),
+/// each logged term, then the method's diagnostics.
+pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn Method, epoch: usize, position: (usize, usize)) -> Result<Vec<(String, f64)>> {
     if opt.architecture != model.architecture {
         return Err(Error::arg(format!("step: the optimizer was built for another model ({}), not this one ({}); build it with optimizer(model, ...)", opt.architecture, model.architecture)));
     }
@@ -51,19 +53,31 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
     method.prepare(model)?;
     let inputs = inputs(model, batch)?;
     let labels = check("step", batch.labels.f_to_device(model.device()))?;
-    let ctx = StepContext { model, inputs, labels: &labels, indices: &batch.indices, epoch, step: opt.steps };
-    let StepLoss { total, terms, diagnostics } = method.loss(&ctx)?;
-    let mut out = vec![("loss".to_string(), value(&total)?)];
-    for (name, t) in &terms {
-        out.push((name.to_string(), value(t)?));
+    let rounds = method.substeps().max(1);
+    let mut loss_sum = 0.0;
+    let mut logged: Vec<(String, f64)> = Vec::new();
+    let mut diagnostics_out: Vec<(String, f64)> = Vec::new();
+    for substep in 0..rounds {
+        let ctx = StepContext { model, inputs, labels: &labels, indices: &batch.indices, epoch, step: opt.steps, batch: position, substep };
+        let StepLoss { total, terms, diagnostics } = method.loss(&ctx)?;
+        let total_value = value(&total)?;
+        let mut these = vec![("loss".to_string(), total_value)];
+        for (name, t) in &terms {
+            these.push((name.to_string(), value(t)?));
+        }
+        if let Some((name, value)) = these.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::arg(format!("loss term {name} is {value}: stopping before the update (lower the learning rate, or check the inputs for NaN)")));
+        }
+        let mut grads = opt.gradients(&total)?;
+        method.adjust_gradients(&ctx, opt.params(), &mut grads)?;
+        opt.update(&grads)?;
+        loss_sum += total_value;
+        logged.extend(these.into_iter().skip(1));
+        diagnostics_out.extend(diagnostics.into_iter().map(|(k, v)| (k.to_string(), v)));
     }
-    if let Some((name, value)) = out.iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::arg(format!("loss term {name} is {value}: stopping before the update (lower the learning rate, or check the inputs for NaN)")));
-    }
-    let mut grads = opt.gradients(&total)?;
-    method.adjust_gradients(&ctx, opt.params(), &mut grads)?;
-    opt.update(&grads)?;
-    out.extend(diagnostics.into_iter().map(|(k, v)| (k.to_string(), v)));
+    let mut out = vec![("loss".to_string(), loss_sum / rounds as f64)];
+    out.extend(logged);
+    out.extend(diagnostics_out);
     Ok(out)
 }
 
@@ -84,6 +98,7 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     method.prepare(model)?;
     method.begin_epoch(&EpochContext { model, opt, train: plan.train, val: plan.val, batching: plan.batching, epoch, quiet: plan.quiet })?;
     let batches = Batches::new(plan.train, plan.batching)?;
+    let count = batches.batch_count();
     let mut bar = Progress::new(format!("epoch {epoch}"), batches.batch_count(), "batches", plan.quiet);
     // Sums by name in first-seen order: every step reports the same names, but matching by
     // name keeps the means right even if a method reports a diagnostic only sometimes.
@@ -91,7 +106,7 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     let mut steps = 0usize;
     for (i, b) in batches.enumerate() {
         let b = b?;
-        let terms = step(model, opt, &b, method, epoch).map_err(|e| Error::arg(format!("epoch {epoch}, step {}: {e}", i + 1)))?;
+        let terms = step(model, opt, &b, method, epoch, (i, count)).map_err(|e| Error::arg(format!("epoch {epoch}, step {}: {e}", i + 1)))?;
         let bs = b.labels.size()[0] as f64;
         for (k, v) in terms {
             match sums.iter_mut().find(|(name, _, _)| *name == k) {
@@ -170,4 +185,31 @@ pub fn collect(model: &Model, split: &Split, kind: GapKind, batch_size: usize) -
     let g = gap(&out.first, &out.second, &out.labels, kind)?;
     let mean = |logits: &Tensor| -> Result<f64> { check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))) };
     Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(&out.first)?, score_second: mean(&out.second)? })
+}
+
+/// Each encoder's features [n, d_m] (on the CPU) and the labels [n] of a split's batches, in
+/// evaluation mode without gradients: PMR's prototypes, D&R's diagnosis, embeddings. `limit`
+/// stops after that many batches.
+pub struct Features {
+    pub first: Tensor,
+    pub second: Tensor,
+    pub labels: Tensor,
+}
+
+pub fn features(model: &Model, split: &Split, batching: &BatchOptions, limit: Option<usize>) -> Result<Features> {
+    let _guard = tch::no_grad_guard();
+    let (mut a, mut v, mut y) = (Vec::new(), Vec::new(), Vec::new());
+    for b in Batches::new(split, batching)?.take(limit.unwrap_or(usize::MAX)) {
+        let b = b?;
+        let [x1, x2] = inputs(model, &b)?;
+        let [fa, fv] = model.encode(x1, x2, false)?;
+        a.push(fa.to_device(tch::Device::Cpu));
+        v.push(fv.to_device(tch::Device::Cpu));
+        y.push(b.labels);
+    }
+    if y.is_empty() {
+        return Err(Error::arg(format!("features: split {} is empty", split.name)));
+    }
+    let cat = |parts: &[Tensor]| check("features", Tensor::f_cat(parts, 0));
+    Ok(Features { first: cat(&a)?, second: cat(&v)?, labels: cat(&y)? })
 }

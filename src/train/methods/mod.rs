@@ -6,27 +6,35 @@
 //! begin_epoch(ctx)                   work before an epoch (G-Blending's weight estimate)
 //! loss(ctx) -> StepLoss              forward pass(es) and the loss, with logged terms
 //! backward                           the optimiser's gradients of that loss
-//! adjust_gradients(ctx, grads)       changes between backward and update (OGM, AGM)
+//! adjust_gradients(ctx, grads)       changes between backward and update (OGM, AGM, MLA)
 //! update                             the optimiser's step
 //! ```
+//!
+//! A method may take several loss / backward / update rounds per batch (`substeps`: MLA's one
+//! per modality); work after an epoch is done at the next `begin_epoch` (D&R's re-learning),
+//! so a checkpoint written between epochs holds the model as evaluated.
 //!
 //! Methods keep what they carry across steps (AGM's running scores, G-Blending's weights) in
 //! themselves, and expose it as named tensors for checkpoints (`state`, `load_state`).
 //!
 //! - `concat`: fused cross-entropy (the baseline)
 //! - `warmup`, `adaptive`: the paper's Eq. 10 and Eq. 11
-//! - `gblending`, `ogm`, `agm`, `mmcosine`, `opm`: the competitors (../shared/baselines.md)
+//! - `gblending`, `ogm`, `pmr`, `mmcosine`, `agm`, `mla`, `dr`, `opm`: the competitors
+//!   (../shared/baselines.md)
 //! - `options`: each method's option table, checked before training
 
 pub mod adaptive;
 pub mod agm;
 pub mod concat;
+pub mod dr;
 pub mod gblending;
+pub mod mla;
+pub mod mmcosine;
 pub mod ogm;
 pub mod opm;
 pub mod options;
+pub mod pmr;
 pub mod warmup;
-pub mod mmcosine;
 
 use super::model::Model;
 use super::optim::Optimizer;
@@ -49,6 +57,11 @@ pub struct StepContext<'a> {
     /// Optimiser steps taken before this one: a global step count that checkpoints restore,
     /// so random draws seeded from it repeat after a resume.
     pub step: i64,
+    /// The batch's place in its epoch (0-based index, batch count; 0 of 1 for a lone step):
+    /// MLA's projection strength decays within each epoch.
+    pub batch: (usize, usize),
+    /// Which of the method's sub-steps this is (0 unless `substeps` > 1).
+    pub substep: usize,
 }
 
 /// What a step's method sees before an epoch.
@@ -82,6 +95,10 @@ pub trait Method {
     fn begin_epoch(&mut self, _ctx: &EpochContext) -> Result<()> {
         Ok(())
     }
+    /// How many loss / backward / update rounds one batch takes (MLA: one per modality).
+    fn substeps(&self) -> usize {
+        1
+    }
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss>;
     /// Changes to the gradients (in `params` order) before the update.
     fn adjust_gradients(&mut self, _ctx: &StepContext, _params: &[(String, Tensor)], _grads: &mut [Tensor]) -> Result<()> {
@@ -104,7 +121,7 @@ pub trait Method {
 }
 
 /// Every method a script can name, in Table II's order.
-pub const NAMES: [&str; 8] = ["concat", "g-blending", "ogm-ge", "agm", "mmcosine", "opm&ogm", "warmup", "adaptive"];
+pub const NAMES: [&str; 11] = ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "warmup", "adaptive"];
 
 /// Builds a method by name from its options; "baseline" is the concat method's older name.
 /// `adaptive` also needs its per-sample weights, which are not plain values.
@@ -118,6 +135,9 @@ pub fn build(name: &str, given: &[(String, Value)], weights: Option<adaptive::We
         "agm" => Box::new(agm::Agm::new(given)?),
         "mmcosine" => Box::new(mmcosine::MmCosine::new(given)?),
         "opm&ogm" => Box::new(opm::OpmOgm::new(given)?),
+        "pmr" => Box::new(pmr::Pmr::new(given)?),
+        "mla" => Box::new(mla::Mla::new(given)?),
+        "d&r" => Box::new(dr::Relearn::new(given)?),
         other => return Err(Error::arg(format!("unknown method \"{other}\": use one of {}", NAMES.map(|n| format!("\"{n}\"")).join(", ")))),
     })
 }

@@ -1,0 +1,242 @@
+//! D&R, diagnosing and re-learning (Wei et al., ECCV 2024; ../shared/baselines.md §7).
+//!
+//! Training is concat's fused cross-entropy. θ0, a copy of both encoders' parameters, is taken
+//! before the first epoch. After 0-based epoch e with e > 0, e % every == 0 and fewer than
+//! `times` resets so far (done at the start of epoch e + 1, so epoch e is evaluated and
+//! checkpointed before the reset, as the reference orders it), each modality is diagnosed: its
+//! features on the training and validation splits (evaluation mode, no augmentation) are each
+//! min-max scaled to [−1, 1] and clustered by k-means with k = classes (k-means++, n_init 10,
+//! max_iter 300, tol 1e-4, seed 0); gap_m = |purity_train − purity_val| and w_m = tanh(λ·gap_m).
+//! Every parameter of encoder m becomes w_m·θ0 + (1 − w_m)·θ. Batch-norm running statistics
+//! (buffers) are left alone unless `blend_buffers`; the head and the optimiser state are never
+//! touched.
+
+use super::options::{resolve, spec, Resolved, Valid};
+use super::{check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::cluster::{kmeans, minmax_scale, purity, KMeansOptions};
+use crate::data::BatchOptions;
+use crate::error::{Error, Result};
+use crate::tensor::{check, Tensor};
+use crate::train::model::Model;
+use crate::train::trainer;
+
+pub struct Relearn {
+    opts: Resolved,
+    lambda: f64,
+    every: usize,
+    times: usize,
+    blend_buffers: bool,
+    seed: u64,
+    /// θ0: encoder tensors by state-dict name (CPU copies).
+    initial: Vec<(String, Tensor)>,
+    resets: usize,
+    /// The last diagnosis: purities (train, val) per modality and the blend weights.
+    last: [f64; 6],
+    /// The epoch whose begin_epoch last ran (-1: none), so a repeated call does not reset twice.
+    begun: i64,
+}
+
+/// w = tanh(λ·|purity_train − purity_val|).
+pub fn blend_weight(lambda: f64, purity_train: f64, purity_val: f64) -> f64 {
+    (lambda * (purity_train - purity_val).abs()).tanh()
+}
+
+/// Whether a reset follows 0-based epoch `e`.
+pub fn resets_after(e: usize, every: usize, times: usize, done: usize) -> bool {
+    e > 0 && e % every == 0 && done < times
+}
+
+/// D&R's purity of one feature matrix against its labels.
+pub fn diagnose(features: &Tensor, labels: &Tensor, classes: usize, seed: u64) -> Result<f64> {
+    let scaled = minmax_scale(features)?;
+    let km = kmeans(&scaled, classes.min(features.size()[0] as usize), &KMeansOptions { seed, ..KMeansOptions::default() })?;
+    purity(&km.labels, &check("d&r", Vec::<i64>::try_from(labels))?)
+}
+
+impl Relearn {
+    pub fn new(given: &[(String, Value)]) -> Result<Relearn> {
+        let opts = resolve(
+            "d&r",
+            &[
+                spec("lambda", Value::Float(3.0), Valid::Float(0.0, f64::INFINITY)),
+                spec("every", Value::Int(20), Valid::Int(1, i64::MAX)),
+                spec("times", Value::Int(3), Valid::Int(0, i64::MAX)),
+                spec("blend_buffers", Value::Bool(false), Valid::Bool),
+                spec("kmeans_seed", Value::Int(0), Valid::Int(0, i64::MAX)),
+            ],
+            given,
+        )?;
+        Ok(Relearn {
+            lambda: opts.float("lambda"),
+            every: opts.int("every") as usize,
+            times: opts.int("times") as usize,
+            blend_buffers: opts.boolean("blend_buffers"),
+            seed: opts.int("kmeans_seed") as u64,
+            initial: Vec::new(),
+            resets: 0,
+            last: [0.0; 6],
+            begun: -1,
+            opts,
+        })
+    }
+
+    /// The encoder tensors a reset blends: trainable parameters, plus buffers when asked.
+    fn blended(&self, model: &Model) -> Vec<(String, Tensor)> {
+        let trainable: Vec<String> = model.trainable_parameters().into_iter().map(|(n, _)| n).collect();
+        model
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(n, _)| model.encoder_of(n).is_some() && (self.blend_buffers || trainable.contains(n)))
+            .collect()
+    }
+
+    fn capture(&mut self, model: &Model) {
+        let mut named: Vec<(String, Tensor)> = self.blended(model).into_iter().map(|(n, t)| (n, t.to_device(tch::Device::Cpu).copy())).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        self.initial = named;
+    }
+
+    /// θ ← w_m·θ0 + (1 − w_m)·θ for every blended tensor of encoder m.
+    pub fn reset(&self, model: &Model, w: [f64; 2]) -> Result<()> {
+        let op = "d&r";
+        let _guard = tch::no_grad_guard();
+        for (name, mut t) in self.blended(model) {
+            let m = model.encoder_of(&name).expect("encoder tensors only");
+            let start = self.initial.iter().find(|(n, _)| *n == name).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("d&r: θ0 has no {name}")))?;
+            let start = check(op, start.f_to_device(t.device()).and_then(|s| s.f_to_kind(t.kind())))?;
+            let value = check(op, start.f_mul_scalar(w[m]).and_then(|s| s.f_add(&t.f_mul_scalar(1.0 - w[m])?)))?;
+            check(op, t.f_copy_(&value))?;
+        }
+        Ok(())
+    }
+
+    fn relearn(&mut self, ctx: &EpochContext, val: &crate::data::Split) -> Result<()> {
+        let plain = BatchOptions { shuffle: false, augment: false, ..ctx.batching.clone() };
+        let train = trainer::features(ctx.model, ctx.train, &plain, None)?;
+        let held = trainer::features(ctx.model, val, &plain, None)?;
+        let k = ctx.model.classes as usize;
+        let mut w = [0.0; 2];
+        for m in 0..2 {
+            let pick = |f: &trainer::Features| if m == 0 { f.first.shallow_clone() } else { f.second.shallow_clone() };
+            let pt = diagnose(&pick(&train), &train.labels, k, self.seed)?;
+            let pv = diagnose(&pick(&held), &held.labels, k, self.seed)?;
+            w[m] = blend_weight(self.lambda, pt, pv);
+            self.last[2 * m] = pt;
+            self.last[2 * m + 1] = pv;
+        }
+        self.last[4] = w[0];
+        self.last[5] = w[1];
+        self.reset(ctx.model, w)?;
+        self.resets += 1;
+        Ok(())
+    }
+}
+
+impl Method for Relearn {
+    fn name(&self) -> &'static str {
+        "d&r"
+    }
+
+    fn options(&self) -> &Resolved {
+        &self.opts
+    }
+
+    fn keeps_state(&self) -> bool {
+        true
+    }
+
+    fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
+        let val = match ctx.val {
+            Some(v) if v.len() >= ctx.model.classes as usize => v,
+            Some(v) => {
+                return Err(Error::arg(format!(
+                    "d&r: diagnoses each modality by clustering the validation split, and {} has {} samples for {} classes: carve a larger val split",
+                    v.name,
+                    v.len(),
+                    ctx.model.classes
+                )))
+            }
+            None if self.times == 0 => return Ok(()),
+            None => return Err(Error::arg("d&r: diagnoses each modality on a validation split, and none was given: add a val split to the dataset (its val fraction, or split files) and pass val: data.val to train_epoch (the recipes do), or set times: 0")),
+        };
+        if self.initial.is_empty() {
+            self.capture(ctx.model);
+        }
+        let e = ctx.epoch as i64;
+        if self.begun == e {
+            return Ok(());
+        }
+        self.begun = e;
+        if ctx.epoch >= 1 && resets_after(ctx.epoch - 1, self.every, self.times, self.resets) {
+            self.relearn(ctx, val)?;
+        }
+        Ok(())
+    }
+
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
+        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
+        let ce = mean_ce(&fwd.logits.fused, ctx.labels)?;
+        let l = self.last;
+        Ok(StepLoss {
+            total: ce.shallow_clone(),
+            terms: vec![("ce_fused", ce)],
+            diagnostics: vec![
+                ("resets", self.resets as f64),
+                ("purity_train_first", l[0]),
+                ("purity_val_first", l[1]),
+                ("purity_train_second", l[2]),
+                ("purity_val_second", l[3]),
+                ("w_first", l[4]),
+                ("w_second", l[5]),
+            ],
+        })
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![("resets".to_string(), state_tensor(&[self.resets as f64])), ("last".into(), state_tensor(&self.last)), ("begun".into(), state_tensor(&[self.begun as f64]))];
+        out.extend(self.initial.iter().map(|(n, t)| (format!("theta0.{n}"), t.shallow_clone())));
+        out
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let scalars: Vec<(String, Tensor)> = state.iter().filter(|(n, _)| !n.starts_with("theta0.")).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+        check_state_names("d&r", &scalars, &["resets", "last", "begun", "theta0.<encoder tensor>"])?;
+        if state.is_empty() {
+            return Ok(());
+        }
+        self.resets = read_state("d&r", state, "resets", 1)?[0] as usize;
+        let last = read_state("d&r", state, "last", 6)?;
+        self.last.copy_from_slice(&last);
+        self.begun = read_state("d&r", state, "begun", 1)?[0] as i64;
+        let mut initial: Vec<(String, Tensor)> = state.iter().filter_map(|(n, t)| n.strip_prefix("theta0.").map(|p| (p.to_string(), t.shallow_clone()))).collect();
+        initial.sort_by(|a, b| a.0.cmp(&b.0));
+        self.initial = initial;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resets_follow_the_schedule() {
+        // E_r 20, N_r 3 over 90 epochs: after epochs 20, 40 and 60 only.
+        let mut done = 0;
+        let mut at = Vec::new();
+        for e in 0..90 {
+            if resets_after(e, 20, 3, done) {
+                at.push(e);
+                done += 1;
+            }
+        }
+        assert_eq!(at, vec![20, 40, 60]);
+    }
+
+    #[test]
+    fn blend_weights() {
+        assert_eq!(blend_weight(0.0, 0.9, 0.1), 0.0);
+        assert!((blend_weight(3.0, 0.9, 0.7) - (0.6f64).tanh()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,197 @@
+//! MLA, multimodal learning with alternating unimodal adaptation (Zhang et al., CVPR 2024;
+//! ../shared/baselines.md §6).
+//!
+//! The model has one classifier h shared by both modalities (fusion "shared"). Each batch takes
+//! two rounds, first modality then second: L_m = CE(h(x_m)), backward, an optional projection
+//! of h's weight gradient, the optimiser's update. Both encoders run once, in the first round
+//! (so batch norm sees each batch once, as in the reference); the second round reuses the
+//! second encoder's features, which the first update did not touch, through the updated h.
+//! There is no fused loss in training; the logged loss is ½·L_first + ½·L_second.
+//!
+//! Projection of h's weight gradient (the OWM/RLS plug-in): P [d, d] starts as I and is shared
+//! by both modalities across all steps; from the second round on, with r the batch-mean
+//! feature (detached) and α_t = 0.1^(1 + batch/n_batches), k = P·rᵀ, P ← P − k·kᵀ/(α_t + r·k),
+//! P ← P/‖P‖_F, then grad_W ← grad_W·Pᵀ ("replace", the paper) or grad_W + grad_W·Pᵀ ("add",
+//! BalanceBenchmark). "off" (the default) is the released code, whose name test never matches
+//! so the projection never fires.
+//!
+//! At test time the fused logits are ½·l_first + ½·l_second with `fusion: "fixed"` (av_alpha
+//! weighs the first), or per-sample entropy gates with `fusion: "entropy"` (the model's head rule,
+//! so evaluation uses them too).
+
+use super::options::{resolve, spec, Resolved, Valid};
+use super::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
+use crate::error::{Error, Result};
+use crate::tensor::{check, Kind, Tensor};
+use crate::train::fusion::{FusionKind, HeadRule};
+use crate::train::model::Model;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Projection {
+    Off,
+    Replace,
+    Add,
+}
+
+pub struct Mla {
+    opts: Resolved,
+    projection: Projection,
+    rule: HeadRule,
+    /// P [d, d] (created at the first projected round).
+    p: Option<Tensor>,
+    /// Modality rounds taken so far (the plug-in's counter).
+    rounds: u64,
+    /// The second encoder's features from the first round, for the second.
+    pending: Option<Tensor>,
+    /// The batch-mean feature of the current round, for the projection.
+    mean_feature: Option<Tensor>,
+}
+
+/// One RLS update of P with the row vector r [1, d] and strength α: P − k·kᵀ/(α + r·k), k = P·rᵀ,
+/// then scaled to unit Frobenius norm.
+pub fn update_projection(p: &Tensor, r: &Tensor, alpha: f64) -> Result<Tensor> {
+    let op = "mla";
+    let k = check(op, p.f_matmul(&r.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
+    let denom = check(op, r.f_matmul(&k).and_then(|x| x.f_add_scalar(alpha)))?;
+    let next = check(op, p.f_sub(&k.f_matmul(&k.f_t_copy()?)?.f_div(&denom)?))?;
+    let norm = check(op, next.f_square().and_then(|s| s.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?.sqrt();
+    check(op, next.f_div_scalar(norm))
+}
+
+impl Mla {
+    pub fn new(given: &[(String, Value)]) -> Result<Mla> {
+        let opts = resolve(
+            "mla",
+            &[
+                spec("projection", Value::Text("off".into()), Valid::Choice(&["off", "replace", "add"])),
+                spec("fusion", Value::Text("entropy".into()), Valid::Choice(&["entropy", "fixed"])),
+                spec("av_alpha", Value::Float(0.5), Valid::Float(0.0, 1.0)),
+            ],
+            given,
+        )?;
+        let projection = match opts.text("projection") {
+            "replace" => Projection::Replace,
+            "add" => Projection::Add,
+            _ => Projection::Off,
+        };
+        let rule = if opts.text("fusion") == "entropy" { HeadRule::EntropyGate } else { HeadRule::Mix { first: opts.float("av_alpha") } };
+        Ok(Mla { projection, rule, p: None, rounds: 0, pending: None, mean_feature: None, opts })
+    }
+
+    /// The projection matrix, once a projected round has created it.
+    pub fn projection_matrix(&self) -> Option<&Tensor> {
+        self.p.as_ref()
+    }
+}
+
+impl Method for Mla {
+    fn name(&self) -> &'static str {
+        "mla"
+    }
+
+    fn options(&self) -> &Resolved {
+        &self.opts
+    }
+
+    fn prepare(&self, model: &Model) -> Result<()> {
+        if model.fusion.kind != FusionKind::Shared {
+            return Err(Error::arg(format!(
+                "mla: trains one classifier shared by both modalities: build the model with fusion: \"shared\" (and encoders whose features have one size), not {}",
+                model.fusion.kind.name()
+            )));
+        }
+        model.head_rule.set(self.rule);
+        Ok(())
+    }
+
+    fn keeps_state(&self) -> bool {
+        self.projection != Projection::Off
+    }
+
+    fn substeps(&self) -> usize {
+        2
+    }
+
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
+        let op = "mla";
+        let model = ctx.model;
+        let (features, name) = if ctx.substep == 0 {
+            let [fa, fv] = model.encode(ctx.inputs[0], ctx.inputs[1], true)?;
+            self.pending = Some(fv);
+            (fa, "ce_first")
+        } else {
+            let fv = self.pending.take().ok_or_else(|| Error::arg("mla: the second round came without the first"))?;
+            (fv, "ce_second")
+        };
+        let logits = model.fusion.shared_logits(&features)?;
+        let l = mean_ce(&logits, ctx.labels)?;
+        self.mean_feature = Some(check(op, features.f_detach().and_then(|f| f.f_mean_dim([0i64].as_slice(), true, Kind::Float)))?);
+        let (b, n) = ctx.batch;
+        let alpha = 0.1f64.powf(1.0 + b as f64 / n.max(1) as f64);
+        Ok(StepLoss { total: l.shallow_clone(), terms: vec![(name, l)], diagnostics: if ctx.substep == 0 { vec![("projection_alpha", alpha)] } else { Vec::new() } })
+    }
+
+    fn adjust_gradients(&mut self, ctx: &StepContext, params: &[(String, Tensor)], grads: &mut [Tensor]) -> Result<()> {
+        let op = "mla";
+        let _guard = tch::no_grad_guard();
+        let first_round = self.rounds == 0;
+        self.rounds += 1;
+        if self.projection == Projection::Off || first_round {
+            return Ok(());
+        }
+        let r = self.mean_feature.take().ok_or_else(|| Error::arg("mla: no features for the projection"))?;
+        let d = r.size()[1];
+        let p = match self.p.take() {
+            Some(p) => p,
+            None => check(op, Tensor::f_eye(d, (Kind::Float, r.device())))?,
+        };
+        let (b, n) = ctx.batch;
+        let alpha = 0.1f64.powf(1.0 + b as f64 / n.max(1) as f64);
+        let p = update_projection(&p, &r, alpha)?;
+        let i = params.iter().position(|(name, _)| name == "fusion.fc_out.weight").ok_or_else(|| Error::arg("mla: the shared head has no fusion.fc_out.weight"))?;
+        if grads[i].defined() {
+            let projected = check(op, grads[i].f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
+            grads[i] = if self.projection == Projection::Add { check(op, grads[i].f_add(&projected))? } else { projected };
+        }
+        self.p = Some(p);
+        Ok(())
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![("rounds".to_string(), state_tensor(&[self.rounds as f64]))];
+        if let Some(p) = &self.p {
+            out.push(("projection".into(), p.to_device(tch::Device::Cpu)));
+        }
+        out
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        check_state_names("mla", state, &["rounds", "projection"])?;
+        if state.is_empty() {
+            return Ok(());
+        }
+        self.rounds = read_state("mla", state, "rounds", 1)?[0] as u64;
+        self.p = match state.iter().find(|(n, _)| n == "projection") {
+            Some((_, t)) if t.dim() == 2 && t.size()[0] == t.size()[1] => Some(check("mla", t.f_to_kind(Kind::Float))?),
+            Some((_, t)) => return Err(Error::arg(format!("mla: the saved projection must be a square [d, d] matrix, got {:?}", t.size()))),
+            None => None,
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_projection_stays_symmetric_with_unit_norm() {
+        let mut p = Tensor::eye(4, (Kind::Float, tch::Device::Cpu));
+        for (i, r) in [[1.0f32, 0.5, -0.2, 0.1], [0.3, -1.0, 0.4, 2.0], [0.0, 0.2, 0.2, -0.5]].iter().enumerate() {
+            p = update_projection(&p, &Tensor::from_slice(r).reshape([1, 4]), 0.1f64.powf(1.0 + i as f64 / 3.0)).unwrap();
+            let asym = f64::try_from(p.f_sub(&p.tr()).unwrap().abs().max()).unwrap();
+            let norm = f64::try_from(p.square().sum(Kind::Double)).unwrap().sqrt();
+            assert!(asym < 1e-6 && (norm - 1.0).abs() < 1e-6, "asym {asym}, norm {norm}");
+        }
+    }
+}

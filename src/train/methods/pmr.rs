@@ -1,0 +1,277 @@
+//! PMR, prototypical modal rebalance (Fan et al., CVPR 2023; ../shared/baselines.md §3).
+//!
+//! Prototypes P_m [C, d_m] are per-class means of each encoder's features, refreshed before
+//! every epoch (before epoch 0, then after each epoch) from the first ⌊n_batches·fraction⌋
+//! shuffled training batches in evaluation mode, or from the whole validation split
+//! (`source: "val"`, as the authors do for AVE). From the third refresh on they blend with the
+//! old ones: P ← (1 − m)·P_new + m·P_old. A class absent from the subset keeps its old
+//! prototype (the reference divides 0 by 0 and every distance turns NaN).
+//!
+//! Per step inside the window: prototype logits q_m[i, c] = −‖x_m[i] − P_m[c]‖ (plain distance,
+//! sqrt of max(d², 1e-12) for a finite gradient at 0), scores s_m = Σ_i softmax(q_m)[i, y_i],
+//! ρ = s_first / s_second, and L = CE(fused) + β·CE(q_first) + λ·CE(q_second) where the weaker
+//! modality's coefficient is α and the other's 0 (both 0 at ρ = 1): the released code's binary
+//! switch. `entropy: μ` adds the paper's prototypical entropy regularisation, which the released
+//! code lacks: −μ·mean_i H(softmax(q_dominant)[i]) over `entropy_window`, holding the dominant
+//! modality back early in training.
+
+use super::options::{resolve, spec, Resolved, Valid, Window};
+use super::{check_state_names, cross_entropy, mean_ce, Method, StepContext, StepLoss, Value};
+use super::EpochContext;
+use crate::data::BatchOptions;
+use crate::error::{Error, Result};
+use crate::tensor::{check, Kind, Tensor};
+use crate::train::trainer;
+
+pub struct Pmr {
+    opts: Resolved,
+    alpha: f64,
+    momentum: f64,
+    window: Window,
+    fraction: f64,
+    from_val: bool,
+    entropy: f64,
+    entropy_window: Window,
+    /// P_first, P_second [C, d_m] (float, on the model's device) once refreshed.
+    prototypes: Option<[Tensor; 2]>,
+    /// The epoch whose begin_epoch last refreshed them (-1: never).
+    refreshed_at: i64,
+}
+
+/// The prototype logits −‖x[i] − P[c]‖ [B, C].
+pub fn prototype_logits(x: &Tensor, p: &Tensor) -> Result<Tensor> {
+    let op = "pmr";
+    // ‖x‖² − 2x·P + ‖P‖², clamped before the square root (cdist's backward is NaN at 0).
+    let xx = check(op, x.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)))?;
+    let pp = check(op, p.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)).and_then(|s| s.f_t_copy()))?;
+    let cross = check(op, x.f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
+    check(op, xx.f_add(&pp).and_then(|d| d.f_sub(&cross.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(1e-12)).and_then(|d| d.f_sqrt()).and_then(|d| d.f_neg()))
+}
+
+/// Per-class means [C, d] of `features` [n, d] and the class counts; a class with no sample
+/// takes its row from `fallback` (or stays zero without one).
+pub fn class_means(features: &Tensor, labels: &Tensor, classes: i64, fallback: Option<&Tensor>) -> Result<(Tensor, Vec<i64>)> {
+    let op = "pmr";
+    let d = features.size()[1];
+    let f = check(op, features.f_to_kind(Kind::Double))?;
+    let sums = check(op, Tensor::f_zeros([classes, d], (Kind::Double, features.device())).and_then(|z| z.f_index_add(0, labels, &f)))?;
+    let counts = check(op, labels.f_bincount::<Tensor>(None, classes))?;
+    let count_vec = check(op, Vec::<i64>::try_from(&counts))?;
+    let denom = check(op, counts.f_to_kind(Kind::Double).and_then(|c| c.f_clamp_min(1.0)).and_then(|c| c.f_unsqueeze(1)))?;
+    let mut means = check(op, sums.f_div(&denom).and_then(|m| m.f_to_kind(Kind::Float)))?;
+    if let Some(old) = fallback {
+        let missing: Vec<i64> = count_vec.iter().enumerate().filter(|(_, &n)| n == 0).map(|(c, _)| c as i64).collect();
+        if !missing.is_empty() {
+            let idx = Tensor::from_slice(&missing);
+            let rows = check(op, old.f_to_device(features.device()).and_then(|o| o.f_index_select(0, &idx)))?;
+            means = check(op, means.f_index_copy(0, &idx, &rows))?;
+        }
+    }
+    Ok((means, count_vec))
+}
+
+/// (β, λ): the coefficients of the first and second modality's prototype CE for ratio ρ.
+pub fn coefficients(alpha: f64, rho: f64) -> [f64; 2] {
+    if rho > 1.0 {
+        [0.0, alpha]
+    } else if rho < 1.0 {
+        [alpha, 0.0]
+    } else {
+        [0.0, 0.0]
+    }
+}
+
+impl Pmr {
+    pub fn new(given: &[(String, Value)]) -> Result<Pmr> {
+        let opts = resolve(
+            "pmr",
+            &[
+                spec("alpha", Value::Float(2.0), Valid::Float(0.0, f64::INFINITY)),
+                spec("momentum", Value::Float(0.0), Valid::Float(0.0, 1.0)),
+                spec("window", Value::List(vec![0.0, 70.0]), Valid::Window),
+                spec("fraction", Value::Float(0.1), Valid::Float(1e-6, 1.0)),
+                spec("source", Value::Text("train".into()), Valid::Choice(&["train", "val"])),
+                spec("entropy", Value::Float(0.0), Valid::Float(0.0, f64::INFINITY)),
+                spec("entropy_window", Value::List(vec![0.0, 10.0]), Valid::Window),
+            ],
+            given,
+        )?;
+        Ok(Pmr {
+            alpha: opts.float("alpha"),
+            momentum: opts.float("momentum"),
+            window: opts.window("window"),
+            fraction: opts.float("fraction"),
+            from_val: opts.text("source") == "val",
+            entropy: opts.float("entropy"),
+            entropy_window: opts.window("entropy_window"),
+            prototypes: None,
+            refreshed_at: -1,
+            opts,
+        })
+    }
+
+    /// The current prototypes (first, second), once computed.
+    pub fn prototypes(&self) -> Option<&[Tensor; 2]> {
+        self.prototypes.as_ref()
+    }
+
+    fn refresh(&mut self, ctx: &EpochContext) -> Result<()> {
+        let model = ctx.model;
+        let (split, limit, batching) = if self.from_val {
+            let val = ctx.val.ok_or_else(|| Error::arg("pmr: source \"val\" computes the prototypes on the validation split, and this dataset has none: add a val split (the dataset's val fraction, or split files), pass val: data.val to train_epoch, or use source: \"train\""))?;
+            (val, None, BatchOptions { shuffle: false, augment: false, ..ctx.batching.clone() })
+        } else {
+            // Shuffled and augmented as the reference's train loader, in a stream of its own.
+            let batching = BatchOptions { seed: ctx.batching.seed.wrapping_mul(7919).wrapping_add(17), ..ctx.batching.clone() };
+            let n = crate::data::Batches::new(ctx.train, &batching)?.batch_count();
+            (ctx.train, Some(((n as f64 * self.fraction).floor() as usize).max(1)), batching)
+        };
+        let f = trainer::features(model, split, &batching, limit)?;
+        let dev = model.device();
+        let old = self.prototypes.take();
+        let mut fresh = Vec::with_capacity(2);
+        for (m, x) in [&f.first, &f.second].into_iter().enumerate() {
+            let (means, _) = class_means(x, &f.labels, model.classes, old.as_ref().map(|o| &o[m]))?;
+            let means = check("pmr", means.f_to_device(dev))?;
+            let blended = match &old {
+                Some(o) if ctx.epoch >= 2 && self.momentum > 0.0 => check("pmr", means.f_mul_scalar(1.0 - self.momentum).and_then(|n| n.f_add(&o[m].f_mul_scalar(self.momentum)?)))?,
+                _ => means,
+            };
+            fresh.push(blended);
+        }
+        let second = fresh.pop().expect("two");
+        self.prototypes = Some([fresh.pop().expect("two"), second]);
+        self.refreshed_at = ctx.epoch as i64;
+        Ok(())
+    }
+}
+
+/// Mean entropy of softmax(q) over the batch.
+fn mean_entropy(q: &Tensor) -> Result<Tensor> {
+    let op = "pmr";
+    check(op, q.f_log_softmax(-1, Kind::Float).and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)).and_then(|s| s.f_mean(Kind::Float)).and_then(|s| s.f_neg()))
+}
+
+impl Method for Pmr {
+    fn name(&self) -> &'static str {
+        "pmr"
+    }
+
+    fn options(&self) -> &Resolved {
+        &self.opts
+    }
+
+    fn keeps_state(&self) -> bool {
+        true
+    }
+
+    fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
+        if self.from_val && ctx.val.is_none() {
+            // Said before any work, so a long run does not fail after its first epoch.
+            return Err(Error::arg("pmr: source \"val\" computes the prototypes on the validation split, and none was given: add a val split to the dataset and pass val: data.val (the recipes do), or use source: \"train\""));
+        }
+        if self.refreshed_at != ctx.epoch as i64 {
+            self.refresh(ctx)?;
+        }
+        Ok(())
+    }
+
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
+        let op = "pmr";
+        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
+        let ce_f = mean_ce(&fwd.logits.fused, ctx.labels)?;
+        let logged = |l: &Tensor| -> Result<Tensor> { mean_ce(&check(op, l.f_detach())?, ctx.labels) };
+        let mut terms = vec![("ce_fused", ce_f.shallow_clone()), ("ce_first", logged(&fwd.logits.first)?), ("ce_second", logged(&fwd.logits.second)?)];
+        let active = self.window.contains(ctx.epoch);
+        let regularise = self.entropy > 0.0 && self.entropy_window.contains(ctx.epoch);
+        if !(active || regularise) {
+            return Ok(StepLoss { total: ce_f, terms, diagnostics: vec![("coef_first", 0.0), ("coef_second", 0.0), ("active", 0.0)] });
+        }
+        let protos = self.prototypes.as_ref().ok_or_else(|| Error::arg("pmr: no prototypes yet: train_epoch computes them before each epoch; to step by hand, run one train_epoch first"))?;
+        let q = [prototype_logits(&fwd.features[0], &protos[0])?, prototype_logits(&fwd.features[1], &protos[1])?];
+        let pce = [cross_entropy(&q[0], ctx.labels)?, cross_entropy(&q[1], ctx.labels)?];
+        let s = [super::score_sum(&q[0], ctx.labels)?, super::score_sum(&q[1], ctx.labels)?];
+        let rho = s[0] / s[1];
+        let c = if active { coefficients(self.alpha, rho) } else { [0.0, 0.0] };
+        let mut total = ce_f;
+        for m in 0..2 {
+            let mean = check(op, pce[m].f_mean(Kind::Float))?;
+            if c[m] != 0.0 {
+                total = check(op, total.f_add(&mean.f_mul_scalar(c[m])?))?;
+            }
+            terms.push((["proto_ce_first", "proto_ce_second"][m], check(op, mean.f_detach())?));
+        }
+        if regularise && rho != 1.0 && rho.is_finite() {
+            let dominant = if rho > 1.0 { 0 } else { 1 };
+            let h = mean_entropy(&q[dominant])?;
+            total = check(op, total.f_sub(&h.f_mul_scalar(self.entropy)?))?;
+            terms.push(("proto_entropy", check(op, h.f_detach())?));
+        }
+        let n = ctx.labels.size()[0].max(1) as f64;
+        Ok(StepLoss {
+            total,
+            terms,
+            diagnostics: vec![("coef_first", c[0]), ("coef_second", c[1]), ("active", active as i64 as f64), ("rho", rho), ("proto_score_first", s[0] / n), ("proto_score_second", s[1] / n)],
+        })
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![("refreshed_at".to_string(), super::state_tensor(&[self.refreshed_at as f64]))];
+        if let Some([a, v]) = &self.prototypes {
+            out.push(("prototypes_first".into(), a.to_device(tch::Device::Cpu)));
+            out.push(("prototypes_second".into(), v.to_device(tch::Device::Cpu)));
+        }
+        out
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        check_state_names("pmr", state, &["refreshed_at", "prototypes_first", "prototypes_second"])?;
+        if state.is_empty() {
+            return Ok(());
+        }
+        self.refreshed_at = super::read_state("pmr", state, "refreshed_at", 1)?[0] as i64;
+        let get = |name: &str| state.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone());
+        self.prototypes = match (get("prototypes_first"), get("prototypes_second")) {
+            (Some(a), Some(v)) if a.dim() == 2 && v.dim() == 2 => Some([check("pmr", a.f_to_kind(Kind::Float))?, check("pmr", v.f_to_kind(Kind::Float))?]),
+            (None, None) => None,
+            _ => return Err(Error::arg("pmr: the saved state needs both prototypes_first and prototypes_second as [classes, dim] tensors")),
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prototype_logits_are_minus_the_distance() {
+        let x = Tensor::from_slice(&[0.0f32, 0.0, 3.0, 4.0]).reshape([2, 2]);
+        let p = Tensor::from_slice(&[0.0f32, 0.0, 3.0, 0.0]).reshape([2, 2]);
+        let q = Vec::<f32>::try_from(prototype_logits(&x, &p).unwrap().flatten(0, -1)).unwrap();
+        // rows: x0 = (0,0) → (0, 3); x1 = (3,4) → (5, 4)
+        let want = [-1e-6f32, -3.0, -5.0, -4.0];
+        for (a, b) in q.iter().zip(want) {
+            assert!((a - b).abs() < 1e-4, "{q:?}");
+        }
+    }
+
+    #[test]
+    fn class_means_match_a_hand_table_and_keep_missing_classes() {
+        let f = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0, 10.0, 10.0]).reshape([3, 2]);
+        let y = Tensor::from_slice(&[0i64, 0, 2]);
+        let old = Tensor::from_slice(&[9.0f32, 9.0, 7.0, 7.0, 9.0, 9.0]).reshape([3, 2]);
+        let (m, counts) = class_means(&f, &y, 3, Some(&old)).unwrap();
+        assert_eq!(counts, vec![2, 0, 1]);
+        let got = Vec::<f32>::try_from(m.flatten(0, -1)).unwrap();
+        assert_eq!(got, vec![2.0, 3.0, 7.0, 7.0, 10.0, 10.0]);
+        assert!(got.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn the_term_goes_to_the_weaker_modality() {
+        assert_eq!(coefficients(2.0, 1.5), [0.0, 2.0]);
+        assert_eq!(coefficients(2.0, 0.5), [2.0, 0.0]);
+        assert_eq!(coefficients(2.0, 1.0), [0.0, 0.0]);
+    }
+}
