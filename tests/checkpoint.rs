@@ -98,10 +98,15 @@ fn a_nan_leaves_the_last_good_checkpoint_intact() {
 
 /// The recipe's history (every loss and score of every epoch) and fits, printed exactly.
 fn recipe_script(recipe: &str, cfg: &str, n: usize) -> String {
+    recipe_script_for(recipe, cfg, n, "seed: 1")
+}
+
+/// The same with the model's options (MLA's shared head).
+fn recipe_script_for(recipe: &str, cfg: &str, n: usize, model_opts: &str) -> String {
     format!(
         "let data = dataset(\"synthetic\", #{{ n: {n}, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 }});
         import \"train\" as tr;
-        let r = tr::{recipe}(data, model(data, #{{ seed: 1 }}), #{{ lr: 0.01, {cfg} }});
+        let r = tr::{recipe}(data, model(data, #{{ {model_opts} }}), #{{ lr: 0.01, {cfg} }});
         print(`RESULT ${{r.history}} ${{if \"fits\" in r {{ r.fits }} else {{ () }}}}`);"
     )
 }
@@ -135,6 +140,10 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         ("baseline", "warmup: 1, epochs: 2, method: \"agm\"", "warmup: 1, epochs: 1, method: \"agm\""),
         ("baseline", "warmup: 1, epochs: 2, method: \"ogm-ge\"", "warmup: 1, epochs: 1, method: \"ogm-ge\""),
         ("baseline", "warmup: 1, epochs: 2, method: \"g-blending\", method_opts: #{ super_epoch: 2 }", "warmup: 1, epochs: 0, method: \"g-blending\", method_opts: #{ super_epoch: 2 }"),
+        // PMR's prototypes blend with the saved ones from the third refresh (momentum).
+        ("baseline", "warmup: 1, epochs: 2, method: \"pmr\", method_opts: #{ momentum: 0.5 }", "warmup: 1, epochs: 1, method: \"pmr\", method_opts: #{ momentum: 0.5 }"),
+        // D&R resets after epochs 1 and 2 (at the start of epochs 2 and 3) from its saved θ0 and counter.
+        ("baseline", "warmup: 1, epochs: 3, method: \"d&r\", method_opts: #{ every: 1, times: 2 }", "warmup: 1, epochs: 1, method: \"d&r\", method_opts: #{ every: 1, times: 2 }"),
     ]
     .into_iter()
     .enumerate()
@@ -146,6 +155,15 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("resuming after epoch"), "{recipe} did not resume");
         assert_eq!(result_line(&out.stdout), uninterrupted, "{recipe} ({part} then {full})");
     }
+    // MLA's projection matrix and round counter, on a shared head.
+    let (full, part) = ("warmup: 1, epochs: 2, method: \"mla\", method_opts: #{ projection: \"replace\" }", "warmup: 1, epochs: 1, method: \"mla\", method_opts: #{ projection: \"replace\" }");
+    let model_opts = "seed: 1, fusion: \"shared\"";
+    let uninterrupted = result_line(&run_script(&dir, "full.rhai", &recipe_script_for("baseline", full, 240, model_opts)).stdout);
+    let ck = format!("{d}/mla");
+    run_script(&dir, "part.rhai", &recipe_script_for("baseline", &format!("{part}, checkpoints: \"{ck}\""), 240, model_opts));
+    let out = run_script(&dir, "rest.rhai", &recipe_script_for("baseline", &format!("{full}, checkpoints: \"{ck}\""), 240, model_opts));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resuming after epoch"));
+    assert_eq!(result_line(&out.stdout), uninterrupted, "mla");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -214,3 +214,45 @@ fn table2_runs_every_row_on_the_quick_synthetic_setting() {
     assert!(out_dir.join("summary.png").exists() && out_dir.join("summary.csv").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn pmr_mla_and_dr_train_from_rhai_with_their_diagnostics_and_state() {
+    let src = with_setup(
+        "let p = method(\"pmr\", #{ alpha: 1.0 });
+        let m = fresh(data); let o = optimizer(m, #{});
+        let e = train_epoch(m, o, data.train, #{ method: p, quiet: true });
+        let shared = model(data, #{ encoders: [\"cnn:8\", \"mlp:256,32\"], fusion: \"shared\", seed: 5 });
+        let ml = train_epoch(shared, optimizer(shared, #{}), data.train, #{ method: \"mla\", quiet: true });
+        let dr = method(\"d&r\", #{ every: 1 });
+        let m2 = fresh(data); let o2 = optimizer(m2, #{});
+        let d = [];
+        for ep in 0..3 { d.push(train_epoch(m2, o2, data.train, #{ method: dr, val: data.val, epoch: ep, quiet: true })); }
+        [e.coef_first + e.coef_second, p.state().prototypes_first.shape, ml.ce_first > 0.0 && ml.ce_second > 0.0, shared.head,
+         d[2].resets, d[2].w_first >= 0.0 && d[2].w_first <= 1.0, d[1].resets, methods().len]",
+    );
+    let v = eval_ok(&src).into_array().unwrap();
+    assert!((v[0].as_float().unwrap() - 1.0).abs() < 1e-9, "one modality gets α each step: {:?}", v[0]);
+    assert_eq!(format!("{:?}", v[1]), "[3, 16]");
+    assert!(v[2].as_bool().unwrap());
+    assert_eq!(v[3].clone().into_string().unwrap(), "entropy gates");
+    assert_eq!(v[4].as_float().unwrap(), 1.0);
+    assert!(v[5].as_bool().unwrap());
+    assert_eq!(v[6].as_float().unwrap(), 0.0);
+    assert_eq!(v[7].as_int().unwrap(), 11);
+}
+
+#[test]
+fn stateful_methods_say_how_to_be_used() {
+    let err = eval_err(&with_setup("let m = fresh(data); train_epoch(m, optimizer(m, #{}), data.train, #{ method: \"pmr\", quiet: true })"));
+    assert!(err.contains("build it once"), "{err}");
+    let err = eval_err(&with_setup("let m = fresh(data); train_step(m, optimizer(m, #{}), batch, #{ method: \"mla\" })"));
+    assert!(err.contains("fusion: \"shared\""), "{err}");
+    let err = eval_err("let d = dataset(\"synthetic\", #{ n: 60, classes: 3, audio_shape: [4], visual_shape: [6] }); model(d, #{ fusion: \"shared\", encoders: [\"mlp:8\", \"mlp:16\"] })");
+    assert!(err.contains("features of one size, got 8 and 16"), "{err}");
+    let err = eval_err("method(\"pmr\", #{ source: \"test\" })");
+    assert!(err.contains("source must be one of \"train\", \"val\""), "{err}");
+    let err = eval_err("method(\"mla\", #{ projection: \"project\" })");
+    assert!(err.contains("projection must be one of"), "{err}");
+    let err = eval_err("method(\"d&r\", #{ every: 0 })");
+    assert!(err.contains("every must be an integer >= 1"), "{err}");
+}
