@@ -95,7 +95,7 @@ fn lloyd(x: &Tensor, xx: &Tensor, mut centres: Tensor, k: usize, max_iter: usize
         let (min_d, labels) = check(op, d.f_min_dim(1, false))?;
         let counts = check(op, labels.f_bincount::<Tensor>(None, k as i64))?;
         let sums = check(op, Tensor::f_zeros([k as i64, x.size()[1]], (Kind::Double, x.device())).and_then(|z| z.f_index_add(0, &labels, x)))?;
-        let mut next = check(op, sums.f_div(&counts.f_to_kind(Kind::Double)?.f_clamp_min(1.0)?.f_unsqueeze(1)?))?;
+        let mut next = check(op, (|| -> std::result::Result<_, tch::TchError> { sums.f_div(&counts.f_to_kind(Kind::Double)?.f_clamp_min(1.0)?.f_unsqueeze(1)?) })())?;
         let count_vec = check(op, Vec::<i64>::try_from(&counts))?;
         let empty: Vec<i64> = count_vec.iter().enumerate().filter(|(_, &c)| c == 0).map(|(j, _)| j as i64).collect();
         if !empty.is_empty() {

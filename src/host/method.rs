@@ -10,7 +10,7 @@ use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::tensor::Tensor;
 use crate::train::methods::{self, adaptive::Weights, Method, Value};
-use rhai::{Array, Dynamic, Engine, Map, FLOAT};
+use rhai::{Array, Dynamic, Engine, Map};
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -262,7 +262,7 @@ fn plot_model_embedding(m: &ScriptModel, split: &Split, path: &str, opts: &Map) 
         (f.first, f.second, f.labels)
     };
     let fused = check(crate::tensor::Tensor::f_cat(&[first.shallow_clone(), second.shallow_clone()], 1))?;
-    let labels = check(labels.f_to_kind(crate::tensor::Kind::Int64).and_then(|l| Vec::<i64>::try_from(&l)))?;
+    let labels = crate::tensor::check(op, labels.f_to_kind(crate::tensor::Kind::Int64).and_then(|l| Vec::<i64>::try_from(&l)))?;
     let [a, b] = &m.0.modalities;
     draw_embedding(op, vec![(a.clone(), first), (b.clone(), second), ("fused".into(), fused)], labels, path, opts)
 }

@@ -10,7 +10,7 @@ fn sq_distances(block: &Tensor, all: &Tensor) -> Result<Tensor> {
     let op = "trustworthiness";
     let bb = check(op, block.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)))?;
     let aa = check(op, all.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)).and_then(|s| s.f_t_copy()))?;
-    check(op, block.f_matmul(&all.f_t_copy()?).and_then(|c| bb.f_add(&aa)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)))
+    check(op, (|| -> std::result::Result<_, tch::TchError> { block.f_matmul(&all.f_t_copy()?).and_then(|c| bb.f_add(&aa)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)) })())
 }
 
 pub fn trustworthiness(x: &Tensor, embedded: &Tensor, k: usize) -> Result<f64> {
@@ -32,8 +32,8 @@ pub fn trustworthiness(x: &Tensor, embedded: &Tensor, k: usize) -> Result<f64> {
     while start < n {
         let len = chunk.min(n - start);
         let own = check(op, Tensor::f_arange_start(start, start + len, (Kind::Int64, tch::Device::Cpu)).and_then(|i| i.f_unsqueeze(1)))?;
-        let dx = check(op, sq_distances(&x.f_narrow(0, start, len)?, &x).and_then(|d| d.f_scatter_value(1, &own, f64::INFINITY)))?;
-        let de = check(op, sq_distances(&e.f_narrow(0, start, len)?, &e).and_then(|d| d.f_scatter_value(1, &own, f64::INFINITY)))?;
+        let dx = check(op, sq_distances(&check(op, x.f_narrow(0, start, len))?, &x)?.f_scatter_value(1, &own, f64::INFINITY))?;
+        let de = check(op, sq_distances(&check(op, e.f_narrow(0, start, len))?, &e)?.f_scatter_value(1, &own, f64::INFINITY))?;
         // rank[i, j]: 1 for i's nearest input neighbour, ... (self last, never an embedding neighbour).
         let order = check(op, dx.f_argsort_stable(true, 1, false))?;
         let ranks = check(op, Tensor::f_arange_start(1, n + 1, (Kind::Int64, tch::Device::Cpu)).and_then(|r| r.f_expand([len, n], false)).and_then(|r| order.f_zeros_like()?.f_scatter(1, &order, &r)))?;

@@ -116,7 +116,7 @@ fn block_sq_distances(x: &Tensor, xx: &Tensor, start: i64, len: i64) -> Result<T
     let op = "tsne";
     let block = check(op, x.f_narrow(0, start, len))?;
     let bb = check(op, xx.f_narrow(0, start, len))?;
-    check(op, block.f_matmul(&x.f_t_copy()?).and_then(|c| bb.f_add(&xx.f_t_copy()?)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)))
+    check(op, (|| -> std::result::Result<_, tch::TchError> { block.f_matmul(&x.f_t_copy()?).and_then(|c| bb.f_add(&xx.f_t_copy()?)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)) })())
 }
 
 /// Barnes-Hut affinities over the k nearest neighbours.
@@ -173,7 +173,7 @@ fn dense_affinities(x: &Tensor, perplexity: f64) -> Result<Tensor> {
         }
     }
     let p = Tensor::from_slice(&p).reshape([n, n]);
-    let sym = check(op, p.f_add(&p.f_t_copy()?))?;
+    let sym = check(op, (|| -> std::result::Result<_, tch::TchError> { p.f_add(&p.f_t_copy()?) })())?;
     let total = check(op, sym.f_sum(Kind::Double).and_then(|s| s.f_double_value(&[])))?.max(MACHINE_EPSILON);
     let eye = check(op, Tensor::f_eye(n, (Kind::Bool, tch::Device::Cpu)))?;
     check(op, sym.f_div_scalar(total).and_then(|s| s.f_clamp_min(MACHINE_EPSILON)).and_then(|s| s.f_masked_fill(&eye, 0.0)))
@@ -183,15 +183,15 @@ fn dense_affinities(x: &Tensor, perplexity: f64) -> Result<Tensor> {
 /// each axis signed so its largest loading is positive (sklearn's svd_flip).
 fn pca_start(x: &Tensor) -> Result<Vec<f64>> {
     let op = "tsne";
-    let centred = check(op, x.f_sub(&x.f_mean_dim([0i64].as_slice(), true, Kind::Double)?))?;
-    let (_, _, vt) = check(op, centred.f_linalg_svd(false, None::<&str>))?;
+    let centred = check(op, (|| -> std::result::Result<_, tch::TchError> { x.f_sub(&x.f_mean_dim([0i64].as_slice(), true, Kind::Double)?) })())?;
+    let (_, _, vt) = check(op, Tensor::f_linalg_svd(&centred, false, "gesvd"))?;
     let mut comps = check(op, vt.f_narrow(0, 0, 2.min(vt.size()[0])))?;
     let big = check(op, comps.f_abs().and_then(|a| a.f_argmax(1, true)))?;
     let signs = check(op, comps.f_gather(1, &big, false).and_then(|g| g.f_sign()))?;
     comps = check(op, comps.f_mul(&signs))?;
-    let mut y = check(op, centred.f_matmul(&comps.f_t_copy()?))?;
+    let mut y = check(op, comps.f_t_copy().and_then(|c| centred.f_matmul(&c)))?;
     if y.size()[1] < 2 {
-        y = check(op, Tensor::f_cat(&[y.shallow_clone(), y.f_zeros_like()?], 1))?;
+        y = check(op, (|| -> std::result::Result<_, tch::TchError> { Tensor::f_cat(&[y.shallow_clone(), y.f_zeros_like()?], 1) })())?;
     }
     let std = check(op, y.f_select(1, 0).and_then(|c| c.f_std(false)).and_then(|s| s.f_double_value(&[])))?;
     let y = check(op, y.f_div_scalar(if std > 0.0 { std } else { 1.0 }).and_then(|t| t.f_mul_scalar(1e-4)))?;
@@ -203,7 +203,7 @@ fn exact_gradient(p: &Tensor, y: &[f64], n: i64, want_error: bool) -> Result<(f6
     let op = "tsne";
     let yt = Tensor::from_slice(y).reshape([n, 2]);
     let yy = check(op, yt.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)))?;
-    let d = check(op, yt.f_matmul(&yt.f_t_copy()?).and_then(|c| yy.f_add(&yy.f_t_copy()?)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)))?;
+    let d = check(op, (|| -> std::result::Result<_, tch::TchError> { yt.f_matmul(&yt.f_t_copy()?).and_then(|c| yy.f_add(&yy.f_t_copy()?)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)) })())?;
     let eye = check(op, Tensor::f_eye(n, (Kind::Bool, tch::Device::Cpu)))?;
     let num = check(op, d.f_add_scalar(1.0).and_then(|d| d.f_reciprocal()).and_then(|q| q.f_masked_fill(&eye, 0.0)))?;
     let total = check(op, num.f_sum(Kind::Double).and_then(|s| s.f_double_value(&[])))?;
@@ -211,7 +211,7 @@ fn exact_gradient(p: &Tensor, y: &[f64], n: i64, want_error: bool) -> Result<(f6
     let error = if want_error {
         let safe_p = check(op, p.f_clamp_min(MACHINE_EPSILON))?;
         let safe_q = check(op, q.f_clamp_min(MACHINE_EPSILON))?;
-        check(op, p.f_mul(&safe_p.f_div(&safe_q)?.f_log()?).and_then(|t| t.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?
+        check(op, (|| -> std::result::Result<_, tch::TchError> { p.f_mul(&safe_p.f_div(&safe_q)?.f_log()?).and_then(|t| t.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])) })())?
     } else {
         f64::NAN
     };
@@ -307,7 +307,7 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
             scale(&mut affinity, 1.0 / opts.early_exaggeration)?;
         }
         let mut update = vec![0.0; y.len()];
-        let mut gains = vec![1.0; y.len()];
+        let mut gains = vec![1.0f64; y.len()];
         let (mut best_error, mut best_iter) = (f64::INFINITY, done);
         let patience = if phase == 0 { EXPLORATION_ITERS } else { NO_PROGRESS };
         for i in done..end {

@@ -38,6 +38,10 @@ pub fn save(figure: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
     if ext != "png" && ext != "svg" {
         return Err(Error::arg(format!("{}: figures are written as .png or .svg; name the file with one of those extensions", path.display())));
     }
+    // A figure's folder is made on demand, as run records make theirs.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
     write_atomically(path, |tmp| {
         let drawn = if ext == "png" {
             let root = BitMapBackend::new(tmp, size).into_drawing_area();

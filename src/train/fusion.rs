@@ -156,7 +156,7 @@ impl Fusion {
             let fused = match rule {
                 HeadRule::EntropyGate => {
                     let g = entropy_gates(&first, &second)?;
-                    check(op, first.f_mul(&g.f_narrow(1, 0, 1)?).and_then(|x| x.f_add(&second.f_mul(&g.f_narrow(1, 1, 1)?)?)))?
+                    check(op, (|| -> std::result::Result<_, tch::TchError> { first.f_mul(&g.f_narrow(1, 0, 1)?).and_then(|x| x.f_add(&second.f_mul(&g.f_narrow(1, 1, 1)?)?)) })())?
                 }
                 HeadRule::Mix { first: w } => check(op, first.f_mul_scalar(w).and_then(|x| x.f_add(&second.f_mul_scalar(1.0 - w)?)))?,
                 _ => check(op, first.f_add(&second).and_then(|x| x.f_mul_scalar(0.5)))?,

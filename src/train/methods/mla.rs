@@ -53,7 +53,7 @@ pub fn update_projection(p: &Tensor, r: &Tensor, alpha: f64) -> Result<Tensor> {
     let op = "mla";
     let k = check(op, p.f_matmul(&r.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
     let denom = check(op, r.f_matmul(&k).and_then(|x| x.f_add_scalar(alpha)))?;
-    let next = check(op, p.f_sub(&k.f_matmul(&k.f_t_copy()?)?.f_div(&denom)?))?;
+    let next = check(op, (|| -> std::result::Result<_, tch::TchError> { p.f_sub(&k.f_matmul(&k.f_t_copy()?)?.f_div(&denom)?) })())?;
     let norm = check(op, next.f_square().and_then(|s| s.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?.sqrt();
     check(op, next.f_div_scalar(norm))
 }

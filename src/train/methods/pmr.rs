@@ -197,14 +197,14 @@ impl Method for Pmr {
         for m in 0..2 {
             let mean = check(op, pce[m].f_mean(Kind::Float))?;
             if c[m] != 0.0 {
-                total = check(op, total.f_add(&mean.f_mul_scalar(c[m])?))?;
+                total = check(op, (|| -> std::result::Result<_, tch::TchError> { total.f_add(&mean.f_mul_scalar(c[m])?) })())?;
             }
             terms.push((["proto_ce_first", "proto_ce_second"][m], check(op, mean.f_detach())?));
         }
         if regularise && rho != 1.0 && rho.is_finite() {
             let dominant = if rho > 1.0 { 0 } else { 1 };
             let h = mean_entropy(&q[dominant])?;
-            total = check(op, total.f_sub(&h.f_mul_scalar(self.entropy)?))?;
+            total = check(op, (|| -> std::result::Result<_, tch::TchError> { total.f_sub(&h.f_mul_scalar(self.entropy)?) })())?;
             terms.push(("proto_entropy", check(op, h.f_detach())?));
         }
         let n = ctx.labels.size()[0].max(1) as f64;
