@@ -184,7 +184,9 @@ fn dense_affinities(x: &Tensor, perplexity: f64) -> Result<Tensor> {
 fn pca_start(x: &Tensor) -> Result<Vec<f64>> {
     let op = "tsne";
     let centred = check(op, (|| -> std::result::Result<_, tch::TchError> { x.f_sub(&x.f_mean_dim([0i64].as_slice(), true, Kind::Double)?) })())?;
-    let (_, _, vt) = check(op, Tensor::f_linalg_svd(&centred, false, "gesvd"))?;
+    // torch.svd's V [d, k]: its columns are the principal axes.
+    let (_, _, v) = check(op, centred.f_svd(true, true))?;
+    let vt = check(op, v.f_t_copy())?;
     let mut comps = check(op, vt.f_narrow(0, 0, 2.min(vt.size()[0])))?;
     let big = check(op, comps.f_abs().and_then(|a| a.f_argmax(1, true)))?;
     let signs = check(op, comps.f_gather(1, &big, false).and_then(|g| g.f_sign()))?;
