@@ -37,8 +37,8 @@ fn main() {
         let names = [{names}];
         let runs = [];
         for i in 0..names.len {{
-            let shared = names[i].starts_with(\"mla\");
-            let m = model(data, #{{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", if shared {{ \"mlp:256,128\" }} else {{ \"mlp\" }}], fusion: if shared {{ \"shared\" }} else {{ \"concat\" }}, seed: 0, device: \"cpu\" }});
+            let sh = names[i].starts_with(\"mla\");
+            let m = model(data, #{{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", if sh {{ \"mlp:256,128\" }} else {{ \"mlp\" }}], fusion: if sh {{ \"shared\" }} else {{ \"concat\" }}, seed: 0, device: \"cpu\" }});
             runs.push(#{{ m: m, o: optimizer(m, #{{ kind: \"sgd\", lr: 0.01 }}), times: [] }});
         }}
         let builders = [{builders}];

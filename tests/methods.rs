@@ -178,7 +178,8 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         for name in methods() {{
             if name == \"warmup\" || name == \"adaptive\" {{ continue; }}
             let opts = if name == \"g-blending\" {{ #{{ super_epoch: 1 }} }} else {{ #{{}} }};
-            let r = tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ warmup: 1, epochs: 1, lr: 0.01, method: name, method_opts: opts, record: `{d}/${{name}}` }});
+            let fusion = if name == \"mla\" {{ \"shared\" }} else {{ \"concat\" }};
+            let r = tr::baseline(data, model(data, #{{ seed: 1, fusion: fusion }}), #{{ warmup: 1, epochs: 1, lr: 0.01, method: name, method_opts: opts, record: `{d}/${{name}}` }});
             out.push([name, r.history.len, \"best\" in r]);
         }}
         out.push(runs(`{d}`).columns);
@@ -186,7 +187,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
     );
     let v = eval(&src);
     let text = format!("{v:?}");
-    for name in ["concat", "g-blending", "ogm-ge", "agm", "mmcosine", "opm&ogm"] {
+    for name in ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm"] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
     assert!(text.contains("method_opts.alpha"), "the record does not hold the method's options: {text}");
@@ -209,9 +210,26 @@ fn table2_runs_every_row_on_the_quick_synthetic_setting() {
     assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
     // Every row, in the paper's order, with the best-on-validation and last columns.
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant")).map(|l| l.split('|').nth(1).unwrap().trim()).collect();
-    assert_eq!(rows, ["concat", "g-blending", "ogm-ge", "agm", "mmcosine", "opm&ogm", "ours-prob", "ours-kl"], "{stdout}");
+    assert_eq!(rows, ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl"], "{stdout}");
     assert!(stdout.contains("| variant | acc | F1 | acc 1st | F1 1st | acc 2nd | F1 2nd | acc (last) |"), "{stdout}");
     assert!(out_dir.join("summary.png").exists() && out_dir.join("summary.csv").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn fig4_draws_each_methods_embedding_on_the_quick_synthetic_setting() {
+    let dir = temp_dir("methods-fig4");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fig4.rhai");
+    let out = run_bin(
+        &["run", script, "--set", "dataset=synthetic", "--set", "warmup=1", "--set", "epochs=1", "--set", "methods=concat,mla,ours-prob", "--set", "perplexity=10", "--set", &format!("out={}", dir.display())],
+        "",
+        None,
+    );
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for f in ["concat.png", "mla.png", "ours-prob.png"] {
+        let bytes = std::fs::read(dir.join(f)).unwrap_or_else(|_| panic!("{f} was not written"));
+        assert!(bytes.len() > 5000, "{f} is {} bytes", bytes.len());
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -221,13 +239,13 @@ fn pmr_mla_and_dr_train_from_rhai_with_their_diagnostics_and_state() {
         "let p = method(\"pmr\", #{ alpha: 1.0 });
         let m = fresh(data); let o = optimizer(m, #{});
         let e = train_epoch(m, o, data.train, #{ method: p, quiet: true });
-        let shared = model(data, #{ encoders: [\"cnn:8\", \"mlp:256,32\"], fusion: \"shared\", seed: 5 });
-        let ml = train_epoch(shared, optimizer(shared, #{}), data.train, #{ method: \"mla\", quiet: true });
+        let sh = model(data, #{ encoders: [\"cnn:8\", \"mlp:256,32\"], fusion: \"shared\", seed: 5 });
+        let ml = train_epoch(sh, optimizer(sh, #{}), data.train, #{ method: \"mla\", quiet: true });
         let dr = method(\"d&r\", #{ every: 1 });
         let m2 = fresh(data); let o2 = optimizer(m2, #{});
         let d = [];
         for ep in 0..3 { d.push(train_epoch(m2, o2, data.train, #{ method: dr, val: data.val, epoch: ep, quiet: true })); }
-        [e.coef_first + e.coef_second, p.state().prototypes_first.shape, ml.ce_first > 0.0 && ml.ce_second > 0.0, shared.head,
+        [e.coef_first + e.coef_second, p.state().prototypes_first.shape, ml.ce_first > 0.0 && ml.ce_second > 0.0, sh.head,
          d[2].resets, d[2].w_first >= 0.0 && d[2].w_first <= 1.0, d[1].resets, methods().len]",
     );
     let v = eval_ok(&src).into_array().unwrap();

@@ -162,9 +162,11 @@ fn figures_draw_from_run_folders_and_frames_and_refuse_empty_tables() {
         plot_bars(t, \"{d}/bars.png\", #{{ x: \"variant\", y: [\"acc\"], err: [\"sd\"] }});
         let b = (); for x in data.test.batches(#{{ batch: 64 }}) {{ b = x; break; }}
         let out = forward(m, b);
-        plot_embedding(#{{ audio: out.features_first, visual: out.features_second }}, b.labels, \"{d}/emb.png\");"
+        plot_embedding(#{{ audio: out.features_first, visual: out.features_second }}, b.labels, \"{d}/emb.png\", #{{ quiet: true }});
+        plot_embedding(m, data.test, \"{d}/fig4/tsne.png\", #{{ perplexity: 10, quiet: true }});
+        plot_embedding(m, data.test, \"{d}/fig4/pca.png\", #{{ projection: \"pca\" }});"
     ));
-    for f in ["acc.png", "loss.svg", "by_run.png", "evolution.png", "bars.png", "emb.png"] {
+    for f in ["acc.png", "loss.svg", "by_run.png", "evolution.png", "bars.png", "emb.png", "fig4/tsne.png", "fig4/pca.png"] {
         let bytes = std::fs::read(dir.join(f)).unwrap_or_else(|_| panic!("{f} was not written"));
         assert!(bytes.len() > 1000, "{f} is {} bytes", bytes.len());
     }
@@ -173,6 +175,10 @@ fn figures_draw_from_run_folders_and_frames_and_refuse_empty_tables() {
     assert!(!dir.join("empty.png").exists());
     let e = eval_err(&format!("plot_bars(frame(#{{ v: [\"a\"], acc: [0.9] }}), \"{d}/x.png\", #{{ x: \"v\", y: [\"accuracy\"] }})"));
     assert!(e.contains("no column \"accuracy\"") && e.contains("the columns are: acc, v"), "{e}");
+    let e = eval_err(&format!("let d = dataset(\"synthetic\", #{{ n: 90, classes: 3 }}); plot_embedding(model(d), d.test, \"{d}/x.png\", #{{ projection: \"pca\", perplexity: 5 }})"));
+    assert!(e.contains("perplexity is a t-SNE option"), "{e}");
+    let e = eval_err(&format!("let d = dataset(\"synthetic\", #{{ n: 90, classes: 3 }}); plot_embedding(model(d), d.test, \"{d}/x.png\")"));
+    assert!(e.contains("lower perplexity"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
