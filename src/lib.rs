@@ -51,13 +51,7 @@ impl Host {
             rhai::Token::Reserved(s) if s.as_str() == "var" => rhai::Token::Identifier(s),
             other => other,
         });
-        engine.on_progress(|_| {
-            if interrupt::take() {
-                Some("interrupted (Ctrl-C)".into())
-            } else {
-                None
-            }
-        });
+        engine.on_progress(|_| interrupt::take().map(|r| r.message().into()));
         let mut docs = Docs::default();
         let params = Rc::new(RefCell::new(Map::new()));
         host::tensor::register(&mut engine, &mut docs);

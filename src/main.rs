@@ -13,10 +13,41 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// How long and how much a script may run (docs/reliability.md).
+#[derive(clap::Args, Clone, Default)]
+struct Limits {
+    /// Stop the script after this many seconds (exit status 124), as `timeout(1)` would, but at
+    /// a statement or batch boundary so no file is left half-written.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// Stop a script after this many Rhai operations (a runaway loop); default unlimited.
+    #[arg(long, value_name = "N")]
+    max_operations: Option<u64>,
+}
+
+impl Limits {
+    fn apply(&self, host: &mut Host) -> Result<()> {
+        if let Some(t) = self.timeout {
+            if !(t > 0.0 && t.is_finite()) {
+                anyhow::bail!("--timeout must be a positive number of seconds, got {t}");
+            }
+            gapscope::interrupt::start_watchdog(t);
+        }
+        if let Some(n) = self.max_operations {
+            host.engine.set_max_operations(n);
+        }
+        gapscope::interrupt::install_stop_handler();
+        Ok(())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Interactive session (the default); reads statements from stdin when it is not a terminal.
-    Repl,
+    Repl {
+        #[command(flatten)]
+        limits: Limits,
+    },
     /// Run a .rhai script.
     Run {
         /// The script to run.
@@ -24,6 +55,8 @@ enum Command {
         /// Script parameters: `--set lr=0.01` (numbers, booleans and strings parse as such).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        #[command(flatten)]
+        limits: Limits,
     },
     /// Print docs/api.md (the reference of every registered function) to stdout.
     Api,
@@ -55,6 +88,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`gapscope run x.rhai | head -1`)
+    // would be an error on every print; the default action ends the process quietly, as Unix
+    // tools do.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // libtorch would otherwise append C++ stack traces to its error messages.
     std::env::set_var("TORCH_SHOW_CPP_STACKTRACES", "0");
     // A panic is a gapscope bug; the script runner reports it as an error instead of a crash
@@ -71,16 +111,27 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Repl) {
-        Command::Repl => Ok(ExitCode::from(repl::run(Host::new()) as u8)),
-        Command::Run { file, sets } => {
+    match cli.command.unwrap_or(Command::Repl { limits: Limits::default() }) {
+        Command::Repl { limits } => {
+            let mut host = Host::new();
+            // The interactive REPL has its own Ctrl-C handling (a statement stops, the session
+            // stays); a piped session stops like a script.
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) || limits.timeout.is_some() {
+                limits.apply(&mut host)?;
+            } else if let Some(n) = limits.max_operations {
+                host.engine.set_max_operations(n);
+            }
+            Ok(ExitCode::from(repl::run(host) as u8))
+        }
+        Command::Run { file, sets, limits } => {
             let sets = sets.iter().map(|s| script::parse_set(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
-            let host = Host::new();
+            let mut host = Host::new();
+            limits.apply(&mut host)?;
             match script::run_file(&host, &file, &sets) {
                 Ok(_) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("{e}");
-                    Ok(ExitCode::FAILURE)
+                    Ok(ExitCode::from(gapscope::interrupt::last().map(|r| r.exit_code()).unwrap_or(1)))
                 }
             }
         }

@@ -312,35 +312,79 @@ pub fn run(host: Host) -> i32 {
     }
 }
 
-/// Reads statements from a non-terminal input, evaluating each complete one. Results go to
-/// stdout, errors to stderr; the exit code is 1 when any input failed.
-pub fn piped(session: &mut Session, input: impl BufRead) -> i32 {
+/// Reads statements from a non-terminal input as they arrive, evaluating each complete one.
+/// Results go to stdout, errors to stderr; the exit code is 1 when any input failed (124 / 130
+/// when a --timeout or a signal stopped it). A line that is not UTF-8 is an error for that line
+/// only; a statement still open at the end of the input is reported at the line it starts on,
+/// and the lines after that line are read again as statements of their own, so one unclosed
+/// bracket does not swallow the rest of the session.
+pub fn piped(session: &mut Session, mut input: impl BufRead) -> i32 {
     let mut failed = false;
-    let mut buffer = String::new();
     let mut out = std::io::stdout();
-    let mut lines = input.lines();
+    // Lines to read again (after an unfinished statement), before any more input.
+    let mut replay: std::collections::VecDeque<(usize, Option<String>)> = Default::default();
+    // The current statement's lines, kept for such a replay.
+    let mut held: Vec<(usize, Option<String>)> = Vec::new();
+    let mut buffer = String::new();
     let mut line_no = 0;
-    let mut start_line = 1;
+    let mut raw = Vec::new();
     loop {
-        let line = match lines.next() {
-            Some(Ok(l)) => l,
-            Some(Err(e)) => {
-                eprintln!("error reading input: {e}");
-                return 1;
+        let next = match replay.pop_front() {
+            Some(l) => Some(l),
+            None => {
+                raw.clear();
+                match input.read_until(b'\n', &mut raw) {
+                    Ok(0) => None,
+                    Ok(_) => {
+                        while raw.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                            raw.pop();
+                        }
+                        line_no += 1;
+                        Some((line_no, String::from_utf8(raw.clone()).ok()))
+                    }
+                    Err(e) => {
+                        eprintln!("error reading input: {e}");
+                        return 1;
+                    }
+                }
             }
-            None => break,
         };
-        line_no += 1;
-        if buffer.is_empty() {
-            start_line = line_no;
-        }
-        buffer.push_str(&line);
+        let Some((no, line)) = next else {
+            if buffer.trim().is_empty() {
+                break;
+            }
+            let start = held[0].0;
+            eprintln!("{SOURCE}:{start}: input ended inside the statement that starts on this line (an unclosed bracket, string or comment); the lines after it are read on their own");
+            failed = true;
+            buffer.clear();
+            replay.extend(held.drain(..).skip(1));
+            continue;
+        };
+        let Some(text) = line else {
+            eprintln!("{SOURCE}:{no}: this line is not valid UTF-8 text; it was skipped{}", if buffer.is_empty() { "" } else { ", with the unfinished statement before it" });
+            failed = true;
+            buffer.clear();
+            held.clear();
+            continue;
+        };
+        held.push((no, Some(text.clone())));
+        buffer.push_str(&text);
         buffer.push('\n');
         if !session.is_complete(&buffer) {
             continue;
         }
         let input = std::mem::take(&mut buffer);
-        match session.eval_input_at(&input, start_line) {
+        let start = held[0].0;
+        held.clear();
+        crate::interrupt::reset();
+        let outcome = session.eval_input_at(&input, start);
+        if let Some(r) = crate::interrupt::last() {
+            if let Outcome::Failed(e) = &outcome {
+                eprintln!("{e}");
+            }
+            return i32::from(r.exit_code());
+        }
+        match outcome {
             Outcome::Output(s) if !s.is_empty() => {
                 let _ = writeln!(out, "{}", s.trim_end());
             }
@@ -353,18 +397,16 @@ pub fn piped(session: &mut Session, input: impl BufRead) -> i32 {
             Outcome::Quit => return i32::from(failed),
         }
     }
-    if !buffer.trim().is_empty() {
-        eprintln!("{SOURCE}: input ended inside an unfinished statement (an unclosed bracket or string)");
-        failed = true;
-    }
     i32::from(failed)
 }
 
 fn interactive(session: &mut Session) -> i32 {
     // Ctrl-C while a statement runs: flag it for the engine's progress callback. At the prompt,
     // rustyline puts the terminal in raw mode and reports Ctrl-C itself.
-    if let Err(e) = ctrlc::set_handler(crate::interrupt::request) {
-        eprintln!("warning: Ctrl-C will end the session ({e})");
+    match ctrlc::set_handler(crate::interrupt::request) {
+        // --timeout installed the stop handler already; it flags Ctrl-C the same way.
+        Ok(()) | Err(ctrlc::Error::MultipleHandlers) => {}
+        Err(e) => eprintln!("warning: Ctrl-C will end the session ({e})"),
     }
     let config = rustyline::Config::builder().auto_add_history(false).max_history_size(10_000).map(|b| b.build());
     let config = config.unwrap_or_default();

@@ -144,6 +144,7 @@ pub fn kmeans(x: &Tensor, k: usize, opts: &KMeansOptions) -> Result<KMeans> {
     let tol = variance * opts.tol;
     let mut best: Option<KMeans> = None;
     for start in 0..opts.n_init {
+        crate::interrupt::check("kmeans")?;
         let mut rng = Rng::stream(opts.seed, start as u64);
         let centres = plus_plus(&x, &xx, k, &mut rng)?;
         let run = lloyd(&x, &xx, centres, k, opts.max_iter, tol)?;

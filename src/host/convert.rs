@@ -6,8 +6,22 @@ use rhai::{Array, Dynamic};
 
 use super::RhaiResult;
 
+/// How deep nested arrays may go: libtorch's tensors have at most 64 dimensions, and deeper
+/// nesting would recurse until the stack overflows.
+const MAX_NESTING: usize = 64;
+/// How deep a value saved as JSON (checkpoint state, run records) may nest: serde_json reads
+/// back at most 128 levels, so a deeper value could be written but never read.
+const MAX_JSON_DEPTH: usize = 100;
+
 /// A Rhai value (array, int, float, bool) as a `Nested` literal for tensor construction.
 pub fn dynamic_to_nested(value: &Dynamic) -> RhaiResult<Nested> {
+    nested_at(value, 0)
+}
+
+fn nested_at(value: &Dynamic, depth: usize) -> RhaiResult<Nested> {
+    if depth > MAX_NESTING {
+        return Err(Error::arg(format!("tensor(): arrays nested more than {MAX_NESTING} levels deep; a tensor has at most {MAX_NESTING} dimensions")).into());
+    }
     if let Ok(i) = value.as_int() {
         return Ok(Nested::Int(i));
     }
@@ -19,7 +33,7 @@ pub fn dynamic_to_nested(value: &Dynamic) -> RhaiResult<Nested> {
     }
     if value.is_array() {
         let arr = value.read_lock::<Array>().ok_or_else(|| Error::arg("array is locked"))?;
-        return Ok(Nested::List(arr.iter().map(dynamic_to_nested).collect::<RhaiResult<_>>()?));
+        return Ok(Nested::List(arr.iter().map(|v| nested_at(v, depth + 1)).collect::<RhaiResult<_>>()?));
     }
     Err(Error::arg(format!("tensor(): expected numbers, bools or nested arrays of them, found {}", value.type_name())).into())
 }
@@ -58,6 +72,14 @@ pub fn shape_to_array(shape: &[i64]) -> Array {
 /// A script value as JSON (unit, bools, numbers, strings, arrays and maps); `what` names the
 /// value in the error a tensor or other host object gets.
 pub fn dynamic_to_json(what: &str, value: &Dynamic) -> RhaiResult<serde_json::Value> {
+    json_at(what, value, 0)
+}
+
+fn json_at(what: &str, value: &Dynamic, depth: usize) -> RhaiResult<serde_json::Value> {
+    if depth > MAX_JSON_DEPTH {
+        let shown = if what.len() > 48 { format!("{}...", &what[..what.char_indices().nth(48).map_or(what.len(), |(i, _)| i)]) } else { what.to_string() };
+        return Err(Error::arg(format!("{shown}: nested more than {MAX_JSON_DEPTH} levels deep, too deep to save as JSON and read back; flatten it (e.g. keys like \"a.b.c\")")).into());
+    }
     use serde_json::Value;
     if value.is_unit() {
         return Ok(Value::Null);
@@ -76,13 +98,13 @@ pub fn dynamic_to_json(what: &str, value: &Dynamic) -> RhaiResult<serde_json::Va
     }
     if value.is_array() {
         let arr = value.read_lock::<Array>().ok_or_else(|| Error::arg("array is locked"))?;
-        return Ok(Value::Array(arr.iter().enumerate().map(|(i, v)| dynamic_to_json(&format!("{what}[{i}]"), v)).collect::<RhaiResult<_>>()?));
+        return Ok(Value::Array(arr.iter().enumerate().map(|(i, v)| json_at(&format!("{what}[{i}]"), v, depth + 1)).collect::<RhaiResult<_>>()?));
     }
     if value.is_map() {
         let map = value.read_lock::<rhai::Map>().ok_or_else(|| Error::arg("map is locked"))?;
         let mut out = serde_json::Map::new();
         for (k, v) in map.iter() {
-            out.insert(k.to_string(), dynamic_to_json(&format!("{what}.{k}"), v)?);
+            out.insert(k.to_string(), json_at(&format!("{what}.{k}"), v, depth + 1)?);
         }
         return Ok(Value::Object(out));
     }

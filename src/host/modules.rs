@@ -12,6 +12,9 @@ type SharedModule = rhai::Shared<Module>;
 #[derive(Default)]
 pub struct Resolver {
     cache: RefCell<HashMap<String, SharedModule>>,
+    /// The modules being loaded, outermost first: an import of one of them is a cycle, which
+    /// would otherwise recurse until the stack overflows.
+    loading: RefCell<Vec<(String, String)>>,
 }
 
 impl Resolver {
@@ -19,10 +22,20 @@ impl Resolver {
         if let Some(m) = self.cache.borrow().get(&key) {
             return Ok(m.clone());
         }
+        if let Some(i) = self.loading.borrow().iter().position(|(k, _)| *k == key) {
+            let chain: Vec<String> = self.loading.borrow()[i..].iter().map(|(_, name)| name.clone()).chain([source_name.clone()]).collect();
+            return Err(Box::new(EvalAltResult::ErrorRuntime(
+                format!("import cycle: {}; a module cannot import itself, directly or through others: move what both need into a third module", chain.join(" imports ")).into(),
+                pos,
+            )));
+        }
         let in_module = |e: Box<EvalAltResult>| Box::new(EvalAltResult::ErrorInModule(source_name.clone(), e, pos));
         let mut ast = engine.compile(text).map_err(|e| in_module(Box::new(EvalAltResult::ErrorParsing(*e.0, e.1))))?;
         ast.set_source(source_name.as_str());
-        let module: SharedModule = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?.into();
+        self.loading.borrow_mut().push((key.clone(), source_name.clone()));
+        let evaluated = Module::eval_ast_as_new(Scope::new(), &ast, engine);
+        self.loading.borrow_mut().pop();
+        let module: SharedModule = evaluated.map_err(in_module)?.into();
         self.cache.borrow_mut().insert(key, module.clone());
         Ok(module)
     }

@@ -157,7 +157,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_type_with_name::<ScriptWeights>("WeightTable");
     let a = "train";
     docs.add(a, "model", "model(data, #{ modalities, encoders, fusion, seed, device })",
-        "A two-modality classifier for a dataset: modalities [first, second] in gap order (default the dataset's two), encoders per modality \"mlp\" (hidden 256,256; \"mlp:128,64\" for others) | \"cnn\" (width 32; \"cnn:16\") | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"film\" | \"gated\", seed for the initialisation, device (default CUDA when present).",
+        "A two-modality classifier for a dataset: modalities [first, second] in gap order (default the dataset's two), encoders per modality \"mlp\" (hidden 256,256; \"mlp:128,64\" for others) | \"cnn\" (width 32; \"cnn:16\") | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"film\" | \"gated\" | \"shared\" (one classifier for both modalities, MLA's; the encoders' features must have one size), seed for the initialisation, device (default CUDA when present).",
         "let m = model(data, #{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", \"mlp\"], seed: 1 });");
     engine.register_fn("model", |d: ScriptDataset, opts: Map| build_model(&d, &opts));
     engine.register_fn("model", |d: ScriptDataset| build_model(&d, &Map::new()));
@@ -217,7 +217,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("weight_table", |s: Split, w: ScriptTensor| -> RhaiResult<ScriptWeights> { Ok(ScriptWeights(Rc::new(WeightTable::new(&s, w.tensor())?))) });
 
     docs.add(a, "train_step", "train_step(model, opt, batch, #{ method, epoch, ...method options })",
-        "One optimisation step on a batch map (from split.batches) with a training method: method a name (\"concat\", \"ogm-ge\", \"mmcosine\", \"opm&ogm\", \"warmup\" (default), \"adaptive\", ...; loss: is the older key for the same) with its options in the same map, or a method built with method(name, opts) (required for those that keep state: agm, g-blending). epoch (default 0) places the step for methods active in a window of epochs. \"adaptive\" is Eq. 11: weights a weight_table of the last refit or the mixture itself, t, rho, alpha, beta, gamma, gap, use_weights, unimodal, mu0_raw. Returns every loss term and the method's diagnostics (OGM's coef_first / coef_second, G-Blending's w_first / w_second / w_fused, ...) as a map.",
+        "One optimisation step on a batch map (from split.batches) with a training method: method a name (\"concat\", \"ogm-ge\", \"mmcosine\", \"opm&ogm\", \"warmup\" (default), \"adaptive\", ...; loss: is the older key for the same) with its options in the same map, or a method built with method(name, opts) (required for those that keep state: g-blending, pmr, agm, mla with a projection, d&r; mla needs a model with fusion \"shared\"). epoch (default 0) places the step for methods active in a window of epochs. \"adaptive\" is Eq. 11: weights a weight_table of the last refit or the mixture itself, t, rho, alpha, beta, gamma, gap, use_weights, unimodal, mu0_raw. Returns every loss term and the method's diagnostics (OGM's coef_first / coef_second, G-Blending's w_first / w_second / w_fused, ...) as a map.",
         "let terms = train_step(m, opt, b, #{ method: \"ogm-ge\", alpha: 0.8, epoch: e });");
     engine.register_fn("train_step", |m: ScriptModel, o: ScriptOptimizer, batch: Map, opts: Map| -> RhaiResult<Map> {
         let op = "train_step";
@@ -230,7 +230,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     });
 
     docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, workers, val, method, ...method options })",
-        "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate on it (G-Blending). Returns the batch-weighted mean of every term and diagnostic.",
+        "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate or diagnose on it (G-Blending, D&R, PMR with source \"val\"). Returns the batch-weighted mean of every term and diagnostic.",
         "let terms = train_epoch(m, opt, data.train, #{ batch: 64, seed: e, epoch: e, method: meth, val: data.val });");
     engine.register_fn("train_epoch", |m: ScriptModel, o: ScriptOptimizer, split: Split, opts: Map| -> RhaiResult<Map> {
         let op = "train_epoch";

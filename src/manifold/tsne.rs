@@ -313,6 +313,7 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
         let (mut best_error, mut best_iter) = (f64::INFINITY, done);
         let patience = if phase == 0 { EXPLORATION_ITERS } else { NO_PROGRESS };
         for i in done..end {
+            crate::interrupt::check("tsne")?;
             let checking = (i + 1) % CHECK_EVERY == 0 || i + 1 == end;
             let (error, mut grad) = match &affinity {
                 Affinity::Dense(p) => exact_gradient(p, &y, n, checking)?,

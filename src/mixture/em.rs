@@ -300,6 +300,10 @@ pub fn run(family: Family, x: &[f64], start: Vec<Component>, settings: &EmSettin
     let mut n_iter = 0;
     let mut previous = f64::NEG_INFINITY;
     while n_iter < settings.max_iter {
+        // A stop (Ctrl-C, --timeout) ends the fit early; the engine then ends the script.
+        if crate::interrupt::pending().is_some() {
+            break;
+        }
         n_iter += 1;
         let mean_ll = if family == Family::Gaussian {
             let ll = gaussian_pass(x, &components, center, &mut stats) / n;

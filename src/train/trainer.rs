@@ -105,6 +105,7 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     let mut sums: Vec<(String, f64, f64)> = Vec::new();
     let mut steps = 0usize;
     for (i, b) in batches.enumerate() {
+        crate::interrupt::check(&format!("epoch {epoch}"))?;
         let b = b?;
         let terms = step(model, opt, &b, method, epoch, (i, count)).map_err(|e| Error::arg(format!("epoch {epoch}, step {}: {e}", i + 1)))?;
         let bs = b.labels.size()[0] as f64;
@@ -142,6 +143,7 @@ pub fn predict(model: &Model, split: &Split, batch_size: usize) -> Result<Output
     let opts = BatchOptions { batch_size, shuffle: false, augment: false, ..BatchOptions::default() };
     let (mut f, mut a, mut v, mut y, mut idx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for b in Batches::new(split, &opts)? {
+        crate::interrupt::check("predict")?;
         let b = b?;
         let [x1, x2] = inputs(model, &b)?;
         let Forward { logits, .. } = model.forward(x1, x2, false)?;
