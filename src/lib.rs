@@ -9,6 +9,7 @@ pub mod error;
 pub mod gap;
 pub mod host;
 pub mod interrupt;
+pub mod limits;
 pub mod manifold;
 pub mod mixture;
 pub mod plot;

@@ -67,6 +67,11 @@ pub fn load(dir: &Path, classes: Option<usize>) -> Result<Dataset> {
     }
     let labels = check("files", Tensor::f_cat(&labels, 0))?;
     let max_label = check("files", labels.f_max().and_then(|t| t.f_int64_value(&[])))?;
+    // Labels are class indices: a label of 10^12 is a corrupt or unmapped file, not 10^12 classes.
+    const MAX_CLASSES: i64 = 1_000_000;
+    if max_label >= MAX_CLASSES && classes.is_none() {
+        return Err(Error::arg(format!("{}: the largest label is {max_label}; labels must be class indices 0..C-1 (at most {MAX_CLASSES} classes): map them to indices first", dir.display())));
+    }
     let classes = classes.unwrap_or(max_label as usize + 1);
     let modalities = modality_names
         .into_iter()

@@ -71,10 +71,10 @@ pub fn generate(o: &SyntheticOptions) -> Result<Dataset> {
     let mut rng = Rng::new(o.seed);
     let proto_a = prototypes(&mut rng, o.classes, da, o.audio_snr);
     let proto_v = prototypes(&mut rng, o.classes, dv, o.visual_snr);
-    let mut labels = Vec::with_capacity(o.n);
-    let mut degraded = Vec::with_capacity(o.n);
-    let mut audio = Vec::with_capacity(o.n * da);
-    let mut visual = Vec::with_capacity(o.n * dv);
+    let mut labels = crate::limits::try_with_capacity(op, o.n)?;
+    let mut degraded = crate::limits::try_with_capacity(op, o.n)?;
+    let mut audio = crate::limits::try_with_capacity(op, crate::limits::elements(op, &[o.n as u64, da as u64], 4)?)?;
+    let mut visual = crate::limits::try_with_capacity(op, crate::limits::elements(op, &[o.n as u64, dv as u64], 4)?)?;
     for i in 0..o.n {
         // Balanced classes: sample i has class i mod classes (shuffled order by the split).
         let y = i % o.classes;

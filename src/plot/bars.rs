@@ -39,13 +39,21 @@ impl Figure for BarsFigure {
             .max(1e-9)
             // Head-room for the legend (one line per metric) above the tallest bar.
             * (1.1 + 0.07 * self.metrics.len() as f64);
+        // Negative bars hang below zero: the axis reaches down to the lowest one (and its error bar).
+        let bottom = self
+            .metrics
+            .iter()
+            .flat_map(|(_, v, err)| v.iter().enumerate().map(move |(i, y)| y - err.as_ref().map_or(0.0, |e| e[i].max(0.0))))
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::min)
+            * 1.1;
         let n = self.groups.len() as f64;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 22))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..n - 0.5, 0.0..top)
+            .build_cartesian_2d(-0.5..n - 0.5, bottom..top)
             .map_err(e)?;
         let groups = self.groups.clone();
         chart

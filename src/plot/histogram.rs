@@ -26,6 +26,9 @@ pub fn auto_bins(sorted: &[f64]) -> usize {
     fd.max(sqrt_rule).clamp(10, 120)
 }
 
+/// The most bins a histogram may have.
+pub const MAX_BINS: usize = 10_000;
+
 /// A density histogram of finite `values` (`bins = None` picks the count).
 pub fn density(values: &[f64], bins: Option<usize>) -> Result<Histogram> {
     if values.is_empty() {
@@ -36,6 +39,10 @@ pub fn density(values: &[f64], bins: Option<usize>) -> Result<Histogram> {
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
+    // More bins than pixels draws nothing more, and a huge count would exhaust memory.
+    if let Some(b) = bins.filter(|&b| b == 0 || b > MAX_BINS) {
+        return Err(Error::arg(format!("bins must be between 1 and {MAX_BINS}, got {b}")));
+    }
     let count = bins.unwrap_or_else(|| auto_bins(&sorted)).max(1);
     let (mut lo, mut hi) = (sorted[0], sorted[sorted.len() - 1]);
     if hi - lo <= 0.0 {

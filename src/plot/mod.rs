@@ -32,11 +32,19 @@ pub trait Figure {
 }
 
 /// Draws `figure` to `path`: PNG for .png, SVG for .svg.
+/// The largest side of a figure in pixels (an 8,000 x 8,000 PNG is 192 MB of pixels).
+pub const MAX_SIDE: u32 = 8000;
+
 pub fn save(figure: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
     font::ensure_registered();
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     if ext != "png" && ext != "svg" {
         return Err(Error::arg(format!("{}: figures are written as .png or .svg; name the file with one of those extensions", path.display())));
+    }
+    // plotters sizes its pixel buffer as width x height x 3 in 32-bit arithmetic: a huge figure
+    // overflows it (or exhausts memory) before drawing anything.
+    if size.0 < 100 || size.1 < 100 || size.0 > MAX_SIDE || size.1 > MAX_SIDE {
+        return Err(Error::arg(format!("{}: a figure must be between 100 and {MAX_SIDE} pixels on each side, got {} x {}", path.display(), size.0, size.1)));
     }
     // A figure's folder is made on demand, as run records make theirs.
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -32,7 +32,13 @@ pub fn resample(wave: &Tensor, from: u32, to: u32) -> Result<Tensor> {
     let width = (ZERO_CROSSINGS * orig as f64 / base).ceil() as i64;
     // kernels[j][k]: the weight of input sample (k - width) for output phase j.
     let taps = (2 * width + orig) as usize;
-    let mut kernels = Vec::with_capacity(new as usize * taps);
+    // Rates with a large reduced ratio (16,001 -> 16,000 Hz) would need a kernel table of
+    // new x taps entries (10^8 and more): refuse rather than spend minutes per clip.
+    let table = crate::limits::elements(op, &[new as u64, taps as u64], 8)?;
+    if table > 50_000_000 {
+        return Err(Error::arg(format!("{op}: {from} -> {to} Hz reduces to {orig}:{new}, a polyphase table of {table} weights; resample the files once with ffmpeg (gapscope prep does) to a common rate such as 16000 Hz")));
+    }
+    let mut kernels = crate::limits::try_with_capacity(op, table)?;
     for j in 0..new {
         for k in 0..taps as i64 {
             let t = ((k - width) as f64 / orig as f64 - j as f64 / new as f64) * base;

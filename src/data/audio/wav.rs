@@ -53,6 +53,11 @@ pub fn parse_wav(b: &[u8]) -> std::result::Result<Wav, String> {
             if channels == 0 || rate == 0 {
                 return Err(format!("invalid format: {channels} channels at {rate} Hz"));
             }
+            // A corrupt header's rate would size the resampler's tables; no audio is sampled
+            // above 768 kHz.
+            if rate > 768_000 {
+                return Err(format!("invalid format: a sample rate of {rate} Hz (a corrupt header? audio rates stop at 768000 Hz)"));
+            }
             let width = (bits as usize).div_ceil(8);
             let frame = width * channels as usize;
             let available = b.len().saturating_sub(body);
