@@ -210,11 +210,17 @@ pub fn is_complete(input: &str) -> bool {
             '/' if chars.peek() == Some(&'*') => {
                 chars.next();
                 let mut prev = ' ';
+                let mut closed = false;
                 for c in chars.by_ref() {
                     if prev == '*' && c == '/' {
+                        closed = true;
                         break;
                     }
                     prev = c;
+                }
+                // Inside an unclosed block comment the statement goes on.
+                if !closed {
+                    return false;
                 }
             }
             '{' | '(' | '[' => depth += 1,

@@ -68,6 +68,10 @@ pub fn generate(o: &SyntheticOptions) -> Result<Dataset> {
         return Err(Error::arg(format!("{op}: degraded_fraction {} must be in [0, 1]", o.degraded_fraction)));
     }
     let (da, dv) = (numel(op, &o.audio_shape)?, numel(op, &o.visual_shape)?);
+    // Every buffer's size is checked before the first is allocated.
+    for (rows, width) in [(o.classes, da), (o.classes, dv), (o.n, da), (o.n, dv)] {
+        crate::limits::elements(op, &[rows as u64, width as u64], 8)?;
+    }
     let mut rng = Rng::new(o.seed);
     let proto_a = prototypes(&mut rng, o.classes, da, o.audio_snr);
     let proto_v = prototypes(&mut rng, o.classes, dv, o.visual_snr);

@@ -219,13 +219,16 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "sql", "df.sql(query)", "A SQL query over the frame, called self in the query (polars' SQL: SELECT, WHERE, GROUP BY, ORDER BY, LIMIT, joins of self with itself...).", "df.sql(\"SELECT method, avg(last_acc) AS acc FROM self GROUP BY method ORDER BY acc DESC\")");
     engine.register_fn("sql", |df: &mut F, q: &str| -> RhaiResult<F> { Ok(wrap(query::sql(&df.0, q)?)) });
     docs.add(a, "head", "df.head([n])", "The first n rows (default 10).", "df.head(5)");
-    engine.register_fn("head", |df: &mut F, n: INT| wrap(query::head(&df.0, n.max(0) as usize)));
+    engine.register_fn("head", |df: &mut F, n: INT| -> RhaiResult<F> {
+        let n = usize::try_from(n).map_err(|_| Error::arg(format!("head: n must be >= 0, got {n}")))?;
+        Ok(wrap(query::head(&df.0, n)))
+    });
     engine.register_fn("head", |df: &mut F| wrap(query::head(&df.0, 10)));
     docs.add(a, "concat", "concat(frames)", "Stacks frames by column name; a column missing from one frame is null in its rows.", "let all = concat([a, b]);");
     engine.register_fn("concat", |frames: Array| -> RhaiResult<F> {
         let parts = frames.iter().enumerate().map(|(i, f)| f.clone().try_cast::<F>().map(|f| f.0.as_ref().clone()).ok_or_else(|| Error::arg(format!("concat: element {i} is a {}, not a DataFrame", f.type_name())).into())).collect::<RhaiResult<Vec<_>>>()?;
         if parts.is_empty() {
-            return Ok(wrap(DataFrame::empty()));
+            return Err(Error::arg("concat: needs at least one frame, got an empty array").into());
         }
         Ok(wrap(polars::functions::concat_df_diagonal(&parts).map_err(|e| crate::results::polars_error("concat", e))?))
     });

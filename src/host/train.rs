@@ -61,6 +61,9 @@ fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
         None if names.len() == 2 => [names[0].clone(), names[1].clone()],
         None => return Err(Error::arg(format!("{op}: the dataset has {} modalities ({}); name two with modalities: [..]", names.len(), names.join(", "))).into()),
     };
+    if modalities[0] == modalities[1] {
+        return Err(Error::arg(format!("{op}: the two modalities must differ, got \"{}\" twice (the gap compares one against the other)", modalities[0])).into());
+    }
     let shapes = [ds.modality(&modalities[0])?.shape.clone(), ds.modality(&modalities[1])?.shape.clone()];
     let default_encoder = |shape: &Vec<i64>| if shape.len() >= 2 { "cnn" } else { "mlp" };
     let enc = pair(op, "encoders", o.get("encoders"), [default_encoder(&shapes[0]), default_encoder(&shapes[1])])?;
@@ -95,16 +98,40 @@ fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimize
         }
     };
     let eps = o.float("eps", 1e-8)?;
+    let unit = |name: &str, v: f64| -> RhaiResult<f64> {
+        if (0.0..1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(Error::arg(format!("{op}: {name} must be in [0, 1), got {v}")).into())
+        }
+    };
+    unit("betas[0]", b1)?;
+    unit("betas[1]", b2)?;
+    if !(eps > 0.0 && eps.is_finite()) {
+        return Err(Error::arg(format!("{op}: eps must be a positive number, got {eps}")).into());
+    }
     let kind = match kind_name.as_str() {
-        "sgd" => OptimKind::Sgd { momentum: o.float("momentum", 0.9)?, nesterov: o.boolean("nesterov", false)? },
+        "sgd" => OptimKind::Sgd { momentum: unit("momentum", o.float("momentum", 0.9)?)?, nesterov: o.boolean("nesterov", false)? },
         "adam" => OptimKind::Adam { beta1: b1, beta2: b2, eps },
         "adamw" => OptimKind::AdamW { beta1: b1, beta2: b2, eps },
         other => return Err(Error::arg(format!("{op}: unknown kind \"{other}\": use \"sgd\", \"adam\" or \"adamw\"")).into()),
     };
     let schedule = match o.string("schedule", "none")?.as_str() {
         "none" => Schedule::None,
-        "step" => Schedule::Step { step: o.count("step_size", 70)?, gamma: o.float("gamma", 0.1)? },
-        "cosine" => Schedule::Cosine { epochs: o.count("epochs", 100)? },
+        "step" => {
+            let (step, gamma) = (o.count("step_size", 70)?, o.float("gamma", 0.1)?);
+            if step == 0 || !(gamma > 0.0 && gamma.is_finite()) {
+                return Err(Error::arg(format!("{op}: the step schedule needs step_size >= 1 and a positive gamma, got step_size {step}, gamma {gamma}")).into());
+            }
+            Schedule::Step { step, gamma }
+        }
+        "cosine" => {
+            let epochs = o.count("epochs", 100)?;
+            if epochs == 0 {
+                return Err(Error::arg(format!("{op}: the cosine schedule needs epochs >= 1")).into());
+            }
+            Schedule::Cosine { epochs }
+        }
         other => return Err(Error::arg(format!("{op}: unknown schedule \"{other}\": use \"none\", \"step\" or \"cosine\"")).into()),
     };
     let default_wd = if kind_name == "sgd" { 1e-4 } else if kind_name == "adamw" { 1e-2 } else { 0.0 };

@@ -144,8 +144,14 @@ pub fn runs(root: &Path) -> Result<(DataFrame, Vec<String>)> {
 
 /// Every run's `<name>.parquet` stacked, with a leading `run` column. Files are read in
 /// parallel, and the run column is a broadcast scalar per file rather than a string per row.
+/// The per-run tables a record holds (results/record.rs).
+pub const TABLES: [&str; 4] = ["epochs", "fits", "samples", "final"];
+
 pub fn table(root: &Path, name: &str) -> Result<(DataFrame, Vec<String>)> {
     use rayon::prelude::*;
+    if !TABLES.contains(&name) {
+        return Err(Error::arg(format!("runs: a run has no table \"{name}\": use one of {} (or runs(dir) for the configs and final scores)", TABLES.map(|t| format!("\"{t}\"")).join(", "))));
+    }
     let files: Vec<(String, PathBuf)> = find(root)?.into_iter().map(|d| (relative(root, &d), d.join(format!("{name}.parquet")))).filter(|(_, p)| p.is_file()).collect();
     let read: Vec<std::result::Result<DataFrame, String>> = files
         .par_iter()

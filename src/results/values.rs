@@ -126,6 +126,10 @@ pub fn matrix(df: &DataFrame, names: &[String]) -> Result<Vec<f64>> {
     let mut out = vec![0.0; h * names.len()];
     for (j, name) in names.iter().enumerate() {
         let col = df.column(name).map_err(|_| missing_column(df, name))?;
+        // A cast of text to numbers gives nulls, which would come back as NaN without a word.
+        if !(col.dtype().is_primitive_numeric() || col.dtype() == &DataType::Boolean || col.dtype() == &DataType::Null) {
+            return Err(Error::arg(format!("column \"{name}\" holds {} values, not numbers: pick numeric columns, or convert it in sql (e.g. CAST({name} AS DOUBLE))", col.dtype())));
+        }
         let cast = col.cast(&DataType::Float64).map_err(|_| Error::arg(format!("column \"{name}\" is {}, not numeric", col.dtype())))?;
         let ca = cast.f64().map_err(|e| polars_error("to_tensor", e))?;
         for (i, v) in ca.iter().enumerate() {

@@ -51,7 +51,12 @@ impl Model {
         }
         // The initialisation is drawn from libtorch's global generator, seeded and held so a
         // run is repeatable even with models built on two threads at once.
-        crate::rng::with_torch_seed(spec.seed, || Model::build(spec))
+        // tch's layer constructors unwrap libtorch's errors (a layer too large to allocate):
+        // scalar_safe turns that panic back into the error, naming what could not be built.
+        crate::rng::with_torch_seed(spec.seed, || match crate::tensor::scalar_safe(|| Ok(Model::build(spec))) {
+            Ok(built) => built,
+            Err(e) => Err(Error::arg(format!("model: libtorch could not create the parameters ({}); choose smaller encoders", crate::error::clean_torch_message(&e.to_string())))),
+        })
     }
 
     fn build(spec: &ModelSpec) -> Result<Model> {
