@@ -85,3 +85,15 @@ mod tests {
         );
     }
 }
+
+/// Runs a third-party decoder (polars' Parquet and CSV readers, the image crate, safetensors)
+/// that may panic on damaged bytes instead of returning an error (polars' Parquet metadata
+/// reader does): the panic becomes an error naming the file, so a corrupt file found by a sweep
+/// is one failed read, not the end of the session. tests/fuzz_readers.rs drives every reader.
+pub fn guard_reader<T>(path: &std::path::Path, what: &str, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(r) => r,
+        Err(_) => Err(Error::io(path, format!("not a readable {what} file: its decoder failed on damaged or truncated bytes"))),
+    }
+}
+

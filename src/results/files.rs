@@ -16,16 +16,19 @@ fn open(path: &Path) -> Result<std::fs::File> {
 }
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
-    ParquetReader::new(open(path)?).finish().map_err(|e| Error::io(path, format!("not a readable Parquet file ({})", e.to_string().lines().next().unwrap_or(""))))
+    let file = open(path)?;
+    crate::error::guard_reader(path, "Parquet", || ParquetReader::new(file).finish().map_err(|e| Error::io(path, format!("not a readable Parquet file ({})", e.to_string().lines().next().unwrap_or("")))))
 }
 
 pub fn read_csv(path: &Path) -> Result<DataFrame> {
     open(path)?;
-    CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .map_err(|e| Error::io(path, format!("not a readable CSV file ({})", e.to_string().lines().next().unwrap_or(""))))
+    crate::error::guard_reader(path, "CSV", || {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|r| r.finish())
+            .map_err(|e| Error::io(path, format!("not a readable CSV file ({})", e.to_string().lines().next().unwrap_or(""))))
+    })
 }
 
 fn write(path: &Path, df: &DataFrame, what: &str, finish: impl FnOnce(&mut std::fs::File, &mut DataFrame) -> PolarsResult<()>) -> Result<()> {

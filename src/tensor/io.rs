@@ -53,7 +53,7 @@ pub fn save_npy(tensor: &Tensor, path: &Path) -> Result<()> {
 /// All named tensors of a safetensors file, in the file's order.
 pub fn load_safetensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
     must_exist(path)?;
-    Tensor::read_safetensors(path).map_err(|e| Error::io(path, e))
+    crate::error::guard_reader(path, "safetensors", || Tensor::read_safetensors(path).map_err(|e| Error::io(path, e)))
 }
 
 pub fn save_safetensors(named: &[(String, Tensor)], path: &Path) -> Result<()> {
