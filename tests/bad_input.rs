@@ -308,6 +308,14 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("fn f(n) { f(n + 1) } f(0)", ""),
     ("param(\"not_given\", 3)", "=3"),
     ("help(\"no_such_function\")", ""),
+    // Settings that used to be accepted silently or fail far from the cause.
+    ("import \"train\" as tr; tr::two_stage(d, m, #{ warmup: 1, epochs: 2, refit: 0 })", "refit must be an integer >= 1"),
+    ("import \"train\" as tr; tr::baseline(d, m, #{ warmup: 0, epochs: 0 })", "nothing to train"),
+    ("import \"train\" as tr; tr::baseline(d, m, #{ epochs: -2 })", "epochs must be an integer >= 0"),
+    ("import \"train\" as tr; tr::baseline(d, m, #{ epochs: 2.5 })", "epochs must be an integer"),
+    ("let twin = model(d, #{ seed: 1 }); train_step(m, optimizer(twin, #{}), b, #{})", "another model of the same architecture"),
+    ("randn([2]).to(\"cuda\")", "no CUDA device is available"),
+    ("save_safetensors(#{ \"audio.left\": randn([30, 4]), visual: randn([30, 4]), labels: randint(0, 3, [30]) }, \"/tmp/gapscope-bad-dot/train.safetensors\"); let dd = dataset(\"files\", #{ path: \"/tmp/gapscope-bad-dot\" }); model(dd, #{}).state_dict().keys().filter(|k| k.starts_with(\"audio_left_net\")).len() > 0", "=true"),
     // More of the language and the REPL's helpers.
     ("let a = []; a.reduce(|s, x| s + x)", "="),
     ("[1, 2, 3].map(|x| x / 0)", "Division by zero"),

@@ -161,8 +161,14 @@ fn register_properties(engine: &mut Engine, docs: &mut Docs) {
         if let Ok(kind) = dtype::parse_kind(target) {
             return ok(check("to", t.tensor().f_to_kind(kind)));
         }
-        let dev = device::parse_device(target).map_err(|_| {
-            Error::arg(format!("to: '{target}' is neither a device (\"cpu\", \"cuda\", \"cuda:N\") nor a dtype (\"float32\", \"int64\", ...)"))
+        // A well-formed device that is not here (no GPU) keeps parse_device's own message.
+        let looks_like_device = target == "cpu" || target == "cuda" || target.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok());
+        let dev = device::parse_device(target).map_err(|e| {
+            if looks_like_device {
+                Error::arg(format!("to: {e}"))
+            } else {
+                Error::arg(format!("to: '{target}' is neither a device (\"cpu\", \"cuda\", \"cuda:N\") nor a dtype (\"float32\", \"int64\", ...)"))
+            }
         })?;
         ok(check("to", t.tensor().f_to_device(dev)))
     });

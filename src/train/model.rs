@@ -20,6 +20,12 @@ pub struct ModelSpec {
     pub device: Device,
 }
 
+/// A modality's name as a parameter-name prefix: parameter names are dot-separated paths, so a
+/// modality named like a safetensors key ("audio.left") gives "audio_left_net.fc1.weight".
+pub fn param_prefix(modality: &str) -> String {
+    modality.replace('.', "_")
+}
+
 pub struct Model {
     pub vs: nn::VarStore,
     pub modalities: [String; 2],
@@ -62,8 +68,8 @@ impl Model {
     fn build(spec: &ModelSpec) -> Result<Model> {
         let vs = nn::VarStore::new(spec.device);
         let root = vs.root();
-        let a = Encoder::new(&(&root / format!("{}_net", spec.modalities[0])), &spec.encoders[0], &spec.shapes[0])?;
-        let v = Encoder::new(&(&root / format!("{}_net", spec.modalities[1])), &spec.encoders[1], &spec.shapes[1])?;
+        let a = Encoder::new(&(&root / format!("{}_net", param_prefix(&spec.modalities[0]))), &spec.encoders[0], &spec.shapes[0])?;
+        let v = Encoder::new(&(&root / format!("{}_net", param_prefix(&spec.modalities[1]))), &spec.encoders[1], &spec.shapes[1])?;
         let fusion = Fusion::new(&(&root / "fusion"), spec.fusion, a.dim, v.dim, spec.classes)?;
         let architecture = format!(
             "{} {} {:?} + {} {} {:?} -> {} -> {} classes",
@@ -106,7 +112,7 @@ impl Model {
 
     /// Which modality (0 or 1) a parameter's encoder belongs to, from its name; None for the head.
     pub fn encoder_of(&self, name: &str) -> Option<usize> {
-        (0..2).find(|&m| name.strip_prefix(self.modalities[m].as_str()).is_some_and(|rest| rest.starts_with("_net.")))
+        (0..2).find(|&m| name.strip_prefix(param_prefix(&self.modalities[m]).as_str()).is_some_and(|rest| rest.starts_with("_net.")))
     }
 
     pub fn device(&self) -> Device {

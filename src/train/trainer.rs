@@ -49,6 +49,14 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
     if opt.architecture != model.architecture {
         return Err(Error::arg(format!("step: the optimizer was built for another model ({}), not this one ({}); build it with optimizer(model, ...)", opt.architecture, model.architecture)));
     }
+    // Same architecture is not the same model: an optimizer built for a twin would update the
+    // twin's parameters and leave this model untrained without a word.
+    let own = model.vs.variables();
+    if let Some((name, p)) = opt.params().first() {
+        if own.get(name).is_none_or(|q| q.data_ptr() != p.data_ptr()) {
+            return Err(Error::arg("step: the optimizer was built for another model of the same architecture; build it for this one with optimizer(model, ...)".to_string()));
+        }
+    }
     check_labels(model, &batch.labels)?;
     method.prepare(model)?;
     let inputs = inputs(model, batch)?;
