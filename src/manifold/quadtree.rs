@@ -97,8 +97,14 @@ impl QuadTree {
     /// The repulsion on point i at (x, y): (Σ q²·dx, Σ q²·dy, Σ q) with q = 1/(1 + d²) over
     /// every other point, far cells summarised by their centre of mass.
     pub fn repulsion(&self, i: usize, x: f64, y: f64, angle: f64) -> (f64, f64, f64) {
+        self.repulsion_with(&mut Vec::new(), i, x, y, angle)
+    }
+
+    /// The same with a caller's stack, reused across points (one allocation per thread).
+    pub fn repulsion_with(&self, stack: &mut Vec<usize>, i: usize, x: f64, y: f64, angle: f64) -> (f64, f64, f64) {
         let (mut fx, mut fy, mut z) = (0.0, 0.0, 0.0);
-        let mut stack = vec![0usize];
+        stack.clear();
+        stack.push(0);
         while let Some(at) = stack.pop() {
             let c = &self.cells[at];
             if c.count == 0 {

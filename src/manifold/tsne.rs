@@ -228,25 +228,33 @@ fn exact_gradient(p: &Tensor, y: &[f64], n: i64, want_error: bool) -> Result<(f6
 fn barnes_hut_gradient(p: &Sparse, y: &[f64], angle: f64, want_error: bool) -> (f64, Vec<f64>) {
     let n = y.len() / 2;
     let tree = QuadTree::build(y);
-    let repulsion: Vec<(f64, f64, f64)> = (0..n).into_par_iter().map(|i| tree.repulsion(i, y[2 * i], y[2 * i + 1], angle)).collect();
+    let repulsion: Vec<(f64, f64, f64)> = (0..n).into_par_iter().map_init(Vec::new, |stack, i| tree.repulsion_with(stack, i, y[2 * i], y[2 * i + 1], angle)).collect();
     let z: f64 = repulsion.iter().map(|r| r.2).sum::<f64>().max(MACHINE_EPSILON);
+    // The attraction over the sparse P, each point on its own (in parallel): (force, KL part).
+    let attraction: Vec<(f64, f64, f64)> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let (yi0, yi1) = (y[2 * i], y[2 * i + 1]);
+            let (mut a0, mut a1, mut err) = (0.0, 0.0, 0.0);
+            for &(j, pij) in &p.rows[i] {
+                let (d0, d1) = (yi0 - y[2 * j], yi1 - y[2 * j + 1]);
+                let q = 1.0 / (1.0 + d0 * d0 + d1 * d1);
+                a0 += pij * q * d0;
+                a1 += pij * q * d1;
+                if want_error {
+                    let tiny = f32::MIN_POSITIVE as f64;
+                    err += pij * (pij.max(tiny) / (q / z).max(tiny)).ln();
+                }
+            }
+            (a0, a1, err)
+        })
+        .collect();
     let mut grad = vec![0.0; 2 * n];
     let mut error = 0.0;
     for i in 0..n {
-        let (yi0, yi1) = (y[2 * i], y[2 * i + 1]);
-        let (mut a0, mut a1) = (0.0, 0.0);
-        for &(j, pij) in &p.rows[i] {
-            let (d0, d1) = (yi0 - y[2 * j], yi1 - y[2 * j + 1]);
-            let q = 1.0 / (1.0 + d0 * d0 + d1 * d1);
-            a0 += pij * q * d0;
-            a1 += pij * q * d1;
-            if want_error {
-                let tiny = f32::MIN_POSITIVE as f64;
-                error += pij * (pij.max(tiny) / (q / z).max(tiny)).ln();
-            }
-        }
-        grad[2 * i] = 4.0 * (a0 - repulsion[i].0 / z);
-        grad[2 * i + 1] = 4.0 * (a1 - repulsion[i].1 / z);
+        grad[2 * i] = 4.0 * (attraction[i].0 - repulsion[i].0 / z);
+        grad[2 * i + 1] = 4.0 * (attraction[i].1 - repulsion[i].1 / z);
+        error += attraction[i].2;
     }
     (if want_error { error } else { f64::NAN }, grad)
 }
