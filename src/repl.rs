@@ -360,7 +360,7 @@ pub fn piped(session: &mut Session, mut input: impl BufRead) -> i32 {
                 break;
             }
             let start = held[0].0;
-            eprintln!("{SOURCE}:{start}: input ended inside the statement that starts on this line (an unclosed bracket, string or comment); the lines after it are read on their own");
+            eprintln!("{SOURCE}:{start}: input ended inside an unfinished statement that starts on this line (an unclosed bracket, string or comment); the lines after it are read on their own");
             failed = true;
             buffer.clear();
             replay.extend(held.drain(..).skip(1));
