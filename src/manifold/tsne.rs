@@ -363,3 +363,59 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
     let embedding = check(op, Tensor::from_slice(&y).reshape([n, 2]).f_to_kind(Kind::Float))?;
     Ok(Tsne { embedding, kl, iterations: done, exact })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A random symmetric P (zero diagonal, sums to 1) and a random embedding.
+    fn setup(n: usize) -> (Tensor, Sparse, Vec<f64>) {
+        let mut rng = Rng::new(9);
+        let mut p = vec![0.0; n * n];
+        for i in 0..n {
+            for j in i + 1..n {
+                let v = rng.uniform();
+                p[i * n + j] = v;
+                p[j * n + i] = v;
+            }
+        }
+        let total: f64 = p.iter().sum();
+        p.iter_mut().for_each(|v| *v /= total);
+        let rows = (0..n).map(|i| (0..n).filter(|&j| j != i).map(|j| (j, p[i * n + j])).collect()).collect();
+        let y = (0..2 * n).map(|_| rng.normal()).collect();
+        (Tensor::from_slice(&p).reshape([n as i64, n as i64]), Sparse { rows }, y)
+    }
+
+    #[test]
+    fn the_exact_gradient_is_the_derivative_of_the_kl_divergence() {
+        let n = 12;
+        let (p, _, y) = setup(n);
+        let (kl, grad) = exact_gradient(&p, &y, n as i64, true).unwrap();
+        assert!(kl > 0.0);
+        let h = 1e-6;
+        for k in [0, 5, 17, 23] {
+            let (mut up, mut down) = (y.clone(), y.clone());
+            up[k] += h;
+            down[k] -= h;
+            let numeric = (exact_gradient(&p, &up, n as i64, true).unwrap().0 - exact_gradient(&p, &down, n as i64, true).unwrap().0) / (2.0 * h);
+            assert!((numeric - grad[k]).abs() < 1e-6 * (1.0 + numeric.abs()), "coordinate {k}: {numeric} vs {}", grad[k]);
+        }
+    }
+
+    #[test]
+    fn barnes_hut_at_angle_zero_is_the_exact_gradient() {
+        let n = 40;
+        let (p, sparse, y) = setup(n);
+        let (kl, exact) = exact_gradient(&p, &y, n as i64, true).unwrap();
+        let (kl_bh, bh) = barnes_hut_gradient(&sparse, &y, 0.0, true);
+        assert!((kl - kl_bh).abs() < 1e-9, "{kl} vs {kl_bh}");
+        for (a, b) in exact.iter().zip(&bh) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        // With the default angle the approximation stays close.
+        let (_, approx) = barnes_hut_gradient(&sparse, &y, 0.5, false);
+        let err: f64 = exact.iter().zip(&approx).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+        let norm: f64 = exact.iter().map(|a| a * a).sum::<f64>().sqrt();
+        assert!(err / norm < 0.05, "relative error {}", err / norm);
+    }
+}
