@@ -316,6 +316,9 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("let twin = model(d, #{ seed: 1 }); train_step(m, optimizer(twin, #{}), b, #{})", "another model of the same architecture"),
     ("randn([2]).to(\"cuda\")", "no CUDA device is available"),
     ("save_safetensors(#{ \"audio.left\": randn([30, 4]), visual: randn([30, 4]), labels: randint(0, 3, [30]) }, \"/tmp/gapscope-bad-dot/train.safetensors\"); let dd = dataset(\"files\", #{ path: \"/tmp/gapscope-bad-dot\" }); model(dd, #{}).state_dict().keys().filter(|k| k.starts_with(\"audio_left_net\")).len() > 0", "=true"),
+    ("let big = frame(#{ k: zeros([200000]).to(\"int64\"), v: arange(200000) }); big.join(big, [\"k\"])", "keys repeated on both sides multiply"),
+    ("let big = frame(#{ k: arange(300000) }); big.join(big, [], \"cross\")", "memory"),
+    ("let s3 = frame(#{ k: [1, 2, 2], v: [1, 2, 3] }); s3.join(s3, [\"k\"]).height", "=5"),
     // More of the language and the REPL's helpers.
     ("let a = []; a.reduce(|s, x| s + x)", "="),
     ("[1, 2, 3].map(|x| x / 0)", "Division by zero"),

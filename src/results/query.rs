@@ -112,6 +112,23 @@ pub fn pivot(df: &DataFrame, index: &[String], on: &str, values: &str, agg: &str
 }
 
 /// Joins on columns present in both: "inner", "left", "full" or "cross" (no keys).
+/// An upper bound on a join's rows: Σ over keys of (left count × right count), plus every row
+/// of both sides (the unmatched ones of a left or full join); a cross join's product.
+fn joined_rows(left: &DataFrame, right: &DataFrame, keys: &[Expr], cross: bool) -> Result<u64> {
+    let (l, r) = (left.height() as u64, right.height() as u64);
+    if cross {
+        return l.checked_mul(r).ok_or_else(|| Error::arg("join: the cross join's size overflows"));
+    }
+    let counts = |df: &DataFrame, name: &str| df.clone().lazy().group_by(keys.to_vec()).agg([len().alias(name)]);
+    let matched = counts(left, "__gapscope_nl")
+        .join(counts(right, "__gapscope_nr"), keys.to_vec(), keys.to_vec(), JoinArgs::new(JoinType::Inner))
+        .select([(col("__gapscope_nl").cast(DataType::Float64) * col("__gapscope_nr").cast(DataType::Float64)).sum().alias("rows")])
+        .collect()
+        .map_err(|e| query_error("join", left, e))?;
+    let pairs = matched.column("rows").ok().and_then(|c| c.f64().ok().and_then(|c| c.get(0))).unwrap_or(0.0);
+    Ok((pairs.min(u64::MAX as f64) as u64).saturating_add(l).saturating_add(r))
+}
+
 pub fn join(left: &DataFrame, right: &DataFrame, on: &[String], how: &str) -> Result<DataFrame> {
     let op = "join";
     let kind = match how {
@@ -129,6 +146,10 @@ pub fn join(left: &DataFrame, right: &DataFrame, on: &[String], how: &str) -> Re
         check_columns(right, on).map_err(|e| Error::arg(format!("{op}: right table: {e}")))?;
     }
     let keys: Vec<Expr> = on.iter().map(|s| col(s.as_str())).collect();
+    // Keys repeated on both sides multiply: check the result's size before polars builds it (a
+    // failed allocation there aborts the process).
+    let rows = joined_rows(left, right, &keys, matches!(kind, JoinType::Cross))?;
+    crate::limits::elements(&format!("{op}: the result of {rows} rows (keys repeated on both sides multiply; deduplicate or filter first)"), &[rows, (left.width() + right.width()).max(1) as u64], 8)?;
     let mut args = JoinArgs::new(kind);
     args.maintain_order = MaintainOrderJoin::Left;
     if matches!(args.how, JoinType::Full) {
