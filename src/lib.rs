@@ -44,6 +44,10 @@ impl Host {
         // Debug builds default to a call depth of 8: far too shallow for recursive helpers.
         engine.set_max_call_levels(256);
         engine.set_max_expr_depths(256, 256);
+        // A doubling loop (`s += s`) must end in an error, not in the kernel's OOM killer.
+        engine.set_max_string_size(256 << 20);
+        engine.set_max_array_size(50_000_000);
+        engine.set_max_map_size(10_000_000);
         engine.set_module_resolver(host::modules::Resolver::default());
         // `var` is reserved in Rhai but is PyTorch's name for the variance: let it through as a
         // plain identifier so `x.var()` reads as it does in Python.

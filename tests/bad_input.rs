@@ -319,6 +319,10 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("let big = frame(#{ k: zeros([200000]).to(\"int64\"), v: arange(200000) }); big.join(big, [\"k\"])", "keys repeated on both sides multiply"),
     ("let big = frame(#{ k: arange(300000) }); big.join(big, [], \"cross\")", "memory"),
     ("let s3 = frame(#{ k: [1, 2, 2], v: [1, 2, 3] }); s3.join(s3, [\"k\"]).height", "=5"),
+    ("let s = \"a\"; for i in 0..40 { s += s; }", "Length of string too large"),
+    ("let a = [1]; for i in 0..40 { a += a; }", "Size of array"),
+    ("purity([100000000000], [0])", "=1"),
+    ("tsne(randn([100, 3]), #{ iterations: 100000000, perplexity: 5 })", "iterations must be between"),
     // More of the language and the REPL's helpers.
     ("let a = []; a.reduce(|s, x| s + x)", "="),
     ("[1, 2, 3].map(|x| x / 0)", "Division by zero"),

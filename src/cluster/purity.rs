@@ -12,13 +12,17 @@ pub fn purity(clusters: &[i64], labels: &[i64]) -> Result<f64> {
     if clusters.iter().chain(labels).any(|&x| x < 0) {
         return Err(Error::arg("purity: clusters and labels must be non-negative"));
     }
-    let k = *clusters.iter().max().unwrap_or(&0) as usize + 1;
-    let c = *labels.iter().max().unwrap_or(&0) as usize + 1;
-    let mut table = vec![0usize; k.checked_mul(c).ok_or_else(|| Error::arg("purity: too many clusters or classes"))?];
+    // A sparse contingency table: ids are arbitrary integers, so nothing is sized by their values.
+    let mut table: std::collections::HashMap<(i64, i64), usize> = std::collections::HashMap::new();
     for (&g, &y) in clusters.iter().zip(labels) {
-        table[g as usize * c + y as usize] += 1;
+        *table.entry((g, y)).or_insert(0) += 1;
     }
-    let hits: usize = table.chunks(c).map(|row| *row.iter().max().unwrap_or(&0)).sum();
+    let mut best: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for ((g, _), n) in table {
+        let b = best.entry(g).or_insert(0);
+        *b = (*b).max(n);
+    }
+    let hits: usize = best.values().sum();
     Ok(hits as f64 / clusters.len() as f64)
 }
 

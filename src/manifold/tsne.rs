@@ -59,6 +59,8 @@ pub struct Tsne {
 }
 
 const EXPLORATION_ITERS: usize = 250;
+/// sklearn's default is 1,000; past 100,000 an embedding has long stopped moving.
+const MAX_ITERATIONS: usize = 100_000;
 const CHECK_EVERY: usize = 50;
 const NO_PROGRESS: usize = 300;
 const MIN_GRAD_NORM: f64 = 1e-7;
@@ -272,8 +274,8 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
     if (n as f64) <= opts.perplexity || n < 4 {
         return Err(Error::arg(format!("tsne: perplexity {} needs more points than that (at least 4 and more than the perplexity), got {n}; lower perplexity (e.g. perplexity: {})", opts.perplexity, ((n as f64 - 1.0) / 3.0).floor().max(1.0))));
     }
-    if opts.max_iter < EXPLORATION_ITERS {
-        return Err(Error::arg(format!("tsne: iterations must be at least {EXPLORATION_ITERS} (the early-exaggeration phase), got {}", opts.max_iter)));
+    if opts.max_iter < EXPLORATION_ITERS || opts.max_iter > MAX_ITERATIONS {
+        return Err(Error::arg(format!("tsne: iterations must be between {EXPLORATION_ITERS} (the early-exaggeration phase) and {MAX_ITERATIONS}, got {}", opts.max_iter)));
     }
     if !(opts.angle >= 0.0 && opts.angle <= 1.0) || !(opts.early_exaggeration >= 1.0) || opts.learning_rate.is_some_and(|l| !(l > 0.0 && l.is_finite())) {
         return Err(Error::arg("tsne: angle must be in [0, 1], early_exaggeration >= 1 and learning_rate a positive number"));
