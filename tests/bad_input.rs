@@ -323,6 +323,8 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("let a = [1]; for i in 0..40 { a += a; }", "Size of array"),
     ("purity([100000000000], [0])", "=1"),
     ("tsne(randn([100, 3]), #{ iterations: 100000000, perplexity: 5 })", "iterations must be between"),
+    ("fit_mixture(randn([1000]), #{ k: 2, n_init: 1000000 })", "between 1 and 1000 initialisations"),
+    ("fit_mixture(randn([1000]), #{ k: 2, tol: 0, max_iter: 1000000000 })", "between 1 and 1000000 EM iterations"),
     // More of the language and the REPL's helpers.
     ("let a = []; a.reduce(|s, x| s + x)", "="),
     ("[1, 2, 3].map(|x| x / 0)", "Division by zero"),

@@ -57,11 +57,12 @@ impl FitOptions {
                 return Err(Error::arg(format!("k = {k}: a mixture needs between 1 and {MAX_COMPONENTS} components")));
             }
         }
-        if self.n_init == 0 {
-            return Err(Error::arg("n_init = 0: at least one initialisation is needed"));
+        // Bounds that keep a fit finite: sklearn's defaults are n_init 1 and max_iter 100.
+        if self.n_init == 0 || self.n_init > 1000 {
+            return Err(Error::arg(format!("n_init = {}: between 1 and 1000 initialisations", self.n_init)));
         }
-        if self.max_iter == 0 {
-            return Err(Error::arg("max_iter = 0: at least one EM iteration is needed"));
+        if self.max_iter == 0 || self.max_iter > 1_000_000 {
+            return Err(Error::arg(format!("max_iter = {}: between 1 and 1000000 EM iterations", self.max_iter)));
         }
         if !(self.tol >= 0.0 && self.tol.is_finite()) {
             return Err(Error::arg(format!("tol = {}: the tolerance must be a finite number >= 0", self.tol)));
