@@ -20,6 +20,8 @@ pub struct QuadTree {
 
 /// Below this width, points are treated as one location (duplicates would split forever).
 const MIN_HALF: f64 = 1e-12;
+/// Deeper than this, points share a leaf (2^-64 of the root's width is below MIN_HALF anyway).
+const MAX_DEPTH: usize = 64;
 
 impl QuadTree {
     /// The tree over points y = [x0, y0, x1, y1, ...].
@@ -61,7 +63,10 @@ impl QuadTree {
 
     fn insert(&mut self, i: usize, x: f64, y: f64) {
         let mut at = 0;
+        // Depth is bounded too: non-finite coordinates would otherwise split cells forever.
+        let mut depth = 0;
         loop {
+            depth += 1;
             let c = &mut self.cells[at];
             let was = c.count;
             c.mass_x = (c.mass_x * was as f64 + x) / (was + 1) as f64;
@@ -74,7 +79,7 @@ impl QuadTree {
             }
             if leaf {
                 // An occupied leaf: too small to split (duplicates) keeps the extra point here.
-                if c.half <= MIN_HALF {
+                if c.half <= MIN_HALF || depth > MAX_DEPTH {
                     return;
                 }
                 // Push its resident point down one level, then continue with the new one.
@@ -148,6 +153,13 @@ mod tests {
             }
         }
         (fx, fy, z)
+    }
+
+    #[test]
+    fn non_finite_points_do_not_split_forever() {
+        let y = vec![0.0, 1.0, f64::NAN, 2.0, f64::INFINITY, 0.0, 3.0, 3.0];
+        let tree = QuadTree::build(&y);
+        assert!(tree.cells.len() < 1000);
     }
 
     #[test]

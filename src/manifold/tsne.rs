@@ -297,6 +297,9 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
         let mut rng = Rng::new(opts.seed);
         (0..2 * n).map(|_| rng.normal() * 1e-4).collect()
     };
+    if !y.iter().all(|v| v.is_finite()) {
+        return Err(Error::arg("tsne: the input's values are too large to project (the PCA start overflows); standardise the features first"));
+    }
     let lr = opts.learning_rate.unwrap_or_else(|| (n as f64 / opts.early_exaggeration / 4.0).max(50.0));
     enum Affinity {
         Dense(Tensor),
