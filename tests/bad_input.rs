@@ -325,6 +325,7 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("tsne(randn([100, 3]), #{ iterations: 100000000, perplexity: 5 })", "iterations must be between"),
     ("fit_mixture(randn([1000]), #{ k: 2, n_init: 1000000 })", "between 1 and 1000 initialisations"),
     ("fit_mixture(randn([1000]), #{ k: 2, tol: 0, max_iter: 1000000000 })", "between 1 and 1000000 EM iterations"),
+    ("tsne(randn([50, 3]).to(\"float64\") * 1e300, #{ perplexity: 5, method: \"barnes_hut\" })", "standardise the features"),
     // More of the language and the REPL's helpers.
     ("let a = []; a.reduce(|s, x| s + x)", "="),
     ("[1, 2, 3].map(|x| x / 0)", "Division by zero"),

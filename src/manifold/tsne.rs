@@ -360,7 +360,7 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
                 }
             }
             if !y.iter().all(|v| v.is_finite()) {
-                return Err(Error::arg(format!("tsne: the embedding diverged at iteration {}; lower learning_rate", i + 1)));
+                return Err(Error::arg(format!("tsne: the embedding diverged at iteration {} (non-finite values): standardise the features (their squared distances must stay finite), or lower learning_rate", i + 1)));
             }
         }
     }
