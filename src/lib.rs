@@ -20,6 +20,7 @@ pub mod results;
 pub mod rng;
 pub mod script;
 pub mod stdlib;
+pub mod sweep;
 pub mod tensor;
 pub mod train;
 
@@ -72,6 +73,7 @@ impl Host {
         host::checkpoint::register(&mut engine, &mut docs);
         host::frame::register(&mut engine, &mut docs);
         host::record::register(&mut engine, &mut docs);
+        host::sweep::register(&mut engine, &mut docs);
         host::system::register(&mut engine, &mut docs, params.clone());
         let docs = Rc::new(docs);
         host::system::register_help(&mut engine, docs.clone());

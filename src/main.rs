@@ -41,6 +41,13 @@ impl Limits {
     }
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    Local,
+    Slurm,
+    Print,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Interactive session (the default); reads statements from stdin when it is not a terminal.
@@ -57,6 +64,78 @@ enum Command {
         sets: Vec<String>,
         #[command(flatten)]
         limits: Limits,
+    },
+    /// Run an experiment grid (a table script, or any script whose runs go through ex::sweep) as
+    /// independent runs: on this machine, as a Slurm job array, or as printed commands. Resumable:
+    /// complete runs are never rerun. See docs/sweeps.md.
+    #[command(after_help = "Examples:\n  gapscope sweep scripts/table2.rhai --out results/t2 --set dataset=mfeat --jobs 2\n  gapscope sweep scripts/table2.rhai --out /shared/t2 --backend slurm --partition gpu --gpus 1 --cpus 8 --time 4:00:00\n  gapscope sweep /shared/t2 --status")]
+    Sweep {
+        /// The grid's script; or, with --status, --gather or --task, a sweep's output folder.
+        target: PathBuf,
+        /// The sweep's output folder: its manifest (sweep.tsv), one folder per run, the summary.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Script parameters for every run: `--set dataset=mfeat --set seeds=5`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// local: run here, --jobs at a time; slurm: submit a job array and a gather job;
+        /// print: print each incomplete run's command (for GNU parallel and other schedulers).
+        #[arg(long, value_enum, default_value = "local")]
+        backend: BackendArg,
+        /// local: runs at a time (the cores are shared out as torch threads). Default 1.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Where each run of the sweep in TARGET stands: complete, running, queued, failed, stopped, missing.
+        #[arg(long)]
+        status: bool,
+        /// Write the summary (Markdown, CSV, figure) of the sweep in TARGET from its complete runs.
+        #[arg(long)]
+        gather: bool,
+        /// Run one run of the sweep in TARGET, by its key (what the array tasks and local workers run).
+        #[arg(long, value_name = "KEY")]
+        task: Option<String>,
+        /// Take over an output folder planned from another script or settings (complete runs are kept).
+        #[arg(long)]
+        replan: bool,
+        /// A run that has started this many times without finishing fails (a requeue loop).
+        #[arg(long, default_value_t = 10)]
+        max_starts: u32,
+        /// slurm: the partition (`sbatch --partition`).
+        #[arg(long)]
+        partition: Option<String>,
+        /// slurm: each task's time limit (`--time`, e.g. 4:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// slurm: GPUs per task (`--gres=gpu:N`).
+        #[arg(long)]
+        gpus: Option<u32>,
+        /// slurm: CPUs per task (`--cpus-per-task`; also the task's torch threads).
+        #[arg(long)]
+        cpus: Option<u32>,
+        /// slurm: memory per task (`--mem`, e.g. 16G).
+        #[arg(long)]
+        mem: Option<String>,
+        /// slurm: the account to charge (`--account`).
+        #[arg(long)]
+        account: Option<String>,
+        /// slurm: the quality of service (`--qos`).
+        #[arg(long)]
+        qos: Option<String>,
+        /// slurm: at most this many tasks at once (`--array=...%N`).
+        #[arg(long, value_name = "N")]
+        max_parallel: Option<usize>,
+        /// slurm: the largest job array (default: the cluster's MaxArraySize); longer sweeps are split.
+        #[arg(long, value_name = "N")]
+        array_limit: Option<usize>,
+        /// slurm: seconds before the time limit at which a task stops and requeues itself.
+        #[arg(long, default_value_t = 180, value_name = "SECONDS")]
+        signal_before: u32,
+        /// slurm: another #SBATCH option for the tasks, verbatim (repeatable): --sbatch=--constraint=a100
+        #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+        sbatch: Vec<String>,
+        /// No progress bar or notes.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Print docs/api.md (the reference of every registered function) to stdout.
     Api,
@@ -111,6 +190,8 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
+    // Torch threads from GAPSCOPE_THREADS or SLURM_CPUS_PER_TASK, where a sweep set them.
+    gapscope::sweep::threads::apply_from_env();
     match cli.command.unwrap_or(Command::Repl { limits: Limits::default() }) {
         Command::Repl { limits } => {
             let mut host = Host::new();
@@ -148,6 +229,39 @@ fn run() -> Result<ExitCode> {
             let report = prep(&PrepOptions { corpus, raw, out, splits, jobs, features, quiet })?;
             println!("{report}");
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Sweep { target, out, sets, backend, jobs, status, gather, task, replan, max_starts, partition, time, gpus, cpus, mem, account, qos, max_parallel, array_limit, signal_before, sbatch, quiet } => {
+            use gapscope::sweep::command::{self, Backend, Launch};
+            gapscope::interrupt::install_stop_handler();
+            let folder_modes = status as u8 + gather as u8 + task.is_some() as u8;
+            if folder_modes > 1 {
+                anyhow::bail!("--status, --gather and --task each take a sweep's folder: give one of them");
+            }
+            if folder_modes == 1 && out.is_some() {
+                anyhow::bail!("--status, --gather and --task take the sweep's folder in place of the script: `gapscope sweep DIR --status`, without --out");
+            }
+            let code = if status {
+                command::show_status(&target)?
+            } else if gather {
+                command::gather(&target)?
+            } else if let Some(key) = task {
+                command::run_task(&target, &key, max_starts)?
+            } else {
+                let Some(out) = out else {
+                    anyhow::bail!("give the sweep's output folder: gapscope sweep {} --out DIR (or DIR --status for a sweep already planned)", target.display());
+                };
+                if jobs == 0 {
+                    anyhow::bail!("--jobs must be at least 1");
+                }
+                let slurm = gapscope::sweep::slurm::SlurmOptions { partition, time, gpus, cpus, mem, account, qos, max_parallel, array_limit, signal_before, extra: sbatch, max_starts };
+                let backend = match backend {
+                    BackendArg::Local => Backend::Local,
+                    BackendArg::Slurm => Backend::Slurm,
+                    BackendArg::Print => Backend::Print,
+                };
+                command::launch(&Launch { script: target, out, sets, backend, jobs, replan, quiet, slurm })?
+            };
+            Ok(ExitCode::from(code))
         }
         Command::Api => {
             print!("{}", Host::new().docs.markdown());

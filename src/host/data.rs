@@ -54,6 +54,9 @@ fn shape_of(v: &Dynamic, op: &str, key: &str) -> RhaiResult<Vec<i64>> {
 
 fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
     let op = "dataset";
+    if crate::sweep::plan::planning() {
+        return Err(Error::arg("dataset: planning a sweep loads no data, and this script loads a dataset outside its grid: a sweep needs a script whose runs go through ex::sweep or ex::table (stdlib/experiments.rhai); guard other work with `if !sweep_planning() { ... }`").into());
+    }
     let ds = match name {
         "synthetic" => {
             let keys = ["n", "classes", "audio_shape", "visual_shape", "audio_snr", "visual_snr", "degraded_fraction", "seed", "val", "test"];

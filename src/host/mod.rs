@@ -15,6 +15,7 @@ pub mod modules;
 pub mod options;
 pub mod plot;
 pub mod record;
+pub mod sweep;
 pub mod system;
 pub mod tensor;
 pub mod train;

@@ -20,6 +20,16 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, params: Rc<RefCell<Map>>) 
             Some(v) => coerce_like(name, v.clone(), &default),
         }
     });
+    docs.add(a, "write_text", "write_text(path, text)", "Writes text to a file (replacing it atomically, creating its folder): a report's Markdown.", "write_text(\"results/notes.md\", \"# Notes\\n\")");
+    engine.register_fn("write_text", write_text);
+}
+
+/// `write_text(path, text)`: a text file (a report's Markdown), written atomically, its folder
+/// created.
+fn write_text(path: &str, text: &str) -> RhaiResult<()> {
+    let p = std::path::Path::new(path);
+    crate::tensor::io::write_atomically(p, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(tmp, format!("write_text: {e}"))))?;
+    Ok(())
 }
 
 /// A --set value converted to the type of the script's default (an int given for a float).

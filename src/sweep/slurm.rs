@@ -1,0 +1,229 @@
+//! The Slurm backend: the incomplete runs as a job array (split when longer than the cluster's
+//! MaxArraySize), and a gather job that waits for them with `afterany`, so a summary appears
+//! even when some runs fail. Scripts and task lists go under `DIR/.sweep/slurm/`; the array
+//! jobs submitted are listed in `jobs.tsv` there, which is how `--status` and a resubmission
+//! find the sweep's tasks in `squeue`. Facts behind the choices: docs/sweeps.md.
+
+use super::manifest::{quote, Manifest};
+use super::state;
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What the cluster is asked for; None leaves the cluster's default.
+#[derive(Clone, Debug, Default)]
+pub struct SlurmOptions {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub gpus: Option<u32>,
+    pub cpus: Option<u32>,
+    pub mem: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// At most this many tasks at once (`--array=...%N`).
+    pub max_parallel: Option<usize>,
+    /// Largest array; default the cluster's MaxArraySize.
+    pub array_limit: Option<usize>,
+    /// Seconds before the time limit at which a task checkpoints and requeues itself.
+    pub signal_before: u32,
+    /// More `#SBATCH` options, verbatim (`--constraint=a100`).
+    pub extra: Vec<String>,
+    pub max_starts: u32,
+}
+
+pub struct Submission {
+    /// (array job id, number of tasks).
+    pub arrays: Vec<(String, usize)>,
+    pub gather: String,
+}
+
+fn dir(out: &Path) -> PathBuf {
+    state::meta(out).join("slurm")
+}
+
+fn jobs_file(out: &Path) -> PathBuf {
+    dir(out).join("jobs.tsv")
+}
+
+/// `sbatch`/`squeue`/`scontrol`, with a message that says what to do when it is not there.
+fn slurm_command(name: &str, args: &[String]) -> Result<String> {
+    let output = match Command::new(name).args(args).output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("`{name}` is not on the PATH, so Slurm cannot be reached from here: run this on the cluster's login node, or use --backend local (this machine) or --backend print (the commands, for another scheduler)")
+        }
+        Err(e) => bail!("cannot run `{name}`: {e}"),
+    };
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        bail!("`{name} {}` failed ({}): {}\nIs the Slurm controller reachable (`sinfo`)? Nothing was lost: rerun the same command once it is.", args.join(" "), output.status, err.trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).to_string())
+}
+
+/// The cluster's MaxArraySize (its largest array index is one less).
+pub fn max_array_size() -> Result<usize> {
+    let config = slurm_command("scontrol", &["show".into(), "config".into()])?;
+    for line in config.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            if k.trim() == "MaxArraySize" {
+                return v.trim().parse().with_context(|| format!("scontrol show config: MaxArraySize {:?} is not a number", v.trim()));
+            }
+        }
+    }
+    Ok(1001) // Slurm's default
+}
+
+fn job_name(out: &Path) -> String {
+    let base = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "sweep".into());
+    let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    format!("gapscope-{clean}")
+}
+
+fn common_header(s: &mut String, o: &SlurmOptions, gpus: bool) {
+    let mut opt = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            let _ = writeln!(s, "#SBATCH --{k}={v}");
+        }
+    };
+    opt("partition", &o.partition);
+    opt("time", &o.time);
+    opt("account", &o.account);
+    opt("qos", &o.qos);
+    if gpus {
+        opt("mem", &o.mem);
+        opt("cpus-per-task", &o.cpus.map(|c| c.to_string()));
+        opt("gres", &o.gpus.map(|g| format!("gpu:{g}")));
+        for e in &o.extra {
+            let _ = writeln!(s, "#SBATCH {e}");
+        }
+    }
+}
+
+/// The array script: task i runs line i+1 of the key list given as its argument.
+pub fn array_script(m: &Manifest, o: &SlurmOptions) -> String {
+    let out = m.out.display().to_string();
+    let logs = state::meta(&m.out).join("logs").display().to_string();
+    let mut s = String::from("#!/bin/bash\n");
+    let _ = writeln!(s, "# Written by `gapscope sweep` for the sweep in {out}: one array task per line of the key list");
+    let _ = writeln!(s, "# given as $1. Resubmit with `gapscope sweep SCRIPT --out DIR --backend slurm`, which submits only");
+    let _ = writeln!(s, "# the incomplete runs, rather than with sbatch by hand.");
+    let _ = writeln!(s, "#SBATCH --job-name={}", job_name(&m.out));
+    let _ = writeln!(s, "#SBATCH --output={logs}/slurm-%A_%a.out");
+    let _ = writeln!(s, "#SBATCH --open-mode=append");
+    let _ = writeln!(s, "#SBATCH --requeue");
+    let _ = writeln!(s, "#SBATCH --signal=B:USR1@{}", o.signal_before);
+    common_header(&mut s, o, true);
+    let _ = write!(
+        s,
+        r#"set -u
+key=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")
+if [ -z "$key" ]; then echo "sweep: no run at line $((SLURM_ARRAY_TASK_ID + 1)) of $1" >&2; exit 2; fi
+export GAPSCOPE_SWEEP_LOG={logs}/slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}.out
+# Torch threads come from SLURM_CPUS_PER_TASK (gapscope reads it).
+# Shortly before the time limit Slurm sends USR1 to this shell: stop the run (it resumes from
+# its last checkpoint) and put this task back in the queue. bash runs a trap only between
+# commands, so gapscope runs in the background and the shell waits for it.
+requeue() {{
+    echo "sweep: $key: the time limit is near; stopping and requeueing" >&2
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid"
+    scontrol requeue "$SLURM_JOB_ID"
+    exit 0
+}}
+trap requeue USR1
+{exe} sweep {outq} --task "$key" --max-starts {max_starts} &
+pid=$!
+wait "$pid"
+"#,
+        exe = quote(&m.exe.display().to_string()),
+        outq = quote(&out),
+        max_starts = o.max_starts,
+    );
+    s
+}
+
+/// The gather script: the table script's summary from whatever runs completed.
+pub fn gather_script(m: &Manifest, o: &SlurmOptions) -> String {
+    let logs = state::meta(&m.out).join("logs").display().to_string();
+    let mut s = String::from("#!/bin/bash\n");
+    let _ = writeln!(s, "# Written by `gapscope sweep`: the summary of the sweep in {}, after its array jobs end.", m.out.display());
+    let _ = writeln!(s, "#SBATCH --job-name={}-gather", job_name(&m.out));
+    let _ = writeln!(s, "#SBATCH --output={logs}/gather-%j.out");
+    common_header(&mut s, o, false);
+    let _ = writeln!(s, "{} sweep {} --gather", quote(&m.exe.display().to_string()), quote(&m.out.display().to_string()));
+    s
+}
+
+/// Submits `keys` as job arrays and the gather job after them.
+pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions) -> Result<Submission> {
+    let limit = match o.array_limit {
+        Some(n) => n,
+        None => max_array_size()?,
+    }
+    .max(1);
+    let d = dir(&m.out);
+    std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+    std::fs::create_dir_all(state::meta(&m.out).join("logs"))?;
+    let array = d.join("array.sh");
+    let gather = d.join("gather.sh");
+    std::fs::write(&array, array_script(m, o)).with_context(|| format!("cannot write {}", array.display()))?;
+    std::fs::write(&gather, gather_script(m, o)).with_context(|| format!("cannot write {}", gather.display()))?;
+    let stamp = format!("{}-{}", state::now(), std::process::id());
+    let mut sub = Submission { arrays: Vec::new(), gather: String::new() };
+    for (i, chunk) in keys.chunks(limit).enumerate() {
+        let list = d.join(format!("keys-{stamp}-{i}.txt"));
+        std::fs::write(&list, chunk.iter().map(|k| format!("{k}\n")).collect::<String>()).with_context(|| format!("cannot write {}", list.display()))?;
+        let mut spec = format!("0-{}", chunk.len() - 1);
+        if let Some(n) = o.max_parallel {
+            spec.push_str(&format!("%{n}"));
+        }
+        let id = parse_job_id(&slurm_command("sbatch", &["--parsable".into(), format!("--array={spec}"), array.display().to_string(), list.display().to_string()])?)?;
+        // Recorded at once: a failure further on still leaves this array findable.
+        let mut jobs = std::fs::OpenOptions::new().create(true).append(true).open(jobs_file(&m.out))?;
+        std::io::Write::write_all(&mut jobs, format!("{id}\t{}\n", list.display()).as_bytes())?;
+        sub.arrays.push((id, chunk.len()));
+    }
+    let after: Vec<&str> = sub.arrays.iter().map(|(id, _)| id.as_str()).collect();
+    let mut args = vec!["--parsable".to_string()];
+    if !after.is_empty() {
+        args.push(format!("--dependency=afterany:{}", after.join(":")));
+        args.push("--kill-on-invalid-dep=yes".into());
+    }
+    args.push(gather.display().to_string());
+    sub.gather = parse_job_id(&slurm_command("sbatch", &args).with_context(|| {
+        format!("the runs were submitted (jobs {}) but the gather job was not: when they end, run `gapscope sweep {} --gather`", after.join(", "), m.out.display())
+    })?)?;
+    Ok(sub)
+}
+
+/// `--parsable` prints `id` or `id;cluster`.
+fn parse_job_id(out: &str) -> Result<String> {
+    let id = out.trim().split(';').next().unwrap_or("").to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("sbatch did not print a job id (got {:?})", out.trim());
+    }
+    Ok(id)
+}
+
+/// Slurm's state of every task of this sweep still in the queue, by run key. None when squeue
+/// cannot be run (no Slurm here) or the sweep never went to Slurm.
+pub fn queue(out: &Path) -> Option<HashMap<String, String>> {
+    let jobs = std::fs::read_to_string(jobs_file(out)).ok()?;
+    let lists: HashMap<String, PathBuf> = jobs.lines().filter_map(|l| l.split_once('\t')).map(|(id, list)| (id.to_string(), PathBuf::from(list))).collect();
+    let listing = slurm_command("squeue", &["-h".into(), "-r".into(), "-o".into(), "%i|%T".into()]).ok()?;
+    let mut keys_of: HashMap<String, Vec<String>> = HashMap::new();
+    let mut out_map = HashMap::new();
+    for line in listing.lines() {
+        let Some((id, st)) = line.trim().split_once('|') else { continue };
+        let Some((array, task)) = id.split_once('_') else { continue };
+        let Some(list) = lists.get(array) else { continue };
+        let keys = keys_of.entry(array.to_string()).or_insert_with(|| std::fs::read_to_string(list).map(|t| t.lines().map(String::from).collect()).unwrap_or_default());
+        if let Some(key) = task.parse::<usize>().ok().and_then(|t| keys.get(t)) {
+            out_map.insert(key.clone(), st.to_string());
+        }
+    }
+    Some(out_map)
+}

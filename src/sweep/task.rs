@@ -1,0 +1,100 @@
+//! One run of a sweep, executed in this process (`gapscope sweep DIR --task KEY`): what a local
+//! worker or a Slurm array task runs. It does what the manifest's command does, and keeps the
+//! run's state so `--status` can tell running, failed and stopped runs apart. A run whose record
+//! is complete is not run again; a stopped one resumes from its checkpoint (the table scripts'
+//! recipes checkpoint every epoch under the run folder while a sweep task runs them).
+
+use super::manifest::Manifest;
+use super::state::{self, RunState};
+use anyhow::{bail, Result};
+use std::path::Path;
+
+/// The exit status of a task refused for starting too often (a requeue loop).
+pub const EXIT_TOO_MANY_STARTS: u8 = 3;
+
+/// The Slurm job this process belongs to, as `<array job>_<task>` or the plain job id.
+pub fn slurm_job() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(a), Some(t)) => Some(format!("{a}_{t}")),
+        _ => var("SLURM_JOB_ID"),
+    }
+}
+
+/// Runs the manifest's run `key`; returns the process exit status.
+pub fn run(out: &Path, key: &str, max_starts: u32) -> Result<u8> {
+    let m = Manifest::read(out)?;
+    if m.run(key).is_none() {
+        bail!("{key:?} is not a run of the sweep in {} (see its {}): run `gapscope sweep {} --status` for the list", out.display(), super::manifest::FILE, out.display());
+    }
+    if state::complete(out, key) {
+        eprintln!("sweep: {key} is already complete; nothing to do");
+        return Ok(0);
+    }
+    let previous = state::read(out, key).unwrap_or_default();
+    let mut s = RunState {
+        state: "running".into(),
+        host: state::hostname(),
+        pid: std::process::id(),
+        slurm_job: slurm_job(),
+        started: state::now(),
+        starts: previous.starts + 1,
+        log: std::env::var("GAPSCOPE_SWEEP_LOG").ok(),
+        ..Default::default()
+    };
+    if s.starts > max_starts {
+        s.state = "failed".into();
+        s.finished = Some(state::now());
+        s.exit_code = Some(EXIT_TOO_MANY_STARTS as i32);
+        s.error = Some(format!(
+            "started {} times without finishing (limit {max_starts}): each start is stopped before the run completes. Give each task more time (--time), or raise --max-starts",
+            previous.starts
+        ));
+        state::write(out, key, &s)?;
+        eprintln!("sweep: {key}: {}", s.error.as_deref().unwrap_or_default());
+        return Ok(EXIT_TOO_MANY_STARTS);
+    }
+    state::write(out, key, &s)?;
+    eprintln!("sweep: {key}: start {} on {}{}", s.starts, s.host, s.slurm_job.as_deref().map(|j| format!(" (Slurm job {j})")).unwrap_or_default());
+
+    let mut sets = Vec::new();
+    for raw in m.script_sets(Some(key)) {
+        sets.push(crate::script::parse_set(&raw).map_err(anyhow::Error::msg)?);
+    }
+    let host = crate::Host::new();
+    let result = crate::script::run_file(&host, &m.script, &sets);
+    s.finished = Some(state::now());
+    let code = match result {
+        Ok(_) if state::complete(out, key) => {
+            s.state = "complete".into();
+            s.exit_code = Some(0);
+            0
+        }
+        Ok(_) => {
+            s.state = "failed".into();
+            s.exit_code = Some(1);
+            s.error = Some(format!("the script ended without recording {key}/final.parquet: does its grid go through ex::sweep with the sweep's out folder?"));
+            1
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            match crate::interrupt::last() {
+                Some(reason) => {
+                    s.state = "stopped".into();
+                    s.exit_code = Some(reason.exit_code() as i32);
+                    s.error = Some(reason.message().to_string());
+                    reason.exit_code()
+                }
+                None => {
+                    s.state = "failed".into();
+                    s.exit_code = Some(1);
+                    s.error = Some(e.0.lines().take(4).collect::<Vec<_>>().join("\n"));
+                    1
+                }
+            }
+        }
+    };
+    state::write(out, key, &s)?;
+    eprintln!("sweep: {key}: {}", s.state);
+    Ok(code)
+}
