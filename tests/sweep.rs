@@ -1,0 +1,281 @@
+//! `gapscope sweep` without Slurm: planning, the local and print backends, resumption, status,
+//! gather, and the bad inputs of docs/sweeps.md. The Slurm backend: tests/sweep_slurm.rs.
+
+mod common;
+
+use gapscope::results::files::read_parquet;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+const GRID: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sweep/grid.rhai");
+const SMALL: [&str; 8] = ["--set", "dataset=synthetic", "--set", "seeds=2", "--set", "warmup=1", "--set", "epochs=2"];
+
+fn fresh(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gapscope-sweep-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn sweep(args: &[&str]) -> Output {
+    common::bin().arg("sweep").args(args).output().expect("gapscope runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn launch(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![GRID, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&SMALL);
+    args.extend_from_slice(extra);
+    sweep(&args)
+}
+
+fn final_table(out: &Path, key: &str) -> PathBuf {
+    out.join(key).join("final.parquet")
+}
+
+fn modified(p: &Path) -> std::time::SystemTime {
+    std::fs::metadata(p).and_then(|m| m.modified()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn status(out: &Path) -> String {
+    let o = sweep(&[out.to_str().unwrap(), "--status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    text(&o)
+}
+
+const KEYS: [&str; 4] = ["concat/seed0", "ours/seed0", "concat/seed1", "ours/seed1"];
+
+#[test]
+fn print_backend_plans_without_training_and_lists_each_incomplete_run() {
+    let out = fresh("print");
+    let o = launch(&out, &["--backend", "print"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for (line, key) in lines.iter().zip(KEYS) {
+        assert!(line.contains(" run ") && line.ends_with(&format!("--set sweep_run={key}")), "{line}");
+    }
+    // Planning trained nothing and wrote no run folder: only the manifest.
+    for key in KEYS {
+        assert!(!out.join(key).exists(), "{key} was created by planning");
+    }
+    let manifest = std::fs::read_to_string(out.join("sweep.tsv")).unwrap();
+    assert_eq!(manifest.lines().filter(|l| KEYS.iter().any(|k| l.starts_with(&format!("{k}\t")))).count(), 4, "{manifest}");
+    // A printed command runs that run alone; printing again leaves it out.
+    let run = std::process::Command::new("sh").args(["-c", lines[1]]).output().unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(final_table(&out, "ours/seed0").is_file());
+    assert!(!out.join("concat/seed0").exists(), "the printed command ran more than its run");
+    let again = launch(&out, &["--backend", "print"]);
+    let stdout = String::from_utf8_lossy(&again.stdout).to_string();
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(!stdout.contains("sweep_run=ours/seed0"), "{stdout}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--set sweep_gather=true"), "{}", text(&again));
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn local_backend_runs_the_grid_gathers_and_reruns_only_what_is_missing() {
+    let out = fresh("local");
+    let o = launch(&out, &["--jobs", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for key in KEYS {
+        assert!(final_table(&out, key).is_file(), "{key} incomplete:\n{}", text(&o));
+    }
+    for f in ["summary.md", "summary.csv", "summary.png"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| concat |") && md.contains("| ours |") && md.contains("| 2 |"), "{md}");
+    assert!(status(&out).contains("complete 4 · running 0 · queued 0 · failed 0 · stopped 0 · missing 0"));
+
+    // A rerun runs nothing.
+    let before: Vec<_> = KEYS.iter().map(|k| modified(&final_table(&out, k))).collect();
+    let again = launch(&out, &["--jobs", "2"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("0 to run"), "{}", text(&again));
+    let after: Vec<_> = KEYS.iter().map(|k| modified(&final_table(&out, k))).collect();
+    assert_eq!(before, after, "a complete run was run again");
+
+    // Deleting one run's final table reruns exactly that run.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::remove_file(final_table(&out, "ours/seed1")).unwrap();
+    assert!(status(&out).contains("missing 1"));
+    let third = launch(&out, &["--jobs", "2"]);
+    assert!(third.status.success(), "{}", text(&third));
+    assert!(text(&third).contains("1 to run"), "{}", text(&third));
+    for (i, key) in KEYS.iter().enumerate() {
+        let now = modified(&final_table(&out, key));
+        if *key == "ours/seed1" {
+            assert!(now > before[i]);
+        } else {
+            assert_eq!(now, before[i], "{key} was rerun");
+        }
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_failed_run_is_reported_and_the_summary_still_written() {
+    let out = fresh("fail");
+    let o = launch(&out, &["--jobs", "2", "--set", "with_failure=true"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = status(&out);
+    assert!(s.contains("complete 4") && s.contains("failed 2"), "{s}");
+    assert!(s.contains("broken/seed0") && s.contains("lr must be positive"), "{s}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| concat |") && !md.contains("broken"), "{md}");
+    assert!(text(&o).contains("not in the summary") && text(&o).contains("broken/seed1"), "{}", text(&o));
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Stops a task with SIGTERM once it has checkpointed, reruns it, and compares its record with
+/// an uninterrupted run's (the same check the Slurm requeue test makes).
+#[test]
+fn a_stopped_task_resumes_from_its_checkpoint_to_the_uninterrupted_result() {
+    let long = ["--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=2", "--set", "epochs=150", "--set", "variants=ours"];
+    let (a, b) = (fresh("stop-a"), fresh("stop-b"));
+    for out in [&a, &b] {
+        let mut args = vec![GRID, "--out", out.to_str().unwrap(), "--backend", "print"];
+        args.extend_from_slice(&long);
+        assert!(sweep(&args).status.success());
+    }
+    let key = "ours/seed0";
+    let mut child = common::bin().args(["sweep", a.to_str().unwrap(), "--task", key]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let checkpoints = a.join(key).join("checkpoints");
+    let t0 = Instant::now();
+    while !std::fs::read_dir(&checkpoints).map(|d| d.count() > 0).unwrap_or(false) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no checkpoint within a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130));
+    assert!(!final_table(&a, key).is_file(), "the run finished before the stop; lengthen it");
+    assert!(status(&a).contains("stopped 1"));
+    for out in [&a, &b] {
+        let o = sweep(&[out.to_str().unwrap(), "--task", key]);
+        assert!(o.status.success(), "{}", text(&o));
+        // The stopped run picks up from its checkpoint; the other starts from scratch.
+        assert_eq!(text(&o).contains("resuming after epoch"), *out == a, "{}", text(&o));
+    }
+    let state = std::fs::read_to_string(a.join(".sweep/runs/ours%2Fseed0.json")).unwrap();
+    assert!(state.contains("\"starts\": 2"), "{state}");
+    for table in ["epochs.parquet", "final.parquet", "fits.parquet"] {
+        let (x, y) = (read_parquet(&a.join(key).join(table)).unwrap(), read_parquet(&b.join(key).join(table)).unwrap());
+        assert!(x.equals_missing(&y), "{table} differs after resuming:\n{x}\n{y}");
+    }
+    std::fs::remove_dir_all(&a).unwrap();
+    std::fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn a_script_without_a_grid_is_refused() {
+    let dir = fresh("nogrid");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = dir.join("plain.rhai");
+    std::fs::write(&plain, "print(\"hello\");\n").unwrap();
+    let o = sweep(&[plain.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("has no grid") && text(&o).contains("ex::sweep"), "{}", text(&o));
+    // A script that loads data outside a grid stops at dataset(), before any training.
+    let loads = dir.join("loads.rhai");
+    std::fs::write(&loads, "let d = dataset(\"synthetic\");\nprint(d.len);\n").unwrap();
+    let o = sweep(&[loads.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("loads.rhai:1:") && text(&o).contains("planning a sweep loads no data"), "{}", text(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn another_sweeps_folder_and_an_edited_manifest_are_refused_and_nothing_is_lost() {
+    let out = fresh("foreign");
+    let o = launch(&out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = modified(&final_table(&out, "concat/seed0"));
+    let manifest = std::fs::read_to_string(out.join("sweep.tsv")).unwrap();
+
+    // Other settings into the same folder.
+    let o = launch(&out, &["--set", "lr=0.5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("holds another sweep's runs") && text(&o).contains("--replan"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(out.join("sweep.tsv")).unwrap(), manifest);
+
+    // A folder of runs recorded without a manifest, not in this grid.
+    let other = fresh("foreign-runs");
+    std::fs::create_dir_all(other.join("old/seed0")).unwrap();
+    std::fs::write(other.join("old/seed0/config.json"), "{}").unwrap();
+    let o = launch(&other, &["--backend", "print"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("not in this grid (such as old/seed0)"), "{}", text(&o));
+    std::fs::remove_dir_all(&other).unwrap();
+
+    // A hand edit: every entry point refuses it, and says how to plan again.
+    std::fs::write(out.join("sweep.tsv"), manifest.replace("seed1\t", "seed7\t")).unwrap();
+    for args in [vec![out.to_str().unwrap(), "--status"], vec![out.to_str().unwrap(), "--task", "concat/seed0"], vec![out.to_str().unwrap(), "--gather"]] {
+        let o = sweep(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(text(&o).contains("edited by hand") && text(&o).contains("--replan"), "{args:?}: {}", text(&o));
+    }
+    let o = launch(&out, &[]);
+    assert!(text(&o).contains("edited by hand"), "{}", text(&o));
+    // --replan writes a fresh manifest and keeps the complete runs.
+    let o = launch(&out, &["--replan"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0 to run"), "{}", text(&o));
+    assert_eq!(modified(&final_table(&out, "concat/seed0")), before);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn slurm_that_cannot_be_reached_is_an_error_and_nothing_is_lost() {
+    let out = fresh("nosbatch");
+    let o = launch(&out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_file(final_table(&out, "ours/seed1")).unwrap();
+    let before = modified(&final_table(&out, "concat/seed0"));
+    let bin_dir = fresh("fake-bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+
+    // No sbatch on the PATH.
+    let mut args = vec![GRID, "--out", out.to_str().unwrap(), "--backend", "slurm", "--array-limit", "10"];
+    args.extend_from_slice(&SMALL);
+    let o = common::bin().arg("sweep").args(&args).env("PATH", &bin_dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("`sbatch` is not on the PATH") && text(&o).contains("--backend local"), "{}", text(&o));
+
+    // An sbatch that fails (the controller is down).
+    let fake = bin_dir.join("sbatch");
+    std::fs::write(&fake, "#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Unable to contact slurm controller' >&2\nexit 1\n").unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let o = common::bin().arg("sweep").args(&args).env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display())).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("Unable to contact slurm controller") && text(&o).contains("Nothing was lost"), "{}", text(&o));
+    assert_eq!(modified(&final_table(&out, "concat/seed0")), before);
+    assert!(status(&out).contains("complete 3") && status(&out).contains("missing 1"));
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(&bin_dir).unwrap();
+}
+
+#[test]
+fn the_sweeps_own_settings_and_unknown_runs_are_refused() {
+    let out = fresh("own");
+    let o = launch(&out, &["--set", "out=/elsewhere"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("--set out=... is the sweep's own"), "{}", text(&o));
+    let o = sweep(&[out.to_str().unwrap(), "--status"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("has no sweep manifest"), "{}", text(&o));
+    assert!(launch(&out, &["--backend", "print"]).status.success());
+    let o = sweep(&[out.to_str().unwrap(), "--task", "nope/seed0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("\"nope/seed0\" is not a run"), "{}", text(&o));
+    let o = launch(&out, &["--status"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("without --out"), "{}", text(&o));
+    std::fs::remove_dir_all(&out).unwrap();
+}
