@@ -110,7 +110,7 @@ stop() {
         rm -f "$p"
     done
     # slurmd's job processes (slurmstepd) would otherwise keep running sweep tasks.
-    pkill -f "slurmstepd.*$ROOT" 2>/dev/null || pkill slurmstepd 2>/dev/null || true
+    pkill -f "slurmstepd.*$ROOT" 2>/dev/null || true
     rm -rf "$ROOT/state" "$ROOT/spool"
     say "stopped"
 }

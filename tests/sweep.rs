@@ -279,3 +279,46 @@ fn the_sweeps_own_settings_and_unknown_runs_are_refused() {
     assert!(text(&o).contains("without --out"), "{}", text(&o));
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// Every table script plans its whole grid (variants x seeds) without loading data, and a
+/// printed command with shell-special characters in its run (d&r) runs as printed.
+#[test]
+fn every_table_script_plans_its_grid_and_its_commands_run_as_printed() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let quick = ["--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=1"];
+    for (script, variants) in [("table2", 11), ("table3", 6), ("table4", 4), ("table5", 6), ("table6", 5), ("table7", 8)] {
+        let out = fresh(script);
+        let path = format!("{root}/scripts/{script}.rhai");
+        // mfeat is not loaded while planning: a missing data folder does not matter.
+        let o = common::bin().args(["sweep", &path, "--out", out.to_str().unwrap(), "--backend", "print", "--set", "seeds=3"]).env("GAPSCOPE_DATA", out.join("no-data")).output().unwrap();
+        assert!(o.status.success(), "{script}: {}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), variants * 3, "{script}");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    let out = fresh("table2-dr");
+    let mut args = vec![concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/table2.rhai"), "--out", out.to_str().unwrap(), "--backend", "print"];
+    args.extend_from_slice(&quick);
+    let o = sweep(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = stdout.lines().find(|l| l.contains("d&r")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.ends_with("'sweep_run=d&r/seed0'"), "{line}");
+    let run = std::process::Command::new("sh").args(["-c", line]).output().unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(final_table(&out, "d&r/seed0").is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn sweep_functions_outside_a_sweep_are_clean_errors() {
+    let e = common::eval_err("sweep_plan(\"results/x/seed0\")");
+    assert!(e.contains("test.rhai:1:") && e.contains("only `gapscope sweep` plans runs"), "{e}");
+    assert!(!common::eval_ok("sweep_planning()").as_bool().unwrap());
+    let dir = fresh("write-text");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a.md");
+    let _ = common::eval_ok(&format!("write_text({:?}, \"# A\\n\")", file.display().to_string()));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "# A\n");
+    let e = common::eval_err(&format!("write_text({:?}, \"x\")", file.join("under-a-file.md").display().to_string()));
+    assert!(e.contains("test.rhai:1:") && e.contains("under-a-file.md"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

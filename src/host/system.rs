@@ -28,8 +28,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, params: Rc<RefCell<Map>>) 
 /// created.
 fn write_text(path: &str, text: &str) -> RhaiResult<()> {
     let p = std::path::Path::new(path);
-    crate::tensor::io::write_atomically(p, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(tmp, format!("write_text: {e}"))))?;
-    Ok(())
+    crate::tensor::io::write_atomically(p, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(tmp, e)))
+        .map_err(|e| Error::arg(format!("write_text: cannot write {path}: {e}")).into())
 }
 
 /// A --set value converted to the type of the script's default (an int given for a float).
