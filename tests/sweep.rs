@@ -322,3 +322,14 @@ fn sweep_functions_outside_a_sweep_are_clean_errors() {
     assert!(e.contains("test.rhai:1:") && e.contains("under-a-file.md"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A time limit inside the requeue margin would requeue every task forever: refused up front.
+#[test]
+fn a_time_limit_shorter_than_the_requeue_margin_is_refused() {
+    let out = fresh("short-time");
+    let o = launch(&out, &["--backend", "slurm", "--time", "3:00"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("--time 3:00 leaves no time") && text(&o).contains("--signal-before"), "{}", text(&o));
+    assert!(!out.join(".sweep/slurm").exists(), "scripts were written for a refused submission");
+    std::fs::remove_dir_all(&out).unwrap();
+}

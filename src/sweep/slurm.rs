@@ -157,8 +157,38 @@ pub fn gather_script(m: &Manifest, o: &SlurmOptions) -> String {
     s
 }
 
+/// Slurm's time formats in seconds: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S; None for others
+/// (UNLIMITED, INFINITE), which Slurm itself will judge.
+pub fn time_seconds(t: &str) -> Option<u64> {
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().ok()?, r),
+        None => (0, t),
+    };
+    let parts: Vec<u64> = rest.split(':').map(|p| p.parse::<u64>().ok()).collect::<Option<_>>()?;
+    let (h, m, s) = match (t.contains('-'), parts.as_slice()) {
+        (false, [m]) => (0, *m, 0),
+        (false, [m, s]) => (0, *m, *s),
+        (false, [h, m, s]) => (*h, *m, *s),
+        (true, [h]) => (*h, 0, 0),
+        (true, [h, m]) => (*h, *m, 0),
+        (true, [h, m, s]) => (*h, *m, *s),
+        _ => return None,
+    };
+    Some(((days * 24 + h) * 60 + m) * 60 + s)
+}
+
 /// Submits `keys` as job arrays and the gather job after them.
 pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions) -> Result<Submission> {
+    if let Some(limit) = o.time.as_deref().and_then(time_seconds) {
+        // USR1 may come up to 60 s before the margin asked for: a task must outlive both.
+        if limit <= o.signal_before as u64 + 60 {
+            bail!(
+                "--time {} leaves no time to run before the requeue signal ({} s before the limit, and Slurm may send it 60 s early): every task would stop and requeue at once. Give --time more, or lower --signal-before",
+                o.time.as_deref().unwrap_or_default(),
+                o.signal_before
+            );
+        }
+    }
     let limit = match o.array_limit {
         Some(n) => n,
         None => max_array_size()?,
@@ -197,6 +227,23 @@ pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions) -> Result<Submiss
         format!("the runs were submitted (jobs {}) but the gather job was not: when they end, run `gapscope sweep {} --gather`", after.join(", "), m.out.display())
     })?)?;
     Ok(sub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slurm_time_formats() {
+        assert_eq!(time_seconds("30"), Some(1800));
+        assert_eq!(time_seconds("30:15"), Some(1815));
+        assert_eq!(time_seconds("4:00:00"), Some(14400));
+        assert_eq!(time_seconds("1-2"), Some(93600));
+        assert_eq!(time_seconds("1-2:30"), Some(95400));
+        assert_eq!(time_seconds("1-0:0:5"), Some(86405));
+        assert_eq!(time_seconds("UNLIMITED"), None);
+        assert_eq!(time_seconds("1:2:3:4"), None);
+    }
 }
 
 /// `--parsable` prints `id` or `id;cluster`.
