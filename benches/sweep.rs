@@ -41,7 +41,7 @@ fn main() {
         c.arg("sweep").arg(script()).arg("--out").arg(&out).args(&sets).args(["--jobs", &jobs.to_string(), "-q"]);
         rows.push((jobs, timed(c)));
     }
-    let runs = std::fs::read_to_string(root.join("jobs1/sweep.tsv")).unwrap().lines().filter(|l| l.contains("\t")).count() - 1;
+    let runs = std::fs::read_to_string(root.join("jobs1/sweep.tsv")).unwrap().lines().filter(|l| l.contains('\t') && !l.starts_with('#')).count() - 1;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("`BENCHES=sweep bash scripts/bench.sh` (benches/sweep.rs): scripts/table3.rhai on mfeat, {runs} runs (6 variants x 2 seeds, warmup 2 + 4 epochs each), wall time of the whole grid and its summary.\n");
     println!("| how | wall s | speed-up over one process |");
