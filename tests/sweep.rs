@@ -40,6 +40,16 @@ fn modified(p: &Path) -> std::time::SystemTime {
     std::fs::metadata(p).and_then(|m| m.modified()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 fn status(out: &Path) -> String {
     let o = sweep(&[out.to_str().unwrap(), "--status"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -197,6 +207,24 @@ fn another_sweeps_folder_and_an_edited_manifest_are_refused_and_nothing_is_lost(
     let o = launch(&out, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let before = modified(&final_table(&out, "concat/seed0"));
+
+    // The same settings in another order are the same sweep.
+    let mut reordered = vec![GRID, "--out", out.to_str().unwrap()];
+    for pair in SMALL.chunks(2).rev() {
+        reordered.extend_from_slice(pair);
+    }
+    let o = sweep(&reordered);
+    assert!(o.status.success() && text(&o).contains("0 to run"), "{}", text(&o));
+
+    // A run folder that is not the grid's, even one complete and of a variant the grid has,
+    // stays out of the summary.
+    copy_dir(&out.join("concat/seed0"), &out.join("extra/seed0"));
+    let o = sweep(&[out.to_str().unwrap(), "--gather"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let concat = md.lines().find(|l| l.starts_with("| concat |")).unwrap();
+    assert!(concat.ends_with("| 2 |"), "{md}");
+    std::fs::remove_dir_all(out.join("extra")).unwrap();
     let manifest = std::fs::read_to_string(out.join("sweep.tsv")).unwrap();
 
     // Other settings into the same folder.

@@ -72,9 +72,14 @@ impl Manifest {
         words.join(" ")
     }
 
-    /// The plan's identity: the same script and settings mean the same sweep.
+    /// The plan's identity: the same script and settings (in any order) mean the same sweep.
     pub fn same_sweep(&self, other: &Manifest) -> bool {
-        self.script == other.script && self.sets == other.sets
+        let sorted = |m: &Manifest| {
+            let mut s = m.sets.clone();
+            s.sort();
+            s
+        };
+        self.script == other.script && sorted(self) == sorted(other)
     }
 
     pub fn run(&self, key: &str) -> Option<&PlannedRun> {
