@@ -70,7 +70,7 @@ enum Command {
     /// complete runs are never rerun. See docs/sweeps.md.
     #[command(after_help = "Examples:\n  gapscope sweep scripts/table2.rhai --out results/t2 --set dataset=mfeat --jobs 2\n  gapscope sweep scripts/table2.rhai --out /shared/t2 --backend slurm --partition gpu --gpus 1 --cpus 8 --time 4:00:00\n  gapscope sweep /shared/t2 --status")]
     Sweep {
-        /// The grid's script; or, with --status, --gather or --task, a sweep's output folder.
+        /// The grid's script; or, with --status, --gather, --cancel or --task, a sweep's output folder.
         target: PathBuf,
         /// The sweep's output folder: its manifest (sweep.tsv), one folder per run, the summary.
         #[arg(long)]
@@ -91,6 +91,9 @@ enum Command {
         /// Write the summary (Markdown, CSV, figure) of the sweep in TARGET from its complete runs.
         #[arg(long)]
         gather: bool,
+        /// Cancel the Slurm jobs of the sweep in TARGET that are still queued or running (resumable).
+        #[arg(long)]
+        cancel: bool,
         /// Run one run of the sweep in TARGET, by its key (what the array tasks and local workers run).
         #[arg(long, value_name = "KEY")]
         task: Option<String>,
@@ -230,20 +233,22 @@ fn run() -> Result<ExitCode> {
             println!("{report}");
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Command::Sweep { target, out, sets, backend, jobs, status, gather, task, replan, max_starts, partition, time, gpus, cpus, mem, account, qos, max_parallel, array_limit, signal_before, sbatch, quiet } => {
+        Command::Sweep { target, out, sets, backend, jobs, status, gather, cancel, task, replan, max_starts, partition, time, gpus, cpus, mem, account, qos, max_parallel, array_limit, signal_before, sbatch, quiet } => {
             use gapscope::sweep::command::{self, Backend, Launch};
             gapscope::interrupt::install_stop_handler();
-            let folder_modes = status as u8 + gather as u8 + task.is_some() as u8;
+            let folder_modes = status as u8 + gather as u8 + cancel as u8 + task.is_some() as u8;
             if folder_modes > 1 {
-                anyhow::bail!("--status, --gather and --task each take a sweep's folder: give one of them");
+                anyhow::bail!("--status, --gather, --cancel and --task each take a sweep's folder: give one of them");
             }
             if folder_modes == 1 && out.is_some() {
-                anyhow::bail!("--status, --gather and --task take the sweep's folder in place of the script: `gapscope sweep DIR --status`, without --out");
+                anyhow::bail!("--status, --gather, --cancel and --task take the sweep's folder in place of the script: `gapscope sweep DIR --status`, without --out");
             }
             let code = if status {
                 command::show_status(&target)?
             } else if gather {
                 command::gather(&target)?
+            } else if cancel {
+                command::cancel(&target)?
             } else if let Some(key) = task {
                 command::run_task(&target, &key, max_starts)?
             } else {

@@ -220,3 +220,40 @@ fn a_task_requeued_mid_run_resumes_from_its_checkpoint_to_the_uninterrupted_resu
     std::fs::remove_dir_all(&out).unwrap();
     std::fs::remove_dir_all(&reference).unwrap();
 }
+
+/// `--cancel` takes the sweep's jobs out of the queue: the running task stops resumable, the
+/// waiting one stays missing, the gather job goes too; a resubmission submits both again.
+#[test]
+fn cancel_stops_the_sweeps_jobs_and_a_resubmission_picks_them_up() {
+    if !slurm_up("slurm cancel") {
+        return;
+    }
+    let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
+    let out = fresh("cancel");
+    let sets = ["dataset=synthetic", "seeds=2", "warmup=2", "epochs=300", "variants=ours"];
+    let o = submit(&out, &sets, &["--max-parallel", "1"]);
+    let jobs = job_ids(&o);
+    let t0 = Instant::now();
+    while !std::fs::read_dir(out.join("ours/seed0/checkpoints")).map(|d| d.count() > 0).unwrap_or(false) {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint within two minutes:\n{}", status(&out));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let s = status(&out);
+    assert!(s.contains("running 1 · queued 1") && s.contains("Slurm: PENDING (JobArrayTaskLimit)"), "{s}");
+    let c = sweep(&[out.to_str().unwrap(), "--cancel"]);
+    assert!(c.status.success(), "{}", text(&c));
+    for id in &jobs {
+        assert!(text(&c).contains(id.as_str()), "job {id} not cancelled: {}", text(&c));
+    }
+    wait_for(&jobs, Duration::from_secs(120));
+    // The cancelled task had time to record its stop, or vanished mid-batch: either way resumable.
+    let s = status(&out);
+    assert!(s.contains("complete 0 · running 0 · queued 0") && s.contains("missing 1") && s.contains("stopped 1"), "{s}");
+    assert!(!out.join("summary.md").exists(), "the gather job ran after a cancel");
+    let again = submit(&out, &sets, &["--max-parallel", "1"]);
+    assert!(text(&again).contains("(2 runs)"), "{}", text(&again));
+    let c = sweep(&[out.to_str().unwrap(), "--cancel"]);
+    assert!(c.status.success(), "{}", text(&c));
+    wait_for(&job_ids(&again), Duration::from_secs(120));
+    std::fs::remove_dir_all(&out).unwrap();
+}

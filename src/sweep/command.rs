@@ -1,5 +1,5 @@
-//! `gapscope sweep`'s four entry points: launch a grid (plan, then run the incomplete runs on a
-//! backend), run one task, gather the summary, show the status.
+//! `gapscope sweep`'s entry points: launch a grid (plan, then run the incomplete runs on a
+//! backend), run one task, gather the summary, show the status, cancel the Slurm jobs.
 
 use super::manifest::Manifest;
 use super::slurm::{self, SlurmOptions};
@@ -157,6 +157,19 @@ pub fn gather(out: &Path) -> Result<u8> {
             Ok(crate::interrupt::last().map(|r| r.exit_code()).unwrap_or(1))
         }
     }
+}
+
+/// `--cancel`: the sweep's Slurm jobs still queued or running.
+pub fn cancel(out: &Path) -> Result<u8> {
+    let out = absolute(out)?;
+    Manifest::read(&out)?;
+    let ids = slurm::cancel(&out)?;
+    if ids.is_empty() {
+        println!("nothing of this sweep is in the queue");
+    } else {
+        println!("cancelled jobs {}; running tasks stop at their next batch. Resubmit with the same `gapscope sweep` command to resume", ids.join(", "));
+    }
+    Ok(0)
 }
 
 /// `--status`: the report of `status::render`.

@@ -47,6 +47,10 @@ fn jobs_file(out: &Path) -> PathBuf {
     dir(out).join("jobs.tsv")
 }
 
+fn gather_file(out: &Path) -> PathBuf {
+    dir(out).join("gather.tsv")
+}
+
 /// `sbatch`/`squeue`/`scontrol`, with a message that says what to do when it is not there.
 fn slurm_command(name: &str, args: &[String]) -> Result<String> {
     let output = match Command::new(name).args(args).output() {
@@ -226,6 +230,8 @@ pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions) -> Result<Submiss
     sub.gather = parse_job_id(&slurm_command("sbatch", &args).with_context(|| {
         format!("the runs were submitted (jobs {}) but the gather job was not: when they end, run `gapscope sweep {} --gather`", after.join(", "), m.out.display())
     })?)?;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(gather_file(&m.out))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", sub.gather).as_bytes())?;
     Ok(sub)
 }
 
@@ -255,22 +261,70 @@ fn parse_job_id(out: &str) -> Result<String> {
     Ok(id)
 }
 
-/// Slurm's state of every task of this sweep still in the queue, by run key. None when squeue
+/// One task of the sweep in Slurm's queue.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    /// PENDING, RUNNING, ...
+    pub state: String,
+    /// Why it waits (BeginTime, Priority, JobArrayTaskLimit), "None" when it does not.
+    pub reason: String,
+}
+
+/// This sweep's jobs in the queue, as (array or plain job id, task, state, reason). Checked by
+/// name as well as id: a job id reused after a Slurm restart is another sweep's.
+fn listing(out: &Path) -> Option<Vec<(String, Option<usize>, Queued)>> {
+    let text = slurm_command("squeue", &["-h".into(), "-r".into(), "-o".into(), "%F|%i|%T|%r|%j".into()]).ok()?;
+    let name = job_name(out);
+    let gather = format!("{name}-gather");
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.trim().splitn(5, '|').collect();
+        if f.len() != 5 || (f[4] != name && f[4] != gather) {
+            continue;
+        }
+        let task = f[1].split_once('_').and_then(|(_, t)| t.parse().ok());
+        rows.push((f[0].to_string(), task, Queued { state: f[2].to_string(), reason: f[3].to_string() }));
+    }
+    Some(rows)
+}
+
+/// Slurm's view of every task of this sweep still in the queue, by run key. None when squeue
 /// cannot be run (no Slurm here) or the sweep never went to Slurm.
-pub fn queue(out: &Path) -> Option<HashMap<String, String>> {
+pub fn queue(out: &Path) -> Option<HashMap<String, Queued>> {
     let jobs = std::fs::read_to_string(jobs_file(out)).ok()?;
     let lists: HashMap<String, PathBuf> = jobs.lines().filter_map(|l| l.split_once('\t')).map(|(id, list)| (id.to_string(), PathBuf::from(list))).collect();
-    let listing = slurm_command("squeue", &["-h".into(), "-r".into(), "-o".into(), "%i|%T".into()]).ok()?;
     let mut keys_of: HashMap<String, Vec<String>> = HashMap::new();
-    let mut out_map = HashMap::new();
-    for line in listing.lines() {
-        let Some((id, st)) = line.trim().split_once('|') else { continue };
-        let Some((array, task)) = id.split_once('_') else { continue };
-        let Some(list) = lists.get(array) else { continue };
-        let keys = keys_of.entry(array.to_string()).or_insert_with(|| std::fs::read_to_string(list).map(|t| t.lines().map(String::from).collect()).unwrap_or_default());
-        if let Some(key) = task.parse::<usize>().ok().and_then(|t| keys.get(t)) {
-            out_map.insert(key.clone(), st.to_string());
+    let mut by_key = HashMap::new();
+    for (array, task, q) in listing(out)? {
+        let (Some(list), Some(task)) = (lists.get(&array), task) else { continue };
+        let keys = keys_of.entry(array.clone()).or_insert_with(|| std::fs::read_to_string(list).map(|t| t.lines().map(String::from).collect()).unwrap_or_default());
+        if let Some(key) = keys.get(task) {
+            by_key.insert(key.clone(), q);
         }
     }
-    Some(out_map)
+    Some(by_key)
+}
+
+/// `--cancel`: cancels this sweep's jobs still in the queue (arrays and gather jobs); returns
+/// their ids. Running tasks get SIGTERM and stop at their next batch, resumable.
+pub fn cancel(out: &Path) -> Result<Vec<String>> {
+    let mut ours: Vec<String> = Vec::new();
+    for file in [jobs_file(out), gather_file(out)] {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            ours.extend(text.lines().filter_map(|l| l.split('\t').next()).map(String::from));
+        }
+    }
+    if ours.is_empty() {
+        bail!("the sweep in {} was never submitted to Slurm: nothing to cancel (a local sweep stops with Ctrl-C)", out.display());
+    }
+    let Some(rows) = listing(out) else {
+        bail!("`squeue` cannot be run here, so the sweep's jobs cannot be found: run this where Slurm is reachable");
+    };
+    let mut ids: Vec<String> = rows.into_iter().map(|(id, _, _)| id).filter(|id| ours.contains(id)).collect();
+    ids.sort();
+    ids.dedup();
+    if !ids.is_empty() {
+        slurm_command("scancel", &ids)?;
+    }
+    Ok(ids)
 }

@@ -2,6 +2,7 @@
 //! is present) its queue: complete, running, queued, failed, stopped or missing.
 
 use super::manifest::Manifest;
+use super::slurm::Queued;
 use super::state;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -44,21 +45,22 @@ pub struct RunStatus {
     pub detail: String,
 }
 
-/// Every run's status. `queue` maps keys to Slurm's state of their task (PENDING, RUNNING, ...);
-/// None when Slurm is not there to ask.
-pub fn collect(m: &Manifest, queue: Option<&HashMap<String, String>>) -> Vec<RunStatus> {
+/// Every run's status. `queue` maps keys to Slurm's view of their task; None when Slurm is not
+/// there to ask.
+pub fn collect(m: &Manifest, queue: Option<&HashMap<String, Queued>>) -> Vec<RunStatus> {
     m.runs.iter().map(|r| one(m, &r.key, queue)).collect()
 }
 
-fn one(m: &Manifest, key: &str, queue: Option<&HashMap<String, String>>) -> RunStatus {
+fn one(m: &Manifest, key: &str, queue: Option<&HashMap<String, Queued>>) -> RunStatus {
     let out = &m.out;
     let st = |status, detail: String| RunStatus { key: key.to_string(), status, detail };
     if state::complete(out, key) {
         return st(Status::Complete, String::new());
     }
-    if let Some(slurm) = queue.and_then(|q| q.get(key)) {
-        let running = matches!(slurm.as_str(), "RUNNING" | "COMPLETING" | "CONFIGURING" | "SUSPENDED" | "STOPPED");
-        return st(if running { Status::Running } else { Status::Queued }, format!("Slurm: {slurm}"));
+    if let Some(q) = queue.and_then(|q| q.get(key)) {
+        let running = matches!(q.state.as_str(), "RUNNING" | "COMPLETING" | "CONFIGURING" | "SUSPENDED" | "STOPPED");
+        let why = if q.reason.is_empty() || q.reason == "None" { String::new() } else { format!(" ({})", q.reason) };
+        return st(if running { Status::Running } else { Status::Queued }, format!("Slurm: {}{why}", q.state));
     }
     let Some(s) = state::read(out, key) else {
         let partial = out.join(key).join("checkpoints").is_dir();
