@@ -361,3 +361,26 @@ fn a_time_limit_shorter_than_the_requeue_margin_is_refused() {
     assert!(!out.join(".sweep/slurm").exists(), "scripts were written for a refused submission");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// Editing the grid's script after runs completed is allowed, with a warning that they came
+/// from the earlier version.
+#[test]
+fn an_edited_script_warns_that_complete_runs_came_from_the_earlier_version() {
+    let dir = fresh("edited-script");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("grid.rhai");
+    std::fs::copy(GRID, &script).unwrap();
+    let out = dir.join("out");
+    let mut args = vec![script.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set", "variants=concat"];
+    args.extend_from_slice(&SMALL);
+    let o = sweep(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("warning"), "{}", text(&o));
+    let o = sweep(&args);
+    assert!(!text(&o).contains("warning"), "an unchanged script warned: {}", text(&o));
+    std::fs::write(&script, std::fs::read_to_string(GRID).unwrap() + "// an edit\n").unwrap();
+    let o = sweep(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("changed since this sweep was planned: its 2 complete runs"), "{}", text(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -69,6 +69,12 @@ pub fn launch(r: &Launch) -> Result<u8> {
                 let sets = |m: &Manifest| if m.sets.is_empty() { "no --set".to_string() } else { m.sets.iter().map(|s| format!("--set {s}")).collect::<Vec<_>>().join(" ") };
                 bail!("{} holds another sweep's runs: {} with {}, not {} with {}. Mixing them would put runs with different settings in one table: {adopt}", out.display(), old.script.display(), sets(&old), new.script.display(), sets(&new));
             }
+            Ok(old) if !old.script_hash.is_empty() && old.script_hash != new.script_hash => {
+                let done = new.runs.iter().filter(|run| state::complete(&out, &run.key)).count();
+                if done > 0 {
+                    eprintln!("warning: {} changed since this sweep was planned: its {done} complete runs came from the earlier version and are kept. Delete a run's final.parquet to rerun it, or use another --out", script.display());
+                }
+            }
             Err(e) if !r.replan => return Err(e),
             _ => {}
         }

@@ -21,6 +21,9 @@ pub struct PlannedRun {
 pub struct Manifest {
     /// The grid's script, absolute.
     pub script: PathBuf,
+    /// A checksum of the script's text when it was planned ("" from manifests that predate it):
+    /// a later plan from an edited script warns that the complete runs came from the old one.
+    pub script_hash: String,
     /// The user's `--set KEY=VALUE` settings, as given (out and the sweep's own are added).
     pub sets: Vec<String>,
     /// The output folder, absolute.
@@ -37,7 +40,7 @@ pub fn quote(s: &str) -> String {
 }
 
 /// FNV-1a, 64 bits: enough to notice an edit, with no dependency.
-fn checksum(text: &str) -> String {
+pub fn checksum(text: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= b as u64;
@@ -91,6 +94,9 @@ impl Manifest {
         s.push_str("# gapscope sweep manifest: one run per line, its folder under this one and the command that runs it.\n");
         s.push_str("# Written by `gapscope sweep`; do not edit (a checksum guards it): plan again with gapscope sweep SCRIPT --out DIR.\n");
         s.push_str(&format!("# script\t{}\n", self.script.display()));
+        if !self.script_hash.is_empty() {
+            s.push_str(&format!("# script_hash\t{}\n", self.script_hash));
+        }
         for set in &self.sets {
             s.push_str(&format!("# set\t{set}\n"));
         }
@@ -128,7 +134,7 @@ impl Manifest {
         if tail.trim_end().strip_prefix("# checksum\t") != Some(checksum(body).as_str()) {
             bail!("{} was edited by hand (its checksum does not match), and tasks run what it says: {replan}", path.display());
         }
-        let mut m = Manifest { script: PathBuf::new(), sets: Vec::new(), out: PathBuf::new(), exe: PathBuf::new(), runs: Vec::new() };
+        let mut m = Manifest { script: PathBuf::new(), script_hash: String::new(), sets: Vec::new(), out: PathBuf::new(), exe: PathBuf::new(), runs: Vec::new() };
         let mut in_runs = false;
         for line in body.lines() {
             if in_runs {
@@ -139,6 +145,7 @@ impl Manifest {
             } else if let Some((k, v)) = line.strip_prefix("# ").and_then(|l| l.split_once('\t')) {
                 match k {
                     "script" => m.script = v.into(),
+                    "script_hash" => m.script_hash = v.into(),
                     "set" => m.sets.push(v.into()),
                     "out" => m.out = v.into(),
                     "exe" => m.exe = v.into(),
@@ -160,7 +167,7 @@ mod tests {
     use super::*;
 
     fn sample(out: &Path) -> Manifest {
-        let mut m = Manifest { script: "/x/table2.rhai".into(), sets: vec!["dataset=mfeat".into(), "note=it's".into()], out: out.into(), exe: "/bin/gapscope".into(), runs: vec![] };
+        let mut m = Manifest { script: "/x/table2.rhai".into(), script_hash: "00ff".into(), sets: vec!["dataset=mfeat".into(), "note=it's".into()], out: out.into(), exe: "/bin/gapscope".into(), runs: vec![] };
         for key in ["concat/seed0", "d&r/seed0", "tau=0 (all)/seed1"] {
             m.runs.push(PlannedRun { key: key.into(), command: m.command(Some(key)) });
         }

@@ -65,7 +65,8 @@ pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path) -> Result<Ma
         Ok(_) if keys.is_empty() => bail!("{name} has no grid: it named no runs. A sweep needs a script whose runs go through ex::sweep or ex::table (stdlib/experiments.rhai), such as scripts/table2.rhai"),
         Ok(_) => {}
     }
-    let mut m = Manifest { script: script.to_path_buf(), sets: sets.to_vec(), out: out.to_path_buf(), exe: exe.to_path_buf(), runs: Vec::new() };
+    let script_hash = std::fs::read_to_string(script).map(|t| super::manifest::checksum(&t)).unwrap_or_default();
+    let mut m = Manifest { script: script.to_path_buf(), script_hash, sets: sets.to_vec(), out: out.to_path_buf(), exe: exe.to_path_buf(), runs: Vec::new() };
     for key in keys {
         let command = m.command(Some(&key));
         m.runs.push(PlannedRun { key, command });
