@@ -102,6 +102,10 @@ fn local_backend_runs_the_grid_gathers_and_reruns_only_what_is_missing() {
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("| concat |") && md.contains("| ours |") && md.contains("| 2 |"), "{md}");
     assert!(status(&out).contains("complete 4 · running 0 · queued 0 · failed 0 · stopped 0 · missing 0"));
+    // Two processes share the cores: each has its half as torch threads.
+    let per = (std::thread::available_parallelism().unwrap().get() / 2).max(1);
+    let log = std::fs::read_to_string(out.join(".sweep/logs/concat%2Fseed0.log")).unwrap();
+    assert!(log.contains(&format!(", {per} torch thread")), "{log}");
 
     // A rerun runs nothing.
     let before: Vec<_> = KEYS.iter().map(|k| modified(&final_table(&out, k))).collect();

@@ -124,9 +124,9 @@ fn a_slurm_sweep_completes_then_resubmits_nothing_then_exactly_a_deleted_run() {
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap_or_else(|e| panic!("no summary ({e}):\n{s}"));
     assert!(md.contains("| concat |") && md.contains("| ours |"), "{md}");
     assert!(out.join("summary.png").is_file() && out.join("summary.csv").is_file());
-    // The tasks ran with SLURM_CPUS_PER_TASK=1 and said where they ran.
+    // The tasks said where they ran, with SLURM_CPUS_PER_TASK=1 as their torch threads.
     let log = std::fs::read_to_string(out.join(".sweep/logs").join(format!("slurm-{}_0.out", jobs[0]))).unwrap();
-    assert!(log.contains("(Slurm job"), "{log}");
+    assert!(log.contains(&format!("(Slurm job {}_0), 1 torch thread\n", jobs[0])), "{log}");
 
     let before: Vec<_> = KEYS.iter().map(|k| modified(&out.join(k).join("final.parquet"))).collect();
     let again = submit(&out, &SMALL, &["--array-limit", "3"]);

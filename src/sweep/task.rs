@@ -55,7 +55,14 @@ pub fn run(out: &Path, key: &str, max_starts: u32) -> Result<u8> {
         return Ok(EXIT_TOO_MANY_STARTS);
     }
     state::write(out, key, &s)?;
-    eprintln!("sweep: {key}: start {} on {}{}", s.starts, s.host, s.slurm_job.as_deref().map(|j| format!(" (Slurm job {j})")).unwrap_or_default());
+    let threads = tch::get_num_threads();
+    eprintln!(
+        "sweep: {key}: start {} on {}{}, {threads} torch thread{}",
+        s.starts,
+        s.host,
+        s.slurm_job.as_deref().map(|j| format!(" (Slurm job {j})")).unwrap_or_default(),
+        if threads == 1 { "" } else { "s" }
+    );
 
     let mut sets = Vec::new();
     for raw in m.script_sets(Some(key)) {
