@@ -14,6 +14,8 @@ pub enum Reason {
     Signal,
     /// `--timeout` ran out.
     Timeout,
+    /// SIGUSR1 (a sweep task near its time limit): stopped after writing a checkpoint.
+    Checkpointed,
 }
 
 impl Reason {
@@ -21,13 +23,14 @@ impl Reason {
         match self {
             Reason::Signal => "interrupted (Ctrl-C or a termination signal)",
             Reason::Timeout => "stopped: the script ran past its --timeout",
+            Reason::Checkpointed => "stopped, as SIGUSR1 asked, just after writing a checkpoint",
         }
     }
 
     /// The exit status a stopped `gapscope run` returns (as shells and `timeout(1)` do).
     pub fn exit_code(self) -> u8 {
         match self {
-            Reason::Signal => 130,
+            Reason::Signal | Reason::Checkpointed => 130,
             Reason::Timeout => 124,
         }
     }
@@ -36,6 +39,7 @@ impl Reason {
         match self {
             Reason::Signal => 1,
             Reason::Timeout => 2,
+            Reason::Checkpointed => 3,
         }
     }
 
@@ -43,6 +47,7 @@ impl Reason {
         match c {
             1 => Some(Reason::Signal),
             2 => Some(Reason::Timeout),
+            3 => Some(Reason::Checkpointed),
             _ => None,
         }
     }
@@ -125,5 +130,41 @@ pub fn start_watchdog(seconds: f64) {
         eprintln!("stopped: the script ran past its --timeout of {seconds} s and did not reach a stopping point within 10 s");
         std::process::exit(124);
     });
+}
+
+/// Raised by SIGUSR1 when `stop_at_checkpoint` is installed.
+static AT_CHECKPOINT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    // Only an atomic store: all a signal handler may safely do.
+    AT_CHECKPOINT.store(true, Ordering::SeqCst);
+}
+
+/// SIGUSR1 asks for a stop just after the next checkpoint is written, so a Slurm task warned of
+/// its time limit loses no finished work. If no checkpoint comes within `grace`, the stop lands
+/// at the next batch instead (the run then resumes from the checkpoint before).
+pub fn stop_at_checkpoint(grace: std::time::Duration) {
+    unsafe {
+        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+    }
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if AT_CHECKPOINT.load(Ordering::SeqCst) {
+            eprintln!("SIGUSR1: stopping after the next checkpoint (or in {} s)", grace.as_secs());
+            std::thread::sleep(grace);
+            if pending().is_none() && last().is_none() {
+                eprintln!("no checkpoint came within {} s: stopping at the next batch", grace.as_secs());
+                request_because(Reason::Signal);
+            }
+            return;
+        }
+    });
+}
+
+/// Called after each checkpoint is written: raises the stop SIGUSR1 asked for.
+pub fn checkpoint_written() {
+    if AT_CHECKPOINT.load(Ordering::SeqCst) && pending().is_none() {
+        request_because(Reason::Checkpointed);
+    }
 }
 

@@ -17,8 +17,15 @@ fn fresh(name: &str) -> PathBuf {
     dir
 }
 
+/// Tests run side by side on few cores: one torch thread per process keeps them from thrashing.
+fn gapscope() -> std::process::Command {
+    let mut c = common::bin();
+    c.env("GAPSCOPE_THREADS", "1");
+    c
+}
+
 fn sweep(args: &[&str]) -> Output {
-    common::bin().arg("sweep").args(args).output().expect("gapscope runs")
+    gapscope().arg("sweep").args(args).output().expect("gapscope runs")
 }
 
 fn text(o: &Output) -> String {
@@ -147,28 +154,29 @@ fn a_failed_run_is_reported_and_the_summary_still_written() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
-/// Stops a task with SIGTERM once it has checkpointed, reruns it, and compares its record with
-/// an uninterrupted run's (the same check the Slurm requeue test makes).
-#[test]
-fn a_stopped_task_resumes_from_its_checkpoint_to_the_uninterrupted_result() {
+/// Stops a task once it has checkpointed, reruns it, and compares its record with an
+/// uninterrupted run's (the same check the Slurm requeue test makes): SIGTERM stops it at the
+/// next batch, SIGUSR1 (Slurm's time-limit warning) just after its next checkpoint.
+fn stop_and_resume(signal: i32, name: &str, said: &str) {
     let long = ["--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=2", "--set", "epochs=150", "--set", "variants=ours"];
-    let (a, b) = (fresh("stop-a"), fresh("stop-b"));
+    let (a, b) = (fresh(&format!("{name}-a")), fresh(&format!("{name}-b")));
     for out in [&a, &b] {
         let mut args = vec![GRID, "--out", out.to_str().unwrap(), "--backend", "print"];
         args.extend_from_slice(&long);
         assert!(sweep(&args).status.success());
     }
     let key = "ours/seed0";
-    let mut child = common::bin().args(["sweep", a.to_str().unwrap(), "--task", key]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = gapscope().args(["sweep", a.to_str().unwrap(), "--task", key]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let checkpoints = a.join(key).join("checkpoints");
     let t0 = Instant::now();
     while !std::fs::read_dir(&checkpoints).map(|d| d.count() > 0).unwrap_or(false) {
         assert!(t0.elapsed() < Duration::from_secs(60), "no checkpoint within a minute");
         std::thread::sleep(Duration::from_millis(20));
     }
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let code = child.wait().unwrap().code();
-    assert_eq!(code, Some(130));
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let stopped = child.wait_with_output().unwrap();
+    assert_eq!(stopped.status.code(), Some(130), "{}", text(&stopped));
+    assert!(text(&stopped).contains(said), "{}", text(&stopped));
     assert!(!final_table(&a, key).is_file(), "the run finished before the stop; lengthen it");
     assert!(status(&a).contains("stopped 1"));
     for out in [&a, &b] {
@@ -185,6 +193,16 @@ fn a_stopped_task_resumes_from_its_checkpoint_to_the_uninterrupted_result() {
     }
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn a_task_stopped_by_sigterm_resumes_from_its_checkpoint_to_the_uninterrupted_result() {
+    stop_and_resume(libc::SIGTERM, "term", "interrupted");
+}
+
+#[test]
+fn a_task_warned_by_sigusr1_stops_after_a_checkpoint_and_resumes_to_the_uninterrupted_result() {
+    stop_and_resume(libc::SIGUSR1, "usr1", "stopped, as SIGUSR1 asked, just after writing a checkpoint");
 }
 
 #[test]

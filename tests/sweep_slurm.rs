@@ -202,7 +202,9 @@ fn a_task_requeued_mid_run_resumes_from_its_checkpoint_to_the_uninterrupted_resu
     wait_for(&jobs, Duration::from_secs(400));
     assert!(status(&out).contains("complete 1"), "{}", status(&out));
     let log = std::fs::read_to_string(out.join(".sweep/logs").join(format!("slurm-{task}.out"))).unwrap();
-    assert!(log.contains("stopping and requeueing") && log.contains("start 2") && log.contains("resuming after epoch"), "{log}");
+    for line in ["checkpointing and requeueing", "stopped, as SIGUSR1 asked, just after writing a checkpoint", "start 2", "resuming after epoch"] {
+        assert!(log.contains(line), "{line:?} missing from the task's log:\n{log}");
+    }
 
     // The uninterrupted reference, run here.
     let mut args = vec![GRID, "--out", reference.to_str().unwrap(), "--backend", "print"];

@@ -32,6 +32,8 @@ fn save(dir: &str, model: &ScriptModel, opt: Option<&ScriptOptimizer>, state: &M
     }
     let borrowed = opt.map(|o| o.0.borrow());
     let path = checkpoint::save(Path::new(dir), epoch, &model.0, borrowed.as_deref(), &tensors, serde_json::Value::Object(rest), o.count("keep", 2)?)?;
+    // A sweep task warned of its time limit stops here, its work saved.
+    crate::interrupt::checkpoint_written();
     Ok(path.display().to_string())
 }
 

@@ -127,15 +127,19 @@ key=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")
 if [ -z "$key" ]; then echo "sweep: no run at line $((SLURM_ARRAY_TASK_ID + 1)) of $1" >&2; exit 2; fi
 export GAPSCOPE_SWEEP_LOG={logs}/slurm-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}.out
 # Torch threads come from SLURM_CPUS_PER_TASK (gapscope reads it).
-# Shortly before the time limit Slurm sends USR1 to this shell: stop the run (it resumes from
-# its last checkpoint) and put this task back in the queue. bash runs a trap only between
-# commands, so gapscope runs in the background and the shell waits for it.
+# Shortly before the time limit Slurm sends USR1 to this shell, which passes it on: gapscope
+# stops just after its next checkpoint (within GAPSCOPE_CHECKPOINT_GRACE seconds, else at the
+# next batch), and the task goes back in the queue to resume from that checkpoint. bash runs a
+# trap only between commands, so gapscope runs in the background and the shell waits for it.
+export GAPSCOPE_CHECKPOINT_GRACE={grace}
 requeue() {{
-    echo "sweep: $key: the time limit is near; stopping and requeueing" >&2
-    kill -TERM "$pid" 2>/dev/null
+    echo "sweep: $key: the time limit is near; checkpointing and requeueing" >&2
+    kill -USR1 "$pid" 2>/dev/null
     wait "$pid"
-    scontrol requeue "$SLURM_JOB_ID"
-    exit 0
+    rc=$?
+    # 130: stopped, to be resumed; anything else (finished meanwhile, failed) stays as it ended.
+    if [ "$rc" -eq 130 ]; then scontrol requeue "$SLURM_JOB_ID"; fi
+    exit "$rc"
 }}
 trap requeue USR1
 {exe} sweep {outq} --task "$key" --max-starts {max_starts} &
@@ -145,6 +149,8 @@ wait "$pid"
         exe = quote(&m.exe.display().to_string()),
         outq = quote(&out),
         max_starts = o.max_starts,
+        // What the margin leaves after the requeue itself; at least 10 s.
+        grace = o.signal_before.saturating_sub(30).max(10),
     );
     s
 }

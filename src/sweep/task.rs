@@ -68,6 +68,10 @@ pub fn run(out: &Path, key: &str, max_starts: u32) -> Result<u8> {
     for raw in m.script_sets(Some(key)) {
         sets.push(crate::script::parse_set(&raw).map_err(anyhow::Error::msg)?);
     }
+    // Slurm's warning before the time limit (USR1, passed on by the array script) stops the run
+    // just after its next checkpoint; within the grace the array script allows.
+    let grace = std::env::var("GAPSCOPE_CHECKPOINT_GRACE").ok().and_then(|g| g.parse::<u64>().ok()).unwrap_or(120);
+    crate::interrupt::stop_at_checkpoint(std::time::Duration::from_secs(grace));
     let host = crate::Host::new();
     let result = crate::script::run_file(&host, &m.script, &sets);
     s.finished = Some(state::now());
