@@ -166,7 +166,7 @@ fn stop_and_resume(signal: i32, name: &str, said: &str) {
         assert!(sweep(&args).status.success());
     }
     let key = "ours/seed0";
-    let mut child = gapscope().args(["sweep", a.to_str().unwrap(), "--task", key]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = gapscope().args(["sweep", a.to_str().unwrap(), "--task", key]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let checkpoints = a.join(key).join("checkpoints");
     let t0 = Instant::now();
     while !std::fs::read_dir(&checkpoints).map(|d| d.count() > 0).unwrap_or(false) {
