@@ -164,8 +164,9 @@ fn a_failed_slurm_run_is_reported_and_the_gather_job_still_writes_the_summary() 
     std::fs::remove_dir_all(&out).unwrap();
 }
 
-/// The signal a task gets before its time limit (USR1 to the batch shell) makes it stop, requeue
-/// itself and, started again, resume from its checkpoint; the record equals an uninterrupted run's.
+/// The signal a task gets before its time limit (USR1 to the batch shell) makes it stop just
+/// after its next checkpoint, requeue itself and, started again, resume from that checkpoint;
+/// the record equals an uninterrupted run's.
 #[test]
 fn a_task_requeued_mid_run_resumes_from_its_checkpoint_to_the_uninterrupted_result() {
     if !slurm_up("slurm requeue") {
