@@ -109,6 +109,8 @@ fn local_backend_runs_the_grid_gathers_and_reruns_only_what_is_missing() {
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("| concat |") && md.contains("| ours |") && md.contains("| 2 |"), "{md}");
     assert!(status(&out).contains("complete 4 · running 0 · queued 0 · failed 0 · stopped 0 · missing 0"));
+    // Checkpoints stay unless asked otherwise.
+    assert!(out.join("concat/seed0/checkpoints").is_dir());
     // Two processes share the cores: each has its half as torch threads.
     let per = (std::thread::available_parallelism().unwrap().get() / 2).max(1);
     let log = std::fs::read_to_string(out.join(".sweep/logs/concat%2Fseed0.log")).unwrap();
@@ -143,8 +145,11 @@ fn local_backend_runs_the_grid_gathers_and_reruns_only_what_is_missing() {
 #[test]
 fn a_failed_run_is_reported_and_the_summary_still_written() {
     let out = fresh("fail");
-    let o = launch(&out, &["--jobs", "2", "--set", "with_failure=true"]);
+    let o = launch(&out, &["--jobs", "2", "--set", "with_failure=true", "--prune-checkpoints"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    for key in KEYS {
+        assert!(final_table(&out, key).is_file() && !out.join(key).join("checkpoints").exists(), "{key}: checkpoints not pruned");
+    }
     let s = status(&out);
     assert!(s.contains("complete 4") && s.contains("failed 2"), "{s}");
     assert!(s.contains("broken/seed0") && s.contains("lr must be positive"), "{s}");

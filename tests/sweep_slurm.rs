@@ -110,12 +110,12 @@ fn a_slurm_sweep_completes_then_resubmits_nothing_then_exactly_a_deleted_run() {
     let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
     let out = fresh("grid");
     // An array limit of 3 splits the 4 runs into two arrays.
-    let o = submit(&out, &SMALL, &["--array-limit", "3", "--max-parallel", "2", "--cpus", "1"]);
+    let o = submit(&out, &SMALL, &["--array-limit", "3", "--max-parallel", "2", "--cpus", "1", "--prune-checkpoints"]);
     assert!(text(&o).contains("(3 runs)") && text(&o).contains("(1 runs)"), "{}", text(&o));
     let jobs = job_ids(&o);
     assert_eq!(jobs.len(), 3, "{}", text(&o));
     let script = std::fs::read_to_string(out.join(".sweep/slurm/array.sh")).unwrap();
-    for line in ["#SBATCH --requeue", "#SBATCH --signal=B:USR1@180", "#SBATCH --cpus-per-task=1", "trap requeue USR1"] {
+    for line in ["#SBATCH --requeue", "#SBATCH --signal=B:USR1@180", "#SBATCH --cpus-per-task=1", "trap requeue USR1", "--max-starts 10 --prune-checkpoints &"] {
         assert!(script.contains(line), "{line} missing from array.sh:\n{script}");
     }
     wait_for(&jobs, Duration::from_secs(300));
@@ -124,6 +124,9 @@ fn a_slurm_sweep_completes_then_resubmits_nothing_then_exactly_a_deleted_run() {
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap_or_else(|e| panic!("no summary ({e}):\n{s}"));
     assert!(md.contains("| concat |") && md.contains("| ours |"), "{md}");
     assert!(out.join("summary.png").is_file() && out.join("summary.csv").is_file());
+    for key in KEYS {
+        assert!(!out.join(key).join("checkpoints").exists(), "{key}: checkpoints not pruned");
+    }
     // The tasks said where they ran, with SLURM_CPUS_PER_TASK=1 as their torch threads.
     let log = std::fs::read_to_string(out.join(".sweep/logs").join(format!("slurm-{}_0.out", jobs[0]))).unwrap();
     assert!(log.contains(&format!("(Slurm job {}_0), 1 torch thread\n", jobs[0])), "{log}");

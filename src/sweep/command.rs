@@ -4,6 +4,7 @@
 use super::manifest::Manifest;
 use super::slurm::{self, SlurmOptions};
 use super::status::{self, Status};
+use super::task::TaskOptions;
 use super::{local, plan, state, task};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub struct Launch {
     pub replan: bool,
     pub quiet: bool,
     pub slurm: SlurmOptions,
+    pub task: TaskOptions,
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -112,7 +114,7 @@ pub fn launch(r: &Launch) -> Result<u8> {
         }
         Backend::Local => {
             if !todo.is_empty() {
-                let outcome = local::run(&new, &todo, r.jobs.max(1), r.slurm.max_starts, r.quiet)?;
+                let outcome = local::run(&new, &todo, r.jobs.max(1), r.task, r.quiet)?;
                 if outcome.stopped {
                     eprintln!("sweep: stopped; rerun the same command to resume ({} runs finished)", outcome.finished.len());
                     return Ok(130);
@@ -132,7 +134,7 @@ pub fn launch(r: &Launch) -> Result<u8> {
                 eprintln!("sweep: nothing to submit ({} complete, {} running or queued); `gapscope sweep {} --status` follows them", n(Status::Complete), n(Status::Running) + n(Status::Queued), out.display());
                 return Ok(0);
             }
-            let sub = slurm::submit(&new, &todo, &r.slurm)?;
+            let sub = slurm::submit(&new, &todo, &r.slurm, r.task)?;
             for (id, k) in &sub.arrays {
                 println!("submitted job array {id} ({k} runs)");
             }
@@ -144,8 +146,8 @@ pub fn launch(r: &Launch) -> Result<u8> {
 }
 
 /// `--task KEY`: one run, in this process.
-pub fn run_task(out: &Path, key: &str, max_starts: u32) -> Result<u8> {
-    task::run(&absolute(out)?, key, max_starts)
+pub fn run_task(out: &Path, key: &str, opts: TaskOptions) -> Result<u8> {
+    task::run(&absolute(out)?, key, opts)
 }
 
 /// `--gather`: the table script's summary from the complete runs (its own report).

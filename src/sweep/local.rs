@@ -5,6 +5,7 @@
 
 use super::manifest::Manifest;
 use super::state;
+use super::task::TaskOptions;
 use crate::progress::Progress;
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
@@ -21,14 +22,15 @@ pub struct Outcome {
     pub stopped: bool,
 }
 
-fn start(exe: &Path, out: &Path, key: &str, threads: usize, max_starts: u32) -> Result<Child> {
+fn start(exe: &Path, out: &Path, key: &str, threads: usize, task: TaskOptions) -> Result<Child> {
     let log_path = state::log_path(out, key);
     std::fs::create_dir_all(log_path.parent().unwrap()).with_context(|| format!("cannot create {}", log_path.parent().unwrap().display()))?;
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("cannot open {}", log_path.display()))?;
     Command::new(exe)
         .arg("sweep")
         .arg(out)
-        .args(["--task", key, "--max-starts", &max_starts.to_string()])
+        .args(["--task", key])
+        .args(task.args())
         .env("GAPSCOPE_THREADS", threads.to_string())
         .env("OMP_NUM_THREADS", threads.to_string())
         .env("GAPSCOPE_SWEEP_LOG", &log_path)
@@ -42,7 +44,7 @@ fn start(exe: &Path, out: &Path, key: &str, threads: usize, max_starts: u32) -> 
 }
 
 /// Runs `keys` with `jobs` processes at a time; a progress bar counts finished runs.
-pub fn run(m: &Manifest, keys: &[String], jobs: usize, max_starts: u32, quiet: bool) -> Result<Outcome> {
+pub fn run(m: &Manifest, keys: &[String], jobs: usize, task: TaskOptions, quiet: bool) -> Result<Outcome> {
     let exe = std::env::current_exe().context("cannot find the gapscope binary to start tasks with")?;
     let threads = super::threads::per_process(jobs);
     if !quiet {
@@ -58,7 +60,7 @@ pub fn run(m: &Manifest, keys: &[String], jobs: usize, max_starts: u32, quiet: b
                 return;
             }
             let Some(key) = queue.lock().unwrap().pop_front() else { return };
-            let result = match start(&exe, &out, &key, threads, max_starts) {
+            let result = match start(&exe, &out, &key, threads, task) {
                 Ok(child) => wait(child),
                 Err(e) => Err(format!("{e:#}")),
             };

@@ -6,6 +6,7 @@
 
 use super::manifest::{quote, Manifest};
 use super::state;
+use super::task::TaskOptions;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -30,7 +31,6 @@ pub struct SlurmOptions {
     pub signal_before: u32,
     /// More `#SBATCH` options, verbatim (`--constraint=a100`).
     pub extra: Vec<String>,
-    pub max_starts: u32,
 }
 
 pub struct Submission {
@@ -107,7 +107,7 @@ fn common_header(s: &mut String, o: &SlurmOptions, gpus: bool) {
 }
 
 /// The array script: task i runs line i+1 of the key list given as its argument.
-pub fn array_script(m: &Manifest, o: &SlurmOptions) -> String {
+pub fn array_script(m: &Manifest, o: &SlurmOptions, task: TaskOptions) -> String {
     let out = m.out.display().to_string();
     let logs = state::meta(&m.out).join("logs").display().to_string();
     let mut s = String::from("#!/bin/bash\n");
@@ -142,13 +142,13 @@ requeue() {{
     exit "$rc"
 }}
 trap requeue USR1
-{exe} sweep {outq} --task "$key" --max-starts {max_starts} &
+{exe} sweep {outq} --task "$key" {task_args} &
 pid=$!
 wait "$pid"
 "#,
         exe = quote(&m.exe.display().to_string()),
         outq = quote(&out),
-        max_starts = o.max_starts,
+        task_args = task.args().join(" "),
         // What the margin leaves after the requeue itself; at least 10 s.
         grace = o.signal_before.saturating_sub(30).max(10),
     );
@@ -188,7 +188,7 @@ pub fn time_seconds(t: &str) -> Option<u64> {
 }
 
 /// Submits `keys` as job arrays and the gather job after them.
-pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions) -> Result<Submission> {
+pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions, task: TaskOptions) -> Result<Submission> {
     if let Some(limit) = o.time.as_deref().and_then(time_seconds) {
         // USR1 may come up to 60 s before the margin asked for: a task must outlive both.
         if limit <= o.signal_before as u64 + 60 {
@@ -209,7 +209,7 @@ pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions) -> Result<Submiss
     std::fs::create_dir_all(state::meta(&m.out).join("logs"))?;
     let array = d.join("array.sh");
     let gather = d.join("gather.sh");
-    std::fs::write(&array, array_script(m, o)).with_context(|| format!("cannot write {}", array.display()))?;
+    std::fs::write(&array, array_script(m, o, task)).with_context(|| format!("cannot write {}", array.display()))?;
     std::fs::write(&gather, gather_script(m, o)).with_context(|| format!("cannot write {}", gather.display()))?;
     let stamp = format!("{}-{}", state::now(), std::process::id());
     let mut sub = Submission { arrays: Vec::new(), gather: String::new() };

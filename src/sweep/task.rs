@@ -12,6 +12,27 @@ use std::path::Path;
 /// The exit status of a task refused for starting too often (a requeue loop).
 pub const EXIT_TOO_MANY_STARTS: u8 = 3;
 
+/// How every task of a sweep runs; the launching command passes these on to each task.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskOptions {
+    /// A run that has started this many times without finishing fails (a requeue loop).
+    pub max_starts: u32,
+    /// Delete a run's checkpoints once it is complete (they are only for resuming; about 340 MB
+    /// a run with two ResNet-18 encoders and SGD momentum).
+    pub prune_checkpoints: bool,
+}
+
+impl TaskOptions {
+    /// The `gapscope sweep DIR --task KEY` arguments that carry these.
+    pub fn args(&self) -> Vec<String> {
+        let mut a = vec!["--max-starts".to_string(), self.max_starts.to_string()];
+        if self.prune_checkpoints {
+            a.push("--prune-checkpoints".into());
+        }
+        a
+    }
+}
+
 /// The Slurm job this process belongs to, as `<array job>_<task>` or the plain job id.
 pub fn slurm_job() -> Option<String> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -22,7 +43,8 @@ pub fn slurm_job() -> Option<String> {
 }
 
 /// Runs the manifest's run `key`; returns the process exit status.
-pub fn run(out: &Path, key: &str, max_starts: u32) -> Result<u8> {
+pub fn run(out: &Path, key: &str, opts: TaskOptions) -> Result<u8> {
+    let max_starts = opts.max_starts;
     let m = Manifest::read(out)?;
     if m.run(key).is_none() {
         bail!("{key:?} is not a run of the sweep in {} (see its {}): run `gapscope sweep {} --status` for the list", out.display(), super::manifest::FILE, out.display());
@@ -79,6 +101,13 @@ pub fn run(out: &Path, key: &str, max_starts: u32) -> Result<u8> {
         Ok(_) if state::complete(out, key) => {
             s.state = "complete".into();
             s.exit_code = Some(0);
+            let checkpoints = out.join(key).join("checkpoints");
+            if opts.prune_checkpoints && checkpoints.is_dir() {
+                match std::fs::remove_dir_all(&checkpoints) {
+                    Ok(()) => eprintln!("sweep: {key}: complete; its checkpoints removed (--prune-checkpoints)"),
+                    Err(e) => eprintln!("sweep: {key}: complete, but its checkpoints could not be removed: {e}"),
+                }
+            }
             0
         }
         Ok(_) => {
