@@ -108,6 +108,8 @@ fn local_backend_runs_the_grid_gathers_and_reruns_only_what_is_missing() {
     }
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("| concat |") && md.contains("| ours |") && md.contains("| 2 |"), "{md}");
+    let lines: Vec<&str> = md.lines().collect();
+    assert!(lines[0].starts_with("# Sweep test grid (synthetic") && lines[1].is_empty() && lines[2].starts_with("| variant |"), "{md}");
     assert!(status(&out).contains("complete 4 · running 0 · queued 0 · failed 0 · stopped 0 · missing 0"));
     // Checkpoints stay unless asked otherwise.
     assert!(out.join("concat/seed0/checkpoints").is_dir());
