@@ -413,3 +413,26 @@ fn an_edited_script_warns_that_complete_runs_came_from_the_earlier_version() {
     assert!(text(&o).contains("changed since this sweep was planned: its 2 complete runs"), "{}", text(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--max-starts` ends a requeue loop, and a new submission gives the run a fresh count.
+#[test]
+fn a_run_started_too_often_fails_and_a_new_submission_retries_it() {
+    let out = fresh("starts");
+    let mut args = vec![GRID, "--out", out.to_str().unwrap(), "--set", "variants=concat", "--backend", "print"];
+    args.extend_from_slice(&SMALL);
+    assert!(sweep(&args).status.success());
+    let state = out.join(".sweep/runs/concat%2Fseed0.json");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    // As a task left it after three starts that were each stopped.
+    std::fs::write(&state, r#"{"state": "stopped", "host": "elsewhere", "pid": 1, "started": 0, "starts": 3}"#).unwrap();
+    let o = sweep(&[out.to_str().unwrap(), "--task", "concat/seed0", "--max-starts", "3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("started 3 times without finishing (limit 3)"), "{}", text(&o));
+    assert!(status(&out).contains("failed 1"));
+    let mut local = vec![GRID, "--out", out.to_str().unwrap(), "--set", "variants=concat", "--max-starts", "3"];
+    local.extend_from_slice(&SMALL);
+    let o = sweep(&local);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(final_table(&out, "concat/seed0").is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+}

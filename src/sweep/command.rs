@@ -104,6 +104,11 @@ pub fn launch(r: &Launch) -> Result<u8> {
             Manifest::path(&out).display()
         );
     }
+    if r.backend != Backend::Print {
+        for k in &todo {
+            state::reset_starts(&out, k)?;
+        }
+    }
     match r.backend {
         Backend::Print => {
             for k in &todo {

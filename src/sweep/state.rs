@@ -78,6 +78,18 @@ pub fn write(out: &Path, key: &str, s: &RunState) -> Result<()> {
     Ok(())
 }
 
+/// A new submission gives each run it sends a fresh budget of starts: `--max-starts` counts the
+/// starts of one submission (requeues), not every attempt ever made.
+pub fn reset_starts(out: &Path, key: &str) -> Result<()> {
+    match read(out, key) {
+        Some(mut s) if s.starts > 0 => {
+            s.starts = 0;
+            write(out, key, &s)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Whether process `pid` lives on this host (a state from another host cannot be checked).
 pub fn alive_here(s: &RunState) -> Option<bool> {
     if s.host != hostname() {
