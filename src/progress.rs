@@ -24,6 +24,18 @@ pub fn clock(d: Duration) -> String {
     if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) }
 }
 
+/// A rate in the unit that keeps it readable: per second, or per minute or hour for slow work
+/// (a sweep's runs), where "0.0 runs/s" would say nothing.
+pub fn speed(per_second: f64, unit: &str) -> String {
+    if per_second >= 1.0 || per_second == 0.0 {
+        format!("{per_second:.1} {unit}/s")
+    } else if per_second * 60.0 >= 1.0 {
+        format!("{:.1} {unit}/min", per_second * 60.0)
+    } else {
+        format!("{:.1} {unit}/h", per_second * 3600.0)
+    }
+}
+
 impl Progress {
     pub fn new(label: impl Into<String>, total: usize, unit: impl Into<String>, quiet: bool) -> Progress {
         Progress {
@@ -61,7 +73,7 @@ impl Progress {
         let filled = if self.total == 0 { WIDTH } else { (self.done * WIDTH / self.total).min(WIDTH) };
         let rate = self.rate();
         let eta = if rate > 0.0 && self.total > self.done { clock(Duration::from_secs_f64((self.total - self.done) as f64 / rate)) } else { "-".into() };
-        let mut line = format!("{} [{}{}] {}/{} {:.1} {}/s ETA {eta}", self.label, "#".repeat(filled), ".".repeat(WIDTH - filled), self.done, self.total, rate, self.unit);
+        let mut line = format!("{} [{}{}] {}/{} {} ETA {eta}", self.label, "#".repeat(filled), ".".repeat(WIDTH - filled), self.done, self.total, speed(rate, &self.unit));
         if !self.message.is_empty() {
             line.push(' ');
             line.push_str(&self.message);
@@ -82,7 +94,7 @@ impl Progress {
             return;
         }
         let elapsed = clock(self.started.elapsed());
-        let summary = format!("{} {}/{} in {elapsed} ({:.1} {}/s){}", self.label, self.done, self.total, self.rate(), self.unit, if self.message.is_empty() { String::new() } else { format!(" {}", self.message) });
+        let summary = format!("{} {}/{} in {elapsed} ({}){}", self.label, self.done, self.total, speed(self.rate(), &self.unit), if self.message.is_empty() { String::new() } else { format!(" {}", self.message) });
         let mut err = std::io::stderr().lock();
         let _ = if self.live { writeln!(err, "\r\x1b[2K{summary}") } else { writeln!(err, "{summary}") };
     }
@@ -102,5 +114,8 @@ mod tests {
         assert!(line.contains("clips/s ETA ") && line.ends_with("loss 0.5"), "{line}");
         assert_eq!(clock(Duration::from_secs(3725)), "1:02:05");
         assert_eq!(clock(Duration::from_secs(65)), "1:05");
+        assert_eq!(speed(3.44, "clips"), "3.4 clips/s");
+        assert_eq!(speed(0.5, "runs"), "30.0 runs/min");
+        assert_eq!(speed(1.0 / 1800.0, "runs"), "2.0 runs/h");
     }
 }
