@@ -227,6 +227,10 @@ fn a_script_without_a_grid_is_refused() {
     let o = sweep(&[loads.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("loads.rhai:1:") && text(&o).contains("planning a sweep loads no data"), "{}", text(&o));
+    // A script error while planning is shown as it is, at its position.
+    let o = launch(&dir.join("o2"), &["--set", "dataset=nope", "--backend", "print"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("failed before it named any run") && text(&o).contains("unknown dataset \"nope\"") && text(&o).contains("grid.rhai:"), "{}", text(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -60,7 +60,8 @@ pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path) -> Result<Ma
     let keys = PLAN.with(|p| p.borrow_mut().take()).map(|c| c.keys).unwrap_or_default();
     let name = script.display();
     match result {
-        Err(e) if keys.is_empty() => bail!("planning {name} failed before it named any run:\n{e}\nA sweep needs a script whose runs go through ex::sweep or ex::table (stdlib/experiments.rhai)"),
+        // The script's own error says what is wrong (dataset() names the grid requirement).
+        Err(e) if keys.is_empty() => bail!("planning {name} failed before it named any run:\n{e}"),
         Err(e) => bail!("planning {name} failed after it named {} runs:\n{e}\nWhile planning, ex::sweep returns () and trains nothing: guard code that uses its result with `if !sweep_planning() {{ ... }}`", keys.len()),
         Ok(_) if keys.is_empty() => bail!("{name} has no grid: it named no runs. A sweep needs a script whose runs go through ex::sweep or ex::table (stdlib/experiments.rhai), such as scripts/table2.rhai"),
         Ok(_) => {}
