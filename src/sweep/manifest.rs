@@ -113,10 +113,7 @@ impl Manifest {
     pub fn write(&self) -> Result<()> {
         let body = self.body();
         let text = format!("{body}# checksum\t{}\n", checksum(&body));
-        let path = Self::path(&self.out);
-        let tmp = self.out.join(format!(".{FILE}.tmp"));
-        std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::tensor::io::write_atomically(&Self::path(&self.out), |tmp| std::fs::write(tmp, &text).map_err(|e| crate::Error::io(tmp, e)))?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! stored here: a run is complete when its record's `final.parquet` exists, the same test
 //! `ex::sweep` uses, so a run finished by any means (a plain `gapscope run`) counts.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -69,12 +69,8 @@ pub fn read(out: &Path, key: &str) -> Option<RunState> {
 
 /// Writes atomically: `--status` may read while a task writes.
 pub fn write(out: &Path, key: &str, s: &RunState) -> Result<()> {
-    let p = path(out, key);
-    let dir = p.parent().expect("state files live in a folder");
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = p.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_string_pretty(s)?).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &p).with_context(|| format!("cannot write {}", p.display()))?;
+    let text = serde_json::to_string_pretty(s)?;
+    crate::tensor::io::write_atomically(&path(out, key), |tmp| std::fs::write(tmp, &text).map_err(|e| crate::Error::io(tmp, e)))?;
     Ok(())
 }
 
