@@ -17,6 +17,18 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("{path}: {msg}")]
     Io { path: String, msg: String },
+    /// A script error raised inside the core, by a scripted method's hook the trainer called: it
+    /// passes through the core unchanged, so the script reports it at the hook's own line. The
+    /// Rhai error itself is not `Send` (and errors cross threads), so it waits on its thread under
+    /// `id` until the host converts it back (`From<Error>` below).
+    #[error("{message}")]
+    Script { message: String, id: u64 },
+}
+
+thread_local! {
+    /// Script errors in flight through the core, newest last (a few at most: each is taken back
+    /// as soon as its call returns to the script).
+    static IN_FLIGHT: std::cell::RefCell<Vec<(u64, Box<rhai::EvalAltResult>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -35,6 +47,31 @@ impl Error {
 
     pub fn io(path: impl AsRef<std::path::Path>, err: impl std::fmt::Display) -> Self {
         Error::Io { path: path.as_ref().display().to_string(), msg: err.to_string() }
+    }
+
+    /// A script error to carry through the core (see `Error::Script`).
+    pub fn script(err: Box<rhai::EvalAltResult>) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let message = err.to_string();
+        IN_FLIGHT.with(|f| {
+            let mut f = f.borrow_mut();
+            // One that was never converted back (dropped by the core) must not pile up.
+            if f.len() >= 16 {
+                drop(f.remove(0));
+            }
+            f.push((id, err));
+        });
+        Error::Script { message, id }
+    }
+
+    /// The error with where it happened in front ("epoch 3, step 7: ..."). A script error keeps
+    /// its own position and context (a hook's error already names its epoch and step).
+    pub fn context(self, place: impl std::fmt::Display) -> Self {
+        match self {
+            e @ Error::Script { .. } => e,
+            other => Error::arg(format!("{place}: {other}")),
+        }
     }
 }
 
@@ -67,6 +104,13 @@ pub fn clean_torch_message(raw: &str) -> String {
 
 impl From<Error> for Box<rhai::EvalAltResult> {
     fn from(err: Error) -> Self {
+        if let Error::Script { message, id } = err {
+            let found = IN_FLIGHT.with(|f| {
+                let mut f = f.borrow_mut();
+                f.iter().position(|(i, _)| *i == id).map(|at| f.remove(at).1)
+            });
+            return found.unwrap_or_else(|| Box::new(rhai::EvalAltResult::ErrorRuntime(message.into(), rhai::Position::NONE)));
+        }
         // Position::NONE: Rhai fills in the call site of the native function.
         Box::new(rhai::EvalAltResult::ErrorRuntime(err.to_string().into(), rhai::Position::NONE))
     }

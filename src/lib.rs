@@ -61,6 +61,7 @@ impl Host {
         let mut docs = Docs::default();
         let params = Rc::new(RefCell::new(Map::new()));
         host::tensor::register(&mut engine, &mut docs);
+        host::autograd::register(&mut engine, &mut docs);
         host::gap::register(&mut engine, &mut docs);
         host::mixture::register(&mut engine, &mut docs);
         host::embed::register(&mut engine, &mut docs);

@@ -94,10 +94,36 @@ impl Rng {
 /// draws made inside `f` depend on `seed` alone. Model initialisation and the methods' noise
 /// (OGM-GE) go through here.
 pub fn with_torch_seed<T>(seed: u64, f: impl FnOnce() -> T) -> T {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    tch::manual_seed((seed & (i64::MAX as u64)) as i64);
+    let _held = hold_torch_seed(seed);
     f()
+}
+
+static TORCH_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// How many `TorchSeedHold`s this thread has open: the lock is re-entrant per thread, so a
+    /// scripted method's hook that holds the generator can still build a model (which seeds it
+    /// again) instead of deadlocking on itself.
+    static HOLDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// libtorch's global generator, seeded and held by this thread until dropped (the guard form of
+/// `with_torch_seed`, for draws spread over calls: a scripted method's `ctx.randn` in a hook).
+pub struct TorchSeedHold {
+    _lock: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+pub fn hold_torch_seed(seed: u64) -> TorchSeedHold {
+    let lock = if HOLDS.with(|h| h.get()) == 0 { Some(TORCH_LOCK.lock().unwrap_or_else(|e| e.into_inner())) } else { None };
+    HOLDS.with(|h| h.set(h.get() + 1));
+    tch::manual_seed((seed & (i64::MAX as u64)) as i64);
+    TorchSeedHold { _lock: lock }
+}
+
+impl Drop for TorchSeedHold {
+    fn drop(&mut self) {
+        HOLDS.with(|h| h.set(h.get() - 1));
+    }
 }
 
 #[cfg(test)]

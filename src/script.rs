@@ -67,7 +67,11 @@ pub fn format_eval_error(source: &str, err: &EvalAltResult) -> String {
     loop {
         match cur {
             EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
-                chain.push(format!("  in call to {name}() at {}", position_text(&cur_source, *pos)));
+                // A scripted method's hook, named by the method (scripted/method.rs).
+                match name.strip_prefix("hook:") {
+                    Some(hook) => chain.push(format!("  in the {hook}, run by the call at {}", position_text(&cur_source, *pos))),
+                    None => chain.push(format!("  in call to {name}() at {}", position_text(&cur_source, *pos))),
+                }
                 if !src.is_empty() {
                     cur_source = src.clone();
                 }

@@ -5,6 +5,11 @@ pub const MODULES: &[(&str, &str)] = &[
     ("experiments", include_str!("../stdlib/experiments.rhai")),
     ("tensors", include_str!("../stdlib/tensors.rhai")),
     ("train", include_str!("../stdlib/train.rhai")),
+    // Script twins of native methods (docs/your-method.md): import "methods/ogm-ge" as ogm;
+    ("methods/concat", include_str!("../stdlib/methods/concat.rhai")),
+    ("methods/ogm-ge", include_str!("../stdlib/methods/ogm-ge.rhai")),
+    ("methods/mmcosine", include_str!("../stdlib/methods/mmcosine.rhai")),
+    ("methods/adaptive", include_str!("../stdlib/methods/adaptive.rhai")),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {

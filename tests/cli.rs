@@ -73,10 +73,20 @@ fn version_and_help() {
 
 #[test]
 fn stdlib_table_matches_the_folder() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib"))
-        .unwrap()
-        .filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
+    // Modules by path under stdlib/, without .rhai: "train", "methods/ogm-ge".
+    fn walk(dir: &std::path::Path, prefix: &str, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                walk(&path, &format!("{prefix}{name}/"), out);
+            } else if path.extension().is_some_and(|x| x == "rhai") {
+                out.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    let mut on_disk = Vec::new();
+    walk(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib")), "", &mut on_disk);
     on_disk.sort();
     let mut embedded: Vec<String> = gapscope::stdlib::MODULES.iter().map(|(n, _)| n.to_string()).collect();
     embedded.sort();

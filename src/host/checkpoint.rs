@@ -38,6 +38,7 @@ fn save(dir: &str, model: &ScriptModel, opt: Option<&ScriptOptimizer>, state: &M
 }
 
 fn load(path: &str, model: &ScriptModel, opt: Option<&ScriptOptimizer>) -> RhaiResult<Map> {
+    super::scripted::caller::refuse_in_hook(&model.0, "load_checkpoint")?;
     let mut borrowed = opt.map(|o| o.0.borrow_mut());
     let loaded = checkpoint::load(Path::new(path), &model.0, borrowed.as_deref_mut())?;
     let mut out = match json_to_dynamic(&loaded.state).try_cast::<Map>() {

@@ -10,13 +10,70 @@ use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::tensor::Tensor;
 use crate::train::methods::{self, adaptive::Weights, Method, Value};
-use rhai::{Array, Dynamic, Engine, Map};
+use super::scripted::context::MethodShared;
+use super::scripted::{Definition, ScriptedMethod};
+use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// A method built once and shared by every step that uses it (its state lives across them).
+/// A method built once and shared by every step that uses it (its state lives across them),
+/// with what it was built from, so a recipe can start each run from a fresh copy.
 #[derive(Clone)]
-pub struct ScriptMethod(pub Rc<RefCell<Box<dyn Method>>>);
+pub struct ScriptMethod {
+    pub method: Rc<RefCell<Box<dyn Method>>>,
+    pub origin: Origin,
+}
+
+#[derive(Clone)]
+pub enum Origin {
+    /// Built by name: the options as given (so `fresh` can tell a given seed from a default).
+    Native { name: String, given: Vec<(String, Value)>, weights: Option<Weights> },
+    /// Built from closures by `method(#{ ... })`, with the state its hooks share.
+    Scripted { def: Rc<Definition>, shared: Rc<MethodShared> },
+}
+
+impl ScriptMethod {
+    fn native(name: &str, given: Vec<(String, Value)>, weights: Option<Weights>) -> RhaiResult<ScriptMethod> {
+        let built = methods::build(name, &given, weights.clone()).map_err(|e| Error::arg(format!("method: {e}")))?;
+        Ok(ScriptMethod { method: Rc::new(RefCell::new(built)), origin: Origin::Native { name: name.to_string(), given, weights } })
+    }
+
+    fn scripted(def: Rc<Definition>, m: ScriptedMethod) -> ScriptMethod {
+        let shared = m.shared.clone();
+        ScriptMethod { method: Rc::new(RefCell::new(Box::new(m))), origin: Origin::Scripted { def, shared } }
+    }
+
+    /// The same method at its initial state, for a new run; `seed` (the run's) is used unless
+    /// the method was built with a seed of its own.
+    pub fn fresh(&self, seed: Option<u64>) -> RhaiResult<ScriptMethod> {
+        match &self.origin {
+            Origin::Native { name, given, weights } => {
+                let mut given = given.clone();
+                let takes_seed = self.method.borrow().options().values.iter().any(|(k, _)| *k == "seed");
+                if let Some(s) = seed.filter(|_| takes_seed && !given.iter().any(|(k, _)| k == "seed")) {
+                    given.push(("seed".into(), Value::Int(s as i64)));
+                }
+                ScriptMethod::native(name, given, weights.clone())
+            }
+            Origin::Scripted { def, .. } => Ok(ScriptMethod::scripted(def.clone(), ScriptedMethod::new(def.clone(), seed))),
+        }
+    }
+
+    /// The train_step / train_epoch keys beyond the call's own: a scripted method reads them as
+    /// ctx.args; a native method takes its options when it is built, so they are an error.
+    fn set_args(&self, op: &str, extra: Map) -> RhaiResult<()> {
+        match &self.origin {
+            Origin::Scripted { shared, .. } => {
+                *shared.args.borrow_mut() = extra;
+                Ok(())
+            }
+            Origin::Native { .. } => match extra.keys().next() {
+                Some(k) => Err(Error::arg(format!("{op}: option \"{k}\" belongs to the method, which is already built: give it to method(name, #{{ {k}: ... }})")).into()),
+                None => Ok(()),
+            },
+        }
+    }
+}
 
 /// A method for one call: a shared one, or one built from its name for this call alone.
 pub enum Chosen {
@@ -27,7 +84,7 @@ pub enum Chosen {
 impl Chosen {
     pub fn with<T>(&mut self, f: impl FnOnce(&mut dyn Method) -> T) -> T {
         match self {
-            Chosen::Shared(m) => f(m.0.borrow_mut().as_mut()),
+            Chosen::Shared(m) => f(m.method.borrow_mut().as_mut()),
             Chosen::Own(m) => f(m.as_mut()),
         }
     }
@@ -76,6 +133,12 @@ fn adaptive_weights(v: Option<&Dynamic>) -> Option<Weights> {
 
 /// Builds a method by name from the entries of `opts` other than `skip`.
 fn build(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<Box<dyn Method>> {
+    let (given, weights) = given_options(op, name, opts, skip)?;
+    methods::build(name, &given, weights).map_err(|e| Error::arg(format!("{op}: {e}")).into())
+}
+
+/// The options of `opts` (other than `skip`) as method values, and the adaptive loss's weights.
+fn given_options(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<(Vec<(String, Value)>, Option<Weights>)> {
     let mut given = Vec::new();
     let mut weights = None;
     for (k, v) in opts.iter().filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_unit()) {
@@ -94,7 +157,7 @@ fn build(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<Box<dyn 
         }
         given.push((k.to_string(), to_value(op, k, v)?));
     }
-    methods::build(name, &given, weights).map_err(|e| Error::arg(format!("{op}: {e}")).into())
+    Ok((given, weights))
 }
 
 /// The method a step or epoch call asks for: `method` (a name or a built method), or `loss`
@@ -105,9 +168,8 @@ pub fn choose(op: &str, opts: &Map, call_keys: &[&str]) -> RhaiResult<Chosen> {
     skip.extend(["method", "loss"]);
     let given = opts.get("method").or_else(|| opts.get("loss")).filter(|v| !v.is_unit());
     if let Some(shared) = given.and_then(|v| v.clone().try_cast::<ScriptMethod>()) {
-        if let Some(extra) = opts.keys().find(|k| !skip.contains(&k.as_str())) {
-            return Err(Error::arg(format!("{op}: option \"{extra}\" belongs to the method, which is already built: give it to method(name, #{{ {extra}: ... }})")).into());
-        }
+        let extra: Map = opts.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        shared.set_args(op, extra)?;
         return Ok(Chosen::Shared(shared));
     }
     let name = match given {
@@ -124,12 +186,29 @@ pub fn choose(op: &str, opts: &Map, call_keys: &[&str]) -> RhaiResult<Chosen> {
     Ok(Chosen::Own(built))
 }
 
-fn state_map(m: &ScriptMethod) -> Map {
-    m.0.borrow().state().into_iter().map(|(k, t)| (k.into(), Dynamic::from(ScriptTensor::new(t)))).collect()
+/// `meth.state()`: a native method's named tensors, or a scripted method's state as it is.
+fn state_value(m: &ScriptMethod) -> Dynamic {
+    match &m.origin {
+        Origin::Scripted { shared, .. } => shared.state.borrow().clone(),
+        Origin::Native { .. } => Dynamic::from_map(named_map(m.method.borrow().state())),
+    }
 }
 
-/// Entries are tensors (what state() gives) or arrays of numbers (checkpoints written before
-/// method state became tensors).
+fn named_map(named: Vec<(String, Tensor)>) -> Map {
+    named.into_iter().map(|(k, t)| (k.into(), Dynamic::from(ScriptTensor::new(t)))).collect()
+}
+
+/// `meth.checkpoint_state()`: the state as the named tensors a checkpoint stores.
+fn checkpoint_state(m: &ScriptMethod) -> RhaiResult<Map> {
+    let named = match &m.origin {
+        Origin::Scripted { shared, .. } => super::scripted::state::encode(&shared.state.borrow())?,
+        Origin::Native { .. } => m.method.borrow().state(),
+    };
+    Ok(named_map(named))
+}
+
+/// Entries are tensors (what checkpoint_state() gives) or arrays of numbers (checkpoints written
+/// before method state became tensors); a scripted method also takes a plain state value.
 fn load_state_map(m: &ScriptMethod, state: &Map) -> RhaiResult<()> {
     let mut named = Vec::new();
     for (k, v) in state {
@@ -137,31 +216,82 @@ fn load_state_map(m: &ScriptMethod, state: &Map) -> RhaiResult<()> {
             named.push((k.to_string(), t.tensor().shallow_clone()));
             continue;
         }
+        if let Origin::Scripted { shared, .. } = &m.origin {
+            // Not what checkpoint_state wrote: the state itself, as state() shows it.
+            let value = Dynamic::from_map(state.clone());
+            super::scripted::state::check_savable("load_state", &value)?;
+            *shared.state.borrow_mut() = value;
+            return Ok(());
+        }
         let Value::List(values) = to_value("load_state", k, v)? else {
             return Err(Error::arg(format!("load_state: {k} must be a tensor, as state() gives")).into());
         };
         named.push((k.to_string(), Tensor::from_slice(&values)));
     }
-    Ok(m.0.borrow_mut().load_state(&named)?)
+    if let Origin::Scripted { shared, .. } = &m.origin {
+        if !super::scripted::state::is_encoded(&named) {
+            let value = Dynamic::from_map(state.clone());
+            *shared.state.borrow_mut() = value;
+            return Ok(());
+        }
+    }
+    Ok(m.method.borrow_mut().load_state(&named)?)
+}
+
+fn source_map(m: &ScriptMethod) -> Dynamic {
+    match &m.origin {
+        Origin::Scripted { def, .. } => {
+            let mut out = Map::new();
+            out.insert("file".into(), def.source.file.clone().into());
+            out.insert("hash".into(), def.source.hash.clone().into());
+            out.insert("text".into(), def.source.text.clone().into());
+            Dynamic::from_map(out)
+        }
+        Origin::Native { .. } => Dynamic::UNIT,
+    }
+}
+
+fn native(name: &str, opts: &Map) -> RhaiResult<ScriptMethod> {
+    let (given, weights) = given_options("method", name, opts, &[])?;
+    ScriptMethod::native(name, given, weights)
 }
 
 pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_type_with_name::<ScriptMethod>("Method");
+    super::scripted::register(engine, docs);
     let a = "train";
-    docs.add(a, "method", "method(name, #{ options })",
-        "A training method, built once so it keeps its state across steps and epochs (AGM's running scores, G-Blending's weights, PMR's prototypes): \"concat\", \"g-blending\", \"ogm-ge\", \"pmr\", \"mmcosine\", \"agm\", \"mla\" (needs fusion: \"shared\"), \"d&r\", \"opm&ogm\", or the paper's \"warmup\" / \"adaptive\"; pass it as method: to train_step, train_epoch or a recipe's cfg. Unknown options, and values of the wrong type or range, are errors naming the valid ones. docs/methods.md lists each method's options and defaults.",
-        "let meth = method(\"ogm-ge\", #{ alpha: 0.8, window: [0, 50] });");
-    engine.register_fn("method", |name: &str, opts: Map| -> RhaiResult<ScriptMethod> { Ok(ScriptMethod(Rc::new(RefCell::new(build("method", name, &opts, &[])?)))) });
-    engine.register_fn("method", |name: &str| -> RhaiResult<ScriptMethod> { Ok(ScriptMethod(Rc::new(RefCell::new(build("method", name, &Map::new(), &[])?)))) });
+    docs.add(a, "method", "method(name, #{ options }) | method(#{ name, loss, gradients, begin_epoch, state, substeps, options, seed, head })",
+        "A training method, built once so it keeps its state across steps and epochs. By name: \"concat\", \"g-blending\", \"ogm-ge\", \"pmr\", \"mmcosine\", \"agm\", \"mla\" (needs fusion: \"shared\"), \"d&r\", \"opm&ogm\", or the paper's \"warmup\" / \"adaptive\", with its options (unknown options and values out of range are errors; docs/methods.md). From closures, your own method (docs/your-method.md): loss: |ctx| a scalar tensor or #{ total, <term>: tensor or number }; gradients: |ctx, grads| the map name -> gradient the optimizer applies; begin_epoch: |ectx| work before each epoch; state: its initial value (saved with checkpoints); substeps (1); options (its knobs, read as ctx.options); seed (of ctx.randn; default the run's in a recipe); head: #{ rule: \"cosine\", scale } for MMCosine's logits. Pass it as method: to train_step, train_epoch or a recipe's cfg.",
+        "let meth = method(\"ogm-ge\", #{ alpha: 0.8 }); let mine = method(#{ name: \"mine\", loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels) });");
+    engine.register_fn("method", |name: &str, opts: Map| native(name, &opts));
+    engine.register_fn("method", |name: &str| native(name, &Map::new()));
+    engine.register_fn("method", |ctx: NativeCallContext, spec: Map| -> RhaiResult<ScriptMethod> {
+        let (def, m) = super::scripted::define(&ctx, &spec)?;
+        Ok(ScriptMethod::scripted(def, m))
+    });
     docs.add(a, "methods", "methods()", "The names of the training methods, in Table II's order, then the paper's two objectives.", "print(methods());");
     engine.register_fn("methods", || -> Array { methods::NAMES.iter().map(|n| Dynamic::from(n.to_string())).collect() });
-    docs.add(a, "options", "meth.options", "The method's options with every default filled in (what run records store).", "print(method(\"agm\").options);");
-    engine.register_get("options", |m: &mut ScriptMethod| -> Map { m.0.borrow().options().values.iter().map(|(k, v)| ((*k).into(), from_value(v))).collect() });
-    engine.register_get("name", |m: &mut ScriptMethod| m.0.borrow().name().to_string());
-    engine.register_fn("to_string", |m: &mut ScriptMethod| format!("Method({})", m.0.borrow().name()));
-    engine.register_fn("to_debug", |m: &mut ScriptMethod| format!("Method({})", m.0.borrow().name()));
-    docs.add(a, "state", "meth.state()", "What the method carries across steps and epochs, as a map name -> Tensor (empty for stateless methods): AGM's running scores, PMR's prototypes, MLA's projection, D&R's initial encoder weights. The recipes save it in each checkpoint and give it back with load_state on resume.", "let st = meth.state();");
-    engine.register_fn("state", |m: &mut ScriptMethod| state_map(m));
-    docs.add(a, "load_state", "meth.load_state(map)", "Restores what state() returned (a resumed run continues with the same running scores or weights).", "meth.load_state(ck.method);");
+    docs.add(a, "options", "meth.options", "The method's options with every default filled in (what run records store); a scripted method's options map.", "print(method(\"agm\").options);");
+    engine.register_get("options", |m: &mut ScriptMethod| -> Map {
+        match &m.origin {
+            Origin::Scripted { def, .. } => def.options.clone(),
+            Origin::Native { .. } => m.method.borrow().options().values.iter().map(|(k, v)| ((*k).into(), from_value(v))).collect(),
+        }
+    });
+    engine.register_get("name", |m: &mut ScriptMethod| m.method.borrow().name().to_string());
+    engine.register_fn("to_string", |m: &mut ScriptMethod| format!("Method({})", m.method.borrow().name()));
+    engine.register_fn("to_debug", |m: &mut ScriptMethod| format!("Method({})", m.method.borrow().name()));
+    docs.add(a, "state", "meth.state()", "What the method carries across steps and epochs: for a native method a map name -> Tensor (empty for stateless ones: AGM's running scores, PMR's prototypes, MLA's projection, D&R's initial encoder weights); for a scripted method its ctx.state as it is.", "let st = meth.state();");
+    engine.register_fn("state", |m: &mut ScriptMethod| state_value(m));
+    docs.add(a, "checkpoint_state", "meth.checkpoint_state()", "The state as the named tensors a checkpoint stores (the recipes save it in each checkpoint and give it back with load_state on resume); an error names a scripted method's state value that cannot be saved.", "let named = meth.checkpoint_state();");
+    engine.register_fn("checkpoint_state", |m: &mut ScriptMethod| checkpoint_state(m));
+    docs.add(a, "load_state", "meth.load_state(map)", "Restores what checkpoint_state() (or a native method's state()) returned, so a resumed run continues with the same running scores, weights or script state; a scripted method also takes a plain state map.", "meth.load_state(ck.method);");
     engine.register_fn("load_state", |m: &mut ScriptMethod, state: Map| load_state_map(m, &state));
+    docs.add(a, "fresh", "meth.fresh([seed])", "The same method at its initial state (a recipe starts every run from one); seed replaces the method's seed unless it was built with one.", "let again = meth.fresh(1);");
+    engine.register_fn("fresh", |m: &mut ScriptMethod| m.fresh(None));
+    engine.register_fn("fresh", |m: &mut ScriptMethod, seed: rhai::INT| m.fresh(Some(seed.max(0) as u64)));
+    docs.add(a, "source", "meth.source", "Where a scripted method was defined: #{ file, hash, text } (run records keep file and hash); () for a native method.", "print(meth.source.hash);");
+    engine.register_get("source", |m: &mut ScriptMethod| source_map(m));
+    docs.add(a, "scripted", "meth.scripted", "true for a method built from closures with method(#{ ... }).", "if meth.scripted { print(meth.source.file); }");
+    engine.register_get("scripted", |m: &mut ScriptMethod| matches!(m.origin, Origin::Scripted { .. }));
 }

@@ -2,6 +2,7 @@
 //! This layer only translates (argument parsing, error mapping, docs); the math lives in the
 //! plain-Rust core modules.
 
+pub mod autograd;
 pub mod checkpoint;
 pub mod convert;
 pub mod data;
@@ -15,6 +16,7 @@ pub mod modules;
 pub mod options;
 pub mod plot;
 pub mod record;
+pub mod scripted;
 pub mod sweep;
 pub mod system;
 pub mod tensor;

@@ -19,7 +19,8 @@ use crate::train::metrics::Scores;
 use crate::train::model::{Model, ModelSpec};
 use crate::train::optim::{OptimKind, Optimizer, Schedule};
 use crate::train::trainer;
-use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
+use super::scripted;
+use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, FLOAT, INT};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -242,25 +243,29 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "Per-sample (w0, w1) for the adaptive loss, looked up by dataset index: w is [split.len, 2] in the split's order (mix.balance_weights(z) of the gaps collected on that split).",
         "let table = weight_table(data.train, mix.balance_weights(zs.z));");
     engine.register_fn("weight_table", |s: Split, w: ScriptTensor| -> RhaiResult<ScriptWeights> { Ok(ScriptWeights(Rc::new(WeightTable::new(&s, w.tensor())?))) });
+    docs.add(a, "lookup", "table.lookup(indices)", "The (w0, w1) rows of a weight table for dataset row indices: [B, 2] float32 (ctx.indices in a method's hook; rows outside the table's split are (1, 1)).", "let w = ctx.args.weights.lookup(ctx.indices);");
+    engine.register_fn("lookup", |t: &mut ScriptWeights, idx: ScriptTensor| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(t.0.lookup(idx.tensor())?)) });
 
     docs.add(a, "train_step", "train_step(model, opt, batch, #{ method, epoch, ...method options })",
         "One optimisation step on a batch map (from split.batches) with a training method: method a name (\"concat\", \"ogm-ge\", \"mmcosine\", \"opm&ogm\", \"warmup\" (default), \"adaptive\", ...; loss: is the older key for the same) with its options in the same map, or a method built with method(name, opts) (required for those that keep state: g-blending, pmr, agm, mla with a projection, d&r; mla needs a model with fusion \"shared\"). epoch (default 0) places the step for methods active in a window of epochs. \"adaptive\" is Eq. 11: weights a weight_table of the last refit or the mixture itself, t, rho, alpha, beta, gamma, gap, use_weights, unimodal, mu0_raw. Returns every loss term and the method's diagnostics (OGM's coef_first / coef_second, G-Blending's w_first / w_second / w_fused, ...) as a map.",
         "let terms = train_step(m, opt, b, #{ method: \"ogm-ge\", alpha: 0.8, epoch: e });");
-    engine.register_fn("train_step", |m: ScriptModel, o: ScriptOptimizer, batch: Map, opts: Map| -> RhaiResult<Map> {
+    engine.register_fn("train_step", |ctx: NativeCallContext, m: ScriptModel, o: ScriptOptimizer, batch: Map, opts: Map| -> RhaiResult<Map> {
         let op = "train_step";
+        scripted::caller::refuse_in_hook(&m.0, op)?;
         let mut chosen = method::choose(op, &opts, &STEP_KEYS)?;
         let own = own_options(&opts, &STEP_KEYS);
         let epoch = Options::new(op, &own, &STEP_KEYS)?.count("epoch", 0)?;
         let b = batch_from_map(op, &batch)?;
-        let terms = chosen.with(|meth| trainer::step(&m.0, &mut o.0.borrow_mut(), &b, meth, epoch, (0, 1)))?;
+        let terms = scripted::caller::within(&ctx, &m, || chosen.with(|meth| trainer::step(&m.0, &mut o.0.borrow_mut(), &b, meth, epoch, (0, 1))))?;
         Ok(terms_map(terms))
     });
 
     docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, workers, val, method, ...method options })",
         "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate or diagnose on it (G-Blending, D&R, PMR with source \"val\"). Returns the batch-weighted mean of every term and diagnostic.",
         "let terms = train_epoch(m, opt, data.train, #{ batch: 64, seed: e, epoch: e, method: meth, val: data.val });");
-    engine.register_fn("train_epoch", |m: ScriptModel, o: ScriptOptimizer, split: Split, opts: Map| -> RhaiResult<Map> {
+    engine.register_fn("train_epoch", |ctx: NativeCallContext, m: ScriptModel, o: ScriptOptimizer, split: Split, opts: Map| -> RhaiResult<Map> {
         let op = "train_epoch";
+        scripted::caller::refuse_in_hook(&m.0, op)?;
         let mut chosen = method::choose(op, &opts, &EPOCH_KEYS)?;
         let own = own_options(&opts, &EPOCH_KEYS);
         let om = Options::new(op, &own, &EPOCH_KEYS)?;
@@ -274,7 +279,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
             Some(v) => Some(v.clone().try_cast::<Split>().ok_or_else(|| Error::arg(format!("{op}: val must be a split, e.g. data.val")))?),
         };
         let plan = trainer::EpochPlan { train: &split, val: val.as_ref(), batching: &batching, epoch: om.count("epoch", om.count("seed", 0)?)?, quiet: om.boolean("quiet", false)? };
-        let terms = chosen.with(|meth| trainer::epoch(&m.0, &mut o.0.borrow_mut(), &plan, meth))?;
+        let terms = scripted::caller::within(&ctx, &m, || chosen.with(|meth| trainer::epoch(&m.0, &mut o.0.borrow_mut(), &plan, meth)))?;
         Ok(terms_map(terms))
     });
 

@@ -6,6 +6,7 @@ pub mod device;
 pub mod dtype;
 pub mod format;
 pub mod io;
+pub mod loss;
 pub mod nested;
 pub mod npy;
 pub mod ops;

@@ -115,7 +115,7 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     for (i, b) in batches.enumerate() {
         crate::interrupt::check(&format!("epoch {epoch}"))?;
         let b = b?;
-        let terms = step(model, opt, &b, method, epoch, (i, count)).map_err(|e| Error::arg(format!("epoch {epoch}, step {}: {e}", i + 1)))?;
+        let terms = step(model, opt, &b, method, epoch, (i, count)).map_err(|e| e.context(format!("epoch {epoch}, step {}", i + 1)))?;
         let bs = b.labels.size()[0] as f64;
         for (k, v) in terms {
             match sums.iter_mut().find(|(name, _, _)| *name == k) {

@@ -29,6 +29,7 @@ fn specs() -> Vec<Spec> {
 }
 
 /// Where the adaptive loss's (w0, w1) come from.
+#[derive(Clone)]
 pub enum Weights {
     /// The posteriors of the last refit, looked up by dataset index (the paper's protocol).
     Stored(WeightTable),

@@ -120,6 +120,23 @@ pub trait Method {
     }
 }
 
+/// A name made `'static`: methods name themselves and their logged terms with `&'static str`,
+/// and a scripted method's names are only known at run time. Each distinct name is leaked once
+/// (a method has a handful), so repeated steps allocate nothing.
+pub fn intern(name: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let set = names.get_or_insert_with(HashSet::new);
+    if let Some(n) = set.get(name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
+
 /// Every method a script can name, in Table II's order.
 pub const NAMES: [&str; 11] = ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "warmup", "adaptive"];
 
@@ -172,14 +189,25 @@ pub enum Selection {
     Weights,
     /// Conv kernels only (4-D), as the official OGM-GE code: nothing on an MLP encoder.
     ConvOnly,
+    /// Every tensor (biases and norms too): what a scripted method's `ctx.params` lists by default.
+    All,
 }
 
 impl Selection {
     pub fn parse(name: &str) -> Selection {
-        if name == "conv_only" {
-            Selection::ConvOnly
-        } else {
-            Selection::Weights
+        match name {
+            "conv_only" => Selection::ConvOnly,
+            "all" => Selection::All,
+            _ => Selection::Weights,
+        }
+    }
+
+    /// Whether a tensor is of the kind this selection takes.
+    pub fn keeps(self, t: &Tensor) -> bool {
+        match self {
+            Selection::Weights => t.dim() >= 2,
+            Selection::ConvOnly => t.dim() == 4,
+            Selection::All => true,
         }
     }
 
@@ -188,13 +216,7 @@ impl Selection {
         params
             .iter()
             .enumerate()
-            .filter(|(_, (name, t))| {
-                model.encoder_of(name) == Some(m)
-                    && match self {
-                        Selection::Weights => t.dim() >= 2,
-                        Selection::ConvOnly => t.dim() == 4,
-                    }
-            })
+            .filter(|(_, (name, t))| model.encoder_of(name) == Some(m) && self.keeps(t))
             .map(|(i, _)| i)
             .collect()
     }
