@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+
 
 const DATA: &str = "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });";
 
@@ -177,16 +177,7 @@ fn a_killed_run_resumes_from_its_last_completed_epoch_to_the_same_result() {
     std::fs::write(dir.join("ck.rhai"), &src).unwrap();
     // Killed (SIGKILL) as soon as its second checkpoint is complete, wherever it is then.
     let mut child = bin().args(["run", dir.join("ck.rhai").to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let start = Instant::now();
-    while !dir.join("ck/epoch-0001/meta.json").exists() && start.elapsed() < Duration::from_secs(120) {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let killed_early = child.try_wait().unwrap().is_none();
-    child.kill().ok();
-    child.wait().unwrap();
+    let killed_early = common::kill_once_exists(&mut child, &dir.join("ck/epoch-0001/meta.json"));
     assert!(killed_early, "the run finished before it could be killed; make it longer");
     let out = run_script(&dir, "ck.rhai", &src);
     assert!(String::from_utf8_lossy(&out.stdout).contains("resuming after epoch"));

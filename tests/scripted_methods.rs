@@ -363,3 +363,73 @@ fn outside_a_training_call_nothing_changes() {
     assert_eq!(r.unwrap().as_bool().unwrap(), false);
     let _ = Dynamic::UNIT;
 }
+
+#[test]
+fn begin_epoch_sees_the_model_and_splits_and_substeps_repeat_the_round() {
+    let out = eval_ok(&format!(
+        "{SETUP}
+        let meth = method(#{{ name: \"rounds\", substeps: 2, state: #{{ epochs: [], accs: [], lr: 0.0, subs: [], val_len: 0 }},
+            begin_epoch: |ectx| {{
+                ectx.state.epochs.push(ectx.epoch);
+                ectx.state.accs.push(evaluate(ectx.model, ectx.val).acc);
+                ectx.state.lr = ectx.lr;
+                ectx.state.val_len = ectx.val.len;
+                ectx.state.gaps = collect_gaps(ectx.model, ectx.train, \"prob\").gaps.shape;
+            }},
+            loss: |ctx| {{ ctx.state.subs.push(ctx.substep); cross_entropy(ctx.forward().fused, ctx.labels) }} }});
+        let m = build_model(data, \"concat\");
+        let o = optimizer(m, #{{ lr: 0.05 }});
+        for e in 0..2 {{ train_epoch(m, o, data.train, #{{ method: meth, epoch: e, batch: 100, val: data.val, quiet: true }}); }}
+        let st = meth.state();
+        st.train_len = data.train.len;
+        st"
+    ))
+    .cast::<Map>();
+    assert_eq!(format!("{:?}", out["epochs"]), "[0, 1]");
+    assert_eq!(out["accs"].clone().into_array().unwrap().len(), 2);
+    assert_eq!(out["lr"].as_float().unwrap(), 0.05);
+    let n = out["train_len"].as_int().unwrap();
+    assert_eq!(format!("{:?}", out["gaps"]), format!("[{n}]"));
+    let subs = format!("{:?}", out["subs"]);
+    let batches = (n as f64 / 100.0).ceil() as usize;
+    assert_eq!(subs, format!("{:?}", (0..2 * batches * 2).map(|i| (i % 2) as i64).collect::<Vec<_>>()), "two rounds per batch");
+}
+
+#[test]
+fn purify_fine_tunes_with_a_scripted_method() {
+    let out = eval_ok(&format!(
+        "import \"train\" as tr; import \"methods/concat\" as concat;\n{SETUP}
+        let r = tr::purify(data, build_model(data, \"concat\"), #{{ warmup: 1, epochs: 1, lr: 0.05, method: concat::build(#{{}}) }});
+        [r.history[0].stage, \"ce_fused\" in r.history[1], r.history[1].stage, r.kept > 0]"
+    ));
+    assert_eq!(format!("{out:?}"), "[\"warmup\", true, \"purified\", true]");
+}
+
+#[test]
+fn a_killed_scripted_run_resumes_from_its_last_checkpoint_to_the_same_result() {
+    use std::process::Stdio;
+    let dir = temp_dir("scripted-kill");
+    let d = dir.display().to_string().replace('\\', "/");
+    let script = |ck: &str| {
+        format!(
+            "import \"train\" as tr; import \"methods/ogm-ge\" as ogm;
+            let data = dataset(\"synthetic\", #{{ n: 1200, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 }});
+            let r = tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ lr: 0.01, warmup: 2, epochs: 4, method: ogm::build(#{{ alpha: 0.5 }}) {ck} }});
+            print(`RESULT ${{r.history}}`);"
+        )
+    };
+    let result = |out: &[u8]| String::from_utf8_lossy(out).lines().find(|l| l.starts_with("RESULT")).unwrap_or_else(|| panic!("no RESULT in {}", String::from_utf8_lossy(out))).to_string();
+    std::fs::write(dir.join("full.rhai"), script("")).unwrap();
+    let full = run_bin(&["run", dir.join("full.rhai").to_str().unwrap()], "", None);
+    assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
+    std::fs::write(dir.join("ck.rhai"), script(&format!(", checkpoints: \"{d}/ck\""))).unwrap();
+    // SIGKILL as soon as the second checkpoint is complete, wherever the run is then.
+    let mut child = common::bin().args(["run", dir.join("ck.rhai").to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let killed_early = common::kill_once_exists(&mut child, &dir.join("ck/epoch-0001/meta.json"));
+    assert!(killed_early, "the run finished before it could be killed; make it longer");
+    let rest = run_bin(&["run", dir.join("ck.rhai").to_str().unwrap()], "", None);
+    assert!(rest.status.success(), "{}", String::from_utf8_lossy(&rest.stderr));
+    assert!(String::from_utf8_lossy(&rest.stdout).contains("resuming after epoch"));
+    assert_eq!(result(&rest.stdout), result(&full.stdout));
+    std::fs::remove_dir_all(&dir).ok();
+}

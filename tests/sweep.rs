@@ -440,3 +440,39 @@ fn a_run_started_too_often_fails_and_a_new_submission_retries_it() {
     assert!(final_table(&out, "concat/seed0").is_file());
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn a_scripted_method_from_a_module_runs_as_a_sweep_each_task_rebuilding_it() {
+    let dir = fresh("scripted");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mine.rhai"), "fn build(k) { method(#{ name: \"mine\", options: #{ k: k }, loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels) * ctx.options.k }) }\n").unwrap();
+    std::fs::write(
+        dir.join("grid.rhai"),
+        "import \"experiments\" as ex; import \"mine\" as mine;\n\
+         ex::table(\"mine\", \"Scripted grid\", [#{ name: \"mine-half\", recipe: \"baseline\", cfg: #{ method: mine::build(0.5) } }, #{ name: \"concat\", recipe: \"baseline\", cfg: #{} }], [\"last_acc\"], [\"acc\"]);\n",
+    )
+    .unwrap();
+    let grid = dir.join("grid.rhai");
+    let out = dir.join("swept");
+    let mut args = vec![grid.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&SMALL);
+    args.extend_from_slice(&["--set", "seeds=1", "--jobs", "2"]);
+    let o = sweep(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(final_table(&out, "mine-half/seed0").is_file(), "{}", text(&o));
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("mine-half/seed0/config.json")).unwrap()).unwrap();
+    assert_eq!(config["config"]["method"], "mine", "{config}");
+    assert!(config["config"]["method_source"]["file"].as_str().unwrap().ends_with("mine.rhai"), "{config}");
+    // The same grid in one process gives the same table.
+    let single = dir.join("single");
+    let mut run = vec!["run", grid.to_str().unwrap()];
+    let single_out = format!("out={}", single.display());
+    run.extend_from_slice(&SMALL);
+    run.extend_from_slice(&["--set", "seeds=1", "--set", &single_out]);
+    let r = gapscope().args(&run).output().unwrap();
+    assert!(r.status.success(), "{}", text(&r));
+    let rows = |p: &Path| std::fs::read_to_string(p.join("summary.md")).unwrap().lines().filter(|l| l.starts_with("| mine-half") || l.starts_with("| concat")).map(String::from).collect::<Vec<_>>();
+    assert_eq!(rows(&out), rows(&single));
+    assert_eq!(rows(&out).len(), 2);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -74,3 +74,19 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Kills `child` (SIGKILL) as soon as `marker` exists, wherever the run is then; true when it
+/// was still running at that moment (a run that already finished proves nothing).
+pub fn kill_once_exists(child: &mut std::process::Child, marker: &std::path::Path) -> bool {
+    let start = std::time::Instant::now();
+    while !marker.exists() && start.elapsed() < std::time::Duration::from_secs(120) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().ok();
+    child.wait().unwrap();
+    running
+}

@@ -100,6 +100,33 @@ pub struct EpochData {
 #[derive(Clone)]
 pub struct EpochHook(pub Rc<EpochData>);
 
+/// A forward pass's per-modality tensors (`out.logits`, `out.features`): `out.logits.audio` or
+/// `out.logits["audio"]`, and an unknown modality is an error naming the model's, where a plain
+/// map would give () and a puzzling error further on.
+#[derive(Clone)]
+pub struct PerModality {
+    what: &'static str,
+    entries: Rc<Vec<(String, Tensor)>>,
+}
+
+impl PerModality {
+    fn get(&self, name: &str) -> RhaiResult<ScriptTensor> {
+        match self.entries.iter().find(|(n, _)| n == name) {
+            Some((_, t)) => Ok(ScriptTensor::new(t.shallow_clone())),
+            None => Err(Error::arg(format!("{}: the model has no modality \"{name}\"; its modalities are {} (ctx.modalities)", self.what, self.names().join(", "))).into()),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.entries.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    fn show(&self) -> String {
+        let parts: Vec<String> = self.entries.iter().map(|(n, t)| format!("{n}: Tensor{:?}", t.size())).collect();
+        format!("{}({})", self.what, parts.join(", "))
+    }
+}
+
 fn tensor(t: &Tensor) -> Dynamic {
     Dynamic::from(ScriptTensor::new(t.shallow_clone()))
 }
@@ -137,17 +164,13 @@ impl StepHook {
             inputs.push(if zero.contains(name) { check(op, x.f_zeros_like())? } else { x.shallow_clone() });
         }
         let fwd = model.forward(&inputs[0], &inputs[1], o.boolean("train", true)?)?;
-        let mut logits = Map::new();
-        let mut features = Map::new();
         let per = [&fwd.logits.first, &fwd.logits.second];
-        for (i, name) in model.modalities.iter().enumerate() {
-            logits.insert(name.as_str().into(), tensor(per[i]));
-            features.insert(name.as_str().into(), tensor(&fwd.features[i]));
-        }
+        let logits = model.modalities.iter().zip(per).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+        let features = model.modalities.iter().zip(&fwd.features).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
         let mut out = Map::new();
         out.insert("fused".into(), tensor(&fwd.logits.fused));
-        out.insert("logits".into(), Dynamic::from_map(logits));
-        out.insert("features".into(), Dynamic::from_map(features));
+        out.insert("logits".into(), Dynamic::from(PerModality { what: "logits", entries: Rc::new(logits) }));
+        out.insert("features".into(), Dynamic::from(PerModality { what: "features", entries: Rc::new(features) }));
         Ok(out)
     }
 
@@ -217,7 +240,18 @@ pub fn shape(op: &str, v: &Dynamic) -> RhaiResult<Vec<i64>> {
 pub fn register(engine: &mut rhai::Engine, docs: &mut crate::host::Docs) {
     engine.register_type_with_name::<StepHook>("StepContext");
     engine.register_type_with_name::<EpochHook>("EpochContext");
+    engine.register_type_with_name::<PerModality>("PerModality");
     let a = "method";
+    docs.add(a, "[]", "out.logits.<modality> | out.logits[name]", "A forward pass's logits or features of one modality, by name (an unknown name is an error listing the model's).", "out.logits.audio");
+    engine.register_indexer_get(|p: &mut PerModality, name: &str| p.get(name));
+    docs.add(a, "keys", "out.logits.keys()", "The modality names of a forward pass's logits or features, in the model's order.", "for m in out.logits.keys() { ... }");
+    engine.register_fn("keys", |p: &mut PerModality| -> Array { p.names().into_iter().map(Dynamic::from).collect() });
+    docs.add(a, "values", "out.logits.values()", "The tensors of a forward pass's logits or features, in the model's order.", "stack(out.features.values())");
+    engine.register_fn("values", |p: &mut PerModality| -> Array { p.entries.iter().map(|(_, t)| tensor(t)).collect() });
+    docs.add(a, "contains", "name in out.logits", "Whether a forward pass has that modality.", "\"audio\" in out.logits");
+    engine.register_fn("contains", |p: &mut PerModality, name: &str| p.entries.iter().any(|(n, _)| n == name));
+    engine.register_fn("to_string", |p: &mut PerModality| p.show());
+    engine.register_fn("to_debug", |p: &mut PerModality| p.show());
     docs.add(a, "forward", "ctx.forward([#{ train, zero }])",
         "Inside a method's loss hook: the model on the batch with the autograd graph on: #{ fused, logits: #{ <modality>: [B, C] }, features: #{ <modality>: [B, D] } }, keyed by the model's modality names. train (default true) uses batch statistics as a training step does; zero: [modality...] replaces those inputs with zeros (modality removal).",
         "let out = ctx.forward(); let l = cross_entropy(out.fused, ctx.labels);");
