@@ -9,7 +9,7 @@
 use gapscope::{script, Host};
 use rhai::{Array, Map, Scope};
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 10;
 
 fn main() {
     tch::set_num_threads(2);

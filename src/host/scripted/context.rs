@@ -77,7 +77,7 @@ pub struct StepData {
     pub batch: (usize, usize),
     pub substep: usize,
     /// The parameters the optimizer updates, by PyTorch name, sorted.
-    pub params: Vec<(String, Tensor)>,
+    pub params: Rc<Vec<(String, Tensor)>>,
     pub draws: Draws,
 }
 

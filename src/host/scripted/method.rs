@@ -49,6 +49,9 @@ pub struct ScriptedMethod {
     pub shared: Rc<MethodShared>,
     /// The loss hook's view of the current step, reused by its gradients hook.
     pending: Option<Rc<StepData>>,
+    /// The trained model's parameters by name (the same tensors every step: listed once). The
+    /// model is held so the cache cannot outlive it and match a new model at the same address.
+    params: Option<(crate::host::train::ScriptModel, Rc<Vec<(String, Tensor)>>)>,
 }
 
 /// The options as run records store them (numbers, bools, strings, lists of numbers).
@@ -82,7 +85,7 @@ impl ScriptedMethod {
             _ => def.seed,
         };
         let shared = Rc::new(MethodShared { name: def.name, options: def.options.clone(), state: std::cell::RefCell::new(def.initial_state.clone()), args: Default::default() });
-        ScriptedMethod { resolved: resolved(&def, seed), def, seed, shared, pending: None }
+        ScriptedMethod { resolved: resolved(&def, seed), def, seed, shared, pending: None, params: None }
     }
 
     /// The state as a checkpoint stores it.
@@ -195,7 +198,14 @@ impl Method for ScriptedMethod {
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         self.pending = None;
         let model = self.model_handle(ctx.model)?;
-        let params = model.0.trainable_parameters();
+        let params = match &self.params {
+            Some((m, p)) if Rc::ptr_eq(&m.0, &model.0) => p.clone(),
+            _ => {
+                let p = Rc::new(model.0.trainable_parameters());
+                self.params = Some((model.clone(), p.clone()));
+                p
+            }
+        };
         let data = Rc::new(StepData {
             shared: self.shared.clone(),
             model,
