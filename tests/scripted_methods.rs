@@ -271,6 +271,7 @@ fn run_records_name_a_scripted_method_with_its_source_and_hash() {
     assert_eq!(cfg["method"], "mine", "{config}");
     assert!(cfg["method_source"]["file"].as_str().unwrap().ends_with("mine.rhai"), "{config}");
     assert_eq!(cfg["method_source"]["hash"].as_str().unwrap().len(), 16, "{config}");
+    assert_eq!(cfg["method_source"]["text"], module, "{config}");
     assert_eq!(cfg["method_opts"]["k"], 2.0, "{config}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -432,4 +433,27 @@ fn a_killed_scripted_run_resumes_from_its_last_checkpoint_to_the_same_result() {
     assert!(String::from_utf8_lossy(&rest.stdout).contains("resuming after epoch"));
     assert_eq!(result(&rest.stdout), result(&full.stdout));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// docs/your-method.md shows scripts/your_method_session.txt and what it prints: the doc holds the
+/// session as committed, and the session still prints what the doc says, value by value where it
+/// is exact and line by line in shape where it is a float of training.
+#[test]
+fn the_tutorials_session_is_the_committed_one_and_prints_what_the_doc_shows() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let doc = std::fs::read_to_string(format!("{root}/docs/your-method.md")).unwrap();
+    let session = std::fs::read_to_string(format!("{root}/scripts/your_method_session.txt")).unwrap();
+    assert!(doc.contains(&session), "docs/your-method.md does not show scripts/your_method_session.txt as committed");
+    let out = run_bin(&[], &session, Some(std::path::Path::new(&format!("{root}/scripts"))));
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let shown = doc.split("What it prints").nth(1).and_then(|s| s.split("```text\n").nth(1)).and_then(|s| s.split("```").next()).expect("the doc's output block");
+    let (mut got, mut want): (Vec<&str>, Vec<&str>) = (printed.lines().collect(), shown.lines().collect());
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), want.len(), "printed:\n{printed}");
+    // Floats of training differ in the last digits between machines: compare their first digits.
+    let shape = |l: &str| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '"')).map(|w| if w.parse::<f64>().is_ok() && w.contains('.') { w.chars().take(4).collect::<String>() } else { w.to_string() }).collect::<Vec<_>>();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(shape(g), shape(w), "printed {g}\ndoc     {w}");
+    }
 }
