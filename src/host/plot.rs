@@ -248,7 +248,7 @@ fn plot_model_embedding(m: &ScriptModel, split: &Split, path: &str, opts: &Map) 
     let n = f.labels.size()[0];
     let cap = o.count("max_points", 5000)? as i64;
     let check = |t: Result<crate::tensor::Tensor, tch::TchError>| crate::tensor::check(op, t);
-    let (first, second, labels) = if n > cap && cap > 0 {
+    let (per, labels) = if n > cap && cap > 0 {
         let mut rng = crate::rng::Rng::new(o.count("seed", 0)? as u64);
         let mut idx: Vec<i64> = (0..n).collect();
         for i in (1..idx.len()).rev() {
@@ -257,12 +257,14 @@ fn plot_model_embedding(m: &ScriptModel, split: &Split, path: &str, opts: &Map) 
         idx.truncate(cap as usize);
         idx.sort_unstable();
         let idx = crate::tensor::Tensor::from_slice(&idx);
-        (check(f.first.f_index_select(0, &idx))?, check(f.second.f_index_select(0, &idx))?, check(f.labels.f_index_select(0, &idx))?)
+        (f.per.iter().map(|x| check(x.f_index_select(0, &idx))).collect::<crate::error::Result<Vec<_>>>()?, check(f.labels.f_index_select(0, &idx))?)
     } else {
-        (f.first, f.second, f.labels)
+        (f.per, f.labels)
     };
-    let fused = check(crate::tensor::Tensor::f_cat(&[first.shallow_clone(), second.shallow_clone()], 1))?;
+    // One panel per modality, then the features the head reads (all of them side by side).
+    let fused = check(crate::tensor::Tensor::f_cat(&per, 1))?;
     let labels = crate::tensor::check(op, labels.f_to_kind(crate::tensor::Kind::Int64).and_then(|l| Vec::<i64>::try_from(&l)))?;
-    let [a, b] = &m.0.modalities;
-    draw_embedding(op, vec![(a.clone(), first), (b.clone(), second), ("fused".into(), fused)], labels, path, opts)
+    let mut panels: Vec<(String, crate::tensor::Tensor)> = m.0.modalities.iter().cloned().zip(per).collect();
+    panels.push(("fused".into(), fused));
+    draw_embedding(op, panels, labels, path, opts)
 }

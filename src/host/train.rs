@@ -40,16 +40,16 @@ fn strings(op: &str, key: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
         .ok_or_else(|| Error::arg(format!("{op}: {key} must be an array of strings")).into())
 }
 
-fn pair(op: &str, key: &str, v: Option<&Dynamic>, default: [&str; 2]) -> RhaiResult<[String; 2]> {
-    let Some(v) = v else { return Ok([default[0].to_string(), default[1].to_string()]) };
+/// One entry per modality: a list of n, or one string for all of them.
+fn per_modality(op: &str, key: &str, v: &Dynamic, n: usize) -> RhaiResult<Vec<String>> {
     if let Ok(s) = v.clone().into_string() {
-        return Ok([s.clone(), s]);
+        return Ok(vec![s; n]);
     }
     let list = strings(op, key, v)?;
-    match list.as_slice() {
-        [a, b] => Ok([a.clone(), b.clone()]),
-        _ => Err(Error::arg(format!("{op}: {key} needs two entries, one per modality, got {}", list.len())).into()),
+    if list.len() != n {
+        return Err(Error::arg(format!("{op}: {key} needs {n} entries, one per modality, got {}", list.len())).into());
     }
+    Ok(list)
 }
 
 fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
@@ -58,16 +58,21 @@ fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
     let ds = &data.0;
     let names: Vec<String> = ds.modalities.iter().map(|m| m.name.clone()).collect();
     let modalities = match o.get("modalities") {
-        Some(v) => pair(op, "modalities", Some(v), ["", ""])?,
-        None if names.len() == 2 => [names[0].clone(), names[1].clone()],
-        None => return Err(Error::arg(format!("{op}: the dataset has {} modalities ({}); name two with modalities: [..]", names.len(), names.join(", "))).into()),
+        Some(v) => strings(op, "modalities", v)?,
+        None => names.clone(),
     };
-    if modalities[0] == modalities[1] {
-        return Err(Error::arg(format!("{op}: the two modalities must differ, got \"{}\" twice (the gap compares one against the other)", modalities[0])).into());
+    if modalities.len() < 2 {
+        return Err(Error::arg(format!("{op}: a model needs two or more modalities, got {} ({}); the dataset has {}", modalities.len(), modalities.join(", "), names.join(", "))).into());
     }
-    let shapes = [ds.modality(&modalities[0])?.shape.clone(), ds.modality(&modalities[1])?.shape.clone()];
+    if let Some(dup) = modalities.iter().enumerate().find(|(i, m)| modalities[..*i].contains(m)).map(|(_, m)| m) {
+        return Err(Error::arg(format!("{op}: the modalities must differ, got \"{dup}\" twice (the gap compares one against another)")).into());
+    }
+    let shapes: Vec<Vec<i64>> = modalities.iter().map(|m| Ok(ds.modality(m)?.shape.clone())).collect::<RhaiResult<_>>()?;
     let default_encoder = |shape: &Vec<i64>| if shape.len() >= 2 { "cnn" } else { "mlp" };
-    let enc = pair(op, "encoders", o.get("encoders"), [default_encoder(&shapes[0]), default_encoder(&shapes[1])])?;
+    let enc = match o.get("encoders") {
+        Some(v) => per_modality(op, "encoders", v, modalities.len())?,
+        None => shapes.iter().map(|s| default_encoder(s).to_string()).collect(),
+    };
     let device = match o.get("device") {
         Some(_) => parse_device(&o.string("device", "cpu")?)?,
         None => best_device(),
@@ -75,7 +80,7 @@ fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
     let spec = ModelSpec {
         modalities,
         shapes,
-        encoders: [EncoderKind::parse(&enc[0])?, EncoderKind::parse(&enc[1])?],
+        encoders: enc.iter().map(|e| EncoderKind::parse(e)).collect::<crate::error::Result<_>>()?,
         fusion: FusionKind::parse(&o.string("fusion", "concat")?)?,
         classes: ds.classes() as i64,
         seed: o.count("seed", 0)? as u64,
@@ -210,7 +215,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("state_dict", |m: &mut ScriptModel| -> Map { m.0.state_dict().into_iter().map(|(k, t)| (k.into(), Dynamic::from(ScriptTensor::new(t)))).collect() });
 
     docs.add(a, "forward", "forward(model, batch [, #{ train }])",
-        "The model's outputs on a batch map, without gradients: #{ fused, first, second } logits and #{ features_first, features_second } (each encoder's features, for embeddings). Evaluation mode by default; train: true uses batch statistics in batch norm and updates its running statistics, as a training step would.",
+        "The model's outputs on a batch map, without gradients: fused logits, logits and features as maps keyed by modality (each encoder's features, for embeddings), and for a two-modality model first, second, features_first, features_second as well. Evaluation mode by default; train: true uses batch statistics in batch norm and updates its running statistics, as a training step would.",
         "let out = forward(m, b); print(out.fused.argmax(1));");
     let fwd = |m: &ScriptModel, batch: &Map, opts: &Map| -> RhaiResult<Map> {
         let op = "forward";
@@ -219,12 +224,18 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         let _guard = tch::no_grad_guard();
         let out = trainer::forward_batch(&m.0, &b, o.boolean("train", false)?)?;
         let mut map = Map::new();
-        for (k, t) in [("fused", out.logits.fused), ("first", out.logits.first), ("second", out.logits.second)] {
-            map.insert(k.into(), Dynamic::from(ScriptTensor::new(t)));
+        let t = |x: &Tensor| Dynamic::from(ScriptTensor::new(x.shallow_clone()));
+        map.insert("fused".into(), t(&out.logits.fused));
+        // Keyed by modality for any number; first / second too for two-modality models.
+        let names = &m.0.modalities;
+        map.insert("logits".into(), Dynamic::from_map(names.iter().zip(&out.logits.per).map(|(n, x)| (n.as_str().into(), t(x))).collect()));
+        map.insert("features".into(), Dynamic::from_map(names.iter().zip(&out.features).map(|(n, x)| (n.as_str().into(), t(x))).collect()));
+        if names.len() == 2 {
+            map.insert("first".into(), t(&out.logits.per[0]));
+            map.insert("second".into(), t(&out.logits.per[1]));
+            map.insert("features_first".into(), t(&out.features[0]));
+            map.insert("features_second".into(), t(&out.features[1]));
         }
-        let [fa, fv] = out.features;
-        map.insert("features_first".into(), Dynamic::from(ScriptTensor::new(fa)));
-        map.insert("features_second".into(), Dynamic::from(ScriptTensor::new(fv)));
         Ok(map)
     };
     engine.register_fn("forward", move |m: ScriptModel, batch: Map| fwd(&m, &batch, &Map::new()));
@@ -284,14 +295,19 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     });
 
     docs.add(a, "evaluate", "evaluate(model, split)",
-        "Accuracy and macro-F1 of the fused and unimodal predictions: #{ acc, f1, per_class, acc_first, f1_first, acc_second, f1_second } (first / second in the model's modality order).",
+        "Accuracy and macro-F1 of the fused and unimodal predictions: #{ acc, f1, per_class, acc_<modality>, f1_<modality> for each modality }, and for a two-modality model acc_first, f1_first, acc_second, f1_second (in the model's modality order).",
         "print(evaluate(m, data.test).acc);");
     engine.register_fn("evaluate", |m: ScriptModel, split: Split| -> RhaiResult<Map> {
         let e = trainer::evaluate(&m.0, &split, 256)?;
         let mut out = Map::new();
         scores_map("", &e.fused, &mut out);
-        scores_map("_first", &e.first, &mut out);
-        scores_map("_second", &e.second, &mut out);
+        for (name, sc) in m.0.modalities.iter().zip(&e.per) {
+            scores_map(&format!("_{name}"), sc, &mut out);
+        }
+        if e.per.len() == 2 {
+            scores_map("_first", e.first(), &mut out);
+            scores_map("_second", e.second(), &mut out);
+        }
         Ok(out)
     });
 

@@ -1,14 +1,17 @@
 //! Fusion heads. Every head gives fused logits and one set of logits per modality:
 //!
-//! - `concat`: f = W[a; v] + b with the Eq. 2 split la = Wa·a + b/2, lv = Wv·v + b/2, so
-//!   f = la + lv exactly (`fc_out`, as OGM-GE names it)
+//! Any number N >= 2 of modalities for concat, sum and shared; FiLM and gated take two.
+//!
+//! - `concat`: f = W[a; v; ...] + b with the Eq. 2 split l_m = W_m·x_m + b/N (b/2 for two), so
+//!   f = Σ l_m exactly (`fc_out`, as OGM-GE names it; BalanceBenchmark's rule for N)
 //! - `sum`: f = fc_a(a) + fc_v(v), la = fc_a(a), lv = fc_v(v) (the bias used whole, in
-//!   training and evaluation alike: a public loader halves it only at evaluation)
+//!   training and evaluation alike: a public loader halves it only at evaluation); for N > 2
+//!   the layers are fc_0, fc_1, ...
 //! - `film`: v modulated by a: γ, β = split(fc_film(a)), f = fc_out(γ·v + β)
 //! - `gated`: f = fc_out(σ(fc_gate(a)) · v)
-//! - `shared`: one classifier for both modalities (MLA): la = fc_out(a), lv = fc_out(v), and
-//!   f = ½·la + ½·lv, or under MLA's head rules a fixed mix or per-sample entropy gates; the
-//!   encoders must give features of one size
+//! - `shared`: one classifier for every modality (MLA): l_m = fc_out(x_m), and f the mean of
+//!   the l_m (½·la + ½·lv), or under MLA's head rules (two modalities) a fixed mix or
+//!   per-sample entropy gates; the encoders must give features of one size
 //!
 //! FiLM and gated fusion have no additive split, so their unimodal logits come from linear
 //! probes on each encoder's features (`fc_a`, `fc_v`), trained by the unimodal CE terms.
@@ -96,36 +99,70 @@ pub fn entropy_gates(first: &Tensor, second: &Tensor) -> Result<Tensor> {
     check(op, h.f_neg().and_then(|x| x.f_softmax(1, tch::Kind::Float)))
 }
 
-/// Logits of one forward pass: fused, then per modality in the model's order.
+/// Logits of one forward pass: fused, then one per modality in the model's order.
 pub struct Logits {
     pub fused: Tensor,
-    pub first: Tensor,
-    pub second: Tensor,
+    pub per: Vec<Tensor>,
+}
+
+impl Logits {
+    /// The first modality's logits (two-modality rules name them first and second).
+    pub fn first(&self) -> &Tensor {
+        &self.per[0]
+    }
+
+    pub fn second(&self) -> &Tensor {
+        &self.per[1]
+    }
 }
 
 pub struct Fusion {
     pub kind: FusionKind,
     layers: Vec<Linear>,
-    da: i64,
+    /// Each modality's feature size, in the model's order.
+    dims: Vec<i64>,
+}
+
+/// l_0 + l_1 + ... in order (so two modalities add exactly as they always did).
+fn sum_all(op: &str, parts: &[Tensor]) -> Result<Tensor> {
+    let mut total = parts[0].shallow_clone();
+    for p in &parts[1..] {
+        total = check(op, total.f_add(p))?;
+    }
+    Ok(total)
 }
 
 impl Fusion {
-    pub fn new(p: &nn::Path, kind: FusionKind, da: i64, dv: i64, classes: i64) -> Result<Fusion> {
+    pub fn new(p: &nn::Path, kind: FusionKind, dims: &[i64], classes: i64) -> Result<Fusion> {
+        let n = dims.len();
+        if n < 2 {
+            return Err(Error::arg(format!("fusion: needs at least two modalities, got {n}")));
+        }
+        if n > 2 && matches!(kind, FusionKind::Film | FusionKind::Gated) {
+            return Err(Error::arg(format!(
+                "fusion \"{}\" conditions one modality on another, which is defined for two; this model has {n}: use \"concat\", \"sum\" or \"shared\"",
+                kind.name()
+            )));
+        }
+        let (da, dv) = (dims[0], dims[1]);
         let layers = match kind {
-            FusionKind::Concat => vec![Linear::new(&(p / "fc_out"), da + dv, classes)],
-            FusionKind::Sum => vec![Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
+            FusionKind::Concat => vec![Linear::new(&(p / "fc_out"), dims.iter().sum(), classes)],
+            // Two modalities keep their historical names (fc_a, fc_v); more are numbered.
+            FusionKind::Sum if n == 2 => vec![Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
+            FusionKind::Sum => dims.iter().enumerate().map(|(i, &d)| Linear::new(&(p / format!("fc_{i}")), d, classes)).collect(),
             FusionKind::Film => vec![Linear::new(&(p / "fc_film"), da, 2 * dv), Linear::new(&(p / "fc_out"), dv, classes), Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
             FusionKind::Gated => vec![Linear::new(&(p / "fc_gate"), da, dv), Linear::new(&(p / "fc_out"), dv, classes), Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
             FusionKind::Shared => {
-                if da != dv {
+                if dims.iter().any(|&d| d != da) {
                     return Err(Error::arg(format!(
-                        "fusion \"shared\" (one classifier for both modalities, as MLA) needs encoders with features of one size, got {da} and {dv}: pick encoder sizes that match, e.g. \"mlp:256,128\" beside \"cnn\" (128)"
+                        "fusion \"shared\" (one classifier for every modality, as MLA) needs encoders with features of one size, got {}: pick encoder sizes that match, e.g. \"mlp:256,128\" beside \"cnn\" (128)",
+                        dims.iter().map(i64::to_string).collect::<Vec<_>>().join(" and ")
                     )));
                 }
                 vec![Linear::new(&(p / "fc_out"), da, classes)]
             }
         };
-        Ok(Fusion { kind, layers, da })
+        Ok(Fusion { kind, layers, dims: dims.to_vec() })
     }
 
     /// The shared classifier on one modality's features (MLA's rounds train it this way).
@@ -136,32 +173,49 @@ impl Fusion {
         self.layers[0].forward(x)
     }
 
-    pub fn forward(&self, a: &Tensor, v: &Tensor, rule: HeadRule) -> Result<Logits> {
+    /// Column blocks of the concat head's weight, one per modality.
+    fn concat_blocks(&self, w: &Tensor) -> Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(self.dims.len());
+        let mut at = 0;
+        for &d in &self.dims {
+            out.push(check("fusion", w.f_narrow(1, at, d))?);
+            at += d;
+        }
+        Ok(out)
+    }
+
+    pub fn forward(&self, features: &[Tensor], rule: HeadRule) -> Result<Logits> {
         let op = "fusion";
+        let n = self.dims.len();
+        if features.len() != n {
+            return Err(Error::arg(format!("fusion: {} feature tensors for a head over {n} modalities", features.len())));
+        }
         if let HeadRule::Cosine { scale } = rule {
-            let (wa, wv) = match self.kind {
-                FusionKind::Concat => {
-                    let w = &self.layers[0].weight;
-                    (check(op, w.f_narrow(1, 0, self.da))?, check(op, w.f_narrow(1, self.da, w.size()[1] - self.da))?)
-                }
-                FusionKind::Sum => (self.layers[0].weight.shallow_clone(), self.layers[1].weight.shallow_clone()),
+            let weights: Vec<Tensor> = match self.kind {
+                FusionKind::Concat => self.concat_blocks(&self.layers[0].weight)?,
+                FusionKind::Sum => self.layers.iter().map(|l| l.weight.shallow_clone()).collect(),
                 other => return Err(Error::arg(format!("cosine logits (MMCosine) need a concat or sum head, not {}: its logits are not a sum of one linear map per modality", other.name()))),
             };
-            let (first, second) = (cosine_logits(a, &wa, scale)?, cosine_logits(v, &wv, scale)?);
-            return Ok(Logits { fused: check(op, first.f_add(&second))?, first, second });
+            let per = features.iter().zip(&weights).map(|(x, w)| cosine_logits(x, w, scale)).collect::<Result<Vec<_>>>()?;
+            return Ok(Logits { fused: sum_all(op, &per)?, per });
         }
         if self.kind == FusionKind::Shared {
             let fc = &self.layers[0];
-            let (first, second) = (fc.forward(a)?, fc.forward(v)?);
+            let per = features.iter().map(|x| fc.forward(x)).collect::<Result<Vec<_>>>()?;
             let fused = match rule {
+                HeadRule::EntropyGate | HeadRule::Mix { .. } if n != 2 => {
+                    return Err(Error::arg(format!("the {} head rule (MLA's fusion) is defined for two modalities; this model has {n}", rule.describe())));
+                }
                 HeadRule::EntropyGate => {
-                    let g = entropy_gates(&first, &second)?;
+                    let (first, second) = (&per[0], &per[1]);
+                    let g = entropy_gates(first, second)?;
                     check(op, (|| -> std::result::Result<_, tch::TchError> { first.f_mul(&g.f_narrow(1, 0, 1)?).and_then(|x| x.f_add(&second.f_mul(&g.f_narrow(1, 1, 1)?)?)) })())?
                 }
-                HeadRule::Mix { first: w } => check(op, first.f_mul_scalar(w).and_then(|x| x.f_add(&second.f_mul_scalar(1.0 - w)?)))?,
-                _ => check(op, first.f_add(&second).and_then(|x| x.f_mul_scalar(0.5)))?,
+                HeadRule::Mix { first: w } => check(op, per[0].f_mul_scalar(w).and_then(|x| x.f_add(&per[1].f_mul_scalar(1.0 - w)?)))?,
+                // The mean of the modalities' logits: ½·(l_a + l_v) for two.
+                _ => check(op, sum_all(op, &per)?.f_mul_scalar(1.0 / n as f64))?,
             };
-            return Ok(Logits { fused, first, second });
+            return Ok(Logits { fused, per });
         }
         if !matches!(rule, HeadRule::Linear) {
             return Err(Error::arg(format!("the {} head rule needs fusion \"shared\", not {}", rule.describe(), self.kind.name())));
@@ -169,28 +223,29 @@ impl Fusion {
         match self.kind {
             FusionKind::Shared => unreachable!("handled above"),
             FusionKind::Concat => {
+                // Eq. 2's split: l_m = x_m W_m^T + b/N, so the fused logits are their sum.
                 let fc = &self.layers[0];
-                let wa = check(op, fc.weight.f_narrow(1, 0, self.da))?;
-                let wv = check(op, fc.weight.f_narrow(1, self.da, fc.weight.size()[1] - self.da))?;
-                let half = check(op, fc.bias.f_div_scalar(2.0))?;
-                let first = check(op, a.f_linear(&wa, Some(&half)))?;
-                let second = check(op, v.f_linear(&wv, Some(&half)))?;
-                Ok(Logits { fused: check(op, first.f_add(&second))?, first, second })
+                let share = check(op, fc.bias.f_div_scalar(n as f64))?;
+                let blocks = self.concat_blocks(&fc.weight)?;
+                let per = features.iter().zip(&blocks).map(|(x, w)| check(op, x.f_linear(w, Some(&share)))).collect::<Result<Vec<_>>>()?;
+                Ok(Logits { fused: sum_all(op, &per)?, per })
             }
             FusionKind::Sum => {
-                let (first, second) = (self.layers[0].forward(a)?, self.layers[1].forward(v)?);
-                Ok(Logits { fused: check(op, first.f_add(&second))?, first, second })
+                let per = features.iter().zip(&self.layers).map(|(x, l)| l.forward(x)).collect::<Result<Vec<_>>>()?;
+                Ok(Logits { fused: sum_all(op, &per)?, per })
             }
             FusionKind::Film => {
+                let (a, v) = (&features[0], &features[1]);
                 let gb = self.layers[0].forward(a)?;
                 let parts = check(op, gb.f_chunk(2, 1))?;
                 let modulated = check(op, parts[0].f_mul(v).and_then(|x| x.f_add(&parts[1])))?;
-                Ok(Logits { fused: self.layers[1].forward(&modulated)?, first: self.layers[2].forward(a)?, second: self.layers[3].forward(v)? })
+                Ok(Logits { fused: self.layers[1].forward(&modulated)?, per: vec![self.layers[2].forward(a)?, self.layers[3].forward(v)?] })
             }
             FusionKind::Gated => {
+                let (a, v) = (&features[0], &features[1]);
                 let gate = check(op, self.layers[0].forward(a)?.f_sigmoid())?;
                 let gated = check(op, gate.f_mul(v))?;
-                Ok(Logits { fused: self.layers[1].forward(&gated)?, first: self.layers[2].forward(a)?, second: self.layers[3].forward(v)? })
+                Ok(Logits { fused: self.layers[1].forward(&gated)?, per: vec![self.layers[2].forward(a)?, self.layers[3].forward(v)?] })
             }
         }
     }

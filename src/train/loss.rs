@@ -45,9 +45,41 @@ fn mean(t: &Tensor) -> Result<Tensor> {
     check("loss", t.f_mean(Kind::Float))
 }
 
+/// The name each modality's CE is logged under: ce_first / ce_second for two modalities (as
+/// records always had them), ce_<modality> for more.
+fn ce_names(modalities: &[String]) -> Vec<&'static str> {
+    if modalities.len() == 2 {
+        return vec!["ce_first", "ce_second"];
+    }
+    modalities.iter().map(|m| super::methods::intern(&format!("ce_{m}"))).collect()
+}
+
+/// L_wp = CE_f + Σ_m CE_m (Eq. 10 for any number of modalities; CE_f + CE_a + CE_v for two).
+pub fn warmup_all(logits: &Logits, labels: &Tensor, modalities: &[String]) -> Result<LossTerms> {
+    let f = mean(&ce(&logits.fused, labels)?)?;
+    let mut total = f.shallow_clone();
+    let mut terms = vec![("ce_fused", f)];
+    for (name, l) in ce_names(modalities).into_iter().zip(&logits.per) {
+        let c = mean(&ce(l, labels)?)?;
+        total = check("loss", total.f_add(&c))?;
+        terms.push((name, c));
+    }
+    Ok(LossTerms { total, terms })
+}
+
+/// Fused cross-entropy for any number of modalities, each modality's CE logged (detached).
+pub fn fused_only_all(logits: &Logits, labels: &Tensor, modalities: &[String]) -> Result<LossTerms> {
+    let f = mean(&ce(&logits.fused, labels)?)?;
+    let mut terms = vec![("ce_fused", f.shallow_clone())];
+    for (name, l) in ce_names(modalities).into_iter().zip(&logits.per) {
+        terms.push((name, mean(&ce(&check("loss", l.f_detach())?, labels)?)?));
+    }
+    Ok(LossTerms { total: f, terms })
+}
+
 /// L_wp = CE_f + CE_a + CE_v (Eq. 10).
 pub fn warmup(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
-    let (f, a, v) = (mean(&ce(&logits.fused, labels)?)?, mean(&ce(&logits.first, labels)?)?, mean(&ce(&logits.second, labels)?)?);
+    let (f, a, v) = (mean(&ce(&logits.fused, labels)?)?, mean(&ce(&logits.first(), labels)?)?, mean(&ce(&logits.second(), labels)?)?);
     let total = check("loss", f.f_add(&a).and_then(|x| x.f_add(&v)))?;
     Ok(LossTerms { total, terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
 }
@@ -58,8 +90,8 @@ pub fn warmup(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
 pub fn fused_only(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
     let f = mean(&ce(&logits.fused, labels)?)?;
     let detached = |t: &Tensor| -> Result<Tensor> { check("loss", t.f_detach()) };
-    let a = mean(&ce(&detached(&logits.first)?, labels)?)?;
-    let v = mean(&ce(&detached(&logits.second)?, labels)?)?;
+    let a = mean(&ce(&detached(&logits.first())?, labels)?)?;
+    let v = mean(&ce(&detached(&logits.second())?, labels)?)?;
     Ok(LossTerms { total: f.shallow_clone(), terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
 }
 
@@ -77,9 +109,9 @@ pub fn adaptive(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossCo
         let ones = check(op, Tensor::f_ones([b], (Kind::Float, labels.device())))?;
         (ones.shallow_clone(), ones)
     };
-    let g = check(op, gap(&logits.first, &logits.second, labels, cfg.gap)?.f_to_kind(Kind::Float))?;
+    let g = check(op, gap(&logits.first(), &logits.second(), labels, cfg.gap)?.f_to_kind(Kind::Float))?;
     let lambda = cfg.rho.powi(cfg.t as i32);
-    let (ce_f, ce_a, ce_v) = (ce(&logits.fused, labels)?, ce(&logits.first, labels)?, ce(&logits.second, labels)?);
+    let (ce_f, ce_a, ce_v) = (ce(&logits.fused, labels)?, ce(&logits.first(), labels)?, ce(&logits.second(), labels)?);
     let fusion = check(op, ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha)))?;
     let reg = check(op, g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta)))?;
     let align = check(op, g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)))?;

@@ -1,5 +1,6 @@
-//! A two-modality classifier: one encoder per modality and a fusion head, its parameters in one
-//! `VarStore` named as PyTorch would (`<modality>_net.layer1.0.conv1.weight`, `fusion.fc_out.weight`).
+//! A multimodal classifier: one encoder per modality (two or more) and a fusion head, its
+//! parameters in one `VarStore` named as PyTorch would (`<modality>_net.layer1.0.conv1.weight`,
+//! `fusion.fc_out.weight`).
 
 use super::encoder::{Encoder, EncoderKind};
 use super::fusion::{Fusion, FusionKind, HeadRule, Logits};
@@ -10,10 +11,10 @@ use tch::{nn, Device};
 
 #[derive(Clone)]
 pub struct ModelSpec {
-    /// The two modalities, in gap order (first minus second).
-    pub modalities: [String; 2],
-    pub shapes: [Vec<i64>; 2],
-    pub encoders: [EncoderKind; 2],
+    /// The modalities, in the model's order (for two, gap order: first minus second).
+    pub modalities: Vec<String>,
+    pub shapes: Vec<Vec<i64>>,
+    pub encoders: Vec<EncoderKind>,
     pub fusion: FusionKind,
     pub classes: i64,
     pub seed: u64,
@@ -28,8 +29,8 @@ pub fn param_prefix(modality: &str) -> String {
 
 pub struct Model {
     pub vs: nn::VarStore,
-    pub modalities: [String; 2],
-    pub encoders: [Encoder; 2],
+    pub modalities: Vec<String>,
+    pub encoders: Vec<Encoder>,
     pub fusion: Fusion,
     pub classes: i64,
     /// A one-line description of the architecture, checked when loading checkpoints.
@@ -44,16 +45,20 @@ pub struct Model {
     pub spec: ModelSpec,
 }
 
-/// Logits and the features they came from.
+/// Logits and the features they came from (one per modality, in the model's order).
 pub struct Forward {
     pub logits: Logits,
-    pub features: [Tensor; 2],
+    pub features: Vec<Tensor>,
 }
 
 impl Model {
     pub fn new(spec: &ModelSpec) -> Result<Model> {
         if spec.classes < 2 {
             return Err(Error::arg(format!("model: needs at least 2 classes, got {}", spec.classes)));
+        }
+        let n = spec.modalities.len();
+        if n < 2 || spec.shapes.len() != n || spec.encoders.len() != n {
+            return Err(Error::arg(format!("model: needs two or more modalities, each with a shape and an encoder; got {n} modalities, {} shapes, {} encoders", spec.shapes.len(), spec.encoders.len())));
         }
         // The initialisation is drawn from libtorch's global generator, seeded and held so a
         // run is repeatable even with models built on two threads at once.
@@ -68,24 +73,18 @@ impl Model {
     fn build(spec: &ModelSpec) -> Result<Model> {
         let vs = nn::VarStore::new(spec.device);
         let root = vs.root();
-        let a = Encoder::new(&(&root / format!("{}_net", param_prefix(&spec.modalities[0]))), &spec.encoders[0], &spec.shapes[0])?;
-        let v = Encoder::new(&(&root / format!("{}_net", param_prefix(&spec.modalities[1]))), &spec.encoders[1], &spec.shapes[1])?;
-        let fusion = Fusion::new(&(&root / "fusion"), spec.fusion, a.dim, v.dim, spec.classes)?;
-        let architecture = format!(
-            "{} {} {:?} + {} {} {:?} -> {} -> {} classes",
-            spec.modalities[0],
-            spec.encoders[0].describe(),
-            spec.shapes[0],
-            spec.modalities[1],
-            spec.encoders[1].describe(),
-            spec.shapes[1],
-            spec.fusion.name(),
-            spec.classes
-        );
+        let encoders = (0..spec.modalities.len())
+            .map(|m| Encoder::new(&(&root / format!("{}_net", param_prefix(&spec.modalities[m]))), &spec.encoders[m], &spec.shapes[m]))
+            .collect::<Result<Vec<_>>>()?;
+        let dims: Vec<i64> = encoders.iter().map(|e| e.dim).collect();
+        let fusion = Fusion::new(&(&root / "fusion"), spec.fusion, &dims, spec.classes)?;
+        // "a mlp:256,256 [8] + v mlp:256,256 [8] -> concat -> 3 classes" (checkpoints check it).
+        let parts: Vec<String> = (0..spec.modalities.len()).map(|m| format!("{} {} {:?}", spec.modalities[m], spec.encoders[m].describe(), spec.shapes[m])).collect();
+        let architecture = format!("{} -> {} -> {} classes", parts.join(" + "), spec.fusion.name(), spec.classes);
         Ok(Model {
             vs,
             modalities: spec.modalities.clone(),
-            encoders: [a, v],
+            encoders,
             fusion,
             classes: spec.classes,
             architecture,
@@ -110,39 +109,61 @@ impl Model {
         params
     }
 
-    /// Which modality (0 or 1) a parameter's encoder belongs to, from its name; None for the head.
+    /// Which modality (its index) a parameter's encoder belongs to, from its name; None for the head.
     pub fn encoder_of(&self, name: &str) -> Option<usize> {
-        (0..2).find(|&m| name.strip_prefix(param_prefix(&self.modalities[m]).as_str()).is_some_and(|rest| rest.starts_with("_net.")))
+        (0..self.modalities.len()).find(|&m| name.strip_prefix(param_prefix(&self.modalities[m]).as_str()).is_some_and(|rest| rest.starts_with("_net.")))
     }
 
     pub fn device(&self) -> Device {
         self.vs.device()
     }
 
-    /// The forward pass on the two modalities' inputs (moved to the model's device).
-    pub fn forward(&self, first: &Tensor, second: &Tensor, train: bool) -> Result<Forward> {
-        let [fa, fv] = self.encode(first, second, train)?;
-        let logits = self.head(&fa, &fv)?;
-        Ok(Forward { logits, features: [fa, fv] })
+    /// The forward pass on each modality's input, in the model's order (moved to its device).
+    pub fn forward_all(&self, inputs: &[&Tensor], train: bool) -> Result<Forward> {
+        let features = self.encode_all(inputs, train)?;
+        let logits = self.head_all(&features)?;
+        Ok(Forward { logits, features })
     }
 
-    /// The two encoders alone (methods that change features before the head, like OPM, call
-    /// this and `head` separately).
-    pub fn encode(&self, first: &Tensor, second: &Tensor, train: bool) -> Result<[Tensor; 2]> {
+    /// The forward pass of a two-modality model (the two-modality methods' form).
+    pub fn forward(&self, first: &Tensor, second: &Tensor, train: bool) -> Result<Forward> {
+        self.forward_all(&[first, second], train)
+    }
+
+    /// The encoders alone (methods that change features before the head, like OPM, call this
+    /// and `head_all` separately).
+    pub fn encode_all(&self, inputs: &[&Tensor], train: bool) -> Result<Vec<Tensor>> {
+        if inputs.len() != self.modalities.len() {
+            return Err(Error::arg(format!("forward: {} inputs for a model of {} modalities ({})", inputs.len(), self.modalities.len(), self.modalities.join(", "))));
+        }
         let dev = self.device();
-        let first = crate::tensor::check("forward", first.f_to_device(dev))?;
-        let second = crate::tensor::check("forward", second.f_to_device(dev))?;
-        let fa = self.encoders[0].forward(&first, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[0])))?;
-        let fv = self.encoders[1].forward(&second, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[1])))?;
+        let mut out = Vec::with_capacity(inputs.len());
+        for (m, x) in inputs.iter().enumerate() {
+            let x = crate::tensor::check("forward", x.f_to_device(dev))?;
+            out.push(self.encoders[m].forward(&x, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[m])))?);
+        }
         if train {
             self.batches_tracked.set(self.batches_tracked.get() + 1);
         }
-        Ok([fa, fv])
+        Ok(out)
+    }
+
+    /// The two encoders of a two-modality model.
+    pub fn encode(&self, first: &Tensor, second: &Tensor, train: bool) -> Result<[Tensor; 2]> {
+        let mut f = self.encode_all(&[first, second], train)?;
+        let second = f.pop().expect("two features");
+        let first = f.pop().expect("two features");
+        Ok([first, second])
     }
 
     /// The fusion head on encoder features, under the model's head rule.
+    pub fn head_all(&self, features: &[Tensor]) -> Result<Logits> {
+        self.fusion.forward(features, self.head_rule.get())
+    }
+
+    /// The head of a two-modality model.
     pub fn head(&self, first: &Tensor, second: &Tensor) -> Result<Logits> {
-        self.fusion.forward(first, second, self.head_rule.get())
+        self.head_all(&[first.shallow_clone(), second.shallow_clone()])
     }
 
     pub fn parameter_count(&self) -> i64 {

@@ -12,21 +12,37 @@ use crate::gap::{gap, true_class_score, GapKind};
 use crate::progress::Progress;
 use crate::tensor::{check, Kind, Tensor};
 
-/// The two modality inputs of a batch, in the model's order.
-fn inputs<'a>(model: &Model, batch: &'a Batch) -> Result<[&'a Tensor; 2]> {
-    let get = |name: &str| {
-        batch.inputs.iter().find(|(n, _)| n == name).map(|(_, t)| t).ok_or_else(|| {
-            let names: Vec<&str> = batch.inputs.iter().map(|(n, _)| n.as_str()).collect();
-            Error::arg(format!("the model reads modality \"{name}\", but the batch holds: {}", names.join(", ")))
+/// The modality inputs of a batch, in the model's order.
+pub fn inputs<'a>(model: &Model, batch: &'a Batch) -> Result<Vec<&'a Tensor>> {
+    model
+        .modalities
+        .iter()
+        .map(|name| {
+            batch.inputs.iter().find(|(n, _)| n == name).map(|(_, t)| t).ok_or_else(|| {
+                let names: Vec<&str> = batch.inputs.iter().map(|(n, _)| n.as_str()).collect();
+                Error::arg(format!("the model reads modality \"{name}\", but the batch holds: {}", names.join(", ")))
+            })
         })
-    };
-    Ok([get(&model.modalities[0])?, get(&model.modalities[1])?])
+        .collect()
 }
 
-/// The forward pass on a batch's two modality inputs.
+/// The forward pass on a batch's modality inputs.
 pub fn forward_batch(model: &Model, batch: &Batch, train: bool) -> Result<Forward> {
-    let [a, v] = inputs(model, batch)?;
-    model.forward(a, v, train)
+    model.forward_all(&inputs(model, batch)?, train)
+}
+
+/// Refuses a model with more modalities than the method's rule is defined for.
+fn check_modalities(model: &Model, method: &dyn Method) -> Result<()> {
+    match method.max_modalities() {
+        Some(max) if model.modalities.len() > max => Err(Error::arg(format!(
+            "method {} is defined for {max} modalities and this model has {} ({}): {}; train it with a method defined for any number (concat, or a scripted method), or a model of {max}",
+            method.name(),
+            model.modalities.len(),
+            model.modalities.join(", "),
+            method.beyond_two()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
@@ -58,6 +74,7 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
         }
     }
     check_labels(model, &batch.labels)?;
+    check_modalities(model, method)?;
     method.prepare(model)?;
     let inputs = inputs(model, batch)?;
     let labels = check("step", batch.labels.f_to_device(model.device()))?;
@@ -66,7 +83,7 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
     let mut logged: Vec<(String, f64)> = Vec::new();
     let mut diagnostics_out: Vec<(String, f64)> = Vec::new();
     for substep in 0..rounds {
-        let ctx = StepContext { model, inputs, labels: &labels, indices: &batch.indices, epoch, step: opt.steps, batch: position, substep };
+        let ctx = StepContext { model, inputs: &inputs, labels: &labels, indices: &batch.indices, epoch, step: opt.steps, batch: position, substep };
         let StepLoss { total, terms, diagnostics } = method.loss(&ctx)?;
         let total_value = value(&total)?;
         let mut these = vec![("loss".to_string(), total_value)];
@@ -103,6 +120,7 @@ pub struct EpochPlan<'a> {
 /// term and diagnostic.
 pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut dyn Method) -> Result<Vec<(String, f64)>> {
     let epoch = plan.epoch;
+    check_modalities(model, method)?;
     method.prepare(model)?;
     method.begin_epoch(&EpochContext { model, opt, train: plan.train, val: plan.val, batching: plan.batching, epoch, quiet: plan.quiet })?;
     let batches = Batches::new(plan.train, plan.batching)?;
@@ -137,27 +155,42 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     Ok(sums.into_iter().map(|(k, s, n)| (k, s / n)).collect())
 }
 
-/// Logits of a whole split in evaluation mode (no augmentation, no gradients), in split order.
+/// Logits of a whole split in evaluation mode (no augmentation, no gradients), in split order:
+/// fused, and one [n, C] per modality in the model's order.
 pub struct Outputs {
     pub fused: Tensor,
-    pub first: Tensor,
-    pub second: Tensor,
+    pub per: Vec<Tensor>,
     pub labels: Tensor,
     pub indices: Tensor,
 }
 
+impl Outputs {
+    pub fn first(&self) -> &Tensor {
+        &self.per[0]
+    }
+    pub fn second(&self) -> &Tensor {
+        &self.per[1]
+    }
+}
+
 pub fn predict(model: &Model, split: &Split, batch_size: usize) -> Result<Outputs> {
+    predict_with(model, split, batch_size, |model, inputs| Ok(model.forward_all(inputs, false)?.logits))
+}
+
+/// `predict` with another forward pass (Shapley's with modalities removed).
+pub fn predict_with(model: &Model, split: &Split, batch_size: usize, forward: impl Fn(&Model, &[&Tensor]) -> Result<crate::train::fusion::Logits>) -> Result<Outputs> {
     let _guard = tch::no_grad_guard();
     let opts = BatchOptions { batch_size, shuffle: false, augment: false, ..BatchOptions::default() };
-    let (mut f, mut a, mut v, mut y, mut idx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let n = model.modalities.len();
+    let (mut f, mut per, mut y, mut idx): (Vec<Tensor>, Vec<Vec<Tensor>>, Vec<Tensor>, Vec<Tensor>) = (Vec::new(), (0..n).map(|_| Vec::new()).collect(), Vec::new(), Vec::new());
     for b in Batches::new(split, &opts)? {
         crate::interrupt::check("predict")?;
         let b = b?;
-        let [x1, x2] = inputs(model, &b)?;
-        let Forward { logits, .. } = model.forward(x1, x2, false)?;
+        let logits = forward(model, &inputs(model, &b)?)?;
         f.push(logits.fused.to_device(tch::Device::Cpu));
-        a.push(logits.first.to_device(tch::Device::Cpu));
-        v.push(logits.second.to_device(tch::Device::Cpu));
+        for (m, l) in logits.per.iter().enumerate() {
+            per[m].push(l.to_device(tch::Device::Cpu));
+        }
         y.push(b.labels);
         idx.push(b.indices);
     }
@@ -165,14 +198,22 @@ pub fn predict(model: &Model, split: &Split, batch_size: usize) -> Result<Output
         return Err(Error::arg(format!("predict: split {} is empty", split.name)));
     }
     let cat = |parts: &[Tensor]| check("predict", Tensor::f_cat(parts, 0));
-    Ok(Outputs { fused: cat(&f)?, first: cat(&a)?, second: cat(&v)?, labels: cat(&y)?, indices: cat(&idx)? })
+    Ok(Outputs { fused: cat(&f)?, per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)?, indices: cat(&idx)? })
 }
 
-/// Scores of the fused and unimodal predictions.
+/// Scores of the fused and unimodal predictions (one per modality, in the model's order).
 pub struct Evaluation {
     pub fused: Scores,
-    pub first: Scores,
-    pub second: Scores,
+    pub per: Vec<Scores>,
+}
+
+impl Evaluation {
+    pub fn first(&self) -> &Scores {
+        &self.per[0]
+    }
+    pub fn second(&self) -> &Scores {
+        &self.per[1]
+    }
 }
 
 pub fn evaluate(model: &Model, split: &Split, batch_size: usize) -> Result<Evaluation> {
@@ -180,7 +221,7 @@ pub fn evaluate(model: &Model, split: &Split, batch_size: usize) -> Result<Evalu
     let truth = check("evaluate", Vec::<i64>::try_from(&out.labels))?;
     let argmax = |t: &Tensor| check("evaluate", t.f_argmax(-1, false).and_then(|p| Vec::<i64>::try_from(&p)));
     let k = model.classes as usize;
-    Ok(Evaluation { fused: scores(&argmax(&out.fused)?, &truth, k), first: scores(&argmax(&out.first)?, &truth, k), second: scores(&argmax(&out.second)?, &truth, k) })
+    Ok(Evaluation { fused: scores(&argmax(&out.fused)?, &truth, k), per: out.per.iter().map(|l| Ok(scores(&argmax(l)?, &truth, k))).collect::<Result<_>>()? })
 }
 
 /// Per-sample gaps over a split (eval mode), with each modality's mean true-class score.
@@ -190,36 +231,52 @@ pub struct Collected {
     pub score_second: f64,
 }
 
+/// The gaps of a two-modality model (first minus second), or of two named modalities.
 pub fn collect(model: &Model, split: &Split, kind: GapKind, batch_size: usize) -> Result<Collected> {
-    let out = predict(model, split, batch_size)?;
-    let g = gap(&out.first, &out.second, &out.labels, kind)?;
-    let mean = |logits: &Tensor| -> Result<f64> { check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))) };
-    Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(&out.first)?, score_second: mean(&out.second)? })
+    collect_pair(model, split, kind, batch_size, (0, 1))
 }
 
-/// Each encoder's features [n, d_m] (on the CPU) and the labels [n] of a split's batches, in
-/// evaluation mode without gradients: PMR's prototypes, D&R's diagnosis, embeddings. `limit`
-/// stops after that many batches.
+/// The gaps of modality `pair.0` minus modality `pair.1` (indices in the model's order).
+pub fn collect_pair(model: &Model, split: &Split, kind: GapKind, batch_size: usize, pair: (usize, usize)) -> Result<Collected> {
+    let out = predict(model, split, batch_size)?;
+    let (a, b) = (&out.per[pair.0], &out.per[pair.1]);
+    let g = gap(a, b, &out.labels, kind)?;
+    let mean = |logits: &Tensor| -> Result<f64> { check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))) };
+    Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(a)?, score_second: mean(b)? })
+}
+
+/// Each encoder's features [n, d_m] (on the CPU, one per modality in the model's order) and the
+/// labels [n] of a split's batches, in evaluation mode without gradients: PMR's prototypes,
+/// D&R's diagnosis, embeddings. `limit` stops after that many batches.
 pub struct Features {
-    pub first: Tensor,
-    pub second: Tensor,
+    pub per: Vec<Tensor>,
     pub labels: Tensor,
+}
+
+impl Features {
+    pub fn first(&self) -> &Tensor {
+        &self.per[0]
+    }
+    pub fn second(&self) -> &Tensor {
+        &self.per[1]
+    }
 }
 
 pub fn features(model: &Model, split: &Split, batching: &BatchOptions, limit: Option<usize>) -> Result<Features> {
     let _guard = tch::no_grad_guard();
-    let (mut a, mut v, mut y) = (Vec::new(), Vec::new(), Vec::new());
+    let n = model.modalities.len();
+    let (mut per, mut y): (Vec<Vec<Tensor>>, Vec<Tensor>) = ((0..n).map(|_| Vec::new()).collect(), Vec::new());
     for b in Batches::new(split, batching)?.take(limit.unwrap_or(usize::MAX)) {
         let b = b?;
-        let [x1, x2] = inputs(model, &b)?;
-        let [fa, fv] = model.encode(x1, x2, false)?;
-        a.push(fa.to_device(tch::Device::Cpu));
-        v.push(fv.to_device(tch::Device::Cpu));
+        let f = model.encode_all(&inputs(model, &b)?, false)?;
+        for (m, x) in f.iter().enumerate() {
+            per[m].push(x.to_device(tch::Device::Cpu));
+        }
         y.push(b.labels);
     }
     if y.is_empty() {
         return Err(Error::arg(format!("features: split {} is empty", split.name)));
     }
     let cat = |parts: &[Tensor]| check("features", Tensor::f_cat(parts, 0));
-    Ok(Features { first: cat(&a)?, second: cat(&v)?, labels: cat(&y)? })
+    Ok(Features { per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)? })
 }

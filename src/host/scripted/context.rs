@@ -163,9 +163,9 @@ impl StepHook {
         for (name, x) in model.modalities.iter().zip(&d.inputs) {
             inputs.push(if zero.contains(name) { check(op, x.f_zeros_like())? } else { x.shallow_clone() });
         }
-        let fwd = model.forward(&inputs[0], &inputs[1], o.boolean("train", true)?)?;
-        let per = [&fwd.logits.first, &fwd.logits.second];
-        let logits = model.modalities.iter().zip(per).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        let fwd = model.forward_all(&refs, o.boolean("train", true)?)?;
+        let logits = model.modalities.iter().zip(&fwd.logits.per).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
         let features = model.modalities.iter().zip(&fwd.features).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
         let mut out = Map::new();
         out.insert("fused".into(), tensor(&fwd.logits.fused));

@@ -169,6 +169,11 @@ impl Method for ScriptedMethod {
         true
     }
 
+    /// The script decides: its context is keyed by modality name, for any number.
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn substeps(&self) -> usize {
         self.def.substeps
     }

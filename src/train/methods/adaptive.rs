@@ -43,7 +43,7 @@ impl Weights {
         match self {
             Weights::Stored(table) => table.lookup(indices),
             Weights::Live(mix) => {
-                let g = check("weights", gap(&logits.first, &logits.second, labels, kind)?.f_detach().and_then(|g| g.f_to_kind(Kind::Double)).and_then(|g| g.f_to_device(tch::Device::Cpu)))?;
+                let g = check("weights", gap(&logits.first(), &logits.second(), labels, kind)?.f_detach().and_then(|g| g.f_to_kind(Kind::Double)).and_then(|g| g.f_to_device(tch::Device::Cpu)))?;
                 let g = check("weights", Vec::<f64>::try_from(&g))?;
                 let z: Vec<f64> = g.iter().map(|x| (x - mix.raw.mean) / mix.raw.std).collect();
                 let w = mix.balance_weights(&z);

@@ -81,7 +81,7 @@ impl Method for Agm {
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let op = "agm";
         let model = ctx.model;
-        let [a, v] = ctx.inputs;
+        let (a, v) = (ctx.inputs[0], ctx.inputs[1]);
         let full = model.forward(a, v, true)?.logits.fused;
         let (za, zv) = (check(op, a.f_zeros_like())?, check(op, v.f_zeros_like())?);
         // Evaluation mode: batch norm reads its running statistics and leaves them unchanged.

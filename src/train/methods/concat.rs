@@ -25,9 +25,13 @@ impl Method for Concat {
         &self.opts
     }
 
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
-        let l = loss::fused_only(&fwd.logits, ctx.labels)?;
+        let fwd = ctx.model.forward_all(ctx.inputs, true)?;
+        let l = loss::fused_only_all(&fwd.logits, ctx.labels, &ctx.model.modalities)?;
         Ok(StepLoss { total: l.total, terms: l.terms, diagnostics: Vec::new() })
     }
 }

@@ -118,7 +118,7 @@ impl Relearn {
         let k = ctx.model.classes as usize;
         let mut w = [0.0; 2];
         for m in 0..2 {
-            let pick = |f: &trainer::Features| if m == 0 { f.first.shallow_clone() } else { f.second.shallow_clone() };
+            let pick = |f: &trainer::Features| f.per[m].shallow_clone();
             let pt = diagnose(&pick(&train), &train.labels, k, self.seed)?;
             let pv = diagnose(&pick(&held), &held.labels, k, self.seed)?;
             w[m] = blend_weight(self.lambda, pt, pv);

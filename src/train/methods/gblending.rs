@@ -59,10 +59,9 @@ fn head_logits(model: &Model, a: &Tensor, v: &Tensor, head: usize, zero_input: b
         let (a, v) = if head == 0 { (a.shallow_clone(), check(op, v.f_zeros_like())?) } else { (check(op, a.f_zeros_like())?, v.shallow_clone()) };
         return Ok(model.forward(&a, &v, train)?.logits.fused);
     }
-    let Logits { fused, first, second } = model.forward(a, v, train)?.logits;
+    let Logits { fused, mut per } = model.forward(a, v, train)?.logits;
     Ok(match head {
-        0 => first,
-        1 => second,
+        0 | 1 => per.swap_remove(head),
         _ => fused,
     })
 }
@@ -201,7 +200,7 @@ impl Method for GBlending {
         })?;
         let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
         let op = "g-blending";
-        let ce = [mean_ce(&fwd.logits.first, ctx.labels)?, mean_ce(&fwd.logits.second, ctx.labels)?, mean_ce(&fwd.logits.fused, ctx.labels)?];
+        let ce = [mean_ce(&fwd.logits.first(), ctx.labels)?, mean_ce(&fwd.logits.second(), ctx.labels)?, mean_ce(&fwd.logits.fused, ctx.labels)?];
         let total = check(op, ce[0].f_mul_scalar(w[0]).and_then(|x| x.f_add(&ce[1].f_mul_scalar(w[1])?)).and_then(|x| x.f_add(&ce[2].f_mul_scalar(w[2])?)))?;
         let [ce_a, ce_v, ce_f] = ce;
         Ok(StepLoss {

@@ -46,8 +46,8 @@ pub use options::{Resolved, Value};
 /// What a step's method sees.
 pub struct StepContext<'a> {
     pub model: &'a Model,
-    /// The batch's two inputs in the model's modality order (on the CPU or the model's device).
-    pub inputs: [&'a Tensor; 2],
+    /// The batch's inputs, one per modality in the model's order (on the CPU or the model's device).
+    pub inputs: &'a [&'a Tensor],
     /// [B] int64 labels on the model's device.
     pub labels: &'a Tensor,
     /// [B] int64 dataset row indices.
@@ -103,6 +103,15 @@ pub trait Method {
     /// Changes to the gradients (in `params` order) before the update.
     fn adjust_gradients(&mut self, _ctx: &StepContext, _params: &[(String, Tensor)], _grads: &mut [Tensor]) -> Result<()> {
         Ok(())
+    }
+    /// The most modalities the method's rule is defined for (None: any number). The trainer
+    /// refuses a model with more, with `why` naming what is undefined.
+    fn max_modalities(&self) -> Option<usize> {
+        Some(2)
+    }
+    /// What the rule lacks beyond `max_modalities` (the refusal's reason).
+    fn beyond_two(&self) -> &'static str {
+        "its rule compares exactly two modalities"
     }
     /// Whether it carries state across steps or epochs: such a method must be built once and
     /// passed to every step, not re-created from its name each call.

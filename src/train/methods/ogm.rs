@@ -138,7 +138,7 @@ impl Method for OgmGe {
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
-        let s = [score_sum(&fwd.logits.first, ctx.labels)?, score_sum(&fwd.logits.second, ctx.labels)?];
+        let s = [score_sum(&fwd.logits.first(), ctx.labels)?, score_sum(&fwd.logits.second(), ctx.labels)?];
         let active = self.ogm.window.contains(ctx.epoch);
         self.pending = if active { self.ogm.coefficients(s) } else { [1.0, 1.0] };
         let l = loss::fused_only(&fwd.logits, ctx.labels)?;

@@ -97,7 +97,7 @@ impl Method for OpmOgm {
         let s = {
             let _guard = tch::no_grad_guard();
             let l = model.head(&fa, &fv)?;
-            [score_sum(&l.first, ctx.labels)?, score_sum(&l.second, ctx.labels)?]
+            [score_sum(l.first(), ctx.labels)?, score_sum(l.second(), ctx.labels)?]
         };
         let after_warmup = ctx.epoch >= self.warmup;
         let q = if after_warmup && self.opm { drop_rates(s, self.q_base, self.lambda) } else { [0.0, 0.0] };
@@ -135,7 +135,7 @@ impl Method for OpmOgm {
         let logits = model.head(&xa, &xv)?;
         let ce_f = mean_ce(&logits.fused, &labels)?;
         let logged = |l: &Tensor| -> Result<Tensor> { mean_ce(&check(op, l.f_detach())?, &labels) };
-        let terms = vec![("ce_fused", ce_f.shallow_clone()), ("ce_first", logged(&logits.first)?), ("ce_second", logged(&logits.second)?)];
+        let terms = vec![("ce_fused", ce_f.shallow_clone()), ("ce_first", logged(&logits.first())?), ("ce_second", logged(&logits.second())?)];
         self.pending = match &self.ogm {
             Some(o) if self.ogm_active(ctx.epoch) => o.coefficients(s),
             _ => [1.0, 1.0],

@@ -130,7 +130,7 @@ impl Pmr {
         let dev = model.device();
         let old = self.prototypes.take();
         let mut fresh = Vec::with_capacity(2);
-        for (m, x) in [&f.first, &f.second].into_iter().enumerate() {
+        for (m, x) in [f.first(), f.second()].into_iter().enumerate() {
             let (means, _) = class_means(x, &f.labels, model.classes, old.as_ref().map(|o| &o[m]))?;
             let means = check("pmr", means.f_to_device(dev))?;
             let blended = match &old {
@@ -181,7 +181,7 @@ impl Method for Pmr {
         let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
         let ce_f = mean_ce(&fwd.logits.fused, ctx.labels)?;
         let logged = |l: &Tensor| -> Result<Tensor> { mean_ce(&check(op, l.f_detach())?, ctx.labels) };
-        let mut terms = vec![("ce_fused", ce_f.shallow_clone()), ("ce_first", logged(&fwd.logits.first)?), ("ce_second", logged(&fwd.logits.second)?)];
+        let mut terms = vec![("ce_fused", ce_f.shallow_clone()), ("ce_first", logged(&fwd.logits.first())?), ("ce_second", logged(&fwd.logits.second())?)];
         let active = self.window.contains(ctx.epoch);
         let regularise = self.entropy > 0.0 && self.entropy_window.contains(ctx.epoch);
         if !(active || regularise) {

@@ -24,9 +24,13 @@ impl Method for Warmup {
         &self.opts
     }
 
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
-        let l = loss::warmup(&fwd.logits, ctx.labels)?;
+        let fwd = ctx.model.forward_all(ctx.inputs, true)?;
+        let l = loss::warmup_all(&fwd.logits, ctx.labels, &ctx.model.modalities)?;
         Ok(StepLoss { total: l.total, terms: l.terms, diagnostics: Vec::new() })
     }
 }
