@@ -133,9 +133,9 @@ fn breakdown() {
     let ds = std::rc::Rc::new(gapscope::data::mfeat::load(&gapscope::data::mfeat::data_dir().join("mfeat"), &["pix".into(), "fou".into()], 0.15, 0.15, 0).unwrap());
     let split = ds.split("train").unwrap();
     let spec = ModelSpec {
-        modalities: ["pix".into(), "fou".into()],
-        shapes: [vec![1, 16, 15], vec![76]],
-        encoders: [EncoderKind::parse("cnn").unwrap(), EncoderKind::parse("mlp").unwrap()],
+        modalities: vec!["pix".into(), "fou".into()],
+        shapes: vec![vec![1, 16, 15], vec![76]],
+        encoders: vec![EncoderKind::parse("cnn").unwrap(), EncoderKind::parse("mlp").unwrap()],
         fusion: FusionKind::Concat,
         classes: 10,
         seed: 0,

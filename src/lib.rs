@@ -72,6 +72,7 @@ impl Host {
         host::train::register(&mut engine, &mut docs);
         host::method::register(&mut engine, &mut docs);
         host::checkpoint::register(&mut engine, &mut docs);
+        host::contribution::register(&mut engine, &mut docs);
         host::frame::register(&mut engine, &mut docs);
         host::record::register(&mut engine, &mut docs);
         host::sweep::register(&mut engine, &mut docs);

@@ -174,9 +174,9 @@ fn a_damaged_checkpoint_is_an_error_and_leaves_the_model_usable() {
     use gapscope::train::fusion::FusionKind;
     use gapscope::train::model::{Model, ModelSpec};
     let spec = ModelSpec {
-        modalities: ["audio".into(), "visual".into()],
-        shapes: [vec![4], vec![4]],
-        encoders: [EncoderKind::parse("mlp:8").unwrap(), EncoderKind::parse("mlp:8").unwrap()],
+        modalities: vec!["audio".into(), "visual".into()],
+        shapes: vec![vec![4], vec![4]],
+        encoders: vec![EncoderKind::parse("mlp:8").unwrap(), EncoderKind::parse("mlp:8").unwrap()],
         fusion: FusionKind::Concat,
         classes: 3,
         seed: 1,

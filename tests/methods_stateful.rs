@@ -20,9 +20,9 @@ fn data() -> (Split, Split) {
 
 fn model(fusion: FusionKind) -> Model {
     Model::new(&ModelSpec {
-        modalities: ["audio".into(), "visual".into()],
-        shapes: [vec![6], vec![6]],
-        encoders: [EncoderKind::parse("mlp:8").unwrap(), EncoderKind::parse("mlp:8").unwrap()],
+        modalities: vec!["audio".into(), "visual".into()],
+        shapes: vec![vec![6], vec![6]],
+        encoders: vec![EncoderKind::parse("mlp:8").unwrap(), EncoderKind::parse("mlp:8").unwrap()],
         fusion,
         classes: 3,
         seed: 1,
@@ -59,7 +59,7 @@ fn pmr_prototypes_are_the_class_means_of_the_validation_features() {
     // The same means by hand: a plain loop over every validation feature row.
     let f = trainer::features(&m, &val, &BatchOptions { shuffle: false, augment: false, ..batching.clone() }, None).unwrap();
     let labels = Vec::<i64>::try_from(&f.labels).unwrap();
-    for (which, feats) in [&f.first, &f.second].into_iter().enumerate() {
+    for (which, feats) in [f.first(), f.second()].into_iter().enumerate() {
         for c in 0..3 {
             let rows: Vec<i64> = (0..labels.len() as i64).filter(|&i| labels[i as usize] == c).collect();
             let mean = feats.index_select(0, &Tensor::from_slice(&rows)).mean_dim([0i64].as_slice(), false, Kind::Double);

@@ -94,3 +94,22 @@ pub fn gap(first: &Tensor, second: &Tensor, labels: &Tensor, kind: GapKind) -> R
     };
     check(op, b.f_to_device(a.device()).and_then(|b| a.f_sub(&b)))
 }
+
+/// The gap of the first modality against the others: m(l_0) − mean_{m>0} m(l_m), [B],
+/// differentiable; for two modalities exactly `gap(l_0, l_1)` (docs/method.md, "More than two
+/// modalities").
+pub fn gap_against_rest(per: &[Tensor], labels: &Tensor, kind: GapKind) -> Result<Tensor> {
+    let op = "gap";
+    match per {
+        [] | [_] => Err(Error::arg(format!("{op}: needs two or more modalities' logits, got {}", per.len()))),
+        [a, b] => gap(a, b, labels, kind),
+        [first, rest @ ..] => {
+            // Σ_m (m(l_0) − m(l_m)) / (N − 1) is m(l_0) minus the others' mean.
+            let mut total = gap(first, &rest[0], labels, kind)?;
+            for other in &rest[1..] {
+                total = check(op, total.f_add(&gap(first, other, labels, kind)?))?;
+            }
+            check(op, total.f_div_scalar(rest.len() as f64))
+        }
+    }
+}

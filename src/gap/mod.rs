@@ -4,13 +4,15 @@
 //! - `metric`: prob and KL gaps from logits, differentiable (the adaptive loss uses them)
 //! - `zscore`: standardisation with the mean and std it used
 //! - `dominance`: which modality has the higher mean true-class score
+//! - `matrix`: among N modalities, every pair's mean gap and each one against the others
 
 pub mod dominance;
+pub mod matrix;
 pub mod metric;
 pub mod zscore;
 
 pub use dominance::{dominance, Dominance};
-pub use metric::{gap, true_class_score, GapKind};
+pub use metric::{gap, gap_against_rest, true_class_score, GapKind};
 pub use zscore::{zscore, ZScore};
 
 /// Copies a tensor to the CPU as f64 values (any float or int dtype, any device, any shape).

@@ -4,6 +4,7 @@
 
 pub mod autograd;
 pub mod checkpoint;
+pub mod contribution;
 pub mod convert;
 pub mod data;
 pub mod docs;

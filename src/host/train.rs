@@ -176,6 +176,14 @@ fn batch_from_map(op: &str, m: &Map) -> RhaiResult<Batch> {
     Ok(Batch { inputs, labels, indices })
 }
 
+fn collected(c: trainer::Collected) -> RhaiResult<Map> {
+    let mut out = Map::new();
+    out.insert("gaps".into(), Dynamic::from(ScriptTensor::new(c.gaps)));
+    out.insert("score_first".into(), Dynamic::from_float(c.score_first));
+    out.insert("score_second".into(), Dynamic::from_float(c.score_second));
+    Ok(out)
+}
+
 fn scores_map(prefix: &str, s: &Scores, out: &mut Map) {
     out.insert(format!("acc{prefix}").into(), Dynamic::from_float(s.accuracy));
     out.insert(format!("f1{prefix}").into(), Dynamic::from_float(s.macro_f1));
@@ -311,15 +319,21 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         Ok(out)
     });
 
-    docs.add(a, "collect_gaps", "collect_gaps(model, split, kind)",
-        "One evaluation pass (no augmentation, no gradients) giving every sample's gap, first minus second modality: #{ gaps: T [len] float64 in split order, score_first, score_second } (mean true-class scores).",
+    docs.add(a, "collect_gaps", "collect_gaps(model, split, kind [, [first, second]])",
+        "One evaluation pass (no augmentation, no gradients) giving every sample's gap, first minus second modality: #{ gaps: T [len] float64 in split order, score_first, score_second } (mean true-class scores). For a model of more than two modalities the gap is the first modality against the others' mean (what the two-stage recipe fits; docs/method.md), and score_second the others' mean score; collect_gaps(m, split, kind, [a, b]) gives one pair's.",
         "let c = collect_gaps(m, data.train, \"prob\");");
     engine.register_fn("collect_gaps", |m: ScriptModel, split: Split, kind: &str| -> RhaiResult<Map> {
-        let c = trainer::collect(&m.0, &split, GapKind::parse(kind)?, 256)?;
-        let mut out = Map::new();
-        out.insert("gaps".into(), Dynamic::from(ScriptTensor::new(c.gaps)));
-        out.insert("score_first".into(), Dynamic::from_float(c.score_first));
-        out.insert("score_second".into(), Dynamic::from_float(c.score_second));
-        Ok(out)
+        collected(trainer::collect(&m.0, &split, GapKind::parse(kind)?, 256)?)
+    });
+    engine.register_fn("collect_gaps", |m: ScriptModel, split: Split, kind: &str, pair: Array| -> RhaiResult<Map> {
+        let op = "collect_gaps";
+        let names = &m.0.modalities;
+        let which = strings(op, "the pair", &Dynamic::from_array(pair))?;
+        let index = |n: &String| names.iter().position(|x| x == n).ok_or_else(|| Error::arg(format!("{op}: \"{n}\" is not one of the model's modalities ({})", names.join(", "))));
+        let (a, b) = match which.as_slice() {
+            [a, b] if a != b => (index(a)?, index(b)?),
+            _ => return Err(Error::arg(format!("{op}: name two different modalities, first minus second, got {which:?}")).into()),
+        };
+        collected(trainer::collect_pair(&m.0, &split, GapKind::parse(kind)?, 256, (a, b))?)
     });
 }

@@ -95,8 +95,13 @@ pub fn fused_only(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
     Ok(LossTerms { total: f.shallow_clone(), terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
 }
 
-/// The adaptive loss (Eq. 11) with per-sample weights [B, 2] = (w0, w1).
-pub fn adaptive(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossConfig) -> Result<LossTerms> {
+/// The adaptive loss (Eq. 11) with per-sample weights [B, 2] = (w0, w1). For more than two
+/// modalities g is the first modality against the others' mean and the unimodal term sums every
+/// modality's CE (docs/method.md); two modalities take exactly the paper's form.
+pub fn adaptive(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossConfig, modalities: &[String]) -> Result<LossTerms> {
+    if logits.per.len() > 2 {
+        return adaptive_n(logits, labels, weights, cfg, modalities);
+    }
     let op = "adaptive_loss";
     let b = labels.size()[0];
     if weights.size() != [b, 2] {
@@ -132,4 +137,41 @@ pub fn adaptive(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossCo
             ("gap", mean(&g.f_detach().map_err(|e| Error::torch(op, e))?)?),
         ],
     })
+}
+
+/// Eq. 11 over N > 2 modalities: g_i = m(l_0) − mean_{m>0} m(l_m), Σ_m CE_m in the unimodal
+/// term, each CE logged as ce_<modality> beside the paper's terms.
+fn adaptive_n(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossConfig, modalities: &[String]) -> Result<LossTerms> {
+    let op = "adaptive_loss";
+    let b = labels.size()[0];
+    if weights.size() != [b, 2] {
+        return Err(Error::arg(format!("{op}: weights must be [{b}, 2] (w0, w1 per sample), got {:?}", weights.size())));
+    }
+    let w = check(op, weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(labels.device())))?;
+    let (w0, w1) = if cfg.use_weights {
+        (check(op, w.f_select(1, 0))?, check(op, w.f_select(1, 1))?)
+    } else {
+        let ones = check(op, Tensor::f_ones([b], (Kind::Float, labels.device())))?;
+        (ones.shallow_clone(), ones)
+    };
+    let g = check(op, crate::gap::gap_against_rest(&logits.per, labels, cfg.gap)?.f_to_kind(Kind::Float))?;
+    let lambda = cfg.rho.powi(cfg.t as i32);
+    let ce_f = ce(&logits.fused, labels)?;
+    let ces: Vec<Tensor> = logits.per.iter().map(|l| ce(l, labels)).collect::<Result<_>>()?;
+    let fusion = check(op, ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha)))?;
+    let reg = check(op, g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta)))?;
+    let align = check(op, g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)))?;
+    let mut inner = check(op, reg.f_add(&align))?;
+    if cfg.unimodal {
+        for c in &ces {
+            inner = check(op, inner.f_add(c))?;
+        }
+    }
+    let total = mean(&check(op, fusion.f_add(&inner.f_mul_scalar(lambda).map_err(|e| Error::torch(op, e))?))?)?;
+    let mut terms = vec![("fusion", mean(&fusion)?), ("gap_reg", mean(&reg)?), ("gap_align", mean(&align)?), ("ce_fused", mean(&ce_f)?)];
+    for (name, c) in ce_names(modalities).into_iter().zip(&ces) {
+        terms.push((name, mean(c)?));
+    }
+    terms.push(("gap", mean(&g.f_detach().map_err(|e| Error::torch(op, e))?)?));
+    Ok(LossTerms { total, terms })
 }

@@ -3,8 +3,9 @@
 //!
 //! - `layers`: conv, batch norm and linear layers with PyTorch's names and inits
 //! - `encoder`: MLP, small CNN, ResNet-18 (2-D, or per frame with 3-D pooling)
-//! - `fusion`: concat (Eq. 2 split), sum, FiLM, gated
-//! - `model`: two encoders and a head in one VarStore
+//! - `fusion`: concat (Eq. 2 split), sum, shared for N modalities; FiLM, gated for two
+//! - `model`: one encoder per modality (two or more) and a head in one VarStore
+//! - `shapley`: exact Shapley modality contributions over every subset of modalities
 //! - `loss`: warm-up (Eq. 10) and adaptive (Eq. 11) losses, term by term
 //! - `methods`: every Table II row as one `Method` (concat, the paper's objectives, G-Blending,
 //!   OGM-GE, AGM, MMCosine, OPM&OGM) hooked into the one step loop
@@ -23,4 +24,5 @@ pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod shapley;
 pub mod trainer;

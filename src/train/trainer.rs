@@ -231,9 +231,17 @@ pub struct Collected {
     pub score_second: f64,
 }
 
-/// The gaps of a two-modality model (first minus second), or of two named modalities.
+/// The gaps the two-stage recipe fits: first minus second for two modalities; for more, the
+/// first against the others' mean (score_second is then the others' mean score).
 pub fn collect(model: &Model, split: &Split, kind: GapKind, batch_size: usize) -> Result<Collected> {
-    collect_pair(model, split, kind, batch_size, (0, 1))
+    if model.modalities.len() == 2 {
+        return collect_pair(model, split, kind, batch_size, (0, 1));
+    }
+    let out = predict(model, split, batch_size)?;
+    let g = crate::gap::gap_against_rest(&out.per, &out.labels, kind)?;
+    let mean = |logits: &Tensor| -> Result<f64> { check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))) };
+    let others: Vec<f64> = out.per[1..].iter().map(mean).collect::<Result<_>>()?;
+    Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(&out.per[0])?, score_second: others.iter().sum::<f64>() / others.len() as f64 })
 }
 
 /// The gaps of modality `pair.0` minus modality `pair.1` (indices in the model's order).

@@ -7,7 +7,7 @@ use super::options::{resolve, spec, Resolved, Spec, Valid};
 use super::{Method, StepContext, StepLoss, Value};
 use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::gap::{gap, GapKind};
+use crate::gap::GapKind;
 use crate::mixture::Mixture;
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::fusion::Logits;
@@ -43,7 +43,7 @@ impl Weights {
         match self {
             Weights::Stored(table) => table.lookup(indices),
             Weights::Live(mix) => {
-                let g = check("weights", gap(&logits.first(), &logits.second(), labels, kind)?.f_detach().and_then(|g| g.f_to_kind(Kind::Double)).and_then(|g| g.f_to_device(tch::Device::Cpu)))?;
+                let g = check("weights", crate::gap::gap_against_rest(&logits.per, labels, kind)?.f_detach().and_then(|g| g.f_to_kind(Kind::Double)).and_then(|g| g.f_to_device(tch::Device::Cpu)))?;
                 let g = check("weights", Vec::<f64>::try_from(&g))?;
                 let z: Vec<f64> = g.iter().map(|x| (x - mix.raw.mean) / mix.raw.std).collect();
                 let w = mix.balance_weights(&z);
@@ -123,10 +123,15 @@ impl Method for Adaptive {
         &self.opts
     }
 
+    /// N modalities: the first against the others' mean (docs/method.md).
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
+        let fwd = ctx.model.forward_all(ctx.inputs, true)?;
         let w = self.weights.for_batch(&fwd.logits, ctx.labels, ctx.indices, self.cfg.gap)?;
-        let l = loss::adaptive(&fwd.logits, ctx.labels, &w, &self.cfg)?;
+        let l = loss::adaptive(&fwd.logits, ctx.labels, &w, &self.cfg, &ctx.model.modalities)?;
         Ok(StepLoss { total: l.total, terms: l.terms, diagnostics: Vec::new() })
     }
 }

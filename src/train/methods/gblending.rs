@@ -244,9 +244,9 @@ mod tests {
         let data = Rc::new(generate(&SyntheticOptions { n: 120, classes: 3, audio_shape: vec![6], visual_shape: vec![6], seed: 2, ..SyntheticOptions::default() }).unwrap());
         let (train, val) = (data.split("train").unwrap(), data.split("val").unwrap());
         let spec = ModelSpec {
-            modalities: ["audio".into(), "visual".into()],
-            shapes: [vec![6], vec![6]],
-            encoders: [EncoderKind::parse("mlp:8").unwrap(), EncoderKind::parse("mlp:8").unwrap()],
+            modalities: vec!["audio".into(), "visual".into()],
+            shapes: vec![vec![6], vec![6]],
+            encoders: vec![EncoderKind::parse("mlp:8").unwrap(), EncoderKind::parse("mlp:8").unwrap()],
             fusion: FusionKind::Concat,
             classes: 3,
             seed: 1,

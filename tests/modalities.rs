@@ -1,0 +1,184 @@
+//! Models of more than two modalities (issue: any number of modalities): a three-view model on
+//! Multiple Features trains and reports per-view scores; the methods defined for two refuse it;
+//! Shapley contributions, the gap matrix and each modality against the others are checked by
+//! hand on two and three modalities.
+
+mod common;
+use common::{eval_err, eval_ok};
+use rhai::{Array, Map};
+
+const THREE: &str = r#"
+let data = dataset("mfeat", #{ views: ["fou", "kar", "pix"], seed: 0 });
+let m = model(data, #{ encoders: ["mlp:32", "mlp:32", "mlp:32"], seed: 1 });
+let o = optimizer(m, #{ lr: 0.01 });
+for e in 0..2 { train_epoch(m, o, data.train, #{ epoch: e, seed: e, quiet: true, method: "concat" }); }
+"#;
+
+/// v(S) by hand: the fused accuracy with the inputs outside S set to zero, batch by batch.
+const BY_HAND: &str = r#"
+fn accuracy_with(m, split, keep) {
+    let right = 0;
+    let total = 0;
+    for b in split.batches(#{ batch: 128 }) {
+        let x = b;
+        for name in m.modalities { if !keep.contains(name) { x[name] = zeros(b[name].shape); } }
+        let pred = forward(m, x).fused.argmax(1);
+        right += (pred == b.labels).to("int64").sum().item();
+        total += b.labels.shape[0];
+    }
+    right.to_float() / total.to_float()
+}
+fn all_subsets(names) {
+    let out = [[]];
+    for n in names { let more = []; for s in out { let t = s; t.push(n); more.push(t); } out += more; }
+    out
+}
+"#;
+
+fn f(m: &Map, k: &str) -> f64 {
+    m[k].as_float().unwrap_or_else(|_| panic!("{k} is not a float: {:?}", m[k]))
+}
+
+fn factorial(k: usize) -> f64 {
+    (1..=k).map(|i| i as f64).product()
+}
+
+/// Shapley values from v over subsets keyed by their names joined with "+" in model order.
+fn shapley_by_hand(names: &[&str], v: &Map) -> Vec<f64> {
+    let n = names.len();
+    let key = |mask: u32| names.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| *s).collect::<Vec<_>>().join("+");
+    (0..n)
+        .map(|m| {
+            (0..1u32 << n)
+                .filter(|s| s & (1 << m) == 0)
+                .map(|s| {
+                    let k = s.count_ones() as usize;
+                    factorial(k) * factorial(n - k - 1) / factorial(n) * (f(v, &key(s | 1 << m)) - f(v, &key(s)))
+                })
+                .sum()
+        })
+        .collect()
+}
+
+#[test]
+fn a_three_view_model_trains_and_reports_each_view() {
+    let out = eval_ok(&format!("{THREE}\nlet e = evaluate(m, data.test); #{{ e: e, arch: m.architecture, mods: m.modalities, params: m.state_dict().keys() }}")).cast::<Map>();
+    let e = out["e"].clone().cast::<Map>();
+    for k in ["acc", "acc_fou", "acc_kar", "acc_pix", "f1_fou", "f1_kar", "f1_pix"] {
+        let v = f(&e, k);
+        assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+    }
+    assert!(!e.contains_key("acc_first"), "first / second are for two-modality models: {e:?}");
+    assert!(f(&e, "acc") > 0.5, "{e:?}");
+    let arch = out["arch"].clone().into_string().unwrap();
+    assert_eq!(arch, "fou mlp:32 [76] + kar mlp:32 [64] + pix mlp:32 [1, 16, 15] -> concat -> 10 classes");
+    let params = format!("{:?}", out["params"]);
+    assert!(params.contains("kar_net.") && params.contains("fusion.fc_out.weight"), "{params}");
+}
+
+#[test]
+fn methods_defined_for_two_refuse_three_and_say_why() {
+    for method in ["\"ogm-ge\"", "method(\"agm\")", "method(\"pmr\")", "\"mmcosine\""] {
+        let err = eval_err(&format!("{THREE}\ntrain_epoch(m, o, data.train, #{{ quiet: true, method: {method} }});"));
+        assert!(err.contains("defined for 2 modalities and this model has 3 (fou, kar, pix)"), "{method}: {err}");
+    }
+    // The two-stage recipe's gap for N: the first modality against the others' mean.
+    let v = eval_ok(&format!("{THREE}\n[collect_gaps(m, data.train, \"prob\").gaps.mean().item(), modality_scores(m, data.train).against_others.select(1, 0).mean().item()]")).cast::<Array>();
+    assert!((v[0].as_float().unwrap() - v[1].as_float().unwrap()).abs() < 1e-9, "{v:?}");
+    let err = eval_err("let data = dataset(\"mfeat\", #{ views: [\"fou\", \"kar\", \"pix\"] }); model(data, #{ fusion: \"film\" });");
+    assert!(err.contains("defined for two"), "{err}");
+    let err = eval_err("let data = dataset(\"mfeat\", #{ views: [\"fou\", \"kar\", \"pix\"] }); model(data, #{ encoders: [\"mlp\", \"mlp\"] });");
+    assert!(err.contains("needs 3 entries"), "{err}");
+}
+
+#[test]
+fn shapley_values_equal_the_formula_over_subsets_computed_by_hand() {
+    for (setup, names) in [
+        (THREE.to_string(), vec!["fou", "kar", "pix"]),
+        (THREE.replace("[\"fou\", \"kar\", \"pix\"]", "[\"fou\", \"kar\"]").replace("[\"mlp:32\", \"mlp:32\", \"mlp:32\"]", "[\"mlp:32\", \"mlp:32\"]"), vec!["fou", "kar"]),
+    ] {
+        let out = eval_ok(&format!(
+            "{setup}\n{BY_HAND}\nlet v = #{{}}; for s in all_subsets(m.modalities) {{ let key = \"\"; for n in m.modalities {{ if s.contains(n) {{ key = if key == \"\" {{ n }} else {{ key + \"+\" + n }}; }} }} v[key] = accuracy_with(m, data.test, s); }}
+            let s = shapley(m, data.test, #{{ per_sample: true }});
+            let t = evaluate(m, data.test).acc;
+            #{{ v: v, s: s, acc: t }}"
+        ))
+        .cast::<Map>();
+        let v = out["v"].clone().cast::<Map>();
+        let s = out["s"].clone().cast::<Map>();
+        let expected = shapley_by_hand(&names, &v);
+        for (name, want) in names.iter().zip(&expected) {
+            assert!((f(&s, name) - want).abs() < 1e-12, "{name}: {} vs by hand {want}", f(&s, name));
+        }
+        let all = names.join("+");
+        assert_eq!(f(&s, "full"), f(&v, &all));
+        assert_eq!(f(&s, "full"), f(&out, "acc"), "v(all) is the plain accuracy");
+        assert_eq!(f(&s, "none"), f(&v, ""));
+        let sum: f64 = names.iter().map(|n| f(&s, n)).sum();
+        assert!((sum - (f(&s, "full") - f(&s, "none"))).abs() < 1e-12, "efficiency: {sum}");
+        // Every subset's value is reported under its names.
+        let subsets = s["subsets"].clone().cast::<Map>();
+        for (k, val) in &v {
+            assert_eq!(f(&subsets, k), val.as_float().unwrap(), "subset {k}");
+        }
+        // Per sample: [n, N], each column averaging to the modality's value.
+        let means = eval_ok(&format!("{setup}\nlet p = shapley(m, data.test, #{{ per_sample: true }}).per_sample; [p.shape, p.mean(0).to_array()]")).cast::<Array>();
+        assert_eq!(format!("{:?}", means[0]), format!("[300, {}]", names.len()));
+        for (i, want) in expected.iter().enumerate() {
+            let got = means[1].clone().cast::<Array>()[i].as_float().unwrap();
+            assert!((got - want).abs() < 1e-9, "per-sample column {i}: {got} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn feature_removal_zeroes_features_before_the_head() {
+    // With every modality's features zeroed, the head sees only its bias: every sample gets the
+    // same prediction, so v(empty) is the share of the split's most common class at most.
+    let out = eval_ok(&format!("{THREE}\nlet s = shapley(m, data.test, #{{ remove: \"feature\" }}); [s.none, s.full, evaluate(m, data.test).acc]")).cast::<Array>();
+    let none = out[0].as_float().unwrap();
+    assert!(none <= 0.2, "{none}");
+    assert_eq!(out[1].as_float().unwrap(), out[2].as_float().unwrap());
+    let err = eval_err(&format!("{THREE}\nshapley(m, data.test, #{{ remove: \"drop\" }})"));
+    assert!(err.contains("remove must be"), "{err}");
+}
+
+#[test]
+fn the_gap_matrix_and_each_modality_against_the_others() {
+    let out = eval_ok(&format!(
+        "{THREE}
+        let g = gap_matrix(m, data.train);
+        let ms = modality_scores(m, data.train);
+        let s = ms.scores;
+        #{{ g: g.to_array(), against: ms.against_others.mean(0).to_array(), means: s.mean(0).to_array(),
+            pair: (s.select(1, 0) - s.select(1, 2)).mean().item(), dominant: ms.dominant, neglected: ms.neglected,
+            other: (s.select(1, 1) - (s.select(1, 0) + s.select(1, 2)) / 2.0).mean().item() }}"
+    ))
+    .cast::<Map>();
+    let g: Vec<Vec<f64>> = out["g"].clone().cast::<Array>().into_iter().map(|r| r.cast::<Array>().into_iter().map(|x| x.as_float().unwrap()).collect()).collect();
+    for r in 0..3 {
+        assert_eq!(g[r][r], 0.0);
+        for c in 0..3 {
+            assert!((g[r][c] + g[c][r]).abs() < 1e-12, "antisymmetric at ({r}, {c})");
+        }
+    }
+    assert!((g[0][2] - f(&out, "pair")).abs() < 1e-9, "entry (fou, pix) is the mean of s_fou - s_pix");
+    let against: Vec<f64> = out["against"].clone().cast::<Array>().into_iter().map(|x| x.as_float().unwrap()).collect();
+    assert!((against[1] - f(&out, "other")).abs() < 1e-9, "kar against the mean of fou and pix");
+    let means: Vec<f64> = out["means"].clone().cast::<Array>().into_iter().map(|x| x.as_float().unwrap()).collect();
+    let names = ["fou", "kar", "pix"];
+    let best = (0..3).max_by(|a, b| means[*a].total_cmp(&means[*b])).unwrap();
+    let worst = (0..3).min_by(|a, b| means[*a].total_cmp(&means[*b])).unwrap();
+    assert_eq!(out["dominant"].clone().into_string().unwrap(), names[best]);
+    assert_eq!(out["neglected"].clone().into_string().unwrap(), names[worst]);
+    // Two modalities: the (0, 1) entry is the mean of the paper's gaps.
+    let two = eval_ok(
+        "let data = dataset(\"synthetic\", #{ n: 200, classes: 3, audio_shape: [8], visual_shape: [8], seed: 3 });
+        let m = model(data, #{ seed: 1 });
+        [gap_matrix(m, data.train, \"kl\").to_array()[0][1], collect_gaps(m, data.train, \"kl\").gaps.mean().item(), collect_gaps(m, data.train, \"prob\", [\"visual\", \"audio\"]).gaps.mean().item(), gap_matrix(m, data.train).to_array()[1][0]]",
+    )
+    .cast::<Array>();
+    let v: Vec<f64> = two.iter().map(|x| x.as_float().unwrap()).collect();
+    assert!((v[0] - v[1]).abs() < 1e-9, "{v:?}");
+    assert!((v[2] - v[3]).abs() < 1e-9, "{v:?}");
+}
