@@ -182,3 +182,76 @@ fn the_gap_matrix_and_each_modality_against_the_others() {
     assert!((v[0] - v[1]).abs() < 1e-9, "{v:?}");
     assert!((v[2] - v[3]).abs() < 1e-9, "{v:?}");
 }
+
+/// Two-modality results are what they were before models took N modalities: the demo's data
+/// through the two-stage recipe, OGM-GE, MMCosine, MLA and purification, every logged value of
+/// every epoch equal to the digit (tests/fixtures/n2/demo.txt, written by demo.rhai at the
+/// commit before). Records now carry per-modality columns too; the old ones must be unchanged.
+#[test]
+fn two_modality_results_are_unchanged_bit_for_bit() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = common::bin().env("GAPSCOPE_THREADS", "1").args(["run", &format!("{root}/tests/fixtures/n2/demo.rhai")]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let now = String::from_utf8_lossy(&out.stdout).into_owned();
+    let before = std::fs::read_to_string(format!("{root}/tests/fixtures/n2/demo.txt")).unwrap();
+    let (now, before): (Vec<&str>, Vec<&str>) = (now.lines().collect(), before.lines().collect());
+    assert_eq!(now.len(), before.len());
+    for (n, b) in now.iter().zip(&before) {
+        let fields: Vec<&str> = n.split(' ').collect();
+        let old: Vec<&str> = b.split(' ').collect();
+        assert_eq!(fields[..3], old[..3]);
+        for kv in &old[3..] {
+            assert!(fields[3..].contains(kv), "{}: {kv} changed; now: {n}", old[..3].join(" "));
+        }
+    }
+}
+
+#[test]
+fn a_three_view_model_trains_with_the_two_stage_recipe_and_records_each_view() {
+    let dir = common::temp_dir("three-view-record");
+    let d = dir.display().to_string().replace('\\', "/");
+    let out = eval_ok(&format!(
+        "import \"train\" as tr;
+        let data = dataset(\"mfeat\", #{{ views: [\"fou\", \"kar\", \"pix\"], seed: 0 }});
+        let m = model(data, #{{ encoders: [\"mlp:32\", \"mlp:32\", \"mlp:32\"], seed: 1 }});
+        let r = tr::two_stage(data, m, #{{ warmup: 1, epochs: 1, lr: 0.01, record: \"{d}/run\" }});
+        #{{ last: r.last, best: r.best, final: read_parquet(\"{d}/run/final.parquet\").columns, epochs: read_parquet(\"{d}/run/epochs.parquet\").columns, stages: [r.history[0].stage, r.history[1].stage] }}"
+    ))
+    .cast::<Map>();
+    let last = out["last"].clone().cast::<Map>();
+    let best = out["best"].clone().cast::<Map>();
+    for v in ["fou", "kar", "pix"] {
+        for map in [&last, &best] {
+            assert!((0.0..=1.0).contains(&f(map, &format!("acc_{v}"))) && (0.0..=1.0).contains(&f(map, &format!("f1_{v}"))), "{map:?}");
+        }
+        let fin = format!("{:?}", out["final"]);
+        assert!(fin.contains(&format!("\"last_acc_{v}\"")) && fin.contains(&format!("\"best_f1_{v}\"")), "{fin}");
+        let ep = format!("{:?}", out["epochs"]);
+        assert!(ep.contains(&format!("\"test_acc_{v}\"")) && ep.contains(&format!("\"ce_{v}\"")), "{ep}");
+    }
+    assert_eq!(format!("{:?}", out["stages"]), "[\"warmup\", \"adaptive\"]");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn table2_over_three_views_has_a_column_per_view_and_their_shapley_values() {
+    let dir = common::temp_dir("table2-views");
+    let out_set = format!("out={}", dir.display());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/table2.rhai");
+    let out = common::bin()
+        .args(["run", script, "--set", "dataset=mfeat", "--set", "views=pix,fou,zer", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=1", "--set", &out_set])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("the competitors' rules compare two modalities"), "{text}");
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    for col in ["| acc pix |", "| F1 zer |", "| Shapley pix |", "| Shapley zer |"] {
+        assert!(md.contains(col.trim_start_matches("| ").trim_end_matches(" |")), "no column {col} in {md}");
+    }
+    for row in ["| concat |", "| ours-prob |", "| ours-kl |"] {
+        assert!(md.contains(row), "no row {row} in {md}");
+    }
+    assert!(!md.contains("| ogm-ge |"), "{md}");
+    std::fs::remove_dir_all(&dir).ok();
+}
