@@ -6,7 +6,7 @@
 //! the two loops at the bottom feed it lines.
 
 use crate::script::{self, ScriptError};
-use crate::Host;
+use crate::host::Host;
 use rhai::{Dynamic, Scope, AST};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;

@@ -1,7 +1,7 @@
 //! Running Rhai source: compiling with a source name, `--set` values, error reports of the form
 //! `FILE:LINE:COL: message`, and a last-resort net that turns a panic into an error.
 
-use crate::Host;
+use crate::host::Host;
 use rhai::{Dynamic, EvalAltResult, ParseError, Position, Scope, AST};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -54,7 +54,7 @@ fn pmr_prototypes_are_the_class_means_of_the_validation_features() {
     let opt = sgd(&m, 0.9);
     let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
     let mut pmr = Pmr::new(&opts(&[("source", Value::Text("val".into()))])).unwrap();
-    pmr.begin_epoch(&EpochContext { model: &m, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true }).unwrap();
+    pmr.begin_epoch(&EpochContext { model: &m, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true, run_epoch: trainer::epoch }).unwrap();
     let protos = pmr.prototypes().unwrap();
     // The same means by hand: a plain loop over every validation feature row.
     let f = trainer::features(&m, &val, &BatchOptions { shuffle: false, augment: false, ..batching.clone() }, None).unwrap();
@@ -80,7 +80,7 @@ fn pmr_momentum_blends_exactly_from_the_third_refresh() {
     for epoch in 0..3 {
         // A different shuffle each epoch, so the subsets (and their means) differ.
         let batching = BatchOptions { batch_size: 16, seed: 10 + epoch as u64, ..BatchOptions::default() };
-        let ctx = EpochContext { model: &m, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch, quiet: true };
+        let ctx = EpochContext { model: &m, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch, quiet: true, run_epoch: trainer::epoch };
         if epoch == 2 {
             before = Some(blended.prototypes().unwrap()[0].copy());
         }

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod data;
 pub mod docs;
 pub mod embed;
+pub mod engine;
 pub mod frame;
 pub mod method;
 pub mod gap;
@@ -24,6 +25,7 @@ pub mod tensor;
 pub mod train;
 
 pub use docs::{Docs, FnDoc};
+pub use engine::Host;
 pub use tensor::ScriptTensor;
 
 /// Shorthand for what every registered function returns.

@@ -162,7 +162,7 @@ pub fn gather(out: &Path) -> Result<u8> {
     for raw in m.script_sets(None) {
         sets.push(crate::script::parse_set(&raw).map_err(anyhow::Error::msg)?);
     }
-    let host = crate::Host::new();
+    let host = crate::host::Host::new();
     match crate::script::run_file(&host, &m.script, &sets) {
         Ok(_) => Ok(0),
         Err(e) => {

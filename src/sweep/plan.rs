@@ -55,7 +55,7 @@ pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path) -> Result<Ma
     }
     parsed.push(("out".to_string(), rhai::Dynamic::from(out.display().to_string())));
     PLAN.with(|p| *p.borrow_mut() = Some(Collector { out: out.to_path_buf(), keys: Vec::new() }));
-    let host = crate::Host::new();
+    let host = crate::host::Host::new();
     let result = crate::script::run_file(&host, script, &parsed);
     let keys = PLAN.with(|p| p.borrow_mut().take()).map(|c| c.keys).unwrap_or_default();
     let name = script.display();

@@ -81,6 +81,14 @@ fn reduce(op: &str, per_sample: Tensor, reduction: Reduction) -> Result<Tensor> 
     }
 }
 
+/// Per-sample cross-entropy [B]: −log_softmax(logits)[i, y_i], the trainer's own (every
+/// method's losses are built on it).
+pub fn per_sample_cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let op = "cross_entropy";
+    let logp = check(op, logits.f_log_softmax(-1, Kind::Float))?;
+    check(op, labels.f_unsqueeze(1).and_then(|y| logp.f_gather(1, &y, false)).and_then(|t| t.f_squeeze_dim(1)).and_then(|t| t.f_neg()))
+}
+
 /// F.cross_entropy(logits [B, C], labels [B]). Without options this is the trainer's own
 /// cross-entropy (−log_softmax at the label, then the mean), so a scripted method's loss is the
 /// native methods' loss to the last bit.
@@ -92,7 +100,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor, o: &CrossEntropy) -> Resu
     }
     let b = logits.size()[0];
     let per_sample = if o.class_weights.is_none() && o.label_smoothing == 0.0 {
-        crate::train::methods::cross_entropy(logits, labels)?
+        per_sample_cross_entropy(logits, labels)?
     } else {
         if let Some(w) = &o.class_weights {
             if w.size() != [logits.size()[1]] {

@@ -10,7 +10,7 @@ use super::fusion::Logits;
 use crate::error::{Error, Result};
 use crate::gap::{gap, GapKind};
 use crate::tensor::{check, Kind, Tensor};
-use super::methods::cross_entropy as ce;
+use crate::tensor::loss::per_sample_cross_entropy as ce;
 
 #[derive(Clone, Debug)]
 pub struct LossConfig {
@@ -51,7 +51,7 @@ fn ce_names(modalities: &[String]) -> Vec<&'static str> {
     if modalities.len() == 2 {
         return vec!["ce_first", "ce_second"];
     }
-    modalities.iter().map(|m| super::methods::intern(&format!("ce_{m}"))).collect()
+    modalities.iter().map(|m| super::method::intern(&format!("ce_{m}"))).collect()
 }
 
 /// L_wp = CE_f + Σ_m CE_m (Eq. 10 for any number of modalities; CE_f + CE_a + CE_v for two).

@@ -6,10 +6,13 @@
 //! - `fusion`: concat (Eq. 2 split), sum, shared for N modalities; FiLM, gated for two
 //! - `model`: one encoder per modality (two or more) and a head in one VarStore
 //! - `shapley`: exact Shapley modality contributions over every subset of modalities
+//! - `inference`: predict, evaluate, collect gaps and features over a split (no gradients)
 //! - `loss`: warm-up (Eq. 10) and adaptive (Eq. 11) losses, term by term
+//! - `method`: the `Method` trait, its step and epoch contexts, and the helpers methods share
 //! - `methods`: every Table II row as one `Method` (concat, the paper's objectives, G-Blending,
 //!   OGM-GE, AGM, MMCosine, OPM&OGM) hooked into the one step loop
 //! - `optim`: SGD / Adam / AdamW with PyTorch's update rules, LR schedules
+//! - `options`: each method's option table, checked before training
 //! - `metrics`: accuracy, macro-F1, per-class accuracy
 //! - `trainer`: step (a method's loss, backward, its gradient changes, update), epoch, predict,
 //!   evaluate, collect
@@ -19,10 +22,13 @@ pub mod checkpoint;
 pub mod encoder;
 pub mod fusion;
 pub mod layers;
+pub mod inference;
 pub mod loss;
+pub mod method;
 pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod options;
 pub mod shapley;
 pub mod trainer;

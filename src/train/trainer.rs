@@ -1,35 +1,18 @@
-//! The trainer's levels below the recipe: one step on one batch, one epoch over a split,
-//! evaluation, and the collection of per-sample gaps. The two-stage recipe itself is Rhai
-//! (stdlib/train.rhai) over these.
+//! The trainer's loop: one step of a method on one batch, one epoch over a split. It stands
+//! above the methods (it calls them); evaluation, gaps and features over a split are
+//! `inference`, below them (re-exported here, where scripts' callers have always found them).
+//! The two-stage recipe itself is Rhai (stdlib/train.rhai) over these.
 
-use super::methods::{value, EpochContext, Method, StepContext, StepLoss};
-use super::metrics::{scores, Scores};
-use super::model::{Forward, Model};
+pub use super::inference::{collect, collect_pair, evaluate, features, forward_batch, inputs, predict, predict_with, Collected, Evaluation, Features, Outputs};
+use super::method::{value, EpochContext, Method, StepContext, StepLoss};
+/// Where an epoch's batches come from (`train::method`), where callers have always found it.
+pub use super::method::EpochPlan;
+use super::model::Model;
 use super::optim::Optimizer;
-use crate::data::{Batch, BatchOptions, Batches, Split};
+use crate::data::{Batch, Batches};
 use crate::error::{Error, Result};
-use crate::gap::{gap, true_class_score, GapKind};
 use crate::progress::Progress;
-use crate::tensor::{check, Kind, Tensor};
-
-/// The modality inputs of a batch, in the model's order.
-pub fn inputs<'a>(model: &Model, batch: &'a Batch) -> Result<Vec<&'a Tensor>> {
-    model
-        .modalities
-        .iter()
-        .map(|name| {
-            batch.inputs.iter().find(|(n, _)| n == name).map(|(_, t)| t).ok_or_else(|| {
-                let names: Vec<&str> = batch.inputs.iter().map(|(n, _)| n.as_str()).collect();
-                Error::arg(format!("the model reads modality \"{name}\", but the batch holds: {}", names.join(", ")))
-            })
-        })
-        .collect()
-}
-
-/// The forward pass on a batch's modality inputs.
-pub fn forward_batch(model: &Model, batch: &Batch, train: bool) -> Result<Forward> {
-    model.forward_all(&inputs(model, batch)?, train)
-}
+use crate::tensor::{check, Tensor};
 
 /// Refuses a model with more modalities than the method's rule is defined for.
 fn check_modalities(model: &Model, method: &dyn Method) -> Result<()> {
@@ -106,23 +89,13 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
     Ok(out)
 }
 
-/// Where an epoch's batches come from and what else it needs.
-pub struct EpochPlan<'a> {
-    pub train: &'a Split,
-    /// The validation split, for methods that estimate on it (G-Blending).
-    pub val: Option<&'a Split>,
-    pub batching: &'a BatchOptions,
-    pub epoch: usize,
-    pub quiet: bool,
-}
-
 /// One epoch of `method` over the training split: the batch-size weighted mean of every loss
 /// term and diagnostic.
 pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut dyn Method) -> Result<Vec<(String, f64)>> {
     let epoch = plan.epoch;
     check_modalities(model, method)?;
     method.prepare(model)?;
-    method.begin_epoch(&EpochContext { model, opt, train: plan.train, val: plan.val, batching: plan.batching, epoch, quiet: plan.quiet })?;
+    method.begin_epoch(&EpochContext { model, opt, train: plan.train, val: plan.val, batching: plan.batching, epoch, quiet: plan.quiet, run_epoch: self::epoch })?;
     let batches = Batches::new(plan.train, plan.batching)?;
     let count = batches.batch_count();
     let mut bar = Progress::new(format!("epoch {epoch}"), batches.batch_count(), "batches", plan.quiet);
@@ -155,136 +128,3 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     Ok(sums.into_iter().map(|(k, s, n)| (k, s / n)).collect())
 }
 
-/// Logits of a whole split in evaluation mode (no augmentation, no gradients), in split order:
-/// fused, and one [n, C] per modality in the model's order.
-pub struct Outputs {
-    pub fused: Tensor,
-    pub per: Vec<Tensor>,
-    pub labels: Tensor,
-    pub indices: Tensor,
-}
-
-impl Outputs {
-    pub fn first(&self) -> &Tensor {
-        &self.per[0]
-    }
-    pub fn second(&self) -> &Tensor {
-        &self.per[1]
-    }
-}
-
-pub fn predict(model: &Model, split: &Split, batch_size: usize) -> Result<Outputs> {
-    predict_with(model, split, batch_size, |model, inputs| Ok(model.forward_all(inputs, false)?.logits))
-}
-
-/// `predict` with another forward pass (Shapley's with modalities removed).
-pub fn predict_with(model: &Model, split: &Split, batch_size: usize, forward: impl Fn(&Model, &[&Tensor]) -> Result<crate::train::fusion::Logits>) -> Result<Outputs> {
-    let _guard = tch::no_grad_guard();
-    let opts = BatchOptions { batch_size, shuffle: false, augment: false, ..BatchOptions::default() };
-    let n = model.modalities.len();
-    let (mut f, mut per, mut y, mut idx): (Vec<Tensor>, Vec<Vec<Tensor>>, Vec<Tensor>, Vec<Tensor>) = (Vec::new(), (0..n).map(|_| Vec::new()).collect(), Vec::new(), Vec::new());
-    for b in Batches::new(split, &opts)? {
-        crate::interrupt::check("predict")?;
-        let b = b?;
-        let logits = forward(model, &inputs(model, &b)?)?;
-        f.push(logits.fused.to_device(tch::Device::Cpu));
-        for (m, l) in logits.per.iter().enumerate() {
-            per[m].push(l.to_device(tch::Device::Cpu));
-        }
-        y.push(b.labels);
-        idx.push(b.indices);
-    }
-    if y.is_empty() {
-        return Err(Error::arg(format!("predict: split {} is empty", split.name)));
-    }
-    let cat = |parts: &[Tensor]| check("predict", Tensor::f_cat(parts, 0));
-    Ok(Outputs { fused: cat(&f)?, per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)?, indices: cat(&idx)? })
-}
-
-/// Scores of the fused and unimodal predictions (one per modality, in the model's order).
-pub struct Evaluation {
-    pub fused: Scores,
-    pub per: Vec<Scores>,
-}
-
-impl Evaluation {
-    pub fn first(&self) -> &Scores {
-        &self.per[0]
-    }
-    pub fn second(&self) -> &Scores {
-        &self.per[1]
-    }
-}
-
-pub fn evaluate(model: &Model, split: &Split, batch_size: usize) -> Result<Evaluation> {
-    let out = predict(model, split, batch_size)?;
-    let truth = check("evaluate", Vec::<i64>::try_from(&out.labels))?;
-    let argmax = |t: &Tensor| check("evaluate", t.f_argmax(-1, false).and_then(|p| Vec::<i64>::try_from(&p)));
-    let k = model.classes as usize;
-    Ok(Evaluation { fused: scores(&argmax(&out.fused)?, &truth, k), per: out.per.iter().map(|l| Ok(scores(&argmax(l)?, &truth, k))).collect::<Result<_>>()? })
-}
-
-/// Per-sample gaps over a split (eval mode), with each modality's mean true-class score.
-pub struct Collected {
-    pub gaps: Tensor,
-    pub score_first: f64,
-    pub score_second: f64,
-}
-
-/// The gaps the two-stage recipe fits: first minus second for two modalities; for more, the
-/// first against the others' mean (score_second is then the others' mean score).
-pub fn collect(model: &Model, split: &Split, kind: GapKind, batch_size: usize) -> Result<Collected> {
-    if model.modalities.len() == 2 {
-        return collect_pair(model, split, kind, batch_size, (0, 1));
-    }
-    let out = predict(model, split, batch_size)?;
-    let g = crate::gap::gap_against_rest(&out.per, &out.labels, kind)?;
-    let mean = |logits: &Tensor| -> Result<f64> { check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))) };
-    let others: Vec<f64> = out.per[1..].iter().map(mean).collect::<Result<_>>()?;
-    Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(&out.per[0])?, score_second: others.iter().sum::<f64>() / others.len() as f64 })
-}
-
-/// The gaps of modality `pair.0` minus modality `pair.1` (indices in the model's order).
-pub fn collect_pair(model: &Model, split: &Split, kind: GapKind, batch_size: usize, pair: (usize, usize)) -> Result<Collected> {
-    let out = predict(model, split, batch_size)?;
-    let (a, b) = (&out.per[pair.0], &out.per[pair.1]);
-    let g = gap(a, b, &out.labels, kind)?;
-    let mean = |logits: &Tensor| -> Result<f64> { check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))) };
-    Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(a)?, score_second: mean(b)? })
-}
-
-/// Each encoder's features [n, d_m] (on the CPU, one per modality in the model's order) and the
-/// labels [n] of a split's batches, in evaluation mode without gradients: PMR's prototypes,
-/// D&R's diagnosis, embeddings. `limit` stops after that many batches.
-pub struct Features {
-    pub per: Vec<Tensor>,
-    pub labels: Tensor,
-}
-
-impl Features {
-    pub fn first(&self) -> &Tensor {
-        &self.per[0]
-    }
-    pub fn second(&self) -> &Tensor {
-        &self.per[1]
-    }
-}
-
-pub fn features(model: &Model, split: &Split, batching: &BatchOptions, limit: Option<usize>) -> Result<Features> {
-    let _guard = tch::no_grad_guard();
-    let n = model.modalities.len();
-    let (mut per, mut y): (Vec<Vec<Tensor>>, Vec<Tensor>) = ((0..n).map(|_| Vec::new()).collect(), Vec::new());
-    for b in Batches::new(split, batching)?.take(limit.unwrap_or(usize::MAX)) {
-        let b = b?;
-        let f = model.encode_all(&inputs(model, &b)?, false)?;
-        for (m, x) in f.iter().enumerate() {
-            per[m].push(x.to_device(tch::Device::Cpu));
-        }
-        y.push(b.labels);
-    }
-    if y.is_empty() {
-        return Err(Error::arg(format!("features: split {} is empty", split.name)));
-    }
-    let cat = |parts: &[Tensor]| check("features", Tensor::f_cat(parts, 0));
-    Ok(Features { per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)? })
-}

@@ -4,7 +4,7 @@
 //! from each batch's live gaps.
 
 use super::options::{resolve, spec, Resolved, Spec, Valid};
-use super::{Method, StepContext, StepLoss, Value};
+use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::gap::GapKind;

@@ -18,7 +18,7 @@
 //! each encoder's non-1-D gradients as OGM does, and clipping at 5 to norm 5.
 
 use super::options::{resolve, spec, Resolved, Valid, Window};
-use super::{check_state_names, gradient_only, mean_ce, read_state, state_tensor, Method, Selection, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, gradient_only, mean_ce, read_state, state_tensor, Method, Selection, StepContext, StepLoss, Value};
 use crate::error::Result;
 use crate::tensor::{check, Kind, Tensor};
 

@@ -2,7 +2,7 @@
 //! as the paper's Fig. 1 plots them.
 
 use super::options::{resolve, Resolved};
-use super::{Method, StepContext, StepLoss, Value};
+use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::error::Result;
 use crate::train::loss;
 

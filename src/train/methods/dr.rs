@@ -12,7 +12,7 @@
 //! touched.
 
 use super::options::{resolve, spec, Resolved, Valid};
-use super::{check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
 use crate::cluster::{kmeans, minmax_scale, purity, KMeansOptions};
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};

@@ -16,13 +16,13 @@
 //! with the other modality's input zeroed).
 
 use super::options::{resolve, spec, Resolved, Valid};
-use super::{check_state_names, cross_entropy, mean_ce, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, cross_entropy, mean_ce, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
 use crate::data::{BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::fusion::Logits;
 use crate::train::model::Model;
-use crate::train::trainer::{self, EpochPlan};
+use crate::train::method::EpochPlan;
 
 /// The three heads, in weight order.
 const HEADS: [&str; 3] = ["first", "second", "fused"];
@@ -164,7 +164,7 @@ impl GBlending {
             for j in 0..self.super_epoch {
                 let batching = BatchOptions { seed: ctx.batching.seed.wrapping_mul(31).wrapping_add(1000 * head as u64 + j as u64 + 1), ..ctx.batching.clone() };
                 let plan = EpochPlan { train: ctx.train, val: None, batching: &batching, epoch: j, quiet: ctx.quiet };
-                trainer::epoch(&copy, &mut opt, &plan, &mut inner).map_err(|e| Error::arg(format!("g-blending estimate ({} head, inner epoch {j}): {e}", HEADS[head])))?;
+                (ctx.run_epoch)(&copy, &mut opt, &plan, &mut inner).map_err(|e| Error::arg(format!("g-blending estimate ({} head, inner epoch {j}): {e}", HEADS[head])))?;
             }
             after[head] = (mean_loss(&copy, ctx.train, head, self.zero_input)?, mean_loss(&copy, val, head, self.zero_input)?);
         }
@@ -257,11 +257,11 @@ mod tests {
         // Give the live optimiser some state first, so "unchanged" means something.
         let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
         let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true };
-        trainer::epoch(&model, &mut opt, &plan, &mut super::super::concat::Concat::new(&[]).unwrap()).unwrap();
+        crate::train::trainer::epoch(&model, &mut opt, &plan, &mut super::super::concat::Concat::new(&[]).unwrap()).unwrap();
         let snapshot = |named: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> { named.into_iter().map(|(k, t)| (k, t.copy())).collect() };
         let (params_before, state_before, steps) = (snapshot(model.state_dict()), snapshot(opt.state_tensors()), opt.steps);
         let mut gb = GBlending::new(&[("super_epoch".into(), Value::Int(2))]).unwrap();
-        let ctx = EpochContext { model: &model, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true };
+        let ctx = EpochContext { model: &model, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true, run_epoch: crate::train::trainer::epoch };
         gb.begin_epoch(&ctx).unwrap();
         let w = gb.weights.expect("estimated");
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9 && w.iter().all(|&x| x >= 0.0), "{w:?}");

@@ -20,7 +20,7 @@
 //! so evaluation uses them too).
 
 use super::options::{resolve, spec, Resolved, Valid};
-use super::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::fusion::{FusionKind, HeadRule};

@@ -6,7 +6,7 @@
 //! (λ = 0 in the reference) is not implemented.
 
 use super::options::{resolve, spec, Resolved, Valid};
-use super::{Method, StepContext, StepLoss, Value};
+use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::error::Result;
 use crate::train::fusion::HeadRule;
 use crate::train::loss;

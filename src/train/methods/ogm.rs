@@ -10,7 +10,7 @@
 //! global step), so a resumed run draws the same noise.
 
 use super::options::{resolve, spec, Resolved, Spec, Valid, Window};
-use super::{score_sum, Method, Selection, StepContext, StepLoss, Value};
+use crate::train::method::{score_sum, Method, Selection, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::rng::{with_torch_seed, Rng};
 use crate::tensor::{check, Tensor};

@@ -12,7 +12,7 @@
 
 use super::ogm::{self, Ogm};
 use super::options::{resolve, spec, Resolved, Valid};
-use super::{mean_ce, score_sum, Method, StepContext, StepLoss, Value};
+use crate::train::method::{mean_ce, score_sum, Method, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Tensor};

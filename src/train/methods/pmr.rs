@@ -16,8 +16,8 @@
 //! modality back early in training.
 
 use super::options::{resolve, spec, Resolved, Valid, Window};
-use super::{check_state_names, cross_entropy, mean_ce, Method, StepContext, StepLoss, Value};
-use super::EpochContext;
+use crate::train::method::{check_state_names, cross_entropy, mean_ce, Method, StepContext, StepLoss, Value};
+use crate::train::method::EpochContext;
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
@@ -190,7 +190,7 @@ impl Method for Pmr {
         let protos = self.prototypes.as_ref().ok_or_else(|| Error::arg("pmr: no prototypes yet: train_epoch computes them before each epoch; to step by hand, run one train_epoch first"))?;
         let q = [prototype_logits(&fwd.features[0], &protos[0])?, prototype_logits(&fwd.features[1], &protos[1])?];
         let pce = [cross_entropy(&q[0], ctx.labels)?, cross_entropy(&q[1], ctx.labels)?];
-        let s = [super::score_sum(&q[0], ctx.labels)?, super::score_sum(&q[1], ctx.labels)?];
+        let s = [crate::train::method::score_sum(&q[0], ctx.labels)?, crate::train::method::score_sum(&q[1], ctx.labels)?];
         let rho = s[0] / s[1];
         let c = if active { coefficients(self.alpha, rho) } else { [0.0, 0.0] };
         let mut total = ce_f;
@@ -216,7 +216,7 @@ impl Method for Pmr {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![("refreshed_at".to_string(), super::state_tensor(&[self.refreshed_at as f64]))];
+        let mut out = vec![("refreshed_at".to_string(), crate::train::method::state_tensor(&[self.refreshed_at as f64]))];
         if let Some([a, v]) = &self.prototypes {
             out.push(("prototypes_first".into(), a.to_device(tch::Device::Cpu)));
             out.push(("prototypes_second".into(), v.to_device(tch::Device::Cpu)));
@@ -229,7 +229,7 @@ impl Method for Pmr {
         if state.is_empty() {
             return Ok(());
         }
-        self.refreshed_at = super::read_state("pmr", state, "refreshed_at", 1)?[0] as i64;
+        self.refreshed_at = crate::train::method::read_state("pmr", state, "refreshed_at", 1)?[0] as i64;
         let get = |name: &str| state.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone());
         self.prototypes = match (get("prototypes_first"), get("prototypes_second")) {
             (Some(a), Some(v)) if a.dim() == 2 && v.dim() == 2 => Some([check("pmr", a.f_to_kind(Kind::Float))?, check("pmr", v.f_to_kind(Kind::Float))?]),

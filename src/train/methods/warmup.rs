@@ -1,7 +1,7 @@
 //! The paper's warm-up objective (Eq. 10): L_wp = CE_f + CE_a + CE_v.
 
 use super::options::{resolve, Resolved};
-use super::{Method, StepContext, StepLoss, Value};
+use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::error::Result;
 use crate::train::loss;
 

@@ -1,0 +1,66 @@
+//! The engine: a Rhai `Engine` with every gapscope function registered, its documentation, and
+//! the `--set` parameters scripts read. The REPL, the script runner and the sweep planner each
+//! start from one.
+
+use super::Docs;
+use rhai::{Engine, Map};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A configured engine with everything registered, and the docs of what was registered.
+pub struct Host {
+    pub engine: Engine,
+    pub docs: Rc<Docs>,
+    /// Values given with `--set key=value`; read by `param(name, default)`.
+    pub params: Rc<RefCell<Map>>,
+}
+
+impl Host {
+    pub fn new() -> Self {
+        let mut engine = Engine::new();
+        // Debug builds default to a call depth of 8: far too shallow for recursive helpers.
+        engine.set_max_call_levels(256);
+        engine.set_max_expr_depths(256, 256);
+        // A doubling loop (`s += s`) must end in an error, not in the kernel's OOM killer.
+        engine.set_max_string_size(256 << 20);
+        engine.set_max_array_size(50_000_000);
+        engine.set_max_map_size(10_000_000);
+        engine.set_module_resolver(super::modules::Resolver::default());
+        // `var` is reserved in Rhai but is PyTorch's name for the variance: let it through as a
+        // plain identifier so `x.var()` reads as it does in Python.
+        #[allow(deprecated)]
+        engine.on_parse_token(|token, _, _| match token {
+            rhai::Token::Reserved(s) if s.as_str() == "var" => rhai::Token::Identifier(s),
+            other => other,
+        });
+        engine.on_progress(|_| crate::interrupt::take().map(|r| r.message().into()));
+        let mut docs = Docs::default();
+        let params = Rc::new(RefCell::new(Map::new()));
+        super::tensor::register(&mut engine, &mut docs);
+        super::autograd::register(&mut engine, &mut docs);
+        super::gap::register(&mut engine, &mut docs);
+        super::mixture::register(&mut engine, &mut docs);
+        super::embed::register(&mut engine, &mut docs);
+        super::plot::register(&mut engine, &mut docs);
+        super::data::register(&mut engine, &mut docs);
+        super::data::register_audio(&mut engine, &mut docs);
+        super::data::register_vision(&mut engine, &mut docs);
+        super::train::register(&mut engine, &mut docs);
+        super::method::register(&mut engine, &mut docs);
+        super::checkpoint::register(&mut engine, &mut docs);
+        super::contribution::register(&mut engine, &mut docs);
+        super::frame::register(&mut engine, &mut docs);
+        super::record::register(&mut engine, &mut docs);
+        super::sweep::register(&mut engine, &mut docs);
+        super::system::register(&mut engine, &mut docs, params.clone());
+        let docs = Rc::new(docs);
+        super::system::register_help(&mut engine, docs.clone());
+        Host { engine, docs, params }
+    }
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,232 @@
+//! What a training method is, and what it sees: the `Method` trait, the step and epoch contexts,
+//! the step's loss, and the helpers the methods share (cross-entropy, scores, parameter
+//! selection, state tensors). This stands below the methods (`methods/`), which implement it,
+//! and the trainer's loop (`trainer.rs`), which calls them:
+//!
+//! ```text
+//! prepare(model)                     check the model suits the method; set its head rule
+//! begin_epoch(ctx)                   work before an epoch (G-Blending's weight estimate)
+//! loss(ctx) -> StepLoss              forward pass(es) and the loss, with logged terms
+//! backward                           the optimiser's gradients of that loss
+//! adjust_gradients(ctx, grads)       changes between backward and update (OGM, AGM, MLA)
+//! update                             the optimiser's step
+//! ```
+//!
+//! A method may take several loss / backward / update rounds per batch (`substeps`: MLA's one
+//! per modality); work after an epoch is done at the next `begin_epoch` (D&R's re-learning),
+//! so a checkpoint written between epochs holds the model as evaluated. Methods keep what they
+//! carry across steps in themselves, and expose it as named tensors for checkpoints.
+
+use super::model::Model;
+use super::optim::Optimizer;
+use crate::data::{BatchOptions, Split};
+use crate::error::{Error, Result};
+use crate::tensor::{check, Kind, Tensor};
+pub use super::options::{Resolved, Value};
+
+/// What a step's method sees.
+pub struct StepContext<'a> {
+    pub model: &'a Model,
+    /// The batch's inputs, one per modality in the model's order (on the CPU or the model's device).
+    pub inputs: &'a [&'a Tensor],
+    /// [B] int64 labels on the model's device.
+    pub labels: &'a Tensor,
+    /// [B] int64 dataset row indices.
+    pub indices: &'a Tensor,
+    /// 0-based epoch (for methods active in a window of epochs).
+    pub epoch: usize,
+    /// Optimiser steps taken before this one: a global step count that checkpoints restore,
+    /// so random draws seeded from it repeat after a resume.
+    pub step: i64,
+    /// The batch's place in its epoch (0-based index, batch count; 0 of 1 for a lone step):
+    /// MLA's projection strength decays within each epoch.
+    pub batch: (usize, usize),
+    /// Which of the method's sub-steps this is (0 unless `substeps` > 1).
+    pub substep: usize,
+}
+
+/// What a step's method sees before an epoch.
+pub struct EpochContext<'a> {
+    pub model: &'a Model,
+    pub opt: &'a Optimizer,
+    pub train: &'a Split,
+    pub val: Option<&'a Split>,
+    pub batching: &'a BatchOptions,
+    pub epoch: usize,
+    pub quiet: bool,
+    /// The trainer's epoch loop, for methods that train a copy of the model before an epoch
+    /// (G-Blending's estimate): handed down so the methods need not reach up to the trainer.
+    pub run_epoch: RunEpoch,
+}
+
+/// One epoch of a method over a split (`trainer::epoch`): the mean of each logged term.
+pub type RunEpoch = fn(&Model, &mut Optimizer, &EpochPlan, &mut dyn Method) -> Result<Vec<(String, f64)>>;
+
+/// Where an epoch's batches come from and what else it needs.
+pub struct EpochPlan<'a> {
+    pub train: &'a Split,
+    /// The validation split, for methods that estimate on it (G-Blending).
+    pub val: Option<&'a Split>,
+    pub batching: &'a BatchOptions,
+    pub epoch: usize,
+    pub quiet: bool,
+}
+
+/// A step's loss: the tensor to differentiate, the batch-mean terms to log, and the method's
+/// own diagnostics (coefficients, weights), returned with every step so scripts can plot them.
+pub struct StepLoss {
+    pub total: Tensor,
+    pub terms: Vec<(&'static str, Tensor)>,
+    pub diagnostics: Vec<(&'static str, f64)>,
+}
+
+pub trait Method {
+    /// The name a script chooses it by.
+    fn name(&self) -> &'static str;
+    /// Its options with every default filled in (what run records store).
+    fn options(&self) -> &Resolved;
+    /// Checks the model suits the method and configures its head; called before every step.
+    fn prepare(&self, _model: &Model) -> Result<()> {
+        Ok(())
+    }
+    fn begin_epoch(&mut self, _ctx: &EpochContext) -> Result<()> {
+        Ok(())
+    }
+    /// How many loss / backward / update rounds one batch takes (MLA: one per modality).
+    fn substeps(&self) -> usize {
+        1
+    }
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss>;
+    /// Changes to the gradients (in `params` order) before the update.
+    fn adjust_gradients(&mut self, _ctx: &StepContext, _params: &[(String, Tensor)], _grads: &mut [Tensor]) -> Result<()> {
+        Ok(())
+    }
+    /// The most modalities the method's rule is defined for (None: any number). The trainer
+    /// refuses a model with more, with `why` naming what is undefined.
+    fn max_modalities(&self) -> Option<usize> {
+        Some(2)
+    }
+    /// What the rule lacks beyond `max_modalities` (the refusal's reason).
+    fn beyond_two(&self) -> &'static str {
+        "its rule compares exactly two modalities"
+    }
+    /// Whether it carries state across steps or epochs: such a method must be built once and
+    /// passed to every step, not re-created from its name each call.
+    fn keeps_state(&self) -> bool {
+        false
+    }
+    fn state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        match state.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(Error::arg(format!("{}: has no state, but the checkpoint holds \"{name}\"", self.name()))),
+        }
+    }
+}
+
+/// A name made `'static`: methods name themselves and their logged terms with `&'static str`,
+/// and a scripted method's names are only known at run time. Each distinct name is leaked once
+/// (a method has a handful), so repeated steps allocate nothing.
+pub fn intern(name: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let set = names.get_or_insert_with(HashSet::new);
+    if let Some(n) = set.get(name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
+
+/// Per-sample cross-entropy [B] (−log softmax at the label).
+pub use crate::tensor::loss::per_sample_cross_entropy as cross_entropy;
+
+/// Batch-mean cross-entropy.
+pub fn mean_ce(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    check("cross_entropy", cross_entropy(logits, labels)?.f_mean(Kind::Float))
+}
+
+/// The confidence score s = Σ_i softmax(l)[i, y_i], detached (OGM, OPM).
+pub fn score_sum(logits: &Tensor, labels: &Tensor) -> Result<f64> {
+    let op = "score";
+    check(op, logits.f_detach().and_then(|l| l.f_softmax(-1, Kind::Double)).and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false)).and_then(|p| p.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))
+}
+
+/// A scalar tensor's value.
+pub fn value(t: &Tensor) -> Result<f64> {
+    check("loss", t.f_double_value(&[]))
+}
+
+/// Which encoder tensors a gradient modulation touches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Selection {
+    /// Every encoder tensor with two or more dimensions (conv kernels and linear weights).
+    Weights,
+    /// Conv kernels only (4-D), as the official OGM-GE code: nothing on an MLP encoder.
+    ConvOnly,
+    /// Every tensor (biases and norms too): what a scripted method's `ctx.params` lists by default.
+    All,
+}
+
+impl Selection {
+    pub fn parse(name: &str) -> Selection {
+        match name {
+            "conv_only" => Selection::ConvOnly,
+            "all" => Selection::All,
+            _ => Selection::Weights,
+        }
+    }
+
+    /// Whether a tensor is of the kind this selection takes.
+    pub fn keeps(self, t: &Tensor) -> bool {
+        match self {
+            Selection::Weights => t.dim() >= 2,
+            Selection::ConvOnly => t.dim() == 4,
+            Selection::All => true,
+        }
+    }
+
+    /// The indices into `params` of encoder `m`'s selected tensors.
+    pub fn pick(self, model: &Model, params: &[(String, Tensor)], m: usize) -> Vec<usize> {
+        params
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, t))| model.encoder_of(name) == Some(m) && self.keeps(t))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// The value-zero, gradient-k copy of x: x·k − (x·k).detach(). Adding it to a detached total
+/// routes a scaled gradient into x without changing the forward value by a single bit.
+pub fn gradient_only(x: &Tensor, k: f64) -> Result<Tensor> {
+    check("gradient", x.f_mul_scalar(k).and_then(|s| s.f_detach().and_then(|d| s.f_sub(&d))))
+}
+
+/// A checkpointed scalar list.
+pub fn state_tensor(values: &[f64]) -> Tensor {
+    Tensor::from_slice(values)
+}
+
+/// Reads a named state entry written by `state_tensor`, with the length it must have.
+pub fn read_state(method: &str, state: &[(String, Tensor)], name: &str, len: usize) -> Result<Vec<f64>> {
+    let t = state.iter().find(|(n, _)| n == name).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("{method}: the saved state has no \"{name}\"")))?;
+    let v = check(method, t.f_to_kind(Kind::Double).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t)))?;
+    if v.len() != len {
+        return Err(Error::arg(format!("{method}: saved \"{name}\" has {} values, expected {len}", v.len())));
+    }
+    Ok(v)
+}
+
+/// Refuses state entries a method does not know.
+pub fn check_state_names(method: &str, state: &[(String, Tensor)], known: &[&str]) -> Result<()> {
+    match state.iter().find(|(n, _)| !known.contains(&n.as_str())) {
+        Some((n, _)) => Err(Error::arg(format!("{method}: the saved state holds \"{n}\", which this method does not keep ({})", known.join(", ")))),
+        None => Ok(()),
+    }
+}
