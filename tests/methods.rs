@@ -138,7 +138,7 @@ fn bad_methods_and_options_are_errors_naming_the_valid_ones_before_training() {
         ("#{ method: \"opm&ogm\", p_exe: 1.5 }", "p_exe must be a number in [0, 1], got 1.5"),
         ("#{ method: \"agm\" }", "agm keeps state across steps and epochs, so build it once"),
         ("#{ method: \"g-blending\" }", "g-blending keeps state across steps and epochs"),
-        ("#{ method: \"g-blending\", weights: [1, -1, 1] }", "weights must be 3 non-negative numbers"),
+        ("#{ method: \"g-blending\", weights: [1, -1, 1] }", "weights must be one non-negative number per modality then one for the fused head"),
         ("#{ method: method(\"ogm-ge\"), alpha: 1.0 }", "option \"alpha\" belongs to the method, which is already built"),
         ("#{ method: \"mmcosine\", scale: \"big\" }", "scale must be a number"),
     ];

@@ -90,10 +90,10 @@ fn pmr_momentum_blends_exactly_from_the_third_refresh() {
             assert_eq!(max_diff(&blended.prototypes().unwrap()[0], &plain.prototypes().unwrap()[0]), 0.0, "no momentum before the third refresh");
         }
     }
-    let fresh = &plain.prototypes().unwrap()[0];
-    let want = fresh * 0.5 + before.as_ref().unwrap() * 0.5;
+    let fresh = plain.prototypes().unwrap()[0].shallow_clone();
+    let want = &fresh * 0.5 + before.as_ref().unwrap() * 0.5;
     assert!(max_diff(&blended.prototypes().unwrap()[0], &want) < 1e-6);
-    assert!(max_diff(fresh, before.as_ref().unwrap()) > 1e-4, "the subsets should differ");
+    assert!(max_diff(&fresh, before.as_ref().unwrap()) > 1e-4, "the subsets should differ");
 }
 
 #[test]
@@ -157,15 +157,18 @@ fn mla_entropy_gates_follow_the_spec() {
     let mut one_hot = vec![0f32; c as usize];
     one_hot[2] = 1000.0;
     let sharp = Tensor::from_slice(&one_hot).reshape([1, c]);
-    let g = entropy_gates(&sharp, &uniform).unwrap();
+    let g = entropy_gates(&[sharp.shallow_clone(), uniform.shallow_clone()]).unwrap();
     assert!((g.double_value(&[0, 0]) - 6.0 / 7.0).abs() < 1e-5, "{g}");
-    let g = entropy_gates(&uniform, &uniform).unwrap();
+    let g = entropy_gates(&[uniform.shallow_clone(), uniform.shallow_clone()]).unwrap();
     assert!((g.double_value(&[0, 0]) - 0.5).abs() < 1e-7);
+    // Three modalities: H = (0, ln 6, ln 6), so λ = (6, 1, 1) / 8.
+    let g = entropy_gates(&[sharp.shallow_clone(), uniform.shallow_clone(), uniform.shallow_clone()]).unwrap();
+    assert!((g.double_value(&[0, 0]) - 0.75).abs() < 1e-5 && (g.double_value(&[0, 2]) - 0.125).abs() < 1e-5, "{g}");
     // A sample's gates do not depend on the rest of its batch.
     let a = Tensor::randn([5, c], (Kind::Float, tch::Device::Cpu));
     let b = Tensor::randn([5, c], (Kind::Float, tch::Device::Cpu));
-    let whole = entropy_gates(&a, &b).unwrap();
-    let alone = entropy_gates(&a.narrow(0, 3, 1), &b.narrow(0, 3, 1)).unwrap();
+    let whole = entropy_gates(&[a.shallow_clone(), b.shallow_clone()]).unwrap();
+    let alone = entropy_gates(&[a.narrow(0, 3, 1), b.narrow(0, 3, 1)]).unwrap();
     assert!(max_diff(&whole.narrow(0, 3, 1), &alone) < 1e-7);
 }
 
@@ -192,7 +195,7 @@ fn dr_resets_blend_towards_the_start_and_leave_the_head_alone() {
     let trained = snapshot(&m);
     assert!(dr.state().iter().any(|(k, t)| k == "resets" && t.double_value(&[0]) == 1.0), "one reset (after epoch 1, at the start of epoch 2)");
     // w = 1 puts every encoder parameter back to θ0 exactly; the head and BN buffers stay.
-    dr.reset(&m, [1.0, 1.0]).unwrap();
+    dr.reset(&m, &[1.0, 1.0]).unwrap();
     for (k, now) in snapshot(&m) {
         let (start, before) = (&initial.iter().find(|(n, _)| *n == k).unwrap().1, &trained.iter().find(|(n, _)| *n == k).unwrap().1);
         if m.encoder_of(&k).is_some() && !k.contains("running") && !k.ends_with("num_batches_tracked") {

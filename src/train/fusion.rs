@@ -63,7 +63,7 @@ pub enum HeadRule {
     /// MLA's fixed fusion on a shared head: f = w·l_first + (1 − w)·l_second.
     Mix { first: f64 },
     /// MLA's dynamic fusion on a shared head: per sample, λ_m ∝ exp(max_m' H_m' − H_m) with
-    /// H_m the entropy of softmax(l_m), so the more certain modality weighs more.
+    /// H_m the entropy of softmax(l_m), so the more certain modalities weigh more (any number).
     EntropyGate,
 }
 
@@ -88,14 +88,14 @@ fn cosine_logits(x: &Tensor, w: &Tensor, scale: f64) -> Result<Tensor> {
     check("cosine", unit_rows(x)?.f_matmul(&unit_rows(w)?.f_t_copy().map_err(|e| crate::error::Error::torch("cosine", e))?).and_then(|l| l.f_mul_scalar(scale)))
 }
 
-/// Per-sample fusion gates [B, 2] from two modalities' logits: entropies from log_softmax,
+/// Per-sample fusion gates [B, N] from each modality's logits: entropies from log_softmax,
 /// λ_m = exp(max H − H_m) / Σ exp(max H − H_m'). Each row depends on that sample alone
 /// (the reference code's gate over the whole batch made results depend on batch make-up).
-pub fn entropy_gates(first: &Tensor, second: &Tensor) -> Result<Tensor> {
+pub fn entropy_gates(per: &[Tensor]) -> Result<Tensor> {
     let op = "entropy gates";
     let entropy = |l: &Tensor| check(op, l.f_log_softmax(-1, tch::Kind::Float).and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, tch::Kind::Float)).and_then(|s| s.f_neg()));
-    let h = check(op, Tensor::f_stack(&[entropy(first)?, entropy(second)?], 1))?;
-    // softmax(max H − H) over the two is exactly the normalised exp(max H − H_m).
+    let h = check(op, Tensor::f_stack(&per.iter().map(entropy).collect::<Result<Vec<_>>>()?, 1))?;
+    // softmax(max H − H) over the modalities is exactly the normalised exp(max H − H_m).
     check(op, h.f_neg().and_then(|x| x.f_softmax(1, tch::Kind::Float)))
 }
 
@@ -203,13 +203,17 @@ impl Fusion {
             let fc = &self.layers[0];
             let per = features.iter().map(|x| fc.forward(x)).collect::<Result<Vec<_>>>()?;
             let fused = match rule {
-                HeadRule::EntropyGate | HeadRule::Mix { .. } if n != 2 => {
-                    return Err(Error::arg(format!("the {} head rule (MLA's fusion) is defined for two modalities; this model has {n}", rule.describe())));
+                HeadRule::Mix { .. } if n != 2 => {
+                    return Err(Error::arg(format!("the {} head rule (MLA's fixed fusion) weighs the first of two modalities; this model has {n}", rule.describe())));
                 }
                 HeadRule::EntropyGate => {
-                    let (first, second) = (&per[0], &per[1]);
-                    let g = entropy_gates(first, second)?;
-                    check(op, (|| -> std::result::Result<_, tch::TchError> { first.f_mul(&g.f_narrow(1, 0, 1)?).and_then(|x| x.f_add(&second.f_mul(&g.f_narrow(1, 1, 1)?)?)) })())?
+                    // Σ_m λ_m·l_m in the model's order (first·λ_0 + second·λ_1 for two).
+                    let g = entropy_gates(&per)?;
+                    let mut fused = check(op, g.f_narrow(1, 0, 1).and_then(|g0| per[0].f_mul(&g0)))?;
+                    for (m, l) in per.iter().enumerate().skip(1) {
+                        fused = check(op, g.f_narrow(1, m as i64, 1).and_then(|gm| l.f_mul(&gm)).and_then(|x| fused.f_add(&x)))?;
+                    }
+                    fused
                 }
                 HeadRule::Mix { first: w } => check(op, per[0].f_mul_scalar(w).and_then(|x| x.f_add(&per[1].f_mul_scalar(1.0 - w)?)))?,
                 // The mean of the modalities' logits: ½·(l_a + l_v) for two.

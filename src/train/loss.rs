@@ -67,7 +67,9 @@ pub fn warmup_all(logits: &Logits, labels: &Tensor, modalities: &[String]) -> Re
     Ok(LossTerms { total, terms })
 }
 
-/// Fused cross-entropy for any number of modalities, each modality's CE logged (detached).
+/// Plain fused cross-entropy (the concat baseline), for any number of modalities. Each
+/// modality's CE is returned too, for the log only (detached, not in the total): the paper's
+/// Fig. 1 plots exactly these under joint training, where one modality's loss stalls.
 pub fn fused_only_all(logits: &Logits, labels: &Tensor, modalities: &[String]) -> Result<LossTerms> {
     let f = mean(&ce(&logits.fused, labels)?)?;
     let mut terms = vec![("ce_fused", f.shallow_clone())];
@@ -82,17 +84,6 @@ pub fn warmup(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
     let (f, a, v) = (mean(&ce(&logits.fused, labels)?)?, mean(&ce(&logits.first(), labels)?)?, mean(&ce(&logits.second(), labels)?)?);
     let total = check("loss", f.f_add(&a).and_then(|x| x.f_add(&v)))?;
     Ok(LossTerms { total, terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
-}
-
-/// Plain fused cross-entropy (the concat baseline). Each modality's CE is returned too, for the
-/// log only (detached, not in the total): the paper's Fig. 1 plots exactly these under joint
-/// training, where one modality's loss stalls.
-pub fn fused_only(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
-    let f = mean(&ce(&logits.fused, labels)?)?;
-    let detached = |t: &Tensor| -> Result<Tensor> { check("loss", t.f_detach()) };
-    let a = mean(&ce(&detached(&logits.first())?, labels)?)?;
-    let v = mean(&ce(&detached(&logits.second())?, labels)?)?;
-    Ok(LossTerms { total: f.shallow_clone(), terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
 }
 
 /// The adaptive loss (Eq. 11) with per-sample weights [B, 2] = (w0, w1). For more than two

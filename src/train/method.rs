@@ -92,8 +92,9 @@ pub trait Method {
     fn begin_epoch(&mut self, _ctx: &EpochContext) -> Result<()> {
         Ok(())
     }
-    /// How many loss / backward / update rounds one batch takes (MLA: one per modality).
-    fn substeps(&self) -> usize {
+    /// How many loss / backward / update rounds one batch takes on `model` (MLA: one per
+    /// modality).
+    fn substeps(&self, _model: &Model) -> usize {
         1
     }
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss>;
@@ -155,6 +156,37 @@ pub fn mean_ce(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 pub fn score_sum(logits: &Tensor, labels: &Tensor) -> Result<f64> {
     let op = "score";
     check(op, logits.f_detach().and_then(|l| l.f_softmax(-1, Kind::Double)).and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false)).and_then(|p| p.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))
+}
+
+/// How a method names modality m in its logged terms and state: "first" / "second" for a
+/// two-modality model (the names every two-modality record has always had), the modality's own
+/// name beyond two.
+pub fn modality_label(model: &Model, m: usize) -> &'static str {
+    if model.modalities.len() == 2 {
+        ["first", "second"][m]
+    } else {
+        intern(&model.modalities[m])
+    }
+}
+
+/// `<prefix>_<label>` for every modality (see `modality_label`), e.g. coef_first, coef_second.
+pub fn per_modality(model: &Model, prefix: &str) -> Vec<&'static str> {
+    (0..model.modalities.len()).map(|m| intern(&format!("{prefix}_{}", modality_label(model, m)))).collect()
+}
+
+/// OGM-GE's ratio for N: each modality's score over each other's, averaged over the others
+/// (ρ_m = mean_{j≠m} s_m / (s_j + ε)), as the OGM-GE maintainer proposed for more than two
+/// modalities (GeWu-Lab/OGM-GE_CVPR2022 issue #16). For two it is s_m / (s_other + ε) exactly.
+pub fn pairwise_ratios(s: &[f64], eps: f64) -> Vec<f64> {
+    let n = s.len();
+    (0..n).map(|m| (0..n).filter(|&j| j != m).map(|j| s[m] / (s[j] + eps)).sum::<f64>() / (n - 1) as f64).collect()
+}
+
+/// The ratio of each modality's score to the mean of the others' (ρ_m = s_m / mean_{j≠m} s_j):
+/// OPM's and PMR's form for N. For two it is s_m / s_other exactly.
+pub fn ratios_to_mean(s: &[f64]) -> Vec<f64> {
+    let n = s.len();
+    (0..n).map(|m| s[m] / ((0..n).filter(|&j| j != m).map(|j| s[j]).sum::<f64>() / (n - 1) as f64)).collect()
 }
 
 /// A scalar tensor's value.

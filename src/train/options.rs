@@ -39,8 +39,9 @@ pub enum Valid {
     Choice(&'static [&'static str]),
     /// An inclusive 0-based epoch window [start, end]; end -1 means "to the end of training".
     Window,
-    /// n non-negative numbers summing to a positive value, or an empty list for "not given".
-    Weights(usize),
+    /// One non-negative weight per modality, then the fused head's (G-Blending), with a positive
+    /// sum, or an empty list; the count is checked against the model when training starts.
+    HeadWeights,
 }
 
 /// One option of a method: its name, default and accepted values.
@@ -70,7 +71,7 @@ fn range_text(valid: Valid) -> String {
         Valid::Bool => "true or false".into(),
         Valid::Choice(names) => format!("one of {}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")),
         Valid::Window => "an epoch window [start, end] with 0 <= start <= end (end -1: to the end of training)".into(),
-        Valid::Weights(n) => format!("{n} non-negative numbers with a positive sum (or [] to estimate them)"),
+        Valid::HeadWeights => "one non-negative number per modality then one for the fused head (3 for two modalities), with a positive sum (or [] to estimate them)".into(),
     }
 }
 
@@ -85,7 +86,7 @@ fn accept(valid: Valid, value: &Value) -> Option<Value> {
             let (s, e) = (w[0], w[1]);
             (s >= 0.0 && (e == -1.0 || e >= s)).then(|| value.clone())
         }
-        (Valid::Weights(n), Value::List(w)) if w.is_empty() || (w.len() == n && w.iter().all(|x| x.is_finite() && *x >= 0.0) && w.iter().sum::<f64>() > 0.0) => Some(value.clone()),
+        (Valid::HeadWeights, Value::List(w)) if w.is_empty() || (w.len() >= 3 && w.iter().all(|x| x.is_finite() && *x >= 0.0) && w.iter().sum::<f64>() > 0.0) => Some(value.clone()),
         _ => None,
     }
 }

@@ -61,7 +61,7 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
     method.prepare(model)?;
     let inputs = inputs(model, batch)?;
     let labels = check("step", batch.labels.f_to_device(model.device()))?;
-    let rounds = method.substeps().max(1);
+    let rounds = method.substeps(model).max(1);
     let mut loss_sum = 0.0;
     let mut logged: Vec<(String, f64)> = Vec::new();
     let mut diagnostics_out: Vec<(String, f64)> = Vec::new();

@@ -174,7 +174,7 @@ impl Method for ScriptedMethod {
         None
     }
 
-    fn substeps(&self) -> usize {
+    fn substeps(&self, _model: &Model) -> usize {
         self.def.substeps
     }
 

@@ -1,6 +1,6 @@
 //! D&R, diagnosing and re-learning (Wei et al., ECCV 2024; ../shared/baselines.md §7).
 //!
-//! Training is concat's fused cross-entropy. θ0, a copy of both encoders' parameters, is taken
+//! Training is concat's fused cross-entropy. θ0, a copy of every encoder's parameters, is taken
 //! before the first epoch. After 0-based epoch e with e > 0, e % every == 0 and fewer than
 //! `times` resets so far (done at the start of epoch e + 1, so epoch e is evaluated and
 //! checkpointed before the reset, as the reference orders it), each modality is diagnosed: its
@@ -9,10 +9,10 @@
 //! max_iter 300, tol 1e-4, seed 0); gap_m = |purity_train − purity_val| and w_m = tanh(λ·gap_m).
 //! Every parameter of encoder m becomes w_m·θ0 + (1 − w_m)·θ. Batch-norm running statistics
 //! (buffers) are left alone unless `blend_buffers`; the head and the optimiser state are never
-//! touched.
+//! touched. The diagnosis is per encoder, so it holds for any number of modalities as it is.
 
 use super::options::{resolve, spec, Resolved, Valid};
-use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
 use crate::cluster::{kmeans, minmax_scale, purity, KMeansOptions};
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
@@ -30,8 +30,9 @@ pub struct Relearn {
     /// θ0: encoder tensors by state-dict name (CPU copies).
     initial: Vec<(String, Tensor)>,
     resets: usize,
-    /// The last diagnosis: purities (train, val) per modality and the blend weights.
-    last: [f64; 6],
+    /// The last diagnosis: purities (train, val) per modality, then the blend weights (3 per
+    /// modality; zeros before the first).
+    last: Vec<f64>,
     /// The epoch whose begin_epoch last ran (-1: none), so a repeated call does not reset twice.
     begun: i64,
 }
@@ -74,7 +75,7 @@ impl Relearn {
             seed: opts.int("kmeans_seed") as u64,
             initial: Vec::new(),
             resets: 0,
-            last: [0.0; 6],
+            last: vec![0.0; 6],
             begun: -1,
             opts,
         })
@@ -98,7 +99,7 @@ impl Relearn {
     }
 
     /// θ ← w_m·θ0 + (1 − w_m)·θ for every blended tensor of encoder m.
-    pub fn reset(&self, model: &Model, w: [f64; 2]) -> Result<()> {
+    pub fn reset(&self, model: &Model, w: &[f64]) -> Result<()> {
         let op = "d&r";
         let _guard = tch::no_grad_guard();
         for (name, mut t) in self.blended(model) {
@@ -111,13 +112,22 @@ impl Relearn {
         Ok(())
     }
 
+    /// Sizes the diagnosis log for n modalities (zeros until the first diagnosis).
+    fn fit_last(&mut self, n: usize) {
+        if self.last.len() != 3 * n {
+            self.last = vec![0.0; 3 * n];
+        }
+    }
+
     fn relearn(&mut self, ctx: &EpochContext, val: &crate::data::Split) -> Result<()> {
         let plain = BatchOptions { shuffle: false, augment: false, ..ctx.batching.clone() };
         let train = trainer::features(ctx.model, ctx.train, &plain, None)?;
         let held = trainer::features(ctx.model, val, &plain, None)?;
         let k = ctx.model.classes as usize;
-        let mut w = [0.0; 2];
-        for m in 0..2 {
+        let n = ctx.model.modalities.len();
+        self.fit_last(n);
+        let mut w = vec![0.0; n];
+        for m in 0..n {
             let pick = |f: &trainer::Features| f.per[m].shallow_clone();
             let pt = diagnose(&pick(&train), &train.labels, k, self.seed)?;
             let pv = diagnose(&pick(&held), &held.labels, k, self.seed)?;
@@ -125,9 +135,8 @@ impl Relearn {
             self.last[2 * m] = pt;
             self.last[2 * m + 1] = pv;
         }
-        self.last[4] = w[0];
-        self.last[5] = w[1];
-        self.reset(ctx.model, w)?;
+        self.last[2 * n..].copy_from_slice(&w);
+        self.reset(ctx.model, &w)?;
         self.resets += 1;
         Ok(())
     }
@@ -174,23 +183,25 @@ impl Method for Relearn {
         Ok(())
     }
 
+    /// Any number: each encoder is diagnosed and re-learned on its own.
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
+        let model = ctx.model;
+        let n = model.modalities.len();
+        let fwd = model.forward_all(ctx.inputs, true)?;
         let ce = mean_ce(&fwd.logits.fused, ctx.labels)?;
-        let l = self.last;
-        Ok(StepLoss {
-            total: ce.shallow_clone(),
-            terms: vec![("ce_fused", ce)],
-            diagnostics: vec![
-                ("resets", self.resets as f64),
-                ("purity_train_first", l[0]),
-                ("purity_val_first", l[1]),
-                ("purity_train_second", l[2]),
-                ("purity_val_second", l[3]),
-                ("w_first", l[4]),
-                ("w_second", l[5]),
-            ],
-        })
+        self.fit_last(n);
+        let l = &self.last;
+        let mut diagnostics = vec![("resets", self.resets as f64)];
+        for (m, (train, val)) in per_modality(model, "purity_train").into_iter().zip(per_modality(model, "purity_val")).enumerate() {
+            diagnostics.push((train, l[2 * m]));
+            diagnostics.push((val, l[2 * m + 1]));
+        }
+        diagnostics.extend(per_modality(model, "w").into_iter().zip(l[2 * n..].iter().copied()));
+        Ok(StepLoss { total: ce.shallow_clone(), terms: vec![("ce_fused", ce)], diagnostics })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -206,8 +217,11 @@ impl Method for Relearn {
             return Ok(());
         }
         self.resets = read_state("d&r", state, "resets", 1)?[0] as usize;
-        let last = read_state("d&r", state, "last", 6)?;
-        self.last.copy_from_slice(&last);
+        let len = state.iter().find(|(n, _)| n == "last").map_or(6, |(_, t)| t.numel());
+        if len == 0 || len % 3 != 0 {
+            return Err(Error::arg(format!("d&r: the saved \"last\" diagnosis has {len} values, expected 3 per modality")));
+        }
+        self.last = read_state("d&r", state, "last", len)?;
         self.begun = read_state("d&r", state, "begun", 1)?[0] as i64;
         let mut initial: Vec<(String, Tensor)> = state.iter().filter_map(|(n, t)| n.strip_prefix("theta0.").map(|p| (p.to_string(), t.shallow_clone()))).collect();
         initial.sort_by(|a, b| a.0.cmp(&b.0));

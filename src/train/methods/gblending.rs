@@ -1,6 +1,8 @@
 //! G-Blending (Wang, Tran, Feiszli, CVPR 2020): the loss blends per-head cross-entropies,
 //! L = w_first·CE(l_first) + w_second·CE(l_second) + w_fused·CE(l_fused), with weights
-//! estimated from how each head overfits (../shared/baselines.md §1).
+//! estimated from how each head overfits (../shared/baselines.md §1). The paper's rule is per
+//! head, so N modalities have N + 1 heads (one per modality, then the fused one) and N + 1
+//! weights, estimated the same way.
 //!
 //! Estimate (online: every `super_epoch` epochs from epoch 0; offline: once, at the first
 //! epoch): for each head k, a copy of the live model with a fresh optimiser (same kind, lr and
@@ -16,7 +18,7 @@
 //! with the other modality's input zeroed).
 
 use super::options::{resolve, spec, Resolved, Valid};
-use crate::train::method::{check_state_names, cross_entropy, mean_ce, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, cross_entropy, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
 use crate::data::{BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
@@ -24,46 +26,55 @@ use crate::train::fusion::Logits;
 use crate::train::model::Model;
 use crate::train::method::EpochPlan;
 
-/// The three heads, in weight order.
-const HEADS: [&str; 3] = ["first", "second", "fused"];
-
 pub struct GBlending {
     opts: Resolved,
     super_epoch: usize,
     online: bool,
     zero_input: bool,
     fixed: bool,
-    weights: Option<[f64; 3]>,
+    /// One per modality, then the fused head's.
+    weights: Option<Vec<f64>>,
     /// The epoch of the last estimate (-1: none yet).
     estimated_at: i64,
 }
 
 /// Weights from each head's (train, val) mean losses before and after the window.
-pub fn blend_weights(before: [(f64, f64); 3], after: [(f64, f64); 3]) -> [f64; 3] {
-    let mut w = [0.0; 3];
-    for k in 0..3 {
-        let gain = before[k].1 - after[k].1;
-        let overfit = (after[k].1 - after[k].0) - (before[k].1 - before[k].0);
-        w[k] = gain.max(0.0) / (overfit * overfit + 1e-8);
-    }
+pub fn blend_weights(before: &[(f64, f64)], after: &[(f64, f64)]) -> Vec<f64> {
+    let w: Vec<f64> = before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| {
+            let gain = b.1 - a.1;
+            let overfit = (a.1 - a.0) - (b.1 - b.0);
+            gain.max(0.0) / (overfit * overfit + 1e-8)
+        })
+        .collect();
     let total: f64 = w.iter().sum();
     if !(total > 0.0 && total.is_finite()) {
-        return [1.0 / 3.0; 3];
+        return vec![1.0 / w.len() as f64; w.len()];
     }
-    w.map(|x| x / total)
+    w.into_iter().map(|x| x / total).collect()
 }
 
-fn head_logits(model: &Model, a: &Tensor, v: &Tensor, head: usize, zero_input: bool, train: bool) -> Result<Tensor> {
-    if zero_input && head < 2 {
+/// Head `head`'s logits: modality `head`'s for head < N, the fused ones for head N.
+fn head_logits(model: &Model, inputs: &[&Tensor], head: usize, zero_input: bool, train: bool) -> Result<Tensor> {
+    let n = inputs.len();
+    if zero_input && head < n {
         let op = "g-blending";
-        let (a, v) = if head == 0 { (a.shallow_clone(), check(op, v.f_zeros_like())?) } else { (check(op, a.f_zeros_like())?, v.shallow_clone()) };
-        return Ok(model.forward(&a, &v, train)?.logits.fused);
+        let kept = inputs.iter().enumerate().map(|(m, x)| if m == head { Ok(x.shallow_clone()) } else { check(op, x.f_zeros_like()) }).collect::<Result<Vec<_>>>()?;
+        return Ok(model.forward_all(&kept.iter().collect::<Vec<_>>(), train)?.logits.fused);
     }
-    let Logits { fused, mut per } = model.forward(a, v, train)?.logits;
-    Ok(match head {
-        0 | 1 => per.swap_remove(head),
-        _ => fused,
-    })
+    let Logits { fused, mut per } = model.forward_all(inputs, train)?.logits;
+    Ok(if head < n { per.swap_remove(head) } else { fused })
+}
+
+/// The name of head k in messages and logs.
+fn head_name(model: &Model, head: usize) -> &'static str {
+    if head < model.modalities.len() {
+        crate::train::method::modality_label(model, head)
+    } else {
+        "fused"
+    }
 }
 
 /// Mean CE of one head over a split, in evaluation mode without gradients.
@@ -74,7 +85,8 @@ fn mean_loss(model: &Model, split: &Split, head: usize, zero_input: bool) -> Res
     for b in Batches::new(split, &opts)? {
         let b = b?;
         let x = |name: &str| b.inputs.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone()).ok_or_else(|| Error::arg(format!("g-blending: the batch has no modality \"{name}\"")));
-        let logits = head_logits(model, &x(&model.modalities[0])?, &x(&model.modalities[1])?, head, zero_input, false)?;
+        let xs = model.modalities.iter().map(|m| x(m)).collect::<Result<Vec<_>>>()?;
+        let logits = head_logits(model, &xs.iter().collect::<Vec<_>>(), head, zero_input, false)?;
         let labels = check("g-blending", b.labels.f_to_device(model.device()))?;
         sum += check("g-blending", cross_entropy(&logits, &labels)?.f_sum(Kind::Double).and_then(|s| s.f_double_value(&[])))?;
         n += b.labels.size()[0] as f64;
@@ -98,8 +110,12 @@ impl Method for OneHead {
         &self.opts
     }
 
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let logits = head_logits(ctx.model, ctx.inputs[0], ctx.inputs[1], self.head, self.zero_input, true)?;
+        let logits = head_logits(ctx.model, ctx.inputs, self.head, self.zero_input, true)?;
         let l = mean_ce(&logits, ctx.labels)?;
         Ok(StepLoss { total: l.shallow_clone(), terms: vec![("ce", l)], diagnostics: Vec::new() })
     }
@@ -113,14 +129,14 @@ impl GBlending {
                 spec("super_epoch", Value::Int(10), Valid::Int(1, 100_000)),
                 spec("mode", Value::Text("online".into()), Valid::Choice(&["online", "offline"])),
                 spec("heads", Value::Text("split".into()), Valid::Choice(&["split", "zero_input"])),
-                spec("weights", Value::List(Vec::new()), Valid::Weights(3)),
+                spec("weights", Value::List(Vec::new()), Valid::HeadWeights),
             ],
             given,
         )?;
         let fixed = opts.list("weights");
         let weights = (!fixed.is_empty()).then(|| {
             let total: f64 = fixed.iter().sum();
-            [fixed[0] / total, fixed[1] / total, fixed[2] / total]
+            fixed.iter().map(|w| w / total).collect::<Vec<f64>>()
         });
         Ok(GBlending {
             super_epoch: opts.int("super_epoch") as usize,
@@ -153,10 +169,11 @@ impl GBlending {
         Ok(val)
     }
 
-    fn estimate(&self, ctx: &EpochContext, val: &Split) -> Result<[f64; 3]> {
-        let mut before = [(0.0, 0.0); 3];
-        let mut after = [(0.0, 0.0); 3];
-        for head in 0..3 {
+    fn estimate(&self, ctx: &EpochContext, val: &Split) -> Result<Vec<f64>> {
+        let heads = ctx.model.modalities.len() + 1;
+        let mut before = vec![(0.0, 0.0); heads];
+        let mut after = vec![(0.0, 0.0); heads];
+        for head in 0..heads {
             let copy = ctx.model.copy()?;
             let mut opt = ctx.opt.fresh_like(copy.architecture.clone(), copy.trainable_parameters())?;
             before[head] = (mean_loss(&copy, ctx.train, head, self.zero_input)?, mean_loss(&copy, val, head, self.zero_input)?);
@@ -164,11 +181,11 @@ impl GBlending {
             for j in 0..self.super_epoch {
                 let batching = BatchOptions { seed: ctx.batching.seed.wrapping_mul(31).wrapping_add(1000 * head as u64 + j as u64 + 1), ..ctx.batching.clone() };
                 let plan = EpochPlan { train: ctx.train, val: None, batching: &batching, epoch: j, quiet: ctx.quiet };
-                (ctx.run_epoch)(&copy, &mut opt, &plan, &mut inner).map_err(|e| Error::arg(format!("g-blending estimate ({} head, inner epoch {j}): {e}", HEADS[head])))?;
+                (ctx.run_epoch)(&copy, &mut opt, &plan, &mut inner).map_err(|e| Error::arg(format!("g-blending estimate ({} head, inner epoch {j}): {e}", head_name(ctx.model, head))))?;
             }
             after[head] = (mean_loss(&copy, ctx.train, head, self.zero_input)?, mean_loss(&copy, val, head, self.zero_input)?);
         }
-        Ok(blend_weights(before, after))
+        Ok(blend_weights(&before, &after))
     }
 }
 
@@ -194,25 +211,52 @@ impl Method for GBlending {
         Ok(())
     }
 
+    /// Any number: one head (and one weight) per modality, then the fused one.
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
+    fn prepare(&self, model: &Model) -> Result<()> {
+        let heads = model.modalities.len() + 1;
+        match &self.weights {
+            Some(w) if w.len() != heads => Err(Error::arg(format!(
+                "g-blending: {} weights for a model with {} heads: give one per modality ({}) then one for the fused head",
+                w.len(),
+                heads,
+                model.modalities.join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let w = self.weights.ok_or_else(|| {
-            Error::arg("g-blending: no weights yet: train_epoch estimates them (with val: data.val), or give fixed weights: [w_first, w_second, w_fused] to use it step by step")
+        let w = self.weights.as_ref().ok_or_else(|| {
+            Error::arg("g-blending: no weights yet: train_epoch estimates them (with val: data.val), or give fixed weights: [w_first, w_second, w_fused] (one per modality, then the fused head's) to use it step by step")
         })?;
-        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
+        let model = ctx.model;
+        let fwd = model.forward_all(ctx.inputs, true)?;
         let op = "g-blending";
-        let ce = [mean_ce(&fwd.logits.first(), ctx.labels)?, mean_ce(&fwd.logits.second(), ctx.labels)?, mean_ce(&fwd.logits.fused, ctx.labels)?];
-        let total = check(op, ce[0].f_mul_scalar(w[0]).and_then(|x| x.f_add(&ce[1].f_mul_scalar(w[1])?)).and_then(|x| x.f_add(&ce[2].f_mul_scalar(w[2])?)))?;
-        let [ce_a, ce_v, ce_f] = ce;
-        Ok(StepLoss {
-            total,
-            terms: vec![("ce_fused", ce_f), ("ce_first", ce_a), ("ce_second", ce_v)],
-            diagnostics: vec![("w_first", w[0]), ("w_second", w[1]), ("w_fused", w[2])],
-        })
+        let mut ce = fwd.logits.per.iter().map(|l| mean_ce(l, ctx.labels)).collect::<Result<Vec<_>>>()?;
+        ce.push(mean_ce(&fwd.logits.fused, ctx.labels)?);
+        if w.len() != ce.len() {
+            return Err(Error::arg(format!("g-blending: {} weights (estimated for another model?) for {} heads", w.len(), ce.len())));
+        }
+        // Σ_k w_k·CE_k in head order (first, second, fused for two).
+        let mut total = check(op, ce[0].f_mul_scalar(w[0]))?;
+        for (c, &wk) in ce.iter().zip(w).skip(1) {
+            total = check(op, c.f_mul_scalar(wk).and_then(|x| total.f_add(&x)))?;
+        }
+        let fused = ce.pop().expect("the fused head");
+        let mut terms = vec![("ce_fused", fused)];
+        terms.extend(per_modality(model, "ce").into_iter().zip(ce));
+        let mut diagnostics: Vec<(&'static str, f64)> = per_modality(model, "w").into_iter().zip(w.iter().copied()).collect();
+        diagnostics.push(("w_fused", w[w.len() - 1]));
+        Ok(StepLoss { total, terms, diagnostics })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        match self.weights {
-            Some(w) if !self.fixed => vec![("weights".into(), state_tensor(&w)), ("estimated_at".into(), state_tensor(&[self.estimated_at as f64]))],
+        match &self.weights {
+            Some(w) if !self.fixed => vec![("weights".into(), state_tensor(w)), ("estimated_at".into(), state_tensor(&[self.estimated_at as f64]))],
             _ => Vec::new(),
         }
     }
@@ -222,8 +266,11 @@ impl Method for GBlending {
         if state.is_empty() {
             return Ok(());
         }
-        let w = read_state("g-blending", state, "weights", 3)?;
-        self.weights = Some([w[0], w[1], w[2]]);
+        let len = state.iter().find(|(n, _)| n == "weights").map_or(3, |(_, t)| t.numel());
+        if len < 3 {
+            return Err(Error::arg(format!("g-blending: the saved weights have {len} values, expected one per modality and the fused head's (3 or more)")));
+        }
+        self.weights = Some(read_state("g-blending", state, "weights", len)?);
         self.estimated_at = read_state("g-blending", state, "estimated_at", 1)?[0] as i64;
         Ok(())
     }
@@ -263,7 +310,7 @@ mod tests {
         let mut gb = GBlending::new(&[("super_epoch".into(), Value::Int(2))]).unwrap();
         let ctx = EpochContext { model: &model, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true, run_epoch: crate::train::trainer::epoch };
         gb.begin_epoch(&ctx).unwrap();
-        let w = gb.weights.expect("estimated");
+        let w = gb.weights.clone().expect("estimated");
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9 && w.iter().all(|&x| x >= 0.0), "{w:?}");
         let same = |a: &[(String, Tensor)], b: &[(String, Tensor)]| a.len() == b.len() && a.iter().zip(b).all(|((ka, ta), (kb, tb))| ka == kb && ta.equal(tb));
         assert!(same(&params_before, &model.state_dict()), "the live model changed");
@@ -277,14 +324,16 @@ mod tests {
         // fused: ΔG = −0.1 (val loss rose) → 0
         let before = [(0.9, 1.0), (1.0, 1.0), (0.5, 0.6)];
         let after = [(0.5, 0.8), (0.8, 0.9), (0.2, 0.7)];
-        let w = blend_weights(before, after);
+        let w = blend_weights(&before, &after);
         let expect = [5.0 / 15.0, 10.0 / 15.0, 0.0];
         for k in 0..3 {
             assert!((w[k] - expect[k]).abs() < 1e-6, "{w:?}");
         }
         // ΔO = 0 gives finite weights; no improvement anywhere gives uniform weights.
-        let flat = blend_weights([(1.0, 1.0); 3], [(0.9, 0.9); 3]);
+        let flat = blend_weights(&[(1.0, 1.0); 3], &[(0.9, 0.9); 3]);
         assert!(flat.iter().all(|x| x.is_finite()) && (flat.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        assert_eq!(blend_weights([(1.0, 1.0); 3], [(1.0, 1.2); 3]), [1.0 / 3.0; 3]);
+        assert_eq!(blend_weights(&[(1.0, 1.0); 3], &[(1.0, 1.2); 3]), vec![1.0 / 3.0; 3]);
+        // Four heads (three modalities and the fused one) normalise the same way.
+        assert_eq!(blend_weights(&[(1.0, 1.0); 4], &[(1.0, 1.2); 4]), vec![0.25; 4]);
     }
 }

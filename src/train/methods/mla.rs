@@ -1,12 +1,14 @@
 //! MLA, multimodal learning with alternating unimodal adaptation (Zhang et al., CVPR 2024;
 //! ../shared/baselines.md §6).
 //!
-//! The model has one classifier h shared by both modalities (fusion "shared"). Each batch takes
-//! two rounds, first modality then second: L_m = CE(h(x_m)), backward, an optional projection
-//! of h's weight gradient, the optimiser's update. Both encoders run once, in the first round
-//! (so batch norm sees each batch once, as in the reference); the second round reuses the
-//! second encoder's features, which the first update did not touch, through the updated h.
-//! There is no fused loss in training; the logged loss is ½·L_first + ½·L_second.
+//! The model has one classifier h shared by every modality (fusion "shared"). Each batch takes
+//! one round per modality, in the model's order: L_m = CE(h(x_m)), backward, an optional
+//! projection of h's weight gradient, the optimiser's update. Every encoder runs once, in the
+//! first round (so batch norm sees each batch once, as in the reference); later rounds reuse
+//! their modality's features, which earlier updates did not touch, through the updated h.
+//! There is no fused loss in training; the logged loss is the mean of the rounds' L_m. For
+//! more than two modalities the alternation simply goes round all of them (MLA's own rule:
+//! its paper alternates over M modalities).
 //!
 //! Projection of h's weight gradient (the OWM/RLS plug-in): P [d, d] starts as I and is shared
 //! by both modalities across all steps; from the second round on, with r the batch-mean
@@ -16,8 +18,9 @@
 //! so the projection never fires.
 //!
 //! At test time the fused logits are ½·l_first + ½·l_second with `fusion: "fixed"` (av_alpha
-//! weighs the first), or per-sample entropy gates with `fusion: "entropy"` (the model's head rule,
-//! so evaluation uses them too).
+//! weighs the first; beyond two modalities only the default 0.5 is defined, and it means the
+//! plain mean of all of them), or per-sample entropy gates with `fusion: "entropy"` (over every
+//! modality; the model's head rule, so evaluation uses them too).
 
 use super::options::{resolve, spec, Resolved, Valid};
 use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
@@ -41,8 +44,8 @@ pub struct Mla {
     p: Option<Tensor>,
     /// Modality rounds taken so far (the plug-in's counter).
     rounds: u64,
-    /// The second encoder's features from the first round, for the second.
-    pending: Option<Tensor>,
+    /// The later modalities' features from the first round, for their rounds (in order).
+    pending: Vec<Tensor>,
     /// The batch-mean feature of the current round, for the projection.
     mean_feature: Option<Tensor>,
 }
@@ -75,7 +78,7 @@ impl Mla {
             _ => Projection::Off,
         };
         let rule = if opts.text("fusion") == "entropy" { HeadRule::EntropyGate } else { HeadRule::Mix { first: opts.float("av_alpha") } };
-        Ok(Mla { projection, rule, p: None, rounds: 0, pending: None, mean_feature: None, opts })
+        Ok(Mla { projection, rule, p: None, rounds: 0, pending: Vec::new(), mean_feature: None, opts })
     }
 
     /// The projection matrix, once a projected round has created it.
@@ -96,32 +99,50 @@ impl Method for Mla {
     fn prepare(&self, model: &Model) -> Result<()> {
         if model.fusion.kind != FusionKind::Shared {
             return Err(Error::arg(format!(
-                "mla: trains one classifier shared by both modalities: build the model with fusion: \"shared\" (and encoders whose features have one size), not {}",
+                "mla: trains one classifier shared by every modality: build the model with fusion: \"shared\" (and encoders whose features have one size), not {}",
                 model.fusion.kind.name()
             )));
         }
-        model.head_rule.set(self.rule);
+        let rule = match self.rule {
+            HeadRule::Mix { first } if model.modalities.len() > 2 => {
+                if first != 0.5 {
+                    return Err(Error::arg(format!(
+                        "mla: av_alpha weighs the first of two modalities, and this model has {}: leave av_alpha at 0.5 (the mean of every modality's logits) or use fusion: \"entropy\"",
+                        model.modalities.len()
+                    )));
+                }
+                HeadRule::Linear // the shared head's mean of every modality's logits
+            }
+            rule => rule,
+        };
+        model.head_rule.set(rule);
         Ok(())
+    }
+
+    /// Any number: one round per modality.
+    fn max_modalities(&self) -> Option<usize> {
+        None
     }
 
     fn keeps_state(&self) -> bool {
         self.projection != Projection::Off
     }
 
-    fn substeps(&self) -> usize {
-        2
+    fn substeps(&self, model: &Model) -> usize {
+        model.modalities.len()
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let op = "mla";
         let model = ctx.model;
         let (features, name) = if ctx.substep == 0 {
-            let [fa, fv] = model.encode(ctx.inputs[0], ctx.inputs[1], true)?;
-            self.pending = Some(fv);
-            (fa, "ce_first")
+            let mut all = model.encode_all(ctx.inputs, true)?;
+            self.pending = all.split_off(1);
+            self.pending.reverse(); // popped in the model's order
+            (all.pop().expect("one"), crate::train::method::per_modality(model, "ce")[0])
         } else {
-            let fv = self.pending.take().ok_or_else(|| Error::arg("mla: the second round came without the first"))?;
-            (fv, "ce_second")
+            let f = self.pending.pop().ok_or_else(|| Error::arg("mla: a later round came without the first"))?;
+            (f, crate::train::method::per_modality(model, "ce")[ctx.substep])
         };
         let logits = model.fusion.shared_logits(&features)?;
         let l = mean_ce(&logits, ctx.labels)?;

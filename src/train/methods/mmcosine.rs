@@ -1,5 +1,5 @@
 //! MMCosine (Xu et al., ICASSP 2023): cosine-normalised logits with a scale,
-//! l_m[i, c] = s·cos(x_m[i], W_m[c, :]), fused l_f = l_a + l_v, bias unused; loss CE(l_f).
+//! l_m[i, c] = s·cos(x_m[i], W_m[c, :]), fused l_f = Σ_m l_m (l_a + l_v for two), bias unused; loss CE(l_f).
 //! The head rule is set on the model, so evaluation predicts with the same cosine logits (the
 //! official validation used the raw linear output for the fused prediction; the spec and
 //! BalanceBenchmark use the cosine logits, as here). The supplementary contrastive term
@@ -33,6 +33,11 @@ impl Method for MmCosine {
         &self.opts
     }
 
+    /// Any number: every modality's head block is normalised, and the fused logits are their sum.
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn prepare(&self, model: &Model) -> Result<()> {
         super::ogm::require_additive_head("mmcosine", model)?;
         model.head_rule.set(HeadRule::Cosine { scale: self.scale });
@@ -40,8 +45,8 @@ impl Method for MmCosine {
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
-        let l = loss::fused_only(&fwd.logits, ctx.labels)?;
+        let fwd = ctx.model.forward_all(ctx.inputs, true)?;
+        let l = loss::fused_only_all(&fwd.logits, ctx.labels, &ctx.model.modalities)?;
         Ok(StepLoss { total: l.total, terms: l.terms, diagnostics: Vec::new() })
     }
 }

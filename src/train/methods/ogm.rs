@@ -10,7 +10,7 @@
 //! global step), so a resumed run draws the same noise.
 
 use super::options::{resolve, spec, Resolved, Spec, Valid, Window};
-use crate::train::method::{score_sum, Method, Selection, StepContext, StepLoss, Value};
+use crate::train::method::{pairwise_ratios, per_modality, score_sum, Method, Selection, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::rng::{with_torch_seed, Rng};
 use crate::tensor::{check, Tensor};
@@ -58,28 +58,37 @@ impl Ogm {
 
     /// (k_first, k_second) from the two confidence scores.
     pub fn coefficients(&self, s: [f64; 2]) -> [f64; 2] {
-        let ratio_second = s[1] / (s[0] + self.eps);
-        let ratio_first = s[0] / (s[1] + self.eps);
-        if ratio_first.is_nan() || ratio_second.is_nan() {
-            return [1.0, 1.0]; // both scores 0: nothing to compare
+        let k = self.coefficients_n(&s);
+        [k[0], k[1]]
+    }
+
+    /// One k per modality. ρ_m is the mean of s_m / s_j over the other modalities
+    /// (`pairwise_ratios`; for two, s_m / s_other). "paper": every modality with ρ_m > 1 is
+    /// damped by 1 − tanh(α·ρ_m); when none is (all scores equal) the first is, as the
+    /// official code's jump at ρ = 1. "shifted": k_m = 1 − tanh(α·relu(ρ_m − 1)) for all.
+    pub fn coefficients_n(&self, s: &[f64]) -> Vec<f64> {
+        let n = s.len();
+        let rho = pairwise_ratios(s, self.eps);
+        if rho.iter().any(|r| r.is_nan()) {
+            return vec![1.0; n]; // a score of 0 over another 0: nothing to compare
         }
         let damp = |r: f64| 1.0 - (self.alpha * r).tanh();
         if self.shifted {
-            return [damp((ratio_first - 1.0).max(0.0)), damp((ratio_second - 1.0).max(0.0))];
+            return rho.iter().map(|&r| damp((r - 1.0).max(0.0))).collect();
         }
-        if ratio_second > 1.0 {
-            [1.0, damp(ratio_second)]
-        } else {
-            [damp(ratio_first), 1.0]
+        let mut k: Vec<f64> = rho.iter().map(|&r| if r > 1.0 { damp(r) } else { 1.0 }).collect();
+        if k.iter().all(|&x| x == 1.0) && !rho.iter().any(|&r| r > 1.0) {
+            k[0] = damp(rho[0]);
         }
+        k
     }
 
     /// g ← k_m·g (+ N(0, std(g)²) with GE, std of the unscaled gradient) on each selected
     /// tensor of encoder m.
-    pub fn modulate(&self, model: &Model, params: &[(String, Tensor)], grads: &mut [Tensor], k: [f64; 2], step: i64) -> Result<()> {
+    pub fn modulate(&self, model: &Model, params: &[(String, Tensor)], grads: &mut [Tensor], k: &[f64], step: i64) -> Result<()> {
         let op = "ogm";
         let _guard = tch::no_grad_guard();
-        let picked: Vec<(usize, f64)> = (0..2).flat_map(|m| self.params.pick(model, params, m).into_iter().map(move |i| (i, k[m]))).filter(|(i, _)| grads[*i].defined()).collect();
+        let picked: Vec<(usize, f64)> = (0..k.len()).flat_map(|m| self.params.pick(model, params, m).into_iter().map(move |i| (i, k[m]))).filter(|(i, _)| grads[*i].defined()).collect();
         let seed = Rng::stream(self.seed, step as u64).next_u64();
         with_torch_seed(seed, || -> Result<()> {
             for &(i, k) in &picked {
@@ -112,14 +121,14 @@ pub fn require_additive_head(method: &str, model: &Model) -> Result<()> {
 pub struct OgmGe {
     opts: Resolved,
     ogm: Ogm,
-    /// The coefficients of the current step, from its forward pass.
-    pending: [f64; 2],
+    /// The coefficients of the current step (one per modality), from its forward pass.
+    pending: Vec<f64>,
 }
 
 impl OgmGe {
     pub fn new(given: &[(String, Value)]) -> Result<OgmGe> {
         let opts = resolve("ogm-ge", &specs(0.8, 50.0), given)?;
-        Ok(OgmGe { ogm: Ogm::from_options(&opts), opts, pending: [1.0, 1.0] })
+        Ok(OgmGe { ogm: Ogm::from_options(&opts), opts, pending: Vec::new() })
     }
 }
 
@@ -136,23 +145,27 @@ impl Method for OgmGe {
         require_additive_head("ogm-ge", model)
     }
 
+    /// Any number: the ratios average over the other modalities (`coefficients_n`).
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
-        let s = [score_sum(&fwd.logits.first(), ctx.labels)?, score_sum(&fwd.logits.second(), ctx.labels)?];
+        let fwd = ctx.model.forward_all(ctx.inputs, true)?;
+        let s = fwd.logits.per.iter().map(|l| score_sum(l, ctx.labels)).collect::<Result<Vec<f64>>>()?;
         let active = self.ogm.window.contains(ctx.epoch);
-        self.pending = if active { self.ogm.coefficients(s) } else { [1.0, 1.0] };
-        let l = loss::fused_only(&fwd.logits, ctx.labels)?;
+        self.pending = if active { self.ogm.coefficients_n(&s) } else { vec![1.0; s.len()] };
+        let l = loss::fused_only_all(&fwd.logits, ctx.labels, &ctx.model.modalities)?;
         let n = ctx.labels.size()[0].max(1) as f64;
-        Ok(StepLoss {
-            total: l.total,
-            terms: l.terms,
-            diagnostics: vec![("score_first", s[0] / n), ("score_second", s[1] / n), ("coef_first", self.pending[0]), ("coef_second", self.pending[1]), ("active", active as i64 as f64)],
-        })
+        let mut diagnostics: Vec<(&'static str, f64)> = per_modality(ctx.model, "score").into_iter().zip(&s).map(|(k, v)| (k, v / n)).collect();
+        diagnostics.extend(per_modality(ctx.model, "coef").into_iter().zip(self.pending.iter().copied()));
+        diagnostics.push(("active", active as i64 as f64));
+        Ok(StepLoss { total: l.total, terms: l.terms, diagnostics })
     }
 
     fn adjust_gradients(&mut self, ctx: &StepContext, params: &[(String, Tensor)], grads: &mut [Tensor]) -> Result<()> {
         if self.ogm.window.contains(ctx.epoch) {
-            self.ogm.modulate(ctx.model, params, grads, self.pending, ctx.step)?;
+            self.ogm.modulate(ctx.model, params, grads, &self.pending, ctx.step)?;
         }
         Ok(())
     }
@@ -182,5 +195,27 @@ mod tests {
         assert!((k[1] - (1.0 - 0.3f64.tanh())).abs() < 1e-12 && k[0] == 1.0);
         assert_eq!(ogm(0.0, false).coefficients([1.0, 2.0]), [1.0, 1.0]);
         assert_eq!(ogm(0.3, false).coefficients([0.0, 0.0]), [1.0, 1.0]);
+    }
+
+    #[test]
+    fn three_modalities_average_the_pairwise_ratios() {
+        // s = (2, 1, 1): ρ = (mean(2, 2), mean(0.5, 1), mean(0.5, 1)) = (2, 0.75, 0.75), so
+        // only the first is damped, by 1 − tanh(0.3·2).
+        let k = ogm(0.3, false).coefficients_n(&[2.0, 1.0, 1.0]);
+        assert!((k[0] - (1.0 - 0.6f64.tanh())).abs() < 1e-12 && k[1] == 1.0 && k[2] == 1.0, "{k:?}");
+        // s = (2, 2, 1): two modalities lead (ρ = 1.5 each) and both are damped.
+        let k = ogm(0.3, false).coefficients_n(&[2.0, 2.0, 1.0]);
+        assert!((k[0] - (1.0 - 0.45f64.tanh())).abs() < 1e-12 && k[1] == k[0] && k[2] == 1.0, "{k:?}");
+        // Ties damp the first, as at two; the shifted form damps nobody.
+        let k = ogm(0.8, false).coefficients_n(&[1.0, 1.0, 1.0]);
+        assert!((k[0] - (1.0 - 0.8f64.tanh())).abs() < 1e-12 && k[1] == 1.0 && k[2] == 1.0);
+        assert_eq!(ogm(0.8, true).coefficients_n(&[1.0, 1.0, 1.0]), vec![1.0; 3]);
+        // At two the N rule is the two-modality rule.
+        for s in [[1.0, 2.0], [2.0, 1.0], [1.0, 1.0], [0.3, 0.29]] {
+            for shifted in [false, true] {
+                let o = ogm(0.5, shifted);
+                assert_eq!(o.coefficients_n(&s), o.coefficients(s).to_vec());
+            }
+        }
     }
 }

@@ -3,16 +3,17 @@
 //! backward pass (../shared/baselines.md §8; Table II's row read as both on at once).
 //!
 //! After `warmup` plain epochs, per step: scores s_m from the split logits (detached);
-//! r_m = tanh(relu(s_m/s_other − 1)); q_m = clip(q_base·(1 + λ·r_m), 0, 1) where r_m > 0,
-//! else 0 (only the dominant modality is dropped). With probability p_exe, drawn once per
-//! batch, each sample keeps modality m with probability 1 − q_m; kept features are divided by
-//! 1 − θ, θ = Σ d_m q_m / Σ d_m (capped at 0.9), and samples with both modalities dropped are
-//! removed. Then fused CE on what is left, backward, OGM-GE, update. One seeded generator
+//! r_m = tanh(relu(s_m/s̄_others − 1)), s̄_others the mean of the other modalities' scores
+//! (s_other for two: the TPAMI paper's ratio against the others); q_m = clip(q_base·(1 + λ·r_m),
+//! 0, 1) where r_m > 0, else 0 (only modalities ahead of the others are dropped, and the
+//! weakest never is). With probability p_exe, drawn once per batch, each sample keeps modality
+//! m with probability 1 − q_m; kept features are divided by 1 − θ, θ = Σ d_m q_m / Σ d_m
+//! (capped at 0.9), and samples with every modality dropped are removed. Then fused CE on what is left, backward, OGM-GE, update. One seeded generator
 //! (seed, global step) draws both the coin and the masks.
 
 use super::ogm::{self, Ogm};
 use super::options::{resolve, spec, Resolved, Valid};
-use crate::train::method::{mean_ce, score_sum, Method, StepContext, StepLoss, Value};
+use crate::train::method::{per_modality, ratios_to_mean, score_sum, Method, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Tensor};
@@ -30,20 +31,25 @@ pub struct OpmOgm {
     p_exe: f64,
     seed: u64,
     ogm: Option<Ogm>,
-    pending: [f64; 2],
+    pending: Vec<f64>,
 }
 
 /// q for each modality from the two scores.
 pub fn drop_rates(s: [f64; 2], q_base: f64, lambda: f64) -> [f64; 2] {
-    let r = |mine: f64, other: f64| (mine / other - 1.0).max(0.0).tanh();
+    let q = drop_rates_n(&s, q_base, lambda);
+    [q[0], q[1]]
+}
+
+/// q for each modality from every modality's score (`ratios_to_mean`).
+pub fn drop_rates_n(s: &[f64], q_base: f64, lambda: f64) -> Vec<f64> {
     let q = |r: f64| if r > 0.0 { (q_base * (1.0 + lambda * r)).clamp(0.0, 1.0) } else { 0.0 };
-    let (r1, r2) = (r(s[0], s[1]), r(s[1], s[0]));
-    [if r1.is_nan() { 0.0 } else { q(r1) }, if r2.is_nan() { 0.0 } else { q(r2) }]
+    ratios_to_mean(s).into_iter().map(|rho| (rho - 1.0).max(0.0).tanh()).map(|r| if r.is_nan() { 0.0 } else { q(r) }).collect()
 }
 
 /// θ = Σ d_m q_m / Σ d_m, capped.
-pub fn theta(q: [f64; 2], dims: [i64; 2]) -> f64 {
-    ((dims[0] as f64 * q[0] + dims[1] as f64 * q[1]) / (dims[0] + dims[1]) as f64).min(THETA_MAX)
+pub fn theta(q: &[f64], dims: &[i64]) -> f64 {
+    let weighted = q.iter().zip(dims).fold(0.0, |acc, (q, &d)| acc + d as f64 * q);
+    (weighted / dims.iter().sum::<i64>() as f64).min(THETA_MAX)
 }
 
 impl OpmOgm {
@@ -66,7 +72,7 @@ impl OpmOgm {
             p_exe: opts.float("p_exe"),
             seed: opts.int("seed") as u64,
             ogm: opts.boolean("ogm").then(|| Ogm::from_options(&opts)),
-            pending: [1.0, 1.0],
+            pending: Vec::new(),
             opts,
         })
     }
@@ -89,78 +95,78 @@ impl Method for OpmOgm {
         ogm::require_additive_head("opm&ogm", model)
     }
 
+    /// Any number: each modality's ratio is against the mean of the others (`drop_rates_n`).
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let op = "opm";
         let model = ctx.model;
-        let [fa, fv] = model.encode(ctx.inputs[0], ctx.inputs[1], true)?;
+        let n_mod = model.modalities.len();
+        let mut xs = model.encode_all(ctx.inputs, true)?;
         // Scores from a head pass without gradients: they steer the method and take none.
         let s = {
             let _guard = tch::no_grad_guard();
-            let l = model.head(&fa, &fv)?;
-            [score_sum(l.first(), ctx.labels)?, score_sum(l.second(), ctx.labels)?]
+            let l = model.head_all(&xs)?;
+            l.per.iter().map(|l| score_sum(l, ctx.labels)).collect::<Result<Vec<f64>>>()?
         };
         let after_warmup = ctx.epoch >= self.warmup;
-        let q = if after_warmup && self.opm { drop_rates(s, self.q_base, self.lambda) } else { [0.0, 0.0] };
+        let q = if after_warmup && self.opm { drop_rates_n(&s, self.q_base, self.lambda) } else { vec![0.0; n_mod] };
         let mut rng = Rng::stream(self.seed ^ 0x0B_u64, ctx.step as u64);
         let execute = after_warmup && self.opm && rng.uniform() < self.p_exe;
-        let (mut xa, mut xv, mut labels) = (fa, fv, ctx.labels.shallow_clone());
+        let mut labels = ctx.labels.shallow_clone();
         let mut kept_fraction = 1.0;
         if execute {
             let b = labels.size()[0] as usize;
-            let dims = [xa.size()[1], xv.size()[1]];
-            let th = theta(q, dims);
-            let (mut keep_a, mut keep_v) = (Vec::with_capacity(b), Vec::with_capacity(b));
+            let dims: Vec<i64> = xs.iter().map(|x| x.size()[1]).collect();
+            let th = theta(&q, &dims);
+            // Per sample, one draw per modality in the model's order.
+            let mut keep = vec![Vec::with_capacity(b); n_mod];
             for _ in 0..b {
-                keep_a.push((rng.uniform() >= q[0]) as i64 as f32);
-                keep_v.push((rng.uniform() >= q[1]) as i64 as f32);
+                for (m, k) in keep.iter_mut().enumerate() {
+                    k.push((rng.uniform() >= q[m]) as i64 as f32);
+                }
             }
-            let rows: Vec<i64> = (0..b).filter(|&i| keep_a[i] > 0.0 || keep_v[i] > 0.0).map(|i| i as i64).collect();
+            let rows: Vec<i64> = (0..b).filter(|&i| keep.iter().any(|k| k[i] > 0.0)).map(|i| i as i64).collect();
             if rows.is_empty() {
-                // Only the dominant modality has q > 0, so with two modalities this cannot happen.
-                return Err(Error::arg("opm: every sample of the batch lost both modalities"));
+                // The weakest modality has q = 0, so this cannot happen.
+                return Err(Error::arg("opm: every sample of the batch lost every modality"));
             }
             let dev = model.device();
             let mask = |k: &[f32]| check(op, Tensor::from_slice(k).f_to_device(dev).and_then(|m| m.f_unsqueeze(1)));
             let scale = 1.0 / (1.0 - th);
-            xa = check(op, xa.f_mul(&mask(&keep_a)?).and_then(|x| x.f_mul_scalar(scale)))?;
-            xv = check(op, xv.f_mul(&mask(&keep_v)?).and_then(|x| x.f_mul_scalar(scale)))?;
-            if rows.len() < b {
-                let idx = check(op, Tensor::from_slice(&rows).f_to_device(dev))?;
-                xa = check(op, xa.f_index_select(0, &idx))?;
-                xv = check(op, xv.f_index_select(0, &idx))?;
-                labels = check(op, labels.f_index_select(0, &idx))?;
+            let idx = if rows.len() < b { Some(check(op, Tensor::from_slice(&rows).f_to_device(dev))?) } else { None };
+            for (x, k) in xs.iter_mut().zip(&keep) {
+                *x = check(op, x.f_mul(&mask(k)?).and_then(|x| x.f_mul_scalar(scale)))?;
+                if let Some(idx) = &idx {
+                    *x = check(op, x.f_index_select(0, idx))?;
+                }
+            }
+            if let Some(idx) = &idx {
+                labels = check(op, labels.f_index_select(0, idx))?;
             }
             kept_fraction = rows.len() as f64 / b as f64;
         }
-        let logits = model.head(&xa, &xv)?;
-        let ce_f = mean_ce(&logits.fused, &labels)?;
-        let logged = |l: &Tensor| -> Result<Tensor> { mean_ce(&check(op, l.f_detach())?, &labels) };
-        let terms = vec![("ce_fused", ce_f.shallow_clone()), ("ce_first", logged(&logits.first())?), ("ce_second", logged(&logits.second())?)];
+        let logits = model.head_all(&xs)?;
+        let l = crate::train::loss::fused_only_all(&logits, &labels, &model.modalities)?;
         self.pending = match &self.ogm {
-            Some(o) if self.ogm_active(ctx.epoch) => o.coefficients(s),
-            _ => [1.0, 1.0],
+            Some(o) if self.ogm_active(ctx.epoch) => o.coefficients_n(&s),
+            _ => vec![1.0; n_mod],
         };
         let n = ctx.labels.size()[0].max(1) as f64;
-        Ok(StepLoss {
-            total: ce_f,
-            terms,
-            diagnostics: vec![
-                ("score_first", s[0] / n),
-                ("score_second", s[1] / n),
-                ("q_first", q[0]),
-                ("q_second", q[1]),
-                ("dropped", execute as i64 as f64),
-                ("kept_fraction", kept_fraction),
-                ("coef_first", self.pending[0]),
-                ("coef_second", self.pending[1]),
-            ],
-        })
+        let mut diagnostics: Vec<(&'static str, f64)> = per_modality(model, "score").into_iter().zip(&s).map(|(k, v)| (k, v / n)).collect();
+        diagnostics.extend(per_modality(model, "q").into_iter().zip(q.iter().copied()));
+        diagnostics.push(("dropped", execute as i64 as f64));
+        diagnostics.push(("kept_fraction", kept_fraction));
+        diagnostics.extend(per_modality(model, "coef").into_iter().zip(self.pending.iter().copied()));
+        Ok(StepLoss { total: l.total, terms: l.terms, diagnostics })
     }
 
     fn adjust_gradients(&mut self, ctx: &StepContext, params: &[(String, Tensor)], grads: &mut [Tensor]) -> Result<()> {
         if let Some(o) = &self.ogm {
             if self.ogm_active(ctx.epoch) {
-                o.modulate(ctx.model, params, grads, self.pending, ctx.step)?;
+                o.modulate(ctx.model, params, grads, &self.pending, ctx.step)?;
             }
         }
         Ok(())
@@ -176,10 +182,24 @@ mod tests {
         // s1/s2 = 2: r1 = tanh(1) = 0.76159, q1 = 0.5·(1 + 0.5·0.76159) = 0.69040, q2 = 0.
         let q = drop_rates([2.0, 1.0], 0.5, 0.5);
         assert!((q[0] - 0.690_398).abs() < 1e-5 && q[1] == 0.0, "{q:?}");
-        assert!((theta(q, [8, 8]) - 0.345_199).abs() < 1e-5);
+        assert!((theta(&q, &[8, 8]) - 0.345_199).abs() < 1e-5);
         assert_eq!(drop_rates([1.0, 1.0], 0.5, 0.5), [0.0, 0.0]);
         let q = drop_rates([1.0, 3.0], 0.5, 0.5);
         assert!(q[0] == 0.0 && q[1] > 0.0);
-        assert_eq!(theta([1.0, 1.0], [4, 4]), THETA_MAX);
+        assert_eq!(theta(&[1.0, 1.0], &[4, 4]), THETA_MAX);
+    }
+
+    #[test]
+    fn three_modalities_compare_each_with_the_others_mean() {
+        // s = (3, 3, 1): ρ = (3/2, 3/2, 1/3); the two leaders are dropped at q = 0.5·(1 +
+        // 0.5·tanh(0.5)), the weakest never.
+        let q = drop_rates_n(&[3.0, 3.0, 1.0], 0.5, 0.5);
+        let want = 0.5 * (1.0 + 0.5 * 0.5f64.tanh());
+        assert!((q[0] - want).abs() < 1e-12 && q[1] == q[0] && q[2] == 0.0, "{q:?}");
+        assert!((theta(&q, &[4, 4, 8]) - want / 2.0).abs() < 1e-12);
+        // At two the N rule is the two-modality rule, bit for bit.
+        for s in [[2.0, 1.0], [1.0, 3.0], [1.0, 1.0], [0.0, 0.0]] {
+            assert_eq!(drop_rates_n(&s, 0.5, 0.5), drop_rates(s, 0.5, 0.5).to_vec());
+        }
     }
 }

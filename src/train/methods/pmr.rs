@@ -11,12 +11,14 @@
 //! sqrt of max(d², 1e-12) for a finite gradient at 0), scores s_m = Σ_i softmax(q_m)[i, y_i],
 //! ρ = s_first / s_second, and L = CE(fused) + β·CE(q_first) + λ·CE(q_second) where the weaker
 //! modality's coefficient is α and the other's 0 (both 0 at ρ = 1): the released code's binary
-//! switch. `entropy: μ` adds the paper's prototypical entropy regularisation, which the released
+//! switch. For N modalities each has its prototypes, ρ_m = s_m / mean_{j≠m} s_j (its score
+//! against the others' mean), and every modality with ρ_m < 1 gets α·CE(q_m): the same switch,
+//! read as "behind the others"; at two it is the rule above exactly. `entropy: μ` adds the paper's prototypical entropy regularisation, which the released
 //! code lacks: −μ·mean_i H(softmax(q_dominant)[i]) over `entropy_window`, holding the dominant
 //! modality back early in training.
 
 use super::options::{resolve, spec, Resolved, Valid, Window};
-use crate::train::method::{check_state_names, cross_entropy, mean_ce, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, cross_entropy, per_modality, ratios_to_mean, Method, StepContext, StepLoss, Value};
 use crate::train::method::EpochContext;
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
@@ -32,8 +34,9 @@ pub struct Pmr {
     from_val: bool,
     entropy: f64,
     entropy_window: Window,
-    /// P_first, P_second [C, d_m] (float, on the model's device) once refreshed.
-    prototypes: Option<[Tensor; 2]>,
+    /// P_m [C, d_m] (float, on the model's device) once refreshed, by modality label
+    /// (`modality_label`: first / second for two, the names beyond).
+    prototypes: Option<Vec<(String, Tensor)>>,
     /// The epoch whose begin_epoch last refreshed them (-1: never).
     refreshed_at: i64,
 }
@@ -110,9 +113,9 @@ impl Pmr {
         })
     }
 
-    /// The current prototypes (first, second), once computed.
-    pub fn prototypes(&self) -> Option<&[Tensor; 2]> {
-        self.prototypes.as_ref()
+    /// The current prototypes, one per modality in the model's order, once computed.
+    pub fn prototypes(&self) -> Option<Vec<&Tensor>> {
+        self.prototypes.as_ref().map(|p| p.iter().map(|(_, t)| t).collect())
     }
 
     fn refresh(&mut self, ctx: &EpochContext) -> Result<()> {
@@ -129,18 +132,19 @@ impl Pmr {
         let f = trainer::features(model, split, &batching, limit)?;
         let dev = model.device();
         let old = self.prototypes.take();
-        let mut fresh = Vec::with_capacity(2);
-        for (m, x) in [f.first(), f.second()].into_iter().enumerate() {
-            let (means, _) = class_means(x, &f.labels, model.classes, old.as_ref().map(|o| &o[m]))?;
+        let mut fresh = Vec::with_capacity(f.per.len());
+        for (m, x) in f.per.iter().enumerate() {
+            let label = crate::train::method::modality_label(model, m);
+            let previous = old.as_ref().and_then(|o| o.iter().find(|(l, _)| l == label)).map(|(_, t)| t);
+            let (means, _) = class_means(x, &f.labels, model.classes, previous)?;
             let means = check("pmr", means.f_to_device(dev))?;
-            let blended = match &old {
-                Some(o) if ctx.epoch >= 2 && self.momentum > 0.0 => check("pmr", means.f_mul_scalar(1.0 - self.momentum).and_then(|n| n.f_add(&o[m].f_mul_scalar(self.momentum)?)))?,
+            let blended = match previous {
+                Some(o) if ctx.epoch >= 2 && self.momentum > 0.0 => check("pmr", means.f_mul_scalar(1.0 - self.momentum).and_then(|n| n.f_add(&o.f_mul_scalar(self.momentum)?)))?,
                 _ => means,
             };
-            fresh.push(blended);
+            fresh.push((label.to_string(), blended));
         }
-        let second = fresh.pop().expect("two");
-        self.prototypes = Some([fresh.pop().expect("two"), second]);
+        self.prototypes = Some(fresh);
         self.refreshed_at = ctx.epoch as i64;
         Ok(())
     }
@@ -176,66 +180,101 @@ impl Method for Pmr {
         Ok(())
     }
 
+    /// Any number: prototypes per modality, each compared with the others' mean.
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let op = "pmr";
-        let fwd = ctx.model.forward(ctx.inputs[0], ctx.inputs[1], true)?;
-        let ce_f = mean_ce(&fwd.logits.fused, ctx.labels)?;
-        let logged = |l: &Tensor| -> Result<Tensor> { mean_ce(&check(op, l.f_detach())?, ctx.labels) };
-        let mut terms = vec![("ce_fused", ce_f.shallow_clone()), ("ce_first", logged(&fwd.logits.first())?), ("ce_second", logged(&fwd.logits.second())?)];
+        let model = ctx.model;
+        let n_mod = model.modalities.len();
+        let fwd = model.forward_all(ctx.inputs, true)?;
+        let l = crate::train::loss::fused_only_all(&fwd.logits, ctx.labels, &model.modalities)?;
+        let (ce_f, mut terms) = (l.total, l.terms);
         let active = self.window.contains(ctx.epoch);
         let regularise = self.entropy > 0.0 && self.entropy_window.contains(ctx.epoch);
+        let coef_names = per_modality(model, "coef");
         if !(active || regularise) {
-            return Ok(StepLoss { total: ce_f, terms, diagnostics: vec![("coef_first", 0.0), ("coef_second", 0.0), ("active", 0.0)] });
+            let mut diagnostics: Vec<(&'static str, f64)> = coef_names.into_iter().map(|k| (k, 0.0)).collect();
+            diagnostics.push(("active", 0.0));
+            return Ok(StepLoss { total: ce_f, terms, diagnostics });
         }
         let protos = self.prototypes.as_ref().ok_or_else(|| Error::arg("pmr: no prototypes yet: train_epoch computes them before each epoch; to step by hand, run one train_epoch first"))?;
-        let q = [prototype_logits(&fwd.features[0], &protos[0])?, prototype_logits(&fwd.features[1], &protos[1])?];
-        let pce = [cross_entropy(&q[0], ctx.labels)?, cross_entropy(&q[1], ctx.labels)?];
-        let s = [crate::train::method::score_sum(&q[0], ctx.labels)?, crate::train::method::score_sum(&q[1], ctx.labels)?];
-        let rho = s[0] / s[1];
-        let c = if active { coefficients(self.alpha, rho) } else { [0.0, 0.0] };
+        let mut q = Vec::with_capacity(n_mod);
+        for m in 0..n_mod {
+            let label = crate::train::method::modality_label(model, m);
+            let p = protos.iter().find(|(l, _)| l == label).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("pmr: no prototypes for modality {label} (computed for another model?): run train_epoch to refresh them")))?;
+            q.push(prototype_logits(&fwd.features[m], p)?);
+        }
+        let pce = q.iter().map(|q| cross_entropy(q, ctx.labels)).collect::<Result<Vec<_>>>()?;
+        let s = q.iter().map(|q| crate::train::method::score_sum(q, ctx.labels)).collect::<Result<Vec<f64>>>()?;
+        // ρ: s_first / s_second for two (the released rule); each against the others' mean beyond.
+        let rho = if n_mod == 2 { vec![s[0] / s[1]] } else { ratios_to_mean(&s) };
+        let c = match (active, n_mod) {
+            (false, _) => vec![0.0; n_mod],
+            (true, 2) => coefficients(self.alpha, rho[0]).to_vec(),
+            (true, _) => rho.iter().map(|&r| if r < 1.0 { self.alpha } else { 0.0 }).collect(),
+        };
         let mut total = ce_f;
-        for m in 0..2 {
+        for (m, name) in per_modality(model, "proto_ce").into_iter().enumerate() {
             let mean = check(op, pce[m].f_mean(Kind::Float))?;
             if c[m] != 0.0 {
                 total = check(op, (|| -> std::result::Result<_, tch::TchError> { total.f_add(&mean.f_mul_scalar(c[m])?) })())?;
             }
-            terms.push((["proto_ce_first", "proto_ce_second"][m], check(op, mean.f_detach())?));
+            terms.push((name, check(op, mean.f_detach())?));
         }
-        if regularise && rho != 1.0 && rho.is_finite() {
-            let dominant = if rho > 1.0 { 0 } else { 1 };
-            let h = mean_entropy(&q[dominant])?;
+        // The dominant modality: the first over the second for two; the highest ratio beyond.
+        let dominant = if n_mod == 2 {
+            (rho[0] != 1.0 && rho[0].is_finite()).then(|| if rho[0] > 1.0 { 0 } else { 1 })
+        } else {
+            let best = (0..n_mod).max_by(|&a, &b| rho[a].total_cmp(&rho[b])).expect("modalities");
+            (rho[best] > 1.0 && rho[best].is_finite()).then_some(best)
+        };
+        if let (true, Some(d)) = (regularise, dominant) {
+            let h = mean_entropy(&q[d])?;
             total = check(op, (|| -> std::result::Result<_, tch::TchError> { total.f_sub(&h.f_mul_scalar(self.entropy)?) })())?;
             terms.push(("proto_entropy", check(op, h.f_detach())?));
         }
         let n = ctx.labels.size()[0].max(1) as f64;
-        Ok(StepLoss {
-            total,
-            terms,
-            diagnostics: vec![("coef_first", c[0]), ("coef_second", c[1]), ("active", active as i64 as f64), ("rho", rho), ("proto_score_first", s[0] / n), ("proto_score_second", s[1] / n)],
-        })
+        let mut diagnostics: Vec<(&'static str, f64)> = coef_names.into_iter().zip(c.iter().copied()).collect();
+        diagnostics.push(("active", active as i64 as f64));
+        if n_mod == 2 {
+            diagnostics.push(("rho", rho[0]));
+        } else {
+            diagnostics.extend(per_modality(model, "rho").into_iter().zip(rho.iter().copied()));
+        }
+        diagnostics.extend(per_modality(model, "proto_score").into_iter().zip(s.iter().map(|v| v / n)));
+        Ok(StepLoss { total, terms, diagnostics })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![("refreshed_at".to_string(), crate::train::method::state_tensor(&[self.refreshed_at as f64]))];
-        if let Some([a, v]) = &self.prototypes {
-            out.push(("prototypes_first".into(), a.to_device(tch::Device::Cpu)));
-            out.push(("prototypes_second".into(), v.to_device(tch::Device::Cpu)));
+        for (label, p) in self.prototypes.iter().flatten() {
+            out.push((format!("prototypes_{label}"), p.to_device(tch::Device::Cpu)));
         }
         out
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        check_state_names("pmr", state, &["refreshed_at", "prototypes_first", "prototypes_second"])?;
+        let scalars: Vec<(String, Tensor)> = state.iter().filter(|(n, _)| !n.starts_with("prototypes_")).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+        check_state_names("pmr", &scalars, &["refreshed_at", "prototypes_<modality>"])?;
         if state.is_empty() {
             return Ok(());
         }
         self.refreshed_at = crate::train::method::read_state("pmr", state, "refreshed_at", 1)?[0] as i64;
-        let get = |name: &str| state.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone());
-        self.prototypes = match (get("prototypes_first"), get("prototypes_second")) {
-            (Some(a), Some(v)) if a.dim() == 2 && v.dim() == 2 => Some([check("pmr", a.f_to_kind(Kind::Float))?, check("pmr", v.f_to_kind(Kind::Float))?]),
-            (None, None) => None,
-            _ => return Err(Error::arg("pmr: the saved state needs both prototypes_first and prototypes_second as [classes, dim] tensors")),
-        };
+        let mut protos = Vec::new();
+        for (name, t) in state {
+            let Some(label) = name.strip_prefix("prototypes_") else { continue };
+            if t.dim() != 2 {
+                return Err(Error::arg(format!("pmr: the saved {name} must be a [classes, dim] tensor, got {:?}", t.size())));
+            }
+            protos.push((label.to_string(), check("pmr", t.f_to_kind(Kind::Float))?));
+        }
+        if protos.len() == 1 {
+            return Err(Error::arg("pmr: the saved state holds prototypes for one modality; it needs one per modality (prototypes_first and prototypes_second for two)"));
+        }
+        self.prototypes = (!protos.is_empty()).then_some(protos);
         Ok(())
     }
 }
