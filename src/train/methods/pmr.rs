@@ -272,7 +272,7 @@ impl Method for Pmr {
             protos.push((label.to_string(), check("pmr", t.f_to_kind(Kind::Float))?));
         }
         if protos.len() == 1 {
-            return Err(Error::arg("pmr: the saved state holds prototypes for one modality; it needs one per modality (prototypes_first and prototypes_second for two)"));
+            return Err(Error::arg("pmr: the saved state holds prototypes for one modality; it needs both prototypes_first and prototypes_second for two modalities (one prototypes_<modality> per modality beyond)"));
         }
         self.prototypes = (!protos.is_empty()).then_some(protos);
         Ok(())
