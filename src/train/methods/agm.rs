@@ -98,12 +98,19 @@ impl Agm {
     }
 }
 
+/// The most modalities AGM's subset passes are run for (2^10 − 1 = 1023 passes a step).
+const MAX_SUBSET_MODALITIES: usize = 10;
+
 impl Agm {
     /// The step for more than two modalities (module docs): 2^N − 1 forward passes.
     fn loss_n(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let op = "agm";
         let model = ctx.model;
         let n = ctx.inputs.len();
+        // 2^N − 1 forward passes a step: beyond a handful of modalities that is no longer a step.
+        if n > MAX_SUBSET_MODALITIES {
+            return Err(Error::arg(format!("agm: its Shapley split takes 2^N − 1 forward passes a step, and this model has {n} modalities (at most {MAX_SUBSET_MODALITIES}): train it with a method whose cost does not grow with the subsets, e.g. ogm-ge or concat")));
+        }
         let full_mask = (1usize << n) - 1;
         let zeros = ctx.inputs.iter().map(|x| check(op, x.f_zeros_like())).collect::<Result<Vec<_>>>()?;
         // F(S) for every non-empty subset S (bit m set: modality m kept); the full set in
