@@ -130,7 +130,7 @@ fn row(w: &Workload, i: usize) {
 /// Where the Rust epoch's time goes on the demo model: batching, forward + loss, backward and
 /// update, as shares of the epoch (three epochs after one untimed).
 fn breakdown() {
-    let ds = std::rc::Rc::new(gapscope::data::mfeat::load(&gapscope::data::mfeat::data_dir().join("mfeat"), &["pix".into(), "fou".into()], 0.15, 0.15, 0).unwrap());
+    let ds = std::rc::Rc::new(gapscope::data::mfeat::load(&gapscope::data::mfeat::data_dir().join("mfeat"), &["pix".into(), "fou".into()], 0.15, 0.15, 0, false).unwrap());
     let split = ds.split("train").unwrap();
     let spec = ModelSpec {
         modalities: vec!["pix".into(), "fou".into()],

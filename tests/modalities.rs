@@ -269,23 +269,28 @@ fn the_gap_matrix_and_each_modality_against_the_others() {
     assert!((v[2] - v[3]).abs() < 1e-9, "{v:?}");
 }
 
-/// Two-modality results are what they were before models took N modalities: the demo's data
-/// through the two-stage recipe, OGM-GE, MMCosine, MLA and purification, every logged value of
-/// every epoch equal to the digit (tests/fixtures/n2/demo.txt, written by demo.rhai at the
-/// commit before). Records now carry per-modality columns too; the old ones must be unchanged.
-/// This machine's CPU as demo.cpu records it: vendor and widest AVX.
+/// This machine's CPU as the fixtures' names record it: vendor and widest AVX.
 fn cpu_signature() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let vendor = info.lines().find_map(|l| l.strip_prefix("vendor_id").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())).unwrap_or_default();
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or_default();
     let avx = if flags.split_whitespace().any(|f| f == "avx512f") { "avx512" } else if flags.split_whitespace().any(|f| f == "avx2") { "avx2" } else { "none" };
-    format!("{vendor} {avx}")
+    format!("{vendor}-{avx}")
 }
 
+/// Two-modality results are what they were before models took N modalities: the demo's data
+/// through the two-stage recipe, OGM-GE, MMCosine, MLA and purification, every logged value of
+/// every epoch equal to the digit (tests/fixtures/n2/<cpu>.txt, written by demo.rhai with the
+/// code of the commit that first reproduced the pre-N results; see demo.rhai). libtorch's
+/// kernels round differently by CPU even with the instruction set pinned, and the mixture
+/// refits and test metrics amplify a 1e-8 difference into percents within two epochs, so each
+/// CPU kind has its own fixture. On a CPU with none, only the first epoch's training losses
+/// are compared, to 1e-3 (between the two CPU kinds here they differ by at most 4e-5, MLA's; a
+/// changed rule moves them far more), and a note says so.
 #[test]
 fn two_modality_results_are_unchanged_bit_for_bit() {
     let root = env!("CARGO_MANIFEST_DIR");
-    // The instruction set pinned as when demo.txt was written (tests/fixtures/n2/demo.rhai).
+    // The instruction set pinned as when the fixtures were written (tests/fixtures/n2/demo.rhai).
     let out = common::bin()
         .env("GAPSCOPE_THREADS", "1")
         .env("ATEN_CPU_CAPABILITY", "avx2")
@@ -297,31 +302,36 @@ fn two_modality_results_are_unchanged_bit_for_bit() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let now = String::from_utf8_lossy(&out.stdout).into_owned();
-    let before = std::fs::read_to_string(format!("{root}/tests/fixtures/n2/demo.txt")).unwrap();
-    // Bit for bit on a CPU like the fixture's; on another, libtorch's kernels may still round
-    // differently, so there every value must agree to 2% (a changed rule moves them further).
-    let same_cpu = std::fs::read_to_string(format!("{root}/tests/fixtures/n2/demo.cpu")).unwrap().trim() == cpu_signature();
+    let cpu = cpu_signature();
+    let dir = format!("{root}/tests/fixtures/n2");
+    let own = std::fs::read_to_string(format!("{dir}/{cpu}.txt")).ok();
+    let exact = own.is_some();
+    let before = own.unwrap_or_else(|| std::fs::read_to_string(format!("{dir}/AuthenticAMD-avx2.txt")).unwrap());
     let (now, before): (Vec<&str>, Vec<&str>) = (now.lines().collect(), before.lines().collect());
     assert_eq!(now.len(), before.len());
-    let mut inexact = 0;
+    let mut compared = 0;
     for (n, b) in now.iter().zip(&before) {
         let fields: Vec<&str> = n.split(' ').collect();
         let old: Vec<&str> = b.split(' ').collect();
         assert_eq!(fields[..3], old[..3]);
+        let first_epoch = old[2] == "0";
         for kv in &old[3..] {
-            if fields[3..].contains(kv) {
-                continue;
-            }
             let (key, was) = kv.split_once('=').unwrap();
             let is = fields[3..].iter().find_map(|f| f.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{}: {key} is gone; now: {n}", old[..3].join(" ")));
-            assert!(!same_cpu, "{}: {kv} changed to {is} on the fixture's CPU ({}); now: {n}", old[..3].join(" "), cpu_signature());
-            let (was, is): (f64, f64) = (was.parse().unwrap(), is.parse().unwrap());
-            assert!((was - is).abs() <= 0.02 * was.abs().max(1e-3), "{}: {key} was {was}, is {is}", old[..3].join(" "));
-            inexact += 1;
+            if exact {
+                assert_eq!(is, was, "{}: {key} changed on a CPU of the fixture's kind ({cpu}); now: {n}", old[..3].join(" "));
+            } else if first_epoch && !key.starts_with("test_") && !key.starts_with("val_") {
+                let (was, is): (f64, f64) = (was.parse().unwrap(), is.parse().unwrap());
+                assert!((was - is).abs() <= 1e-3 * was.abs().max(1e-3), "{}: {key} was {was}, is {is}", old[..3].join(" "));
+            } else {
+                continue;
+            }
+            compared += 1;
         }
     }
-    if inexact > 0 {
-        eprintln!("note: {inexact} values agree to 2%, not bit for bit: this CPU ({}) is not the fixture's", cpu_signature());
+    assert!(compared > 20, "only {compared} values compared");
+    if !exact {
+        eprintln!("note: no fixture for this CPU ({cpu}): only the first epochs' training losses were compared, to 1e-3; write tests/fixtures/n2/{cpu}.txt as demo.rhai says to compare every value");
     }
 }
 
@@ -363,14 +373,110 @@ fn table2_over_three_views_has_a_column_per_view_and_their_shapley_values() {
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("the competitors' rows are left out"), "{text}");
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     for col in ["| acc pix |", "| F1 zer |", "| Shapley pix |", "| Shapley zer |"] {
         assert!(md.contains(col.trim_start_matches("| ").trim_end_matches(" |")), "no column {col} in {md}");
     }
-    for row in ["| concat |", "| ours-prob |", "| ours-kl |"] {
+    // Every row of Table II has an N-modality rule and is in the three-view table.
+    for row in ["| concat |", "| g-blending |", "| ogm-ge |", "| pmr |", "| mmcosine |", "| agm |", "| mla |", "| d&r |", "| opm&ogm |", "| ours-prob |", "| ours-kl |"] {
         assert!(md.contains(row), "no row {row} in {md}");
     }
-    assert!(!md.contains("| ogm-ge |"), "{md}");
+    assert!(!md.contains("NaN"), "a row diverged on the standardised views: {md}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_synthetic_set_of_three_named_modalities_trains_and_degrades_each_as_asked() {
+    let out = eval_ok(
+        r#"import "train" as tr;
+        let data = dataset("synthetic", #{ n: 600, classes: 3, modalities: ["text", "audio", "visual"],
+                                           shapes: [8, 12, [1, 6, 6]], snr: [3.0, 2.0, 2.0], degraded: [0.0, 0.0, 1.0], seed: 4 });
+        let m = model(data, #{ encoders: ["mlp:32", "mlp:32", "mlp:32"], seed: 1 });
+        let r = tr::baseline(data, m, #{ warmup: 0, epochs: 3, lr: 0.01 });
+        #{ shapes: [data.shapes.text, data.shapes.audio, data.shapes.visual], mods: data.modalities, last: r.last,
+           visual: data.meta("degraded_visual").to("int64").sum().item(),
+           text: data.meta("degraded_text").to("int64").sum().item() }"#,
+    )
+    .cast::<Map>();
+    assert_eq!(format!("{:?}", out["mods"]), r#"["text", "audio", "visual"]"#);
+    assert_eq!(format!("{:?}", out["shapes"]), "[[8], [12], [1, 6, 6]]");
+    assert_eq!(out["visual"].as_int().unwrap(), 600, "degraded: 1.0 drops every visual signal");
+    assert_eq!(out["text"].as_int().unwrap(), 0);
+    let last = out["last"].clone().cast::<Map>();
+    // Text (SNR 3) and audio (SNR 2) carry the class; visual is pure noise, so alone it sits
+    // near chance (1/3) while the fused model learns.
+    assert!(f(&last, "acc_text") > 0.8 && f(&last, "acc") > 0.8, "{last:?}");
+    assert!(f(&last, "acc_visual") < 0.5, "{last:?}");
+}
+
+#[test]
+fn synthetic_modalities_options_say_what_is_wrong() {
+    for (opts, want) in [
+        ("modalities: 3, shapes: [4, 4]", "shapes has 2 entries for 3 modalities"),
+        ("modalities: 2, audio_snr: 2.0", "`audio_snr` is for the default audio-visual pair"),
+        ("snr: [1.0, 2.0]", "`snr` goes with `modalities`"),
+        ("modalities: 0", "modalities: 0; give 1 to 64"),
+        ("modalities: [\"a\", \"a\"]", "named twice"),
+        ("modalities: [\"my view\"]", "letters, digits and _"),
+        ("modalities: 2, degraded: [0.1, 1.5]", "must be in [0, 1]"),
+        ("modalities: 2, shapes: [[1099511627776, 1099511627776], 4]", "more elements than any tensor"),
+    ] {
+        let e = eval_err(&format!("dataset(\"synthetic\", #{{ {opts} }})"));
+        assert!(e.contains(want), "{opts}: {e}");
+    }
+}
+
+#[test]
+fn a_files_folder_with_three_tensors_is_a_three_modality_dataset() {
+    let dir = common::temp_dir("files-three");
+    let d = dir.display().to_string().replace('\\', "/");
+    let out = eval_ok(&format!(
+        r#"let src = dataset("synthetic", #{{ n: 300, classes: 3, modalities: ["a", "b", "c"], shapes: [6, 5, 4], seed: 2 }});
+        for s in ["train", "val", "test"] {{
+            let p = src.split(s);
+            save_safetensors(#{{ a: p.inputs("a"), b: p.inputs("b"), c: p.inputs("c"), labels: p.labels }}, `{d}/${{s}}.safetensors`);
+        }}
+        let data = dataset("files", #{{ path: "{d}" }});
+        let m = model(data, #{{ encoders: ["mlp:16", "mlp:16", "mlp:16"], seed: 0 }});
+        let o = optimizer(m, #{{ lr: 0.01 }});
+        train_epoch(m, o, data.train, #{{ epoch: 0, quiet: true, method: "concat" }});
+        #{{ mods: data.modalities, shapes: [data.shapes.a, data.shapes.b, data.shapes.c], e: evaluate(m, data.test), n: data.len }}"#
+    ))
+    .cast::<Map>();
+    assert_eq!(format!("{:?}", out["mods"]), r#"["a", "b", "c"]"#);
+    assert_eq!(format!("{:?}", out["shapes"]), "[[6], [5], [4]]");
+    assert_eq!(out["n"].as_int().unwrap(), 300);
+    let e = out["e"].clone().cast::<Map>();
+    for k in ["acc", "acc_a", "acc_b", "acc_c", "f1_c"] {
+        assert!((0.0..=1.0).contains(&f(&e, k)), "{k}: {e:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn standardized_mfeat_views_have_zero_mean_and_unit_std_on_the_train_split() {
+    let out = eval_ok(
+        r#"let raw = dataset("mfeat", #{ views: ["zer", "pix"], seed: 3 });
+        let z = dataset("mfeat", #{ views: ["zer", "pix"], seed: 3, standardize: true });
+        let t = z.train.inputs("zer");
+        let r = raw.train.inputs("zer");
+        let p = z.train.inputs("pix").reshape([z.train.len, 240]);
+        #{ mean: t.mean(0).abs().max().item(), std_lo: t.std(0).min().item(), std_hi: t.std(0).max().item(),
+           raw_max: r.abs().max().item(), pix_mean: p.mean(0).abs().max().item(),
+           val_mean: z.val.inputs("zer").mean(0).abs().max().item(),
+           shape: [z.shapes.zer, z.shapes.pix], same_split: equal(z.train.indices, raw.train.indices) }"#,
+    )
+    .cast::<Map>();
+    assert!(f(&out, "raw_max") > 100.0, "the raw zer view is unscaled: {out:?}");
+    assert!(f(&out, "mean") < 1e-4, "{out:?}");
+    // torch's std is the sample std (n - 1); the scaling used the population std (n).
+    let n = 1400.0f64;
+    let unbiased = (n / (n - 1.0)).sqrt();
+    assert!((f(&out, "std_lo") - unbiased).abs() < 1e-3 && (f(&out, "std_hi") - unbiased).abs() < 1e-3, "{out:?}");
+    // pix's constant border pixels are only centred, not divided by zero.
+    assert!(f(&out, "pix_mean") < 1e-4, "{out:?}");
+    // The validation rows are scaled with the train split's statistics, not their own.
+    assert!(f(&out, "val_mean") > 1e-3, "{out:?}");
+    assert_eq!(format!("{:?}", out["shape"]), "[[47], [1, 16, 15]]");
+    assert!(out["same_split"].as_bool().unwrap());
 }

@@ -58,7 +58,10 @@ pub fn read_view(path: &Path) -> Result<(Vec<Vec<f32>>, Vec<i64>)> {
     Ok((rows, labels))
 }
 
-pub fn load(dir: &Path, views: &[String], val: f64, test: f64, seed: u64) -> Result<Dataset> {
+/// `standardize` z-scores every feature with the train split's mean and std (a constant feature
+/// is only centred): the raw views range from [0, 1] (pix) to hundreds (zer), and some methods
+/// diverge on the raw scales.
+pub fn load(dir: &Path, views: &[String], val: f64, test: f64, seed: u64, standardize: bool) -> Result<Dataset> {
     if views.is_empty() {
         return Err(Error::arg(format!("dataset(\"mfeat\"): name at least one view of {}", VIEWS.join(", "))));
     }
@@ -91,6 +94,18 @@ pub fn load(dir: &Path, views: &[String], val: f64, test: f64, seed: u64) -> Res
     }
     let labels = labels.expect("at least one view");
     let splits = stratify::named(&labels, 10, val, test, seed)?;
+    if standardize {
+        let train = &splits.iter().find(|(name, _)| name == "train").expect("stratify names a train split").1;
+        let train = Tensor::from_slice(train);
+        for m in &mut modalities {
+            let data = m.data()?;
+            let rows = check("mfeat", data.f_index_select(0, &train))?;
+            let mean = check("mfeat", rows.f_mean_dim([0i64].as_slice(), false, crate::tensor::Kind::Float))?;
+            let std = check("mfeat", rows.f_std_correction([0i64].as_slice(), 0, false))?;
+            let std = check("mfeat", std.f_gt(1e-12).and_then(|big| std.f_where_scalarother(&big, 1.0)))?;
+            *m = Modality::memory(m.name.clone(), check("mfeat", (data - mean).f_div(&std))?);
+        }
+    }
     let ds = Dataset {
         name: "mfeat".into(),
         modalities,

@@ -52,32 +52,98 @@ fn shape_of(v: &Dynamic, op: &str, key: &str) -> RhaiResult<Vec<i64>> {
     arr.iter().map(|d| d.as_int().map_err(|_| Error::arg(format!("{op}: {key} must hold ints")).into())).collect()
 }
 
+/// `dataset("synthetic", ...)`: the audio-visual pair by default, or `modalities: k` (or names)
+/// with per-modality `shapes`, `snr` and `degraded` (arrays of k, or one value for all).
+fn synthetic_options(opts: &Map) -> RhaiResult<SyntheticOptions> {
+    use crate::data::synthetic::MAX_MODALITIES;
+    let op = "dataset(\"synthetic\")";
+    let pair = ["audio_shape", "visual_shape", "audio_snr", "visual_snr", "degraded_fraction"];
+    let general = ["modalities", "shapes", "snr", "degraded"];
+    let mut keys = vec!["n", "classes", "seed", "val", "test"];
+    keys.extend(pair);
+    keys.extend(general);
+    let o = Options::new(op, opts, &keys)?;
+    let d = SyntheticOptions::default();
+    let shape = |key: &str, default: &Vec<i64>| -> RhaiResult<Vec<i64>> { o.get(key).map(|v| shape_of(v, op, key)).unwrap_or(Ok(default.clone())) };
+    let mut out = SyntheticOptions {
+        n: o.count("n", d.n)?,
+        classes: o.count("classes", d.classes)?,
+        seed: o.count("seed", 0)? as u64,
+        val: o.float("val", d.val)?,
+        test: o.float("test", d.test)?,
+        ..SyntheticOptions::default()
+    };
+    let Some(spec) = o.get("modalities") else {
+        if let Some(k) = general.iter().find(|k| o.get(k).is_some()) {
+            return Err(Error::arg(format!("{op}: `{k}` goes with `modalities` (e.g. #{{ modalities: 3, {k}: ... }}); the default pair takes audio_shape, visual_shape, audio_snr, visual_snr, degraded_fraction")).into());
+        }
+        out.audio_shape = shape("audio_shape", &d.audio_shape)?;
+        out.visual_shape = shape("visual_shape", &d.visual_shape)?;
+        out.audio_snr = o.float("audio_snr", d.audio_snr)?;
+        out.visual_snr = o.float("visual_snr", d.visual_snr)?;
+        out.degraded_fraction = o.float("degraded_fraction", d.degraded_fraction)?;
+        return Ok(out);
+    };
+    if let Some(k) = pair.iter().find(|k| o.get(k).is_some()) {
+        return Err(Error::arg(format!("{op}: `{k}` is for the default audio-visual pair; with `modalities` give shapes, snr and degraded (one per modality)")).into());
+    }
+    let names: Vec<String> = if let Ok(k) = spec.as_int() {
+        if !(1..=MAX_MODALITIES as INT).contains(&k) {
+            return Err(Error::arg(format!("{op}: modalities: {k}; give 1 to {MAX_MODALITIES} (or an array of names)")).into());
+        }
+        (1..=k).map(|i| format!("m{i}")).collect()
+    } else {
+        spec.read_lock::<Array>()
+            .map(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
+            .flatten()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::arg(format!("{op}: modalities must be a count or an array of names, e.g. 3 or [\"text\", \"audio\", \"visual\"]")))?
+    };
+    let k = names.len();
+    let mut mods = SyntheticOptions::default_modalities(&names);
+    // Each per-modality key: one value for all, or an array of exactly k.
+    let per = |key: &str| -> RhaiResult<Option<Vec<Dynamic>>> {
+        let Some(v) = o.get(key) else { return Ok(None) };
+        if let Some(a) = v.read_lock::<Array>() {
+            if a.len() != k {
+                return Err(Error::arg(format!("{op}: {key} has {} entries for {k} modalities; give one per modality (or one value for all)", a.len())).into());
+            }
+            return Ok(Some(a.clone()));
+        }
+        Ok(Some(vec![v.clone(); k]))
+    };
+    let number = |key: &str, v: &Dynamic| -> RhaiResult<f64> {
+        v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| Error::arg(format!("{op}: {key} must hold numbers, got {}", v.type_name())).into())
+    };
+    if let Some(v) = o.get("shapes") {
+        let all = if v.is_int() { vec![v.clone(); k] } else { per("shapes")?.expect("present") };
+        for (m, s) in mods.iter_mut().zip(&all) {
+            m.shape = shape_of(s, op, "shapes")?;
+        }
+    }
+    if let Some(all) = per("snr")? {
+        for (m, s) in mods.iter_mut().zip(&all) {
+            m.snr = number("snr", s)?;
+        }
+    }
+    if let Some(all) = per("degraded")? {
+        for (m, s) in mods.iter_mut().zip(&all) {
+            m.degraded = Some(number("degraded", s)?);
+        }
+    }
+    out.modalities = mods;
+    Ok(out)
+}
+
 fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
     let op = "dataset";
     if crate::sweep::plan::planning() {
         return Err(Error::arg("dataset: planning a sweep loads no data, and this script loads a dataset outside its grid: a sweep needs a script whose runs go through ex::sweep or ex::table (stdlib/experiments.rhai); guard other work with `if !sweep_planning() { ... }`").into());
     }
     let ds = match name {
-        "synthetic" => {
-            let keys = ["n", "classes", "audio_shape", "visual_shape", "audio_snr", "visual_snr", "degraded_fraction", "seed", "val", "test"];
-            let o = Options::new(op, opts, &keys)?;
-            let d = SyntheticOptions::default();
-            let shape = |key: &str, default: &Vec<i64>| -> RhaiResult<Vec<i64>> { o.get(key).map(|v| shape_of(v, op, key)).unwrap_or(Ok(default.clone())) };
-            data::synthetic::generate(&SyntheticOptions {
-                n: o.count("n", d.n)?,
-                classes: o.count("classes", d.classes)?,
-                audio_shape: shape("audio_shape", &d.audio_shape)?,
-                visual_shape: shape("visual_shape", &d.visual_shape)?,
-                audio_snr: o.float("audio_snr", d.audio_snr)?,
-                visual_snr: o.float("visual_snr", d.visual_snr)?,
-                degraded_fraction: o.float("degraded_fraction", d.degraded_fraction)?,
-                seed: o.count("seed", 0)? as u64,
-                val: o.float("val", d.val)?,
-                test: o.float("test", d.test)?,
-            })?
-        }
+        "synthetic" => data::synthetic::generate(&synthetic_options(opts)?)?,
         "mfeat" => {
-            let o = Options::new(op, opts, &["views", "seed", "val", "test", "dir"])?;
+            let o = Options::new(op, opts, &["views", "seed", "val", "test", "dir", "standardize"])?;
             let views: Vec<String> = match o.get("views") {
                 None => vec!["pix".into(), "fou".into()],
                 Some(v) => v
@@ -87,7 +153,7 @@ fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
                     .ok_or_else(|| Error::arg("dataset(\"mfeat\"): views must be an array of view names, e.g. [\"pix\", \"fou\"]"))?,
             };
             let dir = o.get("dir").map(|_| o.string("dir", "")).transpose()?.map(PathBuf::from).unwrap_or_else(|| mfeat::data_dir().join("mfeat"));
-            mfeat::load(&dir, &views, o.float("val", 0.15)?, o.float("test", 0.15)?, o.count("seed", 0)? as u64)?
+            mfeat::load(&dir, &views, o.float("val", 0.15)?, o.float("test", 0.15)?, o.count("seed", 0)? as u64, o.boolean("standardize", false)?)?
         }
         "files" => {
             let o = Options::new(op, opts, &["path", "classes"])?;
@@ -205,7 +271,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_iterator_result::<BatchPlan, Map>();
     let a = "data";
     docs.add(a, "dataset", "dataset(name, opts)",
-        "Loads a dataset: \"synthetic\" #{ n, classes, audio_shape, visual_shape, audio_snr, visual_snr, degraded_fraction, seed, val, test }; \"mfeat\" #{ views, seed, val, test, dir } (UCI Multiple Features; default views [\"pix\", \"fou\"]); \"files\" #{ path, classes } (one .safetensors per split, docs/data.md); \"cremad\", \"ave\", \"ks\" #{ path, front_end, samples, frames, size, frames_train, frames_test, audio_dir, frames_dir, skip_corrupt, labels (cremad) | classes (ks) } (read lazily from the public layouts, docs/data.md).",
+        "Loads a dataset: \"synthetic\" #{ n, classes, audio_shape, visual_shape, audio_snr, visual_snr, degraded_fraction, seed, val, test } (an audio-visual pair, visual degraded in degraded_fraction of samples), or #{ modalities: k or [names], shapes, snr, degraded, ... } (any number of modalities; shapes, snr and degraded take one value for all or an array of k; by default shape 32, snr 3 then 2, the last degraded in 30%; meta \"degraded_<name>\" per modality); \"mfeat\" #{ views, seed, val, test, dir, standardize } (UCI Multiple Features, any of pix, fac, kar, fou, zer, mor; default views [\"pix\", \"fou\"]; standardize: true z-scores each feature with the train split's mean and std); \"files\" #{ path, classes } (one .safetensors per split, docs/data.md); \"cremad\", \"ave\", \"ks\" #{ path, front_end, samples, frames, size, frames_train, frames_test, audio_dir, frames_dir, skip_corrupt, labels (cremad) | classes (ks) } (read lazily from the public layouts, docs/data.md).",
         "let data = dataset(\"mfeat\", #{ views: [\"pix\", \"fou\"], seed: 7 });");
     engine.register_fn("dataset", |name: &str| load(name, &Map::new()));
     engine.register_fn("dataset", |name: &str, opts: Map| load(name, &opts));

@@ -198,7 +198,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_type_with_name::<ScriptWeights>("WeightTable");
     let a = "train";
     docs.add(a, "model", "model(data, #{ modalities, encoders, fusion, seed, device })",
-        "A two-modality classifier for a dataset: modalities [first, second] in gap order (default the dataset's two), encoders per modality \"mlp\" (hidden 256,256; \"mlp:128,64\" for others) | \"cnn\" (width 32; \"cnn:16\") | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"film\" | \"gated\" | \"shared\" (one classifier for both modalities, MLA's; the encoders' features must have one size), seed for the initialisation, device (default CUDA when present).",
+        "A classifier over any number of a dataset's modalities: modalities [names] in gap order (default all of the dataset's; the first two are \"first\" and \"second\" of the two-modality gap), encoders one per modality \"mlp\" (hidden 256,256; \"mlp:128,64\" for others) | \"cnn\" (width 32; \"cnn:16\") | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"shared\" (one classifier for every modality, MLA's; the encoders' features must have one size) for any number, \"film\" | \"gated\" for two only, seed for the initialisation, device (default CUDA when present).",
         "let m = model(data, #{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", \"mlp\"], seed: 1 });");
     engine.register_fn("model", |d: ScriptDataset, opts: Map| build_model(&d, &opts));
     engine.register_fn("model", |d: ScriptDataset| build_model(&d, &Map::new()));
