@@ -79,7 +79,7 @@ fn a_three_view_model_trains_and_reports_each_view() {
 /// Three-view training with every competitor: `extra` are its options, `fusion` its head.
 fn three_view_epochs(method: &str, extra: &str, fusion: &str) -> Map {
     eval_ok(&format!(
-        r#"let data = dataset("mfeat", #{{ views: ["fou", "kar", "pix"], seed: 0 }});
+        r#"let data = dataset("mfeat", #{{ views: ["fou", "kar", "pix"], seed: 0, standardize: true }});
         let m = model(data, #{{ encoders: ["mlp:32", "mlp:32", "mlp:32"], fusion: "{fusion}", seed: 1 }});
         let o = optimizer(m, #{{ lr: 0.01 }});
         let meth = method("{method}", #{{ {extra} }});
@@ -113,11 +113,10 @@ fn every_table2_method_trains_three_views_with_per_view_logs() {
         }
         assert!(!last.contains_key("coef_first") && !last.contains_key("w_second"), "{method}: two-modality names on three views: {last:?}");
         let e = out["result"].clone().cast::<Map>();
-        // G-Blending reaches only ~10-20% here after three epochs (seen, not yet understood: see
-        // the issue's note), so its accuracy is only checked to be a probability.
-        if method != "g-blending" {
-            assert!(f(&e, "acc") > 0.3, "{method}: {e:?}");
-        }
+        // On the raw views kar's scale swamps the fused logits whenever a method leaves its head
+        // untrained (G-Blending, whose one-epoch estimate puts 97% of the weight on fou, then
+        // stays at chance); standardised, every row learns.
+        assert!(f(&e, "acc") > 0.5, "{method}: {e:?}");
         for v in ["fou", "kar", "pix"] {
             assert!((0.0..=1.0).contains(&f(&e, &format!("acc_{v}"))), "{method}: {e:?}");
         }

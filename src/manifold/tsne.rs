@@ -286,6 +286,12 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
     if bad > 0 {
         return Err(Error::arg(format!("tsne: {bad} of {n} rows hold NaN or infinite values; drop them first (e.g. with a mask of x.isnan().any(1))")));
     }
+    // Squared distances reach 4·D·max|x|²: checked here, the same on every CPU, rather than left
+    // to whether the SVD of the PCA start happens to scale its way through (MKL's does on some).
+    let max_abs = check(op, x.f_abs().and_then(|a| a.f_max()).and_then(|m| m.f_double_value(&[])))?;
+    if !(4.0 * size[1].max(1) as f64 * max_abs * max_abs).is_finite() {
+        return Err(Error::arg(format!("tsne: the input's values reach {max_abs:e}, so their squared distances overflow; standardise the features first")));
+    }
     let exact = match opts.method {
         TsneMethod::Exact => true,
         TsneMethod::BarnesHut => false,
