@@ -103,7 +103,7 @@ pub fn load(dir: &Path, views: &[String], val: f64, test: f64, seed: u64, standa
             let mean = check("mfeat", rows.f_mean_dim([0i64].as_slice(), false, crate::tensor::Kind::Float))?;
             let std = check("mfeat", rows.f_std_correction([0i64].as_slice(), 0, false))?;
             let std = check("mfeat", std.f_gt(1e-12).and_then(|big| std.f_where_scalarother(&big, 1.0)))?;
-            *m = Modality::memory(m.name.clone(), check("mfeat", (data - mean).f_div(&std))?);
+            *m = Modality::memory(m.name.clone(), check("mfeat", data.f_sub(&mean).and_then(|c| c.f_div(&std)))?);
         }
     }
     let ds = Dataset {

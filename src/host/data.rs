@@ -113,7 +113,7 @@ fn synthetic_options(opts: &Map) -> RhaiResult<SyntheticOptions> {
         Ok(Some(vec![v.clone(); k]))
     };
     let number = |key: &str, v: &Dynamic| -> RhaiResult<f64> {
-        v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| Error::arg(format!("{op}: {key} must hold numbers, got {}", v.type_name())).into())
+        v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| Error::arg(format!("{op}: {key} must hold numbers, e.g. {key}: [3.0, 2.0] or {key}: 2.0")).into())
     };
     if let Some(v) = o.get("shapes") {
         let all = if v.is_int() { vec![v.clone(); k] } else { per("shapes")?.expect("present") };
