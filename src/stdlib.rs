@@ -10,6 +10,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("methods/ogm-ge", include_str!("../stdlib/methods/ogm-ge.rhai")),
     ("methods/mmcosine", include_str!("../stdlib/methods/mmcosine.rhai")),
     ("methods/adaptive", include_str!("../stdlib/methods/adaptive.rhai")),
+    ("methods/mmpareto", include_str!("../stdlib/methods/mmpareto.rhai")),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {

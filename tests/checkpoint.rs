@@ -164,6 +164,23 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
     let out = run_script(&dir, "rest.rhai", &recipe_script_for("baseline", &format!("{full}, checkpoints: \"{ck}\""), 240, model_opts));
     assert!(String::from_utf8_lossy(&out.stdout).contains("resuming after epoch"));
     assert_eq!(result_line(&out.stdout), uninterrupted, "mla");
+    // BalanceBenchmark's stateful methods on their own models: LFM's learned α (updated before
+    // each epoch), UMT's teachers (trained once, before epoch 0, and saved), sample
+    // valuation's φ and view, ReconBoost's β and its phase optimizer (stopped between phases).
+    for (name, method, model_opts) in [
+        ("lfm", "method: \"lfm\", method_opts: #{ alpha: \"learned\", lr_alpha: 1.0 }", "seed: 1, fusion: \"sum\""),
+        ("umt", "method: \"umt\", method_opts: #{ teacher_epochs: 2 }", "seed: 1"),
+        ("sample", "method: \"sample\", method_opts: #{ warmup: 1 }", "seed: 1"),
+        ("reconboost", "method: \"reconboost\", method_opts: #{ stage_epochs: 1, correct_epochs: 1 }", "seed: 1, fusion: \"shared_mlp\""),
+    ] {
+        let (full, part) = (format!("warmup: 1, epochs: 2, {method}"), format!("warmup: 1, epochs: 1, {method}"));
+        let uninterrupted = result_line(&run_script(&dir, "full.rhai", &recipe_script_for("baseline", &full, 240, model_opts)).stdout);
+        let ck = format!("{d}/{name}");
+        run_script(&dir, "part.rhai", &recipe_script_for("baseline", &format!("{part}, checkpoints: \"{ck}\""), 240, model_opts));
+        let out = run_script(&dir, "rest.rhai", &recipe_script_for("baseline", &format!("{full}, checkpoints: \"{ck}\""), 240, model_opts));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("resuming after epoch"), "{name} did not resume");
+        assert_eq!(result_line(&out.stdout), uninterrupted, "{name}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -177,9 +177,12 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         let out = [];
         for name in methods() {{
             if name == \"warmup\" || name == \"adaptive\" {{ continue; }}
-            let opts = if name == \"g-blending\" {{ #{{ super_epoch: 1 }} }} else {{ #{{}} }};
-            let fusion = if name == \"mla\" {{ \"shared\" }} else {{ \"concat\" }};
-            let r = tr::baseline(data, model(data, #{{ seed: 1, fusion: fusion }}), #{{ warmup: 1, epochs: 1, lr: 0.01, method: name, method_opts: opts, record: `{d}/${{name}}` }});
+            let opts = switch name {{ \"g-blending\" => #{{ super_epoch: 1 }}, \"umt\" => #{{ teacher_epochs: 1 }}, \"sample\" => #{{ warmup: 1 }}, _ => #{{}} }};
+            // Each method's own model: MLA's and ReconBoost's shared classifier, LFM's head per
+            // modality, MMPareto's separate heads beside the concat head.
+            let fusion = switch name {{ \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" => \"sum\", _ => \"concat\" }};
+            let heads = if name == \"mmpareto\" {{ \"separate\" }} else {{ \"split\" }};
+            let r = tr::baseline(data, model(data, #{{ seed: 1, fusion: fusion, heads: heads }}), #{{ warmup: 1, epochs: 1, lr: 0.01, method: name, method_opts: opts, record: `{d}/${{name}}` }});
             out.push([name, r.history.len, \"best\" in r]);
         }}
         out.push(runs(`{d}`).columns);
@@ -187,7 +190,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
     );
     let v = eval(&src);
     let text = format!("{v:?}");
-    for name in ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm"] {
+    for name in ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "mmpareto", "lfm", "reconboost", "umt", "cml", "sample"] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
     assert!(text.contains("method_opts.alpha"), "the record does not hold the method's options: {text}");
@@ -213,6 +216,32 @@ fn table2_runs_every_row_on_the_quick_synthetic_setting() {
     assert_eq!(rows, ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl"], "{stdout}");
     assert!(stdout.contains("| variant | acc | F1 | acc 1st | F1 1st | acc 2nd | F1 2nd | acc (last) |"), "{stdout}");
     assert!(out_dir.join("summary.png").exists() && out_dir.join("summary.csv").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
+    let dir = temp_dir("methods-benchmark");
+    let out_dir = dir.join("bench");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/benchmark.rhai");
+    let out = run_bin(
+        &["run", script, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &format!("out={}", out_dir.display())],
+        "",
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant")).map(|l| l.split('|').nth(1).unwrap().trim()).collect();
+    assert_eq!(
+        rows,
+        ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl", "mmpareto", "lfm", "reconboost", "umt", "cml", "sample"],
+        "{stdout}"
+    );
+    // Each row has numbers, not blanks (a method that trained nothing would show NaN).
+    for line in stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant") && !l.starts_with("|--")) {
+        assert!(!line.contains("NaN"), "{line}");
+    }
+    assert!(out_dir.join("summary.csv").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -22,6 +22,10 @@ pub struct Batch {
     pub labels: Tensor,
     /// [B] int64 dataset row indices.
     pub indices: Tensor,
+    /// [B, N] float keep masks over the model's modalities (0: removed from that item), for an
+    /// epoch over a resampled view whose copies keep only some modalities (sample-level
+    /// valuation); None: every item keeps every modality.
+    pub keep: Option<Tensor>,
 }
 
 /// How to batch a split.
@@ -93,7 +97,7 @@ impl Decoder {
             .map(|(name, parts)| Ok((name.clone(), check("batch", Tensor::f_stack(&parts, 0))?)))
             .collect::<Result<Vec<_>>>()?;
         let labels: Vec<i64> = kept.iter().map(|&r| self.labels[r as usize]).collect();
-        Ok(Some(Batch { inputs, labels: Tensor::from_slice(&labels), indices: Tensor::from_slice(&kept) }))
+        Ok(Some(Batch { inputs, labels: Tensor::from_slice(&labels), indices: Tensor::from_slice(&kept), keep: None }))
     }
 }
 
@@ -160,7 +164,7 @@ impl Batches {
             .map(|m| Ok((m.name.clone(), check("batch", m.data()?.f_index_select(0, &idx))?)))
             .collect::<Result<Vec<_>>>()?;
         let labels = check("batch", ds.labels.f_index_select(0, &idx))?;
-        Ok(Batch { inputs, labels, indices: idx })
+        Ok(Batch { inputs, labels, indices: idx, keep: None })
     }
 
     fn start_workers(&mut self) {

@@ -11,6 +11,7 @@
 //! - `split_files`: CREMA-D, AVE and Kinetics-Sounds split files, quirks included
 //! - `frames`: frame files in numeric order and the choice of T frames per clip
 //! - `vision`: image decoding and the train / test visual transforms
+//! - `view`: a resampled view of a split (repeated rows, each keeping some modalities)
 //! - `corpus`: CREMA-D, AVE and Kinetics-Sounds read lazily from their on-disk layouts
 
 pub mod audio;
@@ -23,6 +24,7 @@ pub mod mfeat;
 pub mod split_files;
 pub mod stratify;
 pub mod synthetic;
+pub mod view;
 pub mod vision;
 
 pub use batches::{Batch, BatchOptions, Batches};

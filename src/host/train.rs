@@ -52,9 +52,20 @@ fn per_modality(op: &str, key: &str, v: &Dynamic, n: usize) -> RhaiResult<Vec<St
     Ok(list)
 }
 
+/// The fusion with the unimodal heads asked for: "separate" adds one linear head per modality
+/// beside the concat head (M1 of ../shared/baselines-2.md); a sum head has them already.
+fn with_heads(fusion: FusionKind, heads: &str) -> crate::error::Result<FusionKind> {
+    match (heads, fusion) {
+        ("split", _) | ("separate", FusionKind::ConcatHeads | FusionKind::Sum) => Ok(fusion),
+        ("separate", FusionKind::Concat) => Ok(FusionKind::ConcatHeads),
+        ("separate", other) => Err(Error::arg(format!("model: heads \"separate\" adds one linear head per modality beside a concat head; fusion \"{}\" has its own unimodal logits: use fusion \"concat\" (or \"sum\", whose heads are separate already)", other.name()))),
+        (other, _) => Err(Error::arg(format!("model: heads must be \"split\" (the unimodal logits are the fused head's per-modality part, Eq. 2) or \"separate\" (a linear head per modality), got \"{other}\""))),
+    }
+}
+
 fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
     let op = "model";
-    let o = Options::new(op, opts, &["modalities", "encoders", "fusion", "seed", "device"])?;
+    let o = Options::new(op, opts, &["modalities", "encoders", "fusion", "heads", "seed", "device"])?;
     let ds = &data.0;
     let names: Vec<String> = ds.modalities.iter().map(|m| m.name.clone()).collect();
     let modalities = match o.get("modalities") {
@@ -81,7 +92,7 @@ fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
         modalities,
         shapes,
         encoders: enc.iter().map(|e| EncoderKind::parse(e)).collect::<crate::error::Result<_>>()?,
-        fusion: FusionKind::parse(&o.string("fusion", "concat")?)?,
+        fusion: with_heads(FusionKind::parse(&o.string("fusion", "concat")?)?, &o.string("heads", "split")?)?,
         classes: ds.classes() as i64,
         seed: o.count("seed", 0)? as u64,
         device,
@@ -173,7 +184,7 @@ fn batch_from_map(op: &str, m: &Map) -> RhaiResult<Batch> {
         .filter(|(k, _)| k.as_str() != "labels" && k.as_str() != "indices")
         .filter_map(|(k, v)| v.clone().try_cast::<ScriptTensor>().map(|t| (k.to_string(), t.tensor().shallow_clone())))
         .collect();
-    Ok(Batch { inputs, labels, indices })
+    Ok(Batch { inputs, labels, indices, keep: None })
 }
 
 fn collected(c: trainer::Collected) -> RhaiResult<Map> {
@@ -197,8 +208,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_type_with_name::<ScriptOptimizer>("Optimizer");
     engine.register_type_with_name::<ScriptWeights>("WeightTable");
     let a = "train";
-    docs.add(a, "model", "model(data, #{ modalities, encoders, fusion, seed, device })",
-        "A classifier over any number of a dataset's modalities: modalities [names] in gap order (default all of the dataset's; the first two are \"first\" and \"second\" of the two-modality gap), encoders one per modality \"mlp\" (hidden 256,256; \"mlp:128,64\" for others) | \"cnn\" (width 32; \"cnn:16\") | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"shared\" (one classifier for every modality, MLA's; the encoders' features must have one size) for any number, \"film\" | \"gated\" for two only, seed for the initialisation, device (default CUDA when present).",
+    docs.add(a, "model", "model(data, #{ modalities, encoders, fusion, heads, seed, device })",
+        "A classifier over any number of a dataset's modalities: modalities [names] in gap order (default all of the dataset's; the first two are \"first\" and \"second\" of the two-modality gap), encoders one per modality \"mlp\" (hidden 256,256; \"mlp:128,64\" for others) | \"cnn\" (width 32; \"cnn:16\") | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"shared\" (one classifier for every modality, MLA's; the encoders' features must have one size) for any number, \"film\" | \"gated\" for two only, heads \"split\" (default: the unimodal logits are the concat head's per-modality part) | \"separate\" (a linear head per modality beside the concat head, trained by unimodal losses: MMPareto's model), seed for the initialisation, device (default CUDA when present).",
         "let m = model(data, #{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", \"mlp\"], seed: 1 });");
     engine.register_fn("model", |d: ScriptDataset, opts: Map| build_model(&d, &opts));
     engine.register_fn("model", |d: ScriptDataset| build_model(&d, &Map::new()));

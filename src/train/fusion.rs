@@ -4,11 +4,15 @@
 //!
 //! - `concat`: f = W[a; v; ...] + b with the Eq. 2 split l_m = W_m·x_m + b/N (b/2 for two), so
 //!   f = Σ l_m exactly (`fc_out`, as OGM-GE names it; BalanceBenchmark's rule for N)
+//! - `concat+heads` (model option `heads: "separate"`): the concat head for f, and a separate
+//!   linear head per modality (`head_0`, `head_1`, ...) for the unimodal logits l_m = h_m(x_m),
+//!   trained only by unimodal losses (MMPareto's official model, ../shared/baselines-2.md M1)
 //! - `sum`: f = fc_a(a) + fc_v(v), la = fc_a(a), lv = fc_v(v) (the bias used whole, in
 //!   training and evaluation alike: a public loader halves it only at evaluation); for N > 2
 //!   the layers are fc_0, fc_1, ...
 //! - `film`: v modulated by a: γ, β = split(fc_film(a)), f = fc_out(γ·v + β)
 //! - `gated`: f = fc_out(σ(fc_gate(a)) · v)
+//! - `shared_mlp`: as `shared`, with an MLP classifier d → 256 → ReLU → C (ReconBoost's head)
 //! - `shared`: one classifier for every modality (MLA): l_m = fc_out(x_m), and f the mean of
 //!   the l_m (½·la + ½·lv), or under MLA's head rules (two modalities) a fixed mix or
 //!   per-sample entropy gates; the encoders must give features of one size
@@ -24,6 +28,10 @@ use tch::nn;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FusionKind {
     Concat,
+    /// The concat head plus one separate linear head per modality (M1).
+    ConcatHeads,
+    /// One MLP classifier (d → 256 → ReLU → C) shared by every modality (ReconBoost's head).
+    SharedMlp,
     Sum,
     Film,
     Gated,
@@ -34,17 +42,21 @@ impl FusionKind {
     pub fn parse(name: &str) -> Result<FusionKind> {
         match name {
             "concat" => Ok(FusionKind::Concat),
+            "concat+heads" => Ok(FusionKind::ConcatHeads),
+            "shared_mlp" => Ok(FusionKind::SharedMlp),
             "sum" => Ok(FusionKind::Sum),
             "film" => Ok(FusionKind::Film),
             "gated" => Ok(FusionKind::Gated),
             "shared" => Ok(FusionKind::Shared),
-            other => Err(Error::arg(format!("unknown fusion \"{other}\": use \"concat\", \"sum\", \"film\", \"gated\" or \"shared\""))),
+            other => Err(Error::arg(format!("unknown fusion \"{other}\": use \"concat\", \"concat+heads\", \"sum\", \"film\", \"gated\", \"shared\" or \"shared_mlp\""))),
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             FusionKind::Concat => "concat",
+            FusionKind::ConcatHeads => "concat+heads",
+            FusionKind::SharedMlp => "shared_mlp",
             FusionKind::Sum => "sum",
             FusionKind::Film => "film",
             FusionKind::Gated => "gated",
@@ -116,6 +128,9 @@ impl Logits {
     }
 }
 
+/// The hidden width of the `shared_mlp` classifier (ReconBoost's 512 → 256 → C).
+pub const SHARED_HIDDEN: i64 = 256;
+
 pub struct Fusion {
     pub kind: FusionKind,
     layers: Vec<Linear>,
@@ -147,19 +162,28 @@ impl Fusion {
         let (da, dv) = (dims[0], dims[1]);
         let layers = match kind {
             FusionKind::Concat => vec![Linear::new(&(p / "fc_out"), dims.iter().sum(), classes)],
+            FusionKind::ConcatHeads => {
+                let mut layers = vec![Linear::new(&(p / "fc_out"), dims.iter().sum(), classes)];
+                layers.extend(dims.iter().enumerate().map(|(i, &d)| Linear::new(&(p / format!("head_{i}")), d, classes)));
+                layers
+            }
             // Two modalities keep their historical names (fc_a, fc_v); more are numbered.
             FusionKind::Sum if n == 2 => vec![Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
             FusionKind::Sum => dims.iter().enumerate().map(|(i, &d)| Linear::new(&(p / format!("fc_{i}")), d, classes)).collect(),
             FusionKind::Film => vec![Linear::new(&(p / "fc_film"), da, 2 * dv), Linear::new(&(p / "fc_out"), dv, classes), Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
             FusionKind::Gated => vec![Linear::new(&(p / "fc_gate"), da, dv), Linear::new(&(p / "fc_out"), dv, classes), Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
-            FusionKind::Shared => {
+            FusionKind::Shared | FusionKind::SharedMlp => {
                 if dims.iter().any(|&d| d != da) {
                     return Err(Error::arg(format!(
                         "fusion \"shared\" (one classifier for every modality, as MLA) needs encoders with features of one size, got {}: pick encoder sizes that match, e.g. \"mlp:256,128\" beside \"cnn\" (128)",
                         dims.iter().map(i64::to_string).collect::<Vec<_>>().join(" and ")
                     )));
                 }
-                vec![Linear::new(&(p / "fc_out"), da, classes)]
+                if kind == FusionKind::SharedMlp {
+                    vec![Linear::new(&(p / "fc_hidden"), da, SHARED_HIDDEN), Linear::new(&(p / "fc_out"), SHARED_HIDDEN, classes)]
+                } else {
+                    vec![Linear::new(&(p / "fc_out"), da, classes)]
+                }
             }
         };
         Ok(Fusion { kind, layers, dims: dims.to_vec() })
@@ -167,10 +191,11 @@ impl Fusion {
 
     /// The shared classifier on one modality's features (MLA's rounds train it this way).
     pub fn shared_logits(&self, x: &Tensor) -> Result<Tensor> {
-        if self.kind != FusionKind::Shared {
-            return Err(Error::arg(format!("a shared classifier needs fusion \"shared\", not {}", self.kind.name())));
+        match self.kind {
+            FusionKind::Shared => self.layers[0].forward(x),
+            FusionKind::SharedMlp => self.layers[1].forward(&super::layers::relu(self.layers[0].forward(x)?)?),
+            other => Err(Error::arg(format!("a shared classifier needs fusion \"shared\" or \"shared_mlp\", not {}", other.name()))),
         }
-        self.layers[0].forward(x)
     }
 
     /// Column blocks of the concat head's weight, one per modality.
@@ -199,9 +224,8 @@ impl Fusion {
             let per = features.iter().zip(&weights).map(|(x, w)| cosine_logits(x, w, scale)).collect::<Result<Vec<_>>>()?;
             return Ok(Logits { fused: sum_all(op, &per)?, per });
         }
-        if self.kind == FusionKind::Shared {
-            let fc = &self.layers[0];
-            let per = features.iter().map(|x| fc.forward(x)).collect::<Result<Vec<_>>>()?;
+        if matches!(self.kind, FusionKind::Shared | FusionKind::SharedMlp) {
+            let per = features.iter().map(|x| self.shared_logits(x)).collect::<Result<Vec<_>>>()?;
             let fused = match rule {
                 HeadRule::Mix { .. } if n != 2 => {
                     return Err(Error::arg(format!("the {} head rule (MLA's fixed fusion) weighs the first of two modalities; this model has {n}", rule.describe())));
@@ -225,14 +249,20 @@ impl Fusion {
             return Err(Error::arg(format!("the {} head rule needs fusion \"shared\", not {}", rule.describe(), self.kind.name())));
         }
         match self.kind {
-            FusionKind::Shared => unreachable!("handled above"),
-            FusionKind::Concat => {
+            FusionKind::Shared | FusionKind::SharedMlp => unreachable!("handled above"),
+            FusionKind::Concat | FusionKind::ConcatHeads => {
                 // Eq. 2's split: l_m = x_m W_m^T + b/N, so the fused logits are their sum.
                 let fc = &self.layers[0];
                 let share = check(op, fc.bias.f_div_scalar(n as f64))?;
                 let blocks = self.concat_blocks(&fc.weight)?;
-                let per = features.iter().zip(&blocks).map(|(x, w)| check(op, x.f_linear(w, Some(&share)))).collect::<Result<Vec<_>>>()?;
-                Ok(Logits { fused: sum_all(op, &per)?, per })
+                let split = features.iter().zip(&blocks).map(|(x, w)| check(op, x.f_linear(w, Some(&share)))).collect::<Result<Vec<_>>>()?;
+                let fused = sum_all(op, &split)?;
+                let per = match self.kind {
+                    // The unimodal logits come from each modality's own head, not the split.
+                    FusionKind::ConcatHeads => features.iter().zip(&self.layers[1..]).map(|(x, l)| l.forward(x)).collect::<Result<Vec<_>>>()?,
+                    _ => split,
+                };
+                Ok(Logits { fused, per })
             }
             FusionKind::Sum => {
                 let per = features.iter().zip(&self.layers).map(|(x, l)| l.forward(x)).collect::<Result<Vec<_>>>()?;

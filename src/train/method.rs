@@ -7,7 +7,8 @@
 //! prepare(model)                     check the model suits the method; set its head rule
 //! begin_epoch(ctx)                   work before an epoch (G-Blending's weight estimate)
 //! loss(ctx) -> StepLoss              forward pass(es) and the loss, with logged terms
-//! backward                           the optimiser's gradients of that loss
+//! backward(ctx, total)               the gradients: the trainer's one backward of the loss,
+//!                                    unless the method computes them (MMPareto)
 //! adjust_gradients(ctx, grads)       changes between backward and update (OGM, AGM, MLA)
 //! update                             the optimiser's step
 //! ```
@@ -33,6 +34,8 @@ pub struct StepContext<'a> {
     pub labels: &'a Tensor,
     /// [B] int64 dataset row indices.
     pub indices: &'a Tensor,
+    /// [B, N] keep masks when the epoch runs over a resampled view (`Method::epoch_view`).
+    pub keep: Option<&'a Tensor>,
     /// 0-based epoch (for methods active in a window of epochs).
     pub epoch: usize,
     /// Optimiser steps taken before this one: a global step count that checkpoints restore,
@@ -98,6 +101,28 @@ pub trait Method {
         1
     }
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss>;
+    /// The gradients the update applies, in `params` order, when the method computes them itself
+    /// (MMPareto: one backward per loss group, combined by its rule); None (the default) leaves
+    /// it to the trainer's one backward of `total`.
+    fn backward(&mut self, _ctx: &StepContext, _total: &Tensor, _params: &[(String, Tensor)]) -> Result<Option<Vec<Tensor>>> {
+        Ok(None)
+    }
+    /// The epoch's training items when the method resamples the split (sample-level valuation's
+    /// unimodal copies): dataset rows, each with the modalities it keeps as a bit mask (bit m:
+    /// modality m kept). Built in `begin_epoch`; None (the default) trains on the split as is.
+    fn epoch_view(&self) -> Option<&[(i64, u32)]> {
+        None
+    }
+    /// Whether the optimizer starts afresh (no momentum, no moments) before `epoch`: a method
+    /// that alternates learners rebuilds it per phase (ReconBoost).
+    fn fresh_optimizer(&self, _epoch: usize) -> bool {
+        false
+    }
+    /// Diagnostics known only after the gradients (MMPareto's cosines and weights), logged
+    /// with the step's others.
+    fn gradient_diagnostics(&mut self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
     /// Changes to the gradients (in `params` order) before the update.
     fn adjust_gradients(&mut self, _ctx: &StepContext, _params: &[(String, Tensor)], _grads: &mut [Tensor]) -> Result<()> {
         Ok(())

@@ -6,6 +6,9 @@
 //! - `fusion`: concat (Eq. 2 split), sum, shared for N modalities; FiLM, gated for two
 //! - `model`: one encoder per modality (two or more) and a head in one VarStore
 //! - `shapley`: exact Shapley modality contributions over every subset of modalities
+//! - `gradients`: per-loss gradient capture, group inner products, Hessian-vector products
+//! - `removal`: modality removal at the input, the features or the logits (CML, sample valuation)
+//! - `teacher`: frozen unimodal teachers trained before a run (UMT)
 //! - `inference`: predict, evaluate, collect gaps and features over a split (no gradients)
 //! - `loss`: warm-up (Eq. 10) and adaptive (Eq. 11) losses, term by term
 //! - `method`: the `Method` trait, its step and epoch contexts, and the helpers methods share
@@ -21,6 +24,7 @@
 pub mod checkpoint;
 pub mod encoder;
 pub mod fusion;
+pub mod gradients;
 pub mod layers;
 pub mod inference;
 pub mod loss;
@@ -29,6 +33,8 @@ pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod removal;
 pub mod options;
 pub mod shapley;
+pub mod teacher;
 pub mod trainer;

@@ -73,6 +73,15 @@ impl Optimizer {
         self.lr = self.schedule.lr(self.base_lr, epoch);
     }
 
+    /// Drops every parameter's momentum / moments, as a newly built optimizer has none; the step
+    /// count, which seeds the methods' draws, goes on (Adam's bias correction with it).
+    /// ReconBoost rebuilds its optimizer per phase.
+    pub fn reset_state(&mut self) {
+        for st in &mut self.state {
+            st.clear();
+        }
+    }
+
     pub fn zero_grad(&mut self) {
         for (_, p) in &self.params {
             let mut g = p.grad();

@@ -9,7 +9,7 @@ use super::method::{value, EpochContext, Method, StepContext, StepLoss};
 pub use super::method::EpochPlan;
 use super::model::Model;
 use super::optim::Optimizer;
-use crate::data::{Batch, Batches};
+use crate::data::{view, Batch, Batches};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::tensor::{check, Tensor};
@@ -66,7 +66,7 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
     let mut logged: Vec<(String, f64)> = Vec::new();
     let mut diagnostics_out: Vec<(String, f64)> = Vec::new();
     for substep in 0..rounds {
-        let ctx = StepContext { model, inputs: &inputs, labels: &labels, indices: &batch.indices, epoch, step: opt.steps, batch: position, substep };
+        let ctx = StepContext { model, inputs: &inputs, labels: &labels, indices: &batch.indices, keep: batch.keep.as_ref(), epoch, step: opt.steps, batch: position, substep };
         let StepLoss { total, terms, diagnostics } = method.loss(&ctx)?;
         let total_value = value(&total)?;
         let mut these = vec![("loss".to_string(), total_value)];
@@ -76,12 +76,16 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
         if let Some((name, value)) = these.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::arg(format!("loss term {name} is {value}: stopping before the update (lower the learning rate, or check the inputs for NaN)")));
         }
-        let mut grads = opt.gradients(&total)?;
+        let mut grads = match method.backward(&ctx, &total, opt.params())? {
+            Some(own) => own,
+            None => opt.gradients(&total)?,
+        };
         method.adjust_gradients(&ctx, opt.params(), &mut grads)?;
+        let late = method.gradient_diagnostics();
         opt.update(&grads)?;
         loss_sum += total_value;
         logged.extend(these.into_iter().skip(1));
-        diagnostics_out.extend(diagnostics.into_iter().map(|(k, v)| (k.to_string(), v)));
+        diagnostics_out.extend(diagnostics.into_iter().chain(late).map(|(k, v)| (k.to_string(), v)));
     }
     let mut out = vec![("loss".to_string(), loss_sum / rounds as f64)];
     out.extend(logged);
@@ -95,10 +99,24 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     let epoch = plan.epoch;
     check_modalities(model, method)?;
     method.prepare(model)?;
+    if method.fresh_optimizer(epoch) {
+        opt.reset_state();
+    }
     method.begin_epoch(&EpochContext { model, opt, train: plan.train, val: plan.val, batching: plan.batching, epoch, quiet: plan.quiet, run_epoch: self::epoch })?;
-    let batches = Batches::new(plan.train, plan.batching)?;
-    let count = batches.batch_count();
-    let mut bar = Progress::new(format!("epoch {epoch}"), batches.batch_count(), "batches", plan.quiet);
+    // A method that resamples the split (unimodal copies) trains on its view this epoch.
+    let (batches, count): (Box<dyn Iterator<Item = Result<Batch>>>, usize) = match method.epoch_view() {
+        Some(items) => {
+            let b = view::batches(plan.train, items, plan.batching, model.modalities.len())?;
+            let count = b.batch_count();
+            (Box::new(b), count)
+        }
+        None => {
+            let b = Batches::new(plan.train, plan.batching)?;
+            let count = b.batch_count();
+            (Box::new(b), count)
+        }
+    };
+    let mut bar = Progress::new(format!("epoch {epoch}"), count, "batches", plan.quiet);
     // Sums by name in first-seen order: every step reports the same names, but matching by
     // name keeps the means right even if a method reports a diagnostic only sometimes.
     let mut sums: Vec<(String, f64, f64)> = Vec::new();

@@ -72,6 +72,8 @@ pub struct StepData {
     pub inputs: Vec<Tensor>,
     pub labels: Tensor,
     pub indices: Tensor,
+    /// [B, N] keep masks of an epoch over a resampled view (`Method::epoch_view`), else None.
+    pub keep: Option<Tensor>,
     pub epoch: usize,
     pub step: i64,
     pub batch: (usize, usize),
@@ -174,6 +176,26 @@ impl StepHook {
         Ok(out)
     }
 
+    /// `ctx.without(out, keep, #{ removal })`: the fused logits of `out` (a `ctx.forward()`
+    /// result) with the modalities where `keep` [B, N] is 0 removed per sample (M9).
+    pub fn without(&self, out: &Map, keep: &ScriptTensor, opts: &Map) -> RhaiResult<ScriptTensor> {
+        let op = "ctx.without";
+        let o = crate::host::options::Options::new(op, opts, &["removal"])?;
+        let how = crate::train::removal::Removal::parse(&o.string("removal", "logit")?)?;
+        let d = &self.0;
+        let model = &d.model.0;
+        let field = |name: &str| out.get(name).cloned().ok_or_else(|| Error::arg(format!("{op}: its first argument must be what ctx.forward() returned (a map with fused, logits and features); it has no \"{name}\"")));
+        let fused = field("fused")?.try_cast::<ScriptTensor>().ok_or_else(|| Error::arg(format!("{op}: out.fused must be a tensor")))?;
+        let per = |name: &str| -> RhaiResult<Vec<Tensor>> {
+            let p = field(name)?.try_cast::<PerModality>().ok_or_else(|| Error::arg(format!("{op}: out.{name} must be the per-modality map ctx.forward() returned")))?;
+            Ok(p.entries.iter().map(|(_, t)| t.shallow_clone()).collect())
+        };
+        let fwd = crate::train::model::Forward { logits: crate::train::fusion::Logits { fused: fused.tensor().shallow_clone(), per: per("logits")? }, features: per("features")? };
+        let inputs: Vec<&Tensor> = d.inputs.iter().collect();
+        let keep = check(op, keep.tensor().f_to_kind(Kind::Float))?;
+        Ok(ScriptTensor::new(crate::train::removal::fused_without(model, &inputs, &fwd, &keep, how, true)?))
+    }
+
     /// `ctx.params(part, #{ select })`: the names of an encoder's (or the head's) parameters, in
     /// the optimizer's order.
     pub fn params(&self, part: &str, opts: &Map) -> RhaiResult<Array> {
@@ -257,6 +279,13 @@ pub fn register(engine: &mut rhai::Engine, docs: &mut crate::host::Docs) {
         "let out = ctx.forward(); let l = cross_entropy(out.fused, ctx.labels);");
     engine.register_fn("forward", |c: &mut StepHook| c.forward(&Map::new()));
     engine.register_fn("forward", |c: &mut StepHook, opts: Map| c.forward(&opts));
+    docs.add(a, "without", "ctx.without(out, keep [, #{ removal }])",
+        "Inside a loss hook: the fused logits of out (a ctx.forward() result) with modalities removed per sample: keep is a [B, N] tensor of 1 (kept) and 0 (removed), columns in ctx.modalities order. removal \"logit\" (default: drop the modality's part of the fused logits, keeping the head's whole bias; concat or sum heads), \"feature_zero\" (zero its features before the head) or \"input_zero\" (zero its input; one more forward). They differ: biases and batch norm make an encoder's output on zeros non-zero.",
+        "let z = ctx.without(out, stack([ones([n]), zeros([n])], 1));");
+    engine.register_fn("without", |c: &mut StepHook, out: Map, keep: ScriptTensor| c.without(&out, &keep, &Map::new()));
+    engine.register_fn("without", |c: &mut StepHook, out: Map, keep: ScriptTensor, opts: Map| c.without(&out, &keep, &opts));
+    docs.add(a, "keep", "ctx.keep", "The batch's [B, N] keep masks when the epoch runs over a resampled view (a method whose epoch adds unimodal copies), else ().", "if ctx.keep != () { ... }");
+    engine.register_get("keep", |c: &mut StepHook| c.0.keep.as_ref().map(|k| Dynamic::from(ScriptTensor::new(k.shallow_clone()))).unwrap_or(Dynamic::UNIT));
     docs.add(a, "labels", "ctx.labels", "The batch's labels, [B] int64, on the model's device.", "cross_entropy(out.fused, ctx.labels)");
     engine.register_get("labels", |c: &mut StepHook| ScriptTensor::new(c.0.labels.shallow_clone()));
     docs.add(a, "indices", "ctx.indices", "The batch's dataset row indices, [B] int64 (for per-sample state).", "ctx.state.seen[ctx.indices[0].item()]");

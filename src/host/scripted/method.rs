@@ -217,6 +217,7 @@ impl Method for ScriptedMethod {
             inputs: ctx.inputs.iter().map(|t| t.shallow_clone()).collect(),
             labels: ctx.labels.shallow_clone(),
             indices: ctx.indices.shallow_clone(),
+            keep: ctx.keep.map(|k| k.shallow_clone()),
             epoch: ctx.epoch,
             step: ctx.step,
             batch: ctx.batch,

@@ -21,20 +21,28 @@
 //! - `warmup`, `adaptive`: the paper's Eq. 10 and Eq. 11
 //! - `gblending`, `ogm`, `pmr`, `mmcosine`, `agm`, `mla`, `dr`, `opm`: the competitors
 //!   (../shared/baselines.md)
+//! - `mmpareto`, `lfm`, `cml`, `umt`, `sample`, `reconboost`: BalanceBenchmark's methods beyond Table II
+//!   (../shared/baselines-2.md), each with the official rule as its default
 //! - `options`: each method's option table, checked before training
 
 pub mod adaptive;
 pub mod agm;
+pub mod cml;
 pub mod concat;
 pub mod dr;
 pub mod gblending;
+pub mod lfm;
 pub mod mla;
 pub mod mmcosine;
+pub mod mmpareto;
 pub mod ogm;
 pub mod opm;
 /// Each method's option table (`train::options`), where the methods have always found it.
 pub use super::options;
 pub mod pmr;
+pub mod reconboost;
+pub mod sample;
+pub mod umt;
 pub mod warmup;
 
 
@@ -42,8 +50,8 @@ use crate::error::{Error, Result};
 /// The trait, contexts and helpers, where the methods have always found them.
 pub use super::method::*;
 
-/// Every method a script can name, in Table II's order.
-pub const NAMES: [&str; 11] = ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "warmup", "adaptive"];
+/// Every method a script can name: Table II's order, then BalanceBenchmark's beyond it.
+pub const NAMES: [&str; 17] = ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "warmup", "adaptive", "mmpareto", "lfm", "reconboost", "umt", "cml", "sample"];
 
 /// Builds a method by name from its options; "baseline" is the concat method's older name.
 /// `adaptive` also needs its per-sample weights, which are not plain values.
@@ -60,6 +68,12 @@ pub fn build(name: &str, given: &[(String, Value)], weights: Option<adaptive::We
         "pmr" => Box::new(pmr::Pmr::new(given)?),
         "mla" => Box::new(mla::Mla::new(given)?),
         "d&r" => Box::new(dr::Relearn::new(given)?),
+        "mmpareto" => Box::new(mmpareto::MmPareto::new(given)?),
+        "lfm" => Box::new(lfm::Lfm::new(given)?),
+        "cml" => Box::new(cml::Cml::new(given)?),
+        "umt" => Box::new(umt::Umt::new(given)?),
+        "sample" => Box::new(sample::SampleValuation::new(given)?),
+        "reconboost" => Box::new(reconboost::ReconBoost::new(given)?),
         other => return Err(Error::arg(format!("unknown method \"{other}\": use one of {}", NAMES.map(|n| format!("\"{n}\"")).join(", ")))),
     })
 }

@@ -1,0 +1,115 @@
+//! Gradients beyond the one backward of a step's loss: each loss's own gradients before the
+//! update (MMPareto compares the multimodal and unimodal losses' gradients per encoder, M4 of
+//! ../shared/baselines-2.md), inner products and norms over a group of tensors (an encoder's
+//! gradient is one vector made of many tensors), and a Hessian-vector product by double
+//! backward (LFM's learned α, M6). A gradient a loss does not reach is undefined, as PyTorch's
+//! `None`; every function here reads it as zeros.
+
+use crate::error::Result;
+use crate::tensor::{check, Kind, Tensor};
+
+/// The gradient of each loss w.r.t. `params`, in order, one backward pass each. The graph is
+/// kept for every pass but the last, so the losses may share their forward.
+pub fn per_loss(losses: &[&Tensor], params: &[&Tensor]) -> Result<Vec<Vec<Tensor>>> {
+    let mut out = Vec::with_capacity(losses.len());
+    for (i, loss) in losses.iter().enumerate() {
+        let keep = i + 1 < losses.len();
+        out.push(check("backward", Tensor::f_run_backward(&[*loss], params, keep, false))?);
+    }
+    Ok(out)
+}
+
+/// Σ_t ⟨a_t, b_t⟩ over the tensors of a group (undefined gradients count as zeros), in f64.
+pub fn dot(a: &[&Tensor], b: &[&Tensor]) -> Result<f64> {
+    let mut total = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        if x.defined() && y.defined() {
+            total += check("dot", x.f_mul(y).and_then(|p| p.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?;
+        }
+    }
+    Ok(total)
+}
+
+/// ‖g‖² of one tensor (0 for an undefined gradient), in f64.
+pub fn squared_norm(g: &Tensor) -> Result<f64> {
+    if !g.defined() {
+        return Ok(0.0);
+    }
+    dot(&[g], &[g])
+}
+
+/// The zero tensor shaped as `like` where `g` is undefined, else `g` itself.
+pub fn or_zeros(g: &Tensor, like: &Tensor) -> Result<Tensor> {
+    if g.defined() {
+        Ok(g.shallow_clone())
+    } else {
+        check("gradient", like.f_zeros_like())
+    }
+}
+
+/// Rows `wrt` of the Hessian of `loss` over `params` times `v` (one tensor per parameter), by
+/// double backward: H·v = ∇_wrt ⟨∇_θ L, sg(v)⟩ (only the rows asked for are computed). `loss`
+/// must have been computed with the graph on; the graph is freed afterwards.
+pub fn hessian_vector(loss: &Tensor, params: &[&Tensor], v: &[Tensor], wrt: &[&Tensor]) -> Result<Vec<Tensor>> {
+    let grads = check("hessian-vector", Tensor::f_run_backward(&[loss], params, true, true))?;
+    let mut inner: Option<Tensor> = None;
+    for (g, v) in grads.iter().zip(v) {
+        if !g.defined() || !v.defined() {
+            continue;
+        }
+        let term = check("hessian-vector", v.f_detach().and_then(|v| g.f_mul(&v)).and_then(|p| p.f_sum(Kind::Float)))?;
+        inner = Some(match inner {
+            None => term,
+            Some(t) => check("hessian-vector", t.f_add(&term))?,
+        });
+    }
+    match inner {
+        // The loss does not depend on these parameters: its Hessian there is zero.
+        None => wrt.iter().map(|p| check("hessian-vector", p.f_zeros_like())).collect(),
+        Some(inner) if !inner.requires_grad() => wrt.iter().map(|p| check("hessian-vector", p.f_zeros_like())).collect(),
+        Some(inner) => check("hessian-vector", Tensor::f_run_backward(&[&inner], wrt, false, false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_loss_gradients_are_each_losss_own() {
+        let w = Tensor::from_slice(&[1.0f32, 2.0]).set_requires_grad(true);
+        let a = (&w * &w).sum(Kind::Float); // ∇ = 2w
+        let b = (&w * 3.0).sum(Kind::Float); // ∇ = 3
+        let g = per_loss(&[&a, &b], &[&w]).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&g[0][0]).unwrap(), vec![2.0, 4.0]);
+        assert_eq!(Vec::<f32>::try_from(&g[1][0]).unwrap(), vec![3.0, 3.0]);
+        assert_eq!(dot(&[&g[0][0]], &[&g[1][0]]).unwrap(), 18.0);
+        assert_eq!(squared_norm(&g[0][0]).unwrap(), 20.0);
+    }
+
+    #[test]
+    fn hessian_vector_matches_finite_differences_on_a_two_parameter_model() {
+        // L(θ) = θ0²·θ1 + sin(θ1)·θ0 + θ1³: a non-quadratic loss, so the Hessian depends on θ.
+        let loss_at = |t: &Tensor| {
+            let (t0, t1) = (t.get(0), t.get(1));
+            &t0 * &t0 * &t1 + t1.sin() * &t0 + &t1 * &t1 * &t1
+        };
+        let theta = Tensor::from_slice(&[0.7f64, -0.3]).set_requires_grad(true);
+        let v = Tensor::from_slice(&[0.4f64, 1.3]);
+        let h = hessian_vector(&loss_at(&theta), &[&theta], &[v.shallow_clone()], &[&theta]).unwrap();
+        let h = Vec::<f64>::try_from(&h[0]).unwrap();
+        // Central differences of the gradient along v.
+        let grad_at = |t: &Tensor| {
+            let t = t.detach().set_requires_grad(true);
+            let g = Tensor::run_backward(&[loss_at(&t)], &[&t], false, false);
+            Vec::<f64>::try_from(&g[0]).unwrap()
+        };
+        let e = 1e-5;
+        let plus = grad_at(&(theta.detach() + &v * e));
+        let minus = grad_at(&(theta.detach() - &v * e));
+        for i in 0..2 {
+            let fd = (plus[i] - minus[i]) / (2.0 * e);
+            assert!((h[i] - fd).abs() < 1e-6, "component {i}: double backward {} vs finite differences {fd}", h[i]);
+        }
+    }
+}

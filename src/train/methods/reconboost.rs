@@ -1,0 +1,313 @@
+//! ReconBoost, boosting with modality reconcilement (Hua, Xu, Bao, Yang, Huang, ICML 2024;
+//! ../shared/baselines-2.md §8): the modalities are learners f_m = head(φ_m(x_m)) of one shared
+//! classifier (fusion "shared_mlp", the official MLP head, or "shared", BalanceBenchmark's
+//! linear one), and the ensemble is F = β·Σ_m f_m with a learnable boost rate β. Training runs
+//! in stages, each a phase of each kind, one learner per stage in turn (a, v, a, v, ...):
+//!
+//! - phase 1 (`stage_epochs` epochs), learner m against the others, F_{−m} = β·Σ_{k≠m} f_k
+//!   without gradient (none at stage 0: the empty ensemble):
+//!   ℓ_i = (1/C)·(w1 − w2·softmax(F_{−m})[i, y_i])·(−log softmax(f_m)[i, y_i]), plus α·GA
+//!   from stage 1 on, GA = MSE(softmax(f_m), softmax(f_other)). The official GA detaches both
+//!   sides, so it has no gradient (`ga: "code"`, logged only); `ga: "live"` lets it reach f_m.
+//!   Only φ_m and the head move;
+//! - phase 2 (`correct_epochs` epochs), global rectification: CE(F) over every encoder, the
+//!   head and β.
+//!
+//! The optimizer starts afresh at each phase (`optimizer: "per_phase"`, the official rebuild;
+//! "persistent" keeps one, as BalanceBenchmark). β is the method's own parameter, updated in
+//! phase 2 by SGD (`beta_lr` 0.01, the official e_lr; momentum 0.9, weight decay 5e-4), and
+//! saved with its state. Evaluation predicts with the shared head's mean of the f_m, whose argmax is
+//! β·Σ f_m's for any β > 0. The official recipe's pretrained unimodal encoders are not part of
+//! this method (start it from a checkpoint for that). `variant: "bb"`: one epoch per phase,
+//! β starting at 0.01, one persistent optimizer.
+
+use super::options::{resolve, spec, Resolved, Valid};
+use crate::error::{Error, Result};
+use crate::tensor::{check, Kind, Tensor};
+use crate::train::fusion::FusionKind;
+use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
+use crate::train::model::Model;
+
+/// Where an epoch falls: stage s, and learner m's phase 1 or the rectification phase 2.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Phase {
+    Learner { stage: usize, modality: usize },
+    Rectify { stage: usize },
+}
+
+/// The boosting loss of one learner [B]: (1/C)·(w1 − w2·q_−m)·(−log p_m[y]).
+pub fn boosting_loss(logits: &Tensor, rest: Option<&Tensor>, labels: &Tensor, w1: f64, w2: f64) -> Result<Tensor> {
+    let op = "reconboost";
+    let c = logits.size()[1] as f64;
+    let y = check(op, labels.f_unsqueeze(1))?;
+    let nll = check(op, logits.f_log_softmax(-1, Kind::Float).and_then(|l| l.f_gather(1, &y, false)).and_then(|g| g.f_squeeze_dim(1)).and_then(|g| g.f_neg()))?;
+    let weight = match rest {
+        Some(r) => check(op, r.f_detach().and_then(|r| r.f_softmax(-1, Kind::Float)).and_then(|q| q.f_gather(1, &y, false)).and_then(|q| q.f_squeeze_dim(1)).and_then(|q| q.f_mul_scalar(-w2)).and_then(|q| q.f_add_scalar(w1)))?,
+        // The empty ensemble at stage 0 predicts nothing: the uniform 1/C.
+        None => check(op, nll.f_zeros_like().and_then(|z| z.f_add_scalar(w1 - w2 / c)))?,
+    };
+    check(op, weight.f_mul(&nll).and_then(|l| l.f_div_scalar(c)))
+}
+
+pub struct ReconBoost {
+    opts: Resolved,
+    w1: f64,
+    w2: f64,
+    alpha: f64,
+    ga_live: bool,
+    stage_epochs: usize,
+    correct_epochs: usize,
+    per_phase: bool,
+    momentum: f64,
+    weight_decay: f64,
+    /// The boost rate β (a leaf tensor with a gradient) and its momentum buffer.
+    beta: Tensor,
+    beta_momentum: f64,
+    /// β's gradient from the current step's backward, applied with the update.
+    beta_grad: Option<f64>,
+    beta_lr: f64,
+}
+
+impl ReconBoost {
+    pub fn new(given: &[(String, Value)]) -> Result<ReconBoost> {
+        let specs = vec![
+            spec("variant", Value::Text("official".into()), Valid::Choice(&["official", "bb"])),
+            spec("w1", Value::Float(5.0), Valid::Float(0.0, 1e6)),
+            spec("w2", Value::Float(1.0), Valid::Float(0.0, 1e6)),
+            spec("alpha", Value::Float(0.5), Valid::Float(0.0, 1e6)),
+            spec("ga", Value::Text("code".into()), Valid::Choice(&["code", "live"])),
+            spec("boost_rate", Value::Float(1.0), Valid::Float(1e-6, 1e6)),
+            spec("stage_epochs", Value::Int(4), Valid::Int(1, 10_000)),
+            spec("correct_epochs", Value::Int(4), Valid::Int(1, 10_000)),
+            spec("optimizer", Value::Text("per_phase".into()), Valid::Choice(&["per_phase", "persistent"])),
+            spec("beta_lr", Value::Float(0.01), Valid::Float(0.0, 1e3)),
+        ];
+        let mut opts = resolve("reconboost", &specs, given)?;
+        if opts.text("variant") == "bb" {
+            let bb: [(&str, Value); 4] = [("boost_rate", Value::Float(0.01)), ("stage_epochs", Value::Int(1)), ("correct_epochs", Value::Int(1)), ("optimizer", Value::Text("persistent".into()))];
+            for (name, value) in bb {
+                if !given.iter().any(|(n, _)| n == name) {
+                    if let Some(v) = opts.values.iter_mut().find(|(n, _)| *n == name) {
+                        v.1 = value;
+                    }
+                }
+            }
+        }
+        let beta = Tensor::from_slice(&[opts.float("boost_rate") as f32]).set_requires_grad(true);
+        Ok(ReconBoost {
+            w1: opts.float("w1"),
+            w2: opts.float("w2"),
+            alpha: opts.float("alpha"),
+            ga_live: opts.text("ga") == "live",
+            stage_epochs: opts.int("stage_epochs") as usize,
+            correct_epochs: opts.int("correct_epochs") as usize,
+            per_phase: opts.text("optimizer") == "per_phase",
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            beta,
+            beta_momentum: 0.0,
+            beta_grad: None,
+            beta_lr: opts.float("beta_lr"),
+            opts,
+        })
+    }
+
+    /// The phase of a 0-based epoch for a model of `n` modalities.
+    pub fn phase(&self, epoch: usize, n: usize) -> Phase {
+        let cycle = self.stage_epochs + self.correct_epochs;
+        let stage = epoch / cycle;
+        if epoch % cycle < self.stage_epochs {
+            Phase::Learner { stage, modality: stage % n }
+        } else {
+            Phase::Rectify { stage }
+        }
+    }
+
+    fn beta_value(&self) -> f64 {
+        self.beta.double_value(&[0])
+    }
+}
+
+impl Method for ReconBoost {
+    fn name(&self) -> &'static str {
+        "reconboost"
+    }
+
+    fn options(&self) -> &Resolved {
+        &self.opts
+    }
+
+    /// Any number: the learners take turns in the model's order.
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
+    fn keeps_state(&self) -> bool {
+        true
+    }
+
+    fn prepare(&self, model: &Model) -> Result<()> {
+        match model.fusion.kind {
+            FusionKind::SharedMlp | FusionKind::Shared => Ok(()),
+            other => Err(Error::arg(format!(
+                "reconboost: its learners share one classifier: build the model with fusion: \"shared_mlp\" (the official MLP head) or \"shared\" (a linear one), and encoders whose features have one size; this one's head is {}",
+                other.name()
+            ))),
+        }
+    }
+
+    fn fresh_optimizer(&self, epoch: usize) -> bool {
+        let cycle = self.stage_epochs + self.correct_epochs;
+        self.per_phase && (epoch % cycle == 0 || epoch % cycle == self.stage_epochs)
+    }
+
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
+        let op = "reconboost";
+        let model = ctx.model;
+        let n = model.modalities.len();
+        let fwd = model.forward_all(ctx.inputs, true)?;
+        let per = &fwd.logits.per;
+        let beta = check(op, self.beta.f_to_device(model.device()))?;
+        self.beta_grad = None;
+        match self.phase(ctx.epoch, n) {
+            Phase::Learner { stage, modality: m } => {
+                let rest = if stage == 0 {
+                    None
+                } else {
+                    let mut sum: Option<Tensor> = None;
+                    for (_, l) in per.iter().enumerate().filter(|(k, _)| *k != m) {
+                        let d = check(op, l.f_detach())?;
+                        sum = Some(match sum {
+                            None => d,
+                            Some(s) => check(op, s.f_add(&d))?,
+                        });
+                    }
+                    Some(check(op, sum.expect("another learner").f_mul(&beta.f_detach().map_err(|e| Error::torch(op, e))?))?)
+                };
+                let boost = check(op, boosting_loss(&per[m], rest.as_ref(), ctx.labels, self.w1, self.w2)?.f_mean(Kind::Float))?;
+                let mut total = boost.shallow_clone();
+                let mut terms = vec![("boost", check(op, boost.f_detach())?)];
+                if stage >= 1 {
+                    // GA against the mean of the other learners' predictions (the other one for two).
+                    let own = check(op, per[m].f_softmax(-1, Kind::Float))?;
+                    let own = if self.ga_live { own } else { check(op, own.f_detach())? };
+                    let mut others: Option<Tensor> = None;
+                    for (_, l) in per.iter().enumerate().filter(|(k, _)| *k != m) {
+                        let p = check(op, l.f_detach().and_then(|l| l.f_softmax(-1, Kind::Float)))?;
+                        others = Some(match others {
+                            None => p,
+                            Some(s) => check(op, s.f_add(&p))?,
+                        });
+                    }
+                    let others = check(op, others.expect("another learner").f_div_scalar((n - 1) as f64))?;
+                    let ga = check(op, own.f_mse_loss(&others, tch::Reduction::Mean))?;
+                    terms.push(("ga", check(op, ga.f_detach())?));
+                    if self.ga_live {
+                        total = check(op, ga.f_mul_scalar(self.alpha).and_then(|g| total.f_add(&g)))?;
+                    }
+                }
+                Ok(StepLoss { total, terms, diagnostics: vec![("learner", m as f64), ("beta", self.beta_value())] })
+            }
+            Phase::Rectify { .. } => {
+                let mut sum = per[0].shallow_clone();
+                for l in &per[1..] {
+                    sum = check(op, sum.f_add(l))?;
+                }
+                let ensemble = check(op, sum.f_mul(&beta))?;
+                let ce = mean_ce(&ensemble, ctx.labels)?;
+                Ok(StepLoss { terms: vec![("ce_ensemble", check(op, ce.f_detach())?)], total: ce, diagnostics: vec![("learner", -1.0), ("beta", self.beta_value())] })
+            }
+        }
+    }
+
+    fn backward(&mut self, ctx: &StepContext, total: &Tensor, params: &[(String, Tensor)]) -> Result<Option<Vec<Tensor>>> {
+        let op = "reconboost";
+        let mut refs: Vec<&Tensor> = params.iter().map(|(_, p)| p).collect();
+        let rectify = matches!(self.phase(ctx.epoch, ctx.model.modalities.len()), Phase::Rectify { .. });
+        if rectify {
+            refs.push(&self.beta);
+        }
+        let mut grads = check(op, Tensor::f_run_backward(&[total], &refs, false, false))?;
+        if rectify {
+            let g = grads.pop().expect("β's gradient");
+            self.beta_grad = Some(if g.defined() { check(op, g.f_double_value(&[0]))? } else { 0.0 });
+        }
+        Ok(Some(grads))
+    }
+
+    fn adjust_gradients(&mut self, _ctx: &StepContext, _params: &[(String, Tensor)], _grads: &mut [Tensor]) -> Result<()> {
+        // β's own SGD step (momentum 0.9, weight decay 5e-4, learning rate beta_lr: the
+        // official e_lr, 0.01), as PyTorch's SGD: buf = m·buf + (g + wd·β), β −= lr·buf.
+        if let Some(g) = self.beta_grad.take() {
+            let b = self.beta_value();
+            let d = g + self.weight_decay * b;
+            self.beta_momentum = self.momentum * self.beta_momentum + d;
+            let lr = self.beta_lr;
+            let _guard = tch::no_grad_guard();
+            let mut beta = self.beta.shallow_clone();
+            let _ = check("reconboost", beta.f_fill_(b - lr * self.beta_momentum))?;
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        vec![("beta".into(), state_tensor(&[self.beta_value(), self.beta_momentum]))]
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        check_state_names("reconboost", state, &["beta"])?;
+        if state.is_empty() {
+            return Ok(());
+        }
+        let v = read_state("reconboost", state, "beta", 2)?;
+        let _guard = tch::no_grad_guard();
+        let mut beta = self.beta.shallow_clone();
+        let _ = check("reconboost", beta.f_fill_(v[0]))?;
+        self.beta_momentum = v[1];
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_specs_boosting_example() {
+        // C = 6, w1 5, w2 1, softmax(F_−m)[y] = 0.5, softmax(f_m)[y] = 0.25: (5 − 0.5)/6 · ln 4.
+        let mut logits = vec![0.0f32; 6];
+        logits[0] = (0.25f32 / (0.75 / 5.0)).ln(); // p[0] = 0.25 with the other five equal
+        let mut rest = vec![0.0f32; 6];
+        rest[0] = (0.5f32 / (0.5 / 5.0)).ln(); // q[0] = 0.5
+        let l = Tensor::from_slice(&logits).reshape([1, 6]);
+        let r = Tensor::from_slice(&rest).reshape([1, 6]);
+        let y = Tensor::from_slice(&[0i64]);
+        let got = boosting_loss(&l, Some(&r), &y, 5.0, 1.0).unwrap().double_value(&[0]);
+        let want = (5.0 - 0.5) / 6.0 * 4f64.ln();
+        assert!((got - want).abs() < 1e-5 && (want - 1.03972).abs() < 1e-5, "{got} vs {want}");
+    }
+
+    #[test]
+    fn the_schedule_alternates_learners_and_rectifies() {
+        let rb = ReconBoost::new(&[("stage_epochs".into(), Value::Int(2)), ("correct_epochs".into(), Value::Int(1))]).unwrap();
+        let phases: Vec<Phase> = (0..7).map(|e| rb.phase(e, 2)).collect();
+        assert_eq!(
+            phases,
+            vec![
+                Phase::Learner { stage: 0, modality: 0 },
+                Phase::Learner { stage: 0, modality: 0 },
+                Phase::Rectify { stage: 0 },
+                Phase::Learner { stage: 1, modality: 1 },
+                Phase::Learner { stage: 1, modality: 1 },
+                Phase::Rectify { stage: 1 },
+                Phase::Learner { stage: 2, modality: 0 },
+            ]
+        );
+        // A fresh optimizer at each phase's first epoch only.
+        let fresh: Vec<bool> = (0..6).map(|e| rb.fresh_optimizer(e)).collect();
+        assert_eq!(fresh, vec![true, false, true, true, false, true]);
+        let bb = ReconBoost::new(&[("variant".into(), Value::Text("bb".into()))]).unwrap();
+        assert!(!(0..6).any(|e| bb.fresh_optimizer(e)));
+        assert!((bb.beta_value() - 0.01).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,143 @@
+//! UMT, the Uni-Modal Teacher (Du et al., ICML 2023; ../shared/baselines-2.md §3): each
+//! modality's encoder is pulled towards the pooled features of a unimodal teacher trained
+//! beforehand on that modality alone,
+//!
+//! ```text
+//! L = CE(l_f) + λ·Σ_m MSE(x_m, sg(x_m^T))        (MSE: the mean over B·d entries)
+//! ```
+//!
+//! The teachers (`train::teacher`: the student's encoder architecture and a linear head) are
+//! trained before the first epoch for `teacher_epochs` epochs with the run's optimizer kind and
+//! learning rate, their best epoch on the validation split kept (BalanceBenchmark picks it on
+//! the test set), then frozen in evaluation mode (BalanceBenchmark leaves them in training
+//! mode, so their batch norms keep moving). They are saved with the method's state, so a
+//! resumed run distils from the same teachers. λ = 0 is the concat step exactly.
+
+use super::options::{resolve, spec, Resolved, Valid};
+use crate::error::{Error, Result};
+use crate::tensor::{check, Tensor};
+use crate::train::method::{mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::train::model::Model;
+use crate::train::teacher::Teacher;
+
+pub struct Umt {
+    opts: Resolved,
+    lambda: f64,
+    epochs: usize,
+    seed: u64,
+    teachers: Vec<Teacher>,
+    /// Teacher tensors from a checkpoint, loaded once the model (their shapes) is known.
+    saved: Option<Vec<(String, Tensor)>>,
+}
+
+impl Umt {
+    pub fn new(given: &[(String, Value)]) -> Result<Umt> {
+        let opts = resolve(
+            "umt",
+            &[
+                spec("lambda", Value::Float(10.0), Valid::Float(0.0, 1e6)),
+                spec("teacher_epochs", Value::Int(10), Valid::Int(1, 100_000)),
+                spec("seed", Value::Int(0), Valid::Int(0, i64::MAX)),
+            ],
+            given,
+        )?;
+        Ok(Umt { lambda: opts.float("lambda"), epochs: opts.int("teacher_epochs") as usize, seed: opts.int("seed") as u64, opts, teachers: Vec::new(), saved: None })
+    }
+
+    /// Rebuilds the teachers a checkpoint held, on the first call after `load_state`.
+    fn restore(&mut self, model: &Model) -> Result<()> {
+        let Some(saved) = self.saved.take() else { return Ok(()) };
+        self.teachers.clear();
+        for m in 0..model.modalities.len() {
+            let mut t = Teacher::new(model, m, self.seed)?;
+            let prefix = format!("teacher{m}.");
+            let own: Vec<(String, Tensor)> = saved.iter().filter_map(|(n, v)| n.strip_prefix(&prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect();
+            t.load(&own)?;
+            t.val_acc = read_state("umt", &saved, &format!("teacher{m}_val_acc"), 1)?[0];
+            self.teachers.push(t);
+        }
+        Ok(())
+    }
+}
+
+impl Method for Umt {
+    fn name(&self) -> &'static str {
+        "umt"
+    }
+
+    fn options(&self) -> &Resolved {
+        &self.opts
+    }
+
+    /// Any number: one teacher per modality.
+    fn max_modalities(&self) -> Option<usize> {
+        None
+    }
+
+    fn keeps_state(&self) -> bool {
+        true
+    }
+
+    fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
+        self.restore(ctx.model)?;
+        if !self.teachers.is_empty() || self.lambda == 0.0 {
+            return Ok(());
+        }
+        for m in 0..ctx.model.modalities.len() {
+            let mut t = Teacher::new(ctx.model, m, self.seed.wrapping_add(m as u64))?;
+            t.train(ctx.opt, ctx.train, ctx.val, ctx.batching, self.epochs, ctx.quiet)?;
+            self.teachers.push(t);
+        }
+        Ok(())
+    }
+
+    fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
+        let op = "umt";
+        self.restore(ctx.model)?;
+        let fwd = ctx.model.forward_all(ctx.inputs, true)?;
+        let ce = mean_ce(&fwd.logits.fused, ctx.labels)?;
+        if self.lambda == 0.0 {
+            return Ok(StepLoss { terms: vec![("ce_fused", check(op, ce.f_detach())?)], total: ce, diagnostics: Vec::new() });
+        }
+        if self.teachers.len() != ctx.model.modalities.len() {
+            return Err(Error::arg("umt: distils from unimodal teachers trained before the first epoch: train with train_epoch or a recipe (which train them), not a lone train_step".to_string()));
+        }
+        let names = per_modality(ctx.model, "distill");
+        let acc_names = per_modality(ctx.model, "teacher_acc");
+        let mut total = ce.shallow_clone();
+        let mut terms = vec![("ce_fused", check(op, ce.f_detach())?)];
+        for (m, t) in self.teachers.iter().enumerate() {
+            let target = t.features(ctx.inputs[m])?;
+            let d = check(op, fwd.features[m].f_mse_loss(&target, tch::Reduction::Mean))?;
+            total = check(op, d.f_mul_scalar(self.lambda).and_then(|x| total.f_add(&x)))?;
+            terms.push((names[m], check(op, d.f_detach())?));
+        }
+        let diagnostics = self.teachers.iter().enumerate().map(|(m, t)| (acc_names[m], t.val_acc)).collect();
+        Ok(StepLoss { total, terms, diagnostics })
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (m, t) in self.teachers.iter().enumerate() {
+            if let Ok(tensors) = t.tensors() {
+                out.extend(tensors.into_iter().map(|(n, v)| (format!("teacher{m}.{n}"), v)));
+            }
+            out.push((format!("teacher{m}_val_acc"), state_tensor(&[t.val_acc])));
+        }
+        if out.is_empty() {
+            if let Some(saved) = &self.saved {
+                return saved.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+            }
+        }
+        out
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        if let Some((name, _)) = state.iter().find(|(n, _)| !n.starts_with("teacher")) {
+            return Err(Error::arg(format!("umt: the saved state holds \"{name}\", which this method does not keep (its teachers' tensors)")));
+        }
+        self.teachers.clear();
+        self.saved = if state.is_empty() { None } else { Some(state.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()) };
+        Ok(())
+    }
+}

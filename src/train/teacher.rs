@@ -1,0 +1,128 @@
+//! Frozen extra models (M5 of ../shared/baselines-2.md): a unimodal teacher is one encoder and
+//! a linear head, trained alone on one modality of the training split before the multimodal
+//! run, its best epoch on validation kept, then frozen and run in evaluation mode (UMT distils
+//! its features into the student's encoder). It has its own `VarStore`, so nothing the student's
+//! optimizer does reaches it, and its tensors travel in the method's checkpoint state.
+
+use super::encoder::Encoder;
+use super::layers::Linear;
+use super::method::mean_ce;
+use super::model::{param_prefix, Model};
+use super::optim::Optimizer;
+use crate::data::{Batch, BatchOptions, Batches, Split};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::tensor::{check, Kind, Tensor};
+use tch::nn;
+
+pub struct Teacher {
+    pub vs: nn::VarStore,
+    pub modality: String,
+    encoder: Encoder,
+    head: Linear,
+    /// Validation accuracy of the kept epoch (NaN without a validation split).
+    pub val_acc: f64,
+}
+
+impl Teacher {
+    /// An untrained teacher for the student's modality `m`: the same encoder architecture and
+    /// input shape (so its features have the student's size), initialised from `seed`.
+    pub fn new(student: &Model, m: usize, seed: u64) -> Result<Teacher> {
+        let spec = &student.spec;
+        crate::rng::with_torch_seed(seed, || {
+            let vs = nn::VarStore::new(student.device());
+            let root = vs.root();
+            let encoder = Encoder::new(&(&root / format!("{}_net", param_prefix(&spec.modalities[m]))), &spec.encoders[m], &spec.shapes[m])?;
+            let head = Linear::new(&(&root / "head"), encoder.dim, spec.classes);
+            Ok(Teacher { vs, modality: spec.modalities[m].clone(), encoder, head, val_acc: f64::NAN })
+        })
+    }
+
+    fn input<'a>(&self, batch: &'a Batch) -> Result<Tensor> {
+        let x = batch.inputs.iter().find(|(n, _)| *n == self.modality).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("teacher: the batch has no modality \"{}\"", self.modality)))?;
+        check("teacher", x.f_to_device(self.vs.device()))
+    }
+
+    /// Pooled features of a modality input, in evaluation mode and without gradients.
+    pub fn features(&self, x: &Tensor) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let x = check("teacher", x.f_to_device(self.vs.device()))?;
+        self.encoder.forward(&x, false)
+    }
+
+    fn accuracy(&self, split: &Split, batching: &BatchOptions) -> Result<f64> {
+        let _guard = tch::no_grad_guard();
+        let (mut right, mut total) = (0.0, 0.0);
+        for b in Batches::new(split, &BatchOptions { shuffle: false, augment: false, ..batching.clone() })? {
+            let b = b?;
+            let logits = self.head.forward(&self.encoder.forward(&self.input(&b)?, false)?)?;
+            let labels = check("teacher", b.labels.f_to_device(self.vs.device()))?;
+            right += check("teacher", logits.f_argmax(-1, false).and_then(|p| p.f_eq_tensor(&labels)).and_then(|c| c.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?;
+            total += b.labels.size()[0] as f64;
+        }
+        Ok(if total > 0.0 { right / total } else { f64::NAN })
+    }
+
+    /// Trains the teacher for `epochs` epochs with a fresh optimizer like `like` (kind, learning
+    /// rate, weight decay; constant rate), keeping the epoch with the best validation accuracy
+    /// (the last without a validation split).
+    pub fn train(&mut self, like: &Optimizer, train: &Split, val: Option<&Split>, batching: &BatchOptions, epochs: usize, quiet: bool) -> Result<()> {
+        let mut params: Vec<(String, Tensor)> = self.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut opt = like.fresh_like(format!("teacher {}", self.modality), params)?;
+        let mut best: Option<(f64, Vec<(String, Tensor)>)> = None;
+        for e in 0..epochs {
+            let batches = Batches::new(train, &BatchOptions { seed: batching.seed.wrapping_add(e as u64), ..batching.clone() })?;
+            let mut bar = Progress::new(format!("teacher {} epoch {e}", self.modality), batches.batch_count(), "batches", quiet);
+            for b in batches {
+                crate::interrupt::check(&format!("teacher {} epoch {e}", self.modality))?;
+                let b = b?;
+                let labels = check("teacher", b.labels.f_to_device(self.vs.device()))?;
+                let loss = mean_ce(&self.head.forward(&self.encoder.forward(&self.input(&b)?, true)?)?, &labels)?;
+                let grads = opt.gradients(&loss)?;
+                opt.update(&grads)?;
+                bar.inc(1);
+            }
+            bar.finish();
+            let acc = match val {
+                Some(v) => self.accuracy(v, batching)?,
+                None => f64::NAN,
+            };
+            if val.is_none() || best.as_ref().is_none_or(|(b, _)| acc > *b) {
+                best = Some((acc, self.tensors()?));
+            }
+        }
+        if let Some((acc, saved)) = best {
+            self.load(&saved)?;
+            self.val_acc = acc;
+        }
+        Ok(())
+    }
+
+    /// Every variable (parameters and batch-norm statistics), copied, by name.
+    pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let copy = |t: &Tensor| -> Result<Tensor> {
+            let mut c = check("teacher", t.f_zeros_like())?;
+            let _guard = tch::no_grad_guard();
+            check("teacher", c.f_copy_(t))?;
+            Ok(c)
+        };
+        let mut out = self.vs.variables().into_iter().map(|(n, t)| Ok((n, copy(&t)?))).collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Copies saved variables in by name; every variable must be there with its shape.
+    pub fn load(&self, saved: &[(String, Tensor)]) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        for (name, t) in self.vs.variables() {
+            let given = saved.iter().find(|(n, _)| *n == name).map(|(_, g)| g).ok_or_else(|| Error::arg(format!("teacher {}: the saved state has no \"{name}\"", self.modality)))?;
+            if given.size() != t.size() {
+                return Err(Error::arg(format!("teacher {}: saved \"{name}\" is {:?}, the teacher's is {:?}", self.modality, given.size(), t.size())));
+            }
+            let mut target = t.shallow_clone();
+            check("teacher", given.f_to_kind(t.kind()).and_then(|g| g.f_to_device(t.device())).and_then(|g| target.f_copy_(&g)))?;
+        }
+        Ok(())
+    }
+}
