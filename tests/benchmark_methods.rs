@@ -157,7 +157,7 @@ fn mmpareto_and_lfm_refuse_a_model_without_their_heads() {
 
 #[test]
 fn lfm_with_no_alignment_is_twice_the_late_fusion_cross_entropy() {
-    let (_, t) = one_step(FusionKind::Sum, build("lfm", &[("alpha", text("fixed")), ("alpha_align", Value::Float(0.0))]).as_mut(), 0.0);
+    let (_, t) = one_step(FusionKind::Sum, build("lfm", &[("schedule", text("fixed")), ("alpha_align", Value::Float(0.0))]).as_mut(), 0.0);
     assert!((term(&t, "loss") - 2.0 * term(&t, "ce_fused")).abs() < 1e-6, "{t:?}");
     assert_eq!(term(&t, "alpha_ce"), 1.0);
     // The official fitted schedule at epoch 0: 2·(0.2046·CE + 0.7954·A).
@@ -173,7 +173,7 @@ fn lfm_learns_alpha_on_a_validation_batch_within_its_bounds_and_saves_it() {
     let m = model(FusionKind::Sum);
     let o = sgd(&m, 0.9);
     let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
-    let mut lfm = build("lfm", &[("alpha", text("learned")), ("lr_alpha", Value::Float(10.0))]);
+    let mut lfm = build("lfm", &[("schedule", text("learned")), ("lr_alpha", Value::Float(10.0))]);
     let e = lfm.begin_epoch(&epoch_ctx(&m, &o, &train, None, &batching, 0)).unwrap_err().to_string();
     assert!(e.contains("pass val: data.val"), "{e}");
     // α_1 ← clip(α_1 − η·a, 0.05, 0.95), with a (the mean H·g over the first weight) saved as hvp.
@@ -188,11 +188,11 @@ fn lfm_learns_alpha_on_a_validation_batch_within_its_bounds_and_saves_it() {
         moved |= a1 != before;
     }
     // From BalanceBenchmark's start (α_1 = 0.05) the same rule moves it one way or the other.
-    let mut bb = build("lfm", &[("alpha", text("learned")), ("init", text("bb")), ("lr_alpha", Value::Float(10.0))]);
+    let mut bb = build("lfm", &[("schedule", text("learned")), ("init", text("bb")), ("lr_alpha", Value::Float(10.0))]);
     bb.begin_epoch(&epoch_ctx(&m, &o, &train, Some(&val), &batching, 0)).unwrap();
     moved |= bb.state()[0].1.double_value(&[0]) != 0.05;
     assert!(moved, "α never moved from either start");
-    let mut again = build("lfm", &[("alpha", text("learned"))]);
+    let mut again = build("lfm", &[("schedule", text("learned"))]);
     again.load_state(&lfm.state()).unwrap();
     assert_eq!(again.state()[0].1.double_value(&[0]), lfm.state()[0].1.double_value(&[0]));
 }

@@ -168,7 +168,7 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
     // each epoch), UMT's teachers (trained once, before epoch 0, and saved), sample
     // valuation's φ and view, ReconBoost's β and its phase optimizer (stopped between phases).
     for (name, method, model_opts) in [
-        ("lfm", "method: \"lfm\", method_opts: #{ alpha: \"learned\", lr_alpha: 1.0 }", "seed: 1, fusion: \"sum\""),
+        ("lfm", "method: \"lfm\", method_opts: #{ schedule: \"learned\", lr_alpha: 1.0 }", "seed: 1, fusion: \"sum\""),
         ("umt", "method: \"umt\", method_opts: #{ teacher_epochs: 2 }", "seed: 1"),
         ("sample", "method: \"sample\", method_opts: #{ warmup: 1 }", "seed: 1"),
         ("reconboost", "method: \"reconboost\", method_opts: #{ stage_epochs: 1, correct_epochs: 1 }", "seed: 1, fusion: \"shared_mlp\""),

@@ -12,10 +12,10 @@
 //! "code"`, its arguments the other way round from the Jensen–Shannon divergence, `align: "js"`).
 //!
 //! α comes from the official fitted schedule (a quintic in the epoch, clamped to [0.05, 0.95]
-//! and held beyond the 200 epochs it describes), is learned (`alpha: "learned"`: before each
+//! and held beyond the 200 epochs it describes), is learned (`schedule: "learned"`: before each
 //! epoch, α_1 ← clip(α_1 − η·mean(H_tot·g_cls over the first encoder tensor), 0.05, 0.95) on a
 //! fixed batch of the validation split, η halving every 20 epochs; a heuristic, implemented as
-//! written, not the bilevel hypergradient), or fixed (`alpha: "fixed"`, `alpha_align`).
+//! written, not the bilevel hypergradient), or fixed (`schedule: "fixed"`, `alpha_align`).
 
 use super::options::{resolve, spec, Resolved, Valid};
 use crate::data::{BatchOptions, Batches};
@@ -85,7 +85,7 @@ impl Lfm {
         let opts = resolve(
             "lfm",
             &[
-                spec("alpha", Value::Text("fitted".into()), Valid::Choice(&["fitted", "learned", "fixed"])),
+                spec("schedule", Value::Text("fitted".into()), Valid::Choice(&["fitted", "learned", "fixed"])),
                 spec("init", Value::Text("official".into()), Valid::Choice(&["official", "bb"])),
                 spec("alpha_align", Value::Float(0.5), Valid::Float(0.0, 1.0)),
                 spec("align", Value::Text("code".into()), Valid::Choice(&["code", "js"])),
@@ -96,7 +96,7 @@ impl Lfm {
             ],
             given,
         )?;
-        let schedule = match opts.text("alpha") {
+        let schedule = match opts.text("schedule") {
             "learned" => Schedule::Learned,
             "fixed" => Schedule::Fixed,
             _ => Schedule::Fitted,
@@ -160,7 +160,7 @@ impl Lfm {
     /// validation batch (train mode, as the official code), its mean over the first encoder
     /// tensor, and α_1 moved against it.
     fn learn(&mut self, ctx: &EpochContext) -> Result<()> {
-        let val = ctx.val.ok_or_else(|| Error::arg("lfm: alpha \"learned\" updates α on a fixed batch of the validation split: pass val: data.val to train_epoch (the recipes do when the dataset has one), or use alpha: \"fitted\""))?;
+        let val = ctx.val.ok_or_else(|| Error::arg("lfm: schedule \"learned\" updates α on a fixed batch of the validation split: pass val: data.val to train_epoch (the recipes do when the dataset has one), or use schedule: \"fitted\""))?;
         let model = ctx.model;
         // A fixed batch: val_size positions drawn once from the method's seed.
         let mut positions: Vec<i64> = (0..val.len() as i64).collect();
@@ -291,9 +291,9 @@ mod tests {
 
     #[test]
     fn the_learned_start_and_its_bb_swap() {
-        let l = Lfm::new(&[("alpha".into(), Value::Text("learned".into()))]).unwrap();
+        let l = Lfm::new(&[("schedule".into(), Value::Text("learned".into()))]).unwrap();
         assert_eq!(l.alphas(0), (0.050000000000000044, 0.95));
-        let bb = Lfm::new(&[("alpha".into(), Value::Text("learned".into())), ("init".into(), Value::Text("bb".into()))]).unwrap();
+        let bb = Lfm::new(&[("schedule".into(), Value::Text("learned".into())), ("init".into(), Value::Text("bb".into()))]).unwrap();
         assert!((bb.alphas(0).0 - 0.95).abs() < 1e-12);
     }
 }
