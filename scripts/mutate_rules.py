@@ -1,0 +1,33 @@
+"""Mutation check of BalanceBenchmark's rules (docs/methods.md, Tests): each mutation below
+changes one rule (a sign, a weight, a boundary, a stop-gradient); the unit tests beside the rule
+must fail on it. Run from the repository root: python3 scripts/mutate_rules.py (about 1 minute a
+mutation: each rebuilds the library's tests). It restores every file, and exits 1 if any
+mutation survives (or does not compile, which proves nothing)."""
+import subprocess, sys
+muts = [
+ ("src/train/methods/mmpareto.rs", "(v22 - v12) / (v11 + v22 - 2.0 * v12)", "(v11 - v12) / (v11 + v22 - 2.0 * v12)", "mmpareto"),
+ ("src/train/methods/mmpareto.rs", "if r > 1.0 { gamma * r } else { gamma }", "gamma", "mmpareto"),
+ ("src/train/methods/lfm.rs", "let per = if js {", "let per = if !js {", "lfm"),
+ ("src/train/methods/lfm.rs", "3.35472727e-3", "3.35472727e-2", "lfm"),
+ ("src/train/methods/cml.rs", "conf[k + 1].f_sub(&conf[k].f_detach().map_err(|e| Error::torch(op, e))?)", "conf[k + 1].f_sub(&conf[k])", "cml"),
+ ("src/train/methods/cml.rs", "Hinge::Batch => check(op, rise.f_sum(Kind::Float)", "Hinge::Batch => check(op, rise.f_mean(Kind::Float)", "cml"),
+ ("src/train/methods/reconboost.rs", "q.f_mul_scalar(-w2)", "q.f_mul_scalar(w2)", "reconboost"),
+ ("src/train/methods/sample.rs", "if 0.4 < phi && phi < 1.0 {", "if 0.4 <= phi && phi <= 1.0 {", "sample"),
+ ("src/train/methods/sample.rs", "(2.0 / 3.0) * alpha", "(4.0 / 3.0) * alpha", "sample"),
+ ("src/train/methods/sample.rs", "mask.count_ones() as f64 } else { 1.0 }", "1.0 } else { 1.0 }", "sample"),
+]
+missed = 0
+for path, old, new, filt in muts:
+    src = open(path).read()
+    assert src.count(old) == 1, (path, old)
+    open(path, "w").write(src.replace(old, new))
+    try:
+        r = subprocess.run(["cargo", "test", "-q", "--lib", "--", filt], capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        compiled = "could not compile" not in out
+        caught = compiled and r.returncode != 0 and "FAILED" in out
+        missed += not caught
+        print(("CAUGHT " if caught else "MISSED " if compiled else "NO BUILD ") + path + ": " + old + " -> " + new, flush=True)
+    finally:
+        open(path, "w").write(src)
+sys.exit(1 if missed else 0)
