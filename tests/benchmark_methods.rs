@@ -4,45 +4,18 @@
 //! model at the level of the Rust core. Hand-computed values of each rule are unit tests
 //! beside the rule (src/train/methods/*.rs).
 
-use gapscope::data::synthetic::{generate, SyntheticOptions};
+mod common;
+use common::toy::{data, max_diff, model, opts, sgd, snapshot};
 use gapscope::data::{view, Batch, BatchOptions, Batches, Split};
-use gapscope::train::encoder::EncoderKind;
 use gapscope::train::fusion::FusionKind;
 use gapscope::train::method::{EpochContext, Method, Value};
 use gapscope::train::methods;
 use gapscope::train::methods::sample::SampleValuation;
 use gapscope::train::model::{Model, ModelSpec};
-use gapscope::train::optim::{OptimKind, Optimizer, Schedule};
+use gapscope::train::optim::Optimizer;
 use gapscope::train::removal::{fused_without, Removal};
 use gapscope::train::trainer::{self, EpochPlan};
-use std::rc::Rc;
-use tch::{Kind, Tensor};
-
-fn data() -> (Split, Split) {
-    let d = Rc::new(generate(&SyntheticOptions { n: 240, classes: 3, audio_shape: vec![6], visual_shape: vec![6], seed: 2, ..SyntheticOptions::default() }).unwrap());
-    (d.split("train").unwrap(), d.split("val").unwrap())
-}
-
-fn model(fusion: FusionKind) -> Model {
-    Model::new(&ModelSpec {
-        modalities: vec!["audio".into(), "visual".into()],
-        shapes: vec![vec![6], vec![6]],
-        encoders: vec![EncoderKind::parse("mlp:8").unwrap(), EncoderKind::parse("mlp:8").unwrap()],
-        fusion,
-        classes: 3,
-        seed: 1,
-        device: tch::Device::Cpu,
-    })
-    .unwrap()
-}
-
-fn sgd(m: &Model, momentum: f64) -> Optimizer {
-    Optimizer::new(OptimKind::Sgd { momentum, nesterov: false }, 0.1, 0.0, Schedule::None, m.architecture.clone(), m.trainable_parameters()).unwrap()
-}
-
-fn opts(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-}
+use tch::Tensor;
 
 fn text(s: &str) -> Value {
     Value::Text(s.into())
@@ -54,14 +27,6 @@ fn build(name: &str, pairs: &[(&str, Value)]) -> Box<dyn Method> {
 
 fn first_batch(split: &Split, size: usize) -> Batch {
     Batches::new(split, &BatchOptions { batch_size: size, seed: 1, ..BatchOptions::default() }).unwrap().next().unwrap().unwrap()
-}
-
-fn snapshot(m: &Model) -> Vec<(String, Tensor)> {
-    m.state_dict().into_iter().map(|(k, t)| (k, t.copy())).collect()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
 }
 
 /// The largest difference over the tensors whose names `pick` accepts.

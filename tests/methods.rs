@@ -199,20 +199,27 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Runs a table script on the quick synthetic setting (one seed, 1 + 2 epochs) into `out_dir`:
+/// its stdout and the rows of its printed table, in order.
+fn quick_table(script: &str, out_dir: &std::path::Path) -> (String, Vec<String>) {
+    let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = run_bin(
+        &["run", &path, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &format!("out={}", out_dir.display())],
+        "",
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    let rows = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant")).map(|l| l.split('|').nth(1).unwrap().trim().to_string()).collect();
+    (stdout, rows)
+}
+
 #[test]
 fn table2_runs_every_row_on_the_quick_synthetic_setting() {
     let dir = temp_dir("methods-table2");
     let out_dir = dir.join("t2");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/table2.rhai");
-    let out = run_bin(
-        &["run", script, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &format!("out={}", out_dir.display())],
-        "",
-        None,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    let (stdout, rows) = quick_table("table2.rhai", &out_dir);
     // Every row, in the paper's order, with the best-on-validation and last columns.
-    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant")).map(|l| l.split('|').nth(1).unwrap().trim()).collect();
     assert_eq!(rows, ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl"], "{stdout}");
     assert!(stdout.contains("| variant | acc | F1 | acc 1st | F1 1st | acc 2nd | F1 2nd | acc (last) |"), "{stdout}");
     assert!(out_dir.join("summary.png").exists() && out_dir.join("summary.csv").exists());
@@ -223,15 +230,7 @@ fn table2_runs_every_row_on_the_quick_synthetic_setting() {
 fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
     let dir = temp_dir("methods-benchmark");
     let out_dir = dir.join("bench");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/benchmark.rhai");
-    let out = run_bin(
-        &["run", script, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &format!("out={}", out_dir.display())],
-        "",
-        None,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
-    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant")).map(|l| l.split('|').nth(1).unwrap().trim()).collect();
+    let (stdout, rows) = quick_table("benchmark.rhai", &out_dir);
     assert_eq!(
         rows,
         ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl", "mmpareto", "lfm", "reconboost", "umt", "cml", "sample"],

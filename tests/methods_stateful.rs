@@ -2,50 +2,13 @@
 //! at the level of the Rust core (prototypes, rounds and resets are not visible from a step's
 //! result alone).
 
-use gapscope::data::synthetic::{generate, SyntheticOptions};
-use gapscope::data::{BatchOptions, Batches, Split};
-use gapscope::train::encoder::EncoderKind;
+mod common;
+use common::toy::{data, max_diff, model, opts, sgd, snapshot};
+use gapscope::data::{BatchOptions, Batches};
 use gapscope::train::fusion::{entropy_gates, FusionKind};
 use gapscope::train::methods::{cross_entropy, dr::Relearn, mla::Mla, pmr::Pmr, EpochContext, Method, Value};
-use gapscope::train::model::{Model, ModelSpec};
-use gapscope::train::optim::{OptimKind, Optimizer, Schedule};
 use gapscope::train::trainer::{self, EpochPlan};
-use std::rc::Rc;
 use tch::{Kind, Tensor};
-
-fn data() -> (Split, Split) {
-    let d = Rc::new(generate(&SyntheticOptions { n: 240, classes: 3, audio_shape: vec![6], visual_shape: vec![6], seed: 2, ..SyntheticOptions::default() }).unwrap());
-    (d.split("train").unwrap(), d.split("val").unwrap())
-}
-
-fn model(fusion: FusionKind) -> Model {
-    Model::new(&ModelSpec {
-        modalities: vec!["audio".into(), "visual".into()],
-        shapes: vec![vec![6], vec![6]],
-        encoders: vec![EncoderKind::parse("mlp:8").unwrap(), EncoderKind::parse("mlp:8").unwrap()],
-        fusion,
-        classes: 3,
-        seed: 1,
-        device: tch::Device::Cpu,
-    })
-    .unwrap()
-}
-
-fn sgd(m: &Model, momentum: f64) -> Optimizer {
-    Optimizer::new(OptimKind::Sgd { momentum, nesterov: false }, 0.1, 0.0, Schedule::None, m.architecture.clone(), m.trainable_parameters()).unwrap()
-}
-
-fn opts(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
-}
-
-fn snapshot(m: &Model) -> Vec<(String, Tensor)> {
-    m.state_dict().into_iter().map(|(k, t)| (k, t.copy())).collect()
-}
 
 #[test]
 fn pmr_prototypes_are_the_class_means_of_the_validation_features() {

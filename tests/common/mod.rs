@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod toy;
+
 use gapscope::host::ScriptTensor;
 use gapscope::script;
 use gapscope::Host;
