@@ -15,7 +15,9 @@
 //! feature (detached) and α_t = 0.1^(1 + batch/n_batches), k = P·rᵀ, P ← P − k·kᵀ/(α_t + r·k),
 //! P ← P/‖P‖_F, then grad_W ← grad_W·Pᵀ ("replace", the paper) or grad_W + grad_W·Pᵀ ("add",
 //! BalanceBenchmark). "off" (the default) is the released code, whose name test never matches
-//! so the projection never fires.
+//! so the projection never fires. "authors" is "replace" as the authors' code ran it before its
+//! "Fix bugs" commit (11ae1ee; tree 4735bbc, utils/utils.py GSPlugin): k·kᵀ divided elementwise
+//! by the outer product α + k·r, where OWM and the spec divide by the scalar α + r·k.
 //!
 //! At test time the fused logits are ½·l_first + ½·l_second with `fusion: "fixed"` (av_alpha
 //! weighs the first; beyond two modalities only the default 0.5 is defined, and it means the
@@ -34,6 +36,9 @@ enum Projection {
     Off,
     Replace,
     Add,
+    /// "replace" with the authors' denominator before their "Fix bugs" commit (11ae1ee; the
+    /// tree is 4735bbc): α + k·r, an outer product [d, d], dividing k·kᵀ elementwise.
+    Authors,
 }
 
 pub struct Mla {
@@ -51,11 +56,12 @@ pub struct Mla {
 }
 
 /// One RLS update of P with the row vector r [1, d] and strength α: P − k·kᵀ/(α + r·k), k = P·rᵀ,
-/// then scaled to unit Frobenius norm.
-pub fn update_projection(p: &Tensor, r: &Tensor, alpha: f64) -> Result<Tensor> {
+/// then scaled to unit Frobenius norm. With `outer`, the authors' pre-fix denominator: the
+/// [d, d] matrix α + k·r, dividing elementwise (P then loses its symmetry).
+pub fn update_projection(p: &Tensor, r: &Tensor, alpha: f64, outer: bool) -> Result<Tensor> {
     let op = "mla";
     let k = check(op, p.f_matmul(&r.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
-    let denom = check(op, r.f_matmul(&k).and_then(|x| x.f_add_scalar(alpha)))?;
+    let denom = if outer { check(op, k.f_matmul(r).and_then(|x| x.f_add_scalar(alpha)))? } else { check(op, r.f_matmul(&k).and_then(|x| x.f_add_scalar(alpha)))? };
     let next = check(op, (|| -> std::result::Result<_, tch::TchError> { p.f_sub(&k.f_matmul(&k.f_t_copy()?)?.f_div(&denom)?) })())?;
     let norm = check(op, next.f_square().and_then(|s| s.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?.sqrt();
     check(op, next.f_div_scalar(norm))
@@ -66,7 +72,7 @@ impl Mla {
         let opts = resolve(
             "mla",
             &[
-                spec("projection", Value::Text("off".into()), Valid::Choice(&["off", "replace", "add"])),
+                spec("projection", Value::Text("off".into()), Valid::Choice(&["off", "replace", "add", "authors"])),
                 spec("fusion", Value::Text("entropy".into()), Valid::Choice(&["entropy", "fixed"])),
                 spec("av_alpha", Value::Float(0.5), Valid::Float(0.0, 1.0)),
             ],
@@ -75,6 +81,7 @@ impl Mla {
         let projection = match opts.text("projection") {
             "replace" => Projection::Replace,
             "add" => Projection::Add,
+            "authors" => Projection::Authors,
             _ => Projection::Off,
         };
         let rule = if opts.text("fusion") == "entropy" { HeadRule::EntropyGate } else { HeadRule::Mix { first: opts.float("av_alpha") } };
@@ -168,7 +175,7 @@ impl Method for Mla {
         };
         let (b, n) = ctx.batch;
         let alpha = 0.1f64.powf(1.0 + b as f64 / n.max(1) as f64);
-        let p = update_projection(&p, &r, alpha)?;
+        let p = update_projection(&p, &r, alpha, self.projection == Projection::Authors)?;
         let i = params.iter().position(|(name, _)| name == "fusion.fc_out.weight").ok_or_else(|| Error::arg("mla: the shared head has no fusion.fc_out.weight"))?;
         if grads[i].defined() {
             let projected = check(op, grads[i].f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
@@ -209,10 +216,30 @@ mod tests {
     fn the_projection_stays_symmetric_with_unit_norm() {
         let mut p = Tensor::eye(4, (Kind::Float, tch::Device::Cpu));
         for (i, r) in [[1.0f32, 0.5, -0.2, 0.1], [0.3, -1.0, 0.4, 2.0], [0.0, 0.2, 0.2, -0.5]].iter().enumerate() {
-            p = update_projection(&p, &Tensor::from_slice(r).reshape([1, 4]), 0.1f64.powf(1.0 + i as f64 / 3.0)).unwrap();
+            p = update_projection(&p, &Tensor::from_slice(r).reshape([1, 4]), 0.1f64.powf(1.0 + i as f64 / 3.0), false).unwrap();
             let asym = f64::try_from(p.f_sub(&p.tr()).unwrap().abs().max()).unwrap();
             let norm = f64::try_from(p.square().sum(Kind::Double)).unwrap().sqrt();
             assert!(asym < 1e-6 && (norm - 1.0).abs() < 1e-6, "asym {asym}, norm {norm}");
+        }
+    }
+
+    #[test]
+    fn the_authors_denominator_is_the_outer_product() {
+        // P = I (d = 2), r = (1, 2), α = 0.5: k = (1, 2)ᵀ, k·kᵀ = [[1, 2], [2, 4]].
+        let p = Tensor::eye(2, (Kind::Float, tch::Device::Cpu));
+        let r = Tensor::from_slice(&[1.0f32, 2.0]).reshape([1, 2]);
+        let unit = |m: [[f64; 2]; 2]| {
+            let n = m.iter().flatten().map(|x| x * x).sum::<f64>().sqrt();
+            m.map(|row| row.map(|x| x / n))
+        };
+        // Scalar: α + r·k = 5.5. Outer: α + k·r = [[1.5, 2.5], [2.5, 4.5]], elementwise.
+        let scalar = unit([[1.0 - 1.0 / 5.5, -2.0 / 5.5], [-2.0 / 5.5, 1.0 - 4.0 / 5.5]]);
+        let outer = unit([[1.0 - 1.0 / 1.5, -2.0 / 2.5], [-2.0 / 2.5, 1.0 - 4.0 / 4.5]]);
+        for (flag, want) in [(false, scalar), (true, outer)] {
+            let got = Vec::<f32>::try_from(update_projection(&p, &r, 0.5, flag).unwrap().flatten(0, -1)).unwrap();
+            for (g, w) in got.iter().zip(want.iter().flatten()) {
+                assert!((*g as f64 - w).abs() < 1e-6, "outer {flag}: {got:?} vs {want:?}");
+            }
         }
     }
 }
