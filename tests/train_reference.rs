@@ -64,16 +64,16 @@ fn three_optimizer_steps_match_pytorch() {
     }
 }
 
-/// A ResNet-18 pair at a small input size (32x32 spectrograms, two 32x32 frames) trains for one
-/// epoch, and its checkpoint loads into the PyTorch version with `strict=True` and gives the
-/// same logits there (checked by tests/fixtures/check_torch_load.py under the venv's Python).
-#[test]
-fn a_resnet18_checkpoint_loads_into_pytorch_and_gives_the_same_logits() {
-    let dir = temp_dir("torch-load");
+/// Trains `encoder` on a synthetic pair (spectrograms `audio`, frames `visual`) for one epoch,
+/// saves a checkpoint and a batch's logits, and has tests/fixtures/check_torch_load.py load the
+/// checkpoint into the PyTorch version with `strict=True` and compare the logits there. Returns
+/// the model's parameter count.
+fn trains_and_loads_into_pytorch(name: &str, encoder: &str, audio: &str, visual: &str, n: usize) -> i64 {
+    let dir = temp_dir(name);
     let d = dir.display().to_string().replace('\\', "/");
     let src = format!(
-        "let data = dataset(\"synthetic\", #{{ n: 40, classes: 4, audio_shape: [1, 32, 32], visual_shape: [3, 2, 32, 32], seed: 2 }});
-        let m = model(data, #{{ encoders: [\"resnet18\", \"resnet18\"], seed: 3, device: \"cpu\" }});
+        "let data = dataset(\"synthetic\", #{{ n: {n}, classes: 4, audio_shape: {audio}, visual_shape: {visual}, seed: 2 }});
+        let m = model(data, #{{ encoders: [\"{encoder}\", \"{encoder}\"], seed: 3, device: \"cpu\" }});
         let o = optimizer(m, #{{ lr: 0.01 }});
         let terms = train_epoch(m, o, data.train, #{{ batch: 8, quiet: true }});
         save_checkpoint(\"{d}/ck\", m, o, #{{ epoch: 0 }});
@@ -87,16 +87,41 @@ fn a_resnet18_checkpoint_loads_into_pytorch_and_gives_the_same_logits() {
     let loss = v[0].as_float().unwrap();
     assert!(loss.is_finite() && loss > 0.0, "loss {loss}");
     let steps = (v[1].as_int().unwrap() + 7) / 8;
-    // Two ResNet-18 trunks (11.17M each, 1- and 3-channel conv1) and a 1024 -> 4 head.
-    assert_eq!(v[2].as_int().unwrap(), 11_170_240 + 11_176_512 + 1024 * 4 + 4);
     let python = std::env::var("GAPSCOPE_PYTHON").expect("GAPSCOPE_PYTHON is set by scripts/setup.sh in .cargo/config.toml");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/check_torch_load.py");
     let out = std::process::Command::new(python)
-        .args([script, &format!("{d}/ck/epoch-0000"), &format!("{d}/batch.safetensors"), "resnet18", "resnet18", "4", &steps.to_string()])
+        .args([script, &format!("{d}/ck/epoch-0000"), &format!("{d}/batch.safetensors"), encoder, encoder, "4", &steps.to_string()])
         .output()
         .unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     eprintln!("{said}");
-    assert!(out.status.success(), "PyTorch could not load the checkpoint or disagrees: {said}");
+    assert!(out.status.success(), "PyTorch could not load the {encoder} checkpoint or disagrees: {said}");
     std::fs::remove_dir_all(&dir).ok();
+    v[2].as_int().unwrap()
+}
+
+/// A ResNet-18 pair at a small input size (32x32 spectrograms, two 32x32 frames) trains for one
+/// epoch, and its checkpoint loads into the PyTorch version with `strict=True` and gives the
+/// same logits there.
+#[test]
+fn a_resnet18_checkpoint_loads_into_pytorch_and_gives_the_same_logits() {
+    let params = trains_and_loads_into_pytorch("torch-load", "resnet18", "[1, 32, 32]", "[3, 2, 32, 32]", 40);
+    // Two ResNet-18 trunks (11.17M each, 1- and 3-channel conv1) and a 1024 -> 4 head.
+    assert_eq!(params, 11_170_240 + 11_176_512 + 1024 * 4 + 4);
+}
+
+/// PMR's backbone (`resnet18:compress`, its compress / recover stack after layer 2) at the sizes
+/// it was built for: CREMA-D's 257 x 299 spectrograms and 224 x 224 frames. Its checkpoint
+/// loads into PyTorch's version of the reference's layers and gives the same logits.
+#[test]
+fn pmrs_compress_backbone_loads_into_pytorch_and_gives_the_same_logits() {
+    let params = trains_and_loads_into_pytorch("torch-load-compress", "resnet18:compress", "[1, 257, 299]", "[3, 1, 224, 224]", 40);
+    // The stacks add 4 convs (3 of 128 -> 128, one 128 -> 512, with biases) and 4 transposed
+    // convs per trunk; their kernels differ between the audio and visual recover stacks.
+    let convs = 3 * (128 * 128 * 9 + 128) + (128 * 512 * 9 + 512);
+    let audio_up = 512 * 128 * 16 + 128 * 128 * 4 + 128 * 128 * 8 + 128 * 128 * 12 + 4 * 128;
+    let visual_up = 512 * 128 * 9 + 128 * 128 * 9 + 2 * 128 * 128 * 4 + 4 * 128;
+    assert_eq!(params, 11_170_240 + 11_176_512 + 1024 * 4 + 4 + 2 * convs + audio_up + visual_up);
+    let err = common::eval_err("let d = dataset(\"synthetic\", #{ n: 20, classes: 2, audio_shape: [1, 64, 64], visual_shape: [8] }); model(d, #{ encoders: [\"resnet18:compress\", \"mlp\"] })");
+    assert!(err.contains("28 x 28") && err.contains("give 8 x 8"), "{err}");
 }

@@ -5,9 +5,14 @@
 //!   spectrograms on CPU)
 //! - `resnet18`: torchvision's ResNet-18 from scratch (BasicBlock x [2, 2, 2, 2], 512-d), with
 //!   the public code's 1-channel conv1 for spectrograms; frame stacks [B, 3, T, H, W] run per
-//!   frame and are pooled over (T, H, W) with 3-D average pooling, as OGM-GE does.
+//!   frame and are pooled over (T, H, W) with 3-D average pooling, as OGM-GE does
+//! - `resnet18:compress`: ResNet-18 as PMR's released backbone builds it (`compress=True`,
+//!   fanyunfeng-bit/Modal-Imbalance-PMR @3615e48 models/backbone.py): after layer 2 a compress
+//!   stack (four strided convs down to 1 x 1 x 512) and a recover stack (four transposed convs
+//!   back to layer 2's map), made for 224 x 224 frames (28 x 28 maps) and CREMA-D's 257 x 299
+//!   spectrograms (33 x 38)
 
-use super::layers::{relu, BatchNorm, Conv, Linear};
+use super::layers::{relu, BatchNorm, Conv, ConvTranspose, Linear};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
 use tch::nn;
@@ -17,6 +22,8 @@ pub enum EncoderKind {
     Mlp { hidden: Vec<i64> },
     Cnn { width: i64 },
     ResNet18,
+    /// ResNet-18 with PMR's compress / recover stack after layer 2.
+    ResNet18Compress,
 }
 
 impl EncoderKind {
@@ -40,7 +47,8 @@ impl EncoderKind {
                 _ => Err(Error::arg(format!("encoder \"{name}\": cnn takes one width, e.g. \"cnn:16\""))),
             },
             ("resnet18", None) => Ok(EncoderKind::ResNet18),
-            _ => Err(Error::arg(format!("unknown encoder \"{name}\": use \"mlp\" (or \"mlp:128,64\"), \"cnn\" (or \"cnn:16\") or \"resnet18\""))),
+            ("resnet18", Some("compress")) => Ok(EncoderKind::ResNet18Compress),
+            _ => Err(Error::arg(format!("unknown encoder \"{name}\": use \"mlp\" (or \"mlp:128,64\"), \"cnn\" (or \"cnn:16\"), \"resnet18\" or \"resnet18:compress\" (PMR's backbone)"))),
         }
     }
 
@@ -48,7 +56,7 @@ impl EncoderKind {
         match self {
             EncoderKind::Mlp { .. } => "mlp",
             EncoderKind::Cnn { .. } => "cnn",
-            EncoderKind::ResNet18 => "resnet18",
+            EncoderKind::ResNet18 | EncoderKind::ResNet18Compress => "resnet18",
         }
     }
 
@@ -58,6 +66,7 @@ impl EncoderKind {
             EncoderKind::Mlp { hidden } => format!("mlp:{}", hidden.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
             EncoderKind::Cnn { width } => format!("cnn:{width}"),
             EncoderKind::ResNet18 => "resnet18".into(),
+            EncoderKind::ResNet18Compress => "resnet18:compress".into(),
         }
     }
 }
@@ -96,10 +105,65 @@ impl Block {
     }
 }
 
+/// PMR's compress / recover stack: convs 3x3 s2 (p1, p1, p0, p0; ReLU after the second and
+/// fourth) down to 512 x 1 x 1, then transposed convs back to layer 2's map (no activations).
+struct Compress {
+    down: Vec<Conv>,
+    up: Vec<ConvTranspose>,
+}
+
+impl Compress {
+    /// For a layer-2 map of `hw`: 28 x 28 (224 x 224 frames) or 33 x 38 (257 x 299 spectrograms).
+    fn new(p: &nn::Path, hw: (i64, i64)) -> Result<Compress> {
+        let d = p / "compress_layer";
+        let down = vec![
+            Conv::with_default_bias(&(&d / "0"), 128, 128, 3, 2, 1),
+            Conv::with_default_bias(&(&d / "1"), 128, 128, 3, 2, 1),
+            Conv::with_default_bias(&(&d / "3"), 128, 128, 3, 2, 0),
+            Conv::with_default_bias(&(&d / "4"), 128, 512, 3, 2, 0),
+        ];
+        // The reference's two recover stacks, one per map size (its comments give the sizes).
+        let kernels: [([i64; 2], i64); 4] = match hw {
+            (28, 28) => [([3, 3], 1), ([3, 3], 2), ([2, 2], 2), ([2, 2], 2)],
+            (33, 38) => [([4, 4], 1), ([2, 2], 2), ([2, 4], 2), ([3, 4], 2)],
+            (h, w) => {
+                return Err(Error::arg(format!(
+                    "encoder resnet18:compress: PMR's compress stack is built for layer-2 maps of 28 x 28 (224 x 224 frames) or 33 x 38 (257 x 299 spectrograms); these inputs give {h} x {w}: use \"resnet18\", or inputs of those sizes"
+                )))
+            }
+        };
+        let u = p / "recover_layer";
+        let up = kernels.iter().enumerate().map(|(i, (k, s))| ConvTranspose::new(&(&u / i.to_string()), if i == 0 { 512 } else { 128 }, 128, *k, *s)).collect();
+        Ok(Compress { down, up })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.shallow_clone();
+        for (i, conv) in self.down.iter().enumerate() {
+            h = conv.forward(&h)?;
+            if i == 1 || i == 3 {
+                h = relu(h)?;
+            }
+        }
+        for t in &self.up {
+            h = t.forward(&h)?;
+        }
+        Ok(h)
+    }
+}
+
 enum Net {
     Mlp(Vec<Linear>),
     Cnn(Vec<(Conv, BatchNorm)>),
-    ResNet { conv1: Conv, bn1: BatchNorm, layers: Vec<Block> },
+    ResNet { conv1: Conv, bn1: BatchNorm, layers: Vec<Block>, compress: Option<Compress> },
+}
+
+/// A ResNet's layer-2 map size for an input of `h` x `w` (conv1 s2 p3 k7, max pool s2 p1 k3,
+/// layer 2's stride 2).
+fn layer2_size(h: i64, w: i64) -> (i64, i64) {
+    let down = |x: i64, k: i64, p: i64| (x + 2 * p - k) / 2 + 1;
+    let f = |x| down(down(down(x, 7, 3), 3, 1), 3, 1);
+    (f(h), f(w))
 }
 
 pub struct Encoder {
@@ -138,12 +202,17 @@ impl Encoder {
                 }
                 (Net::Cnn(blocks), c)
             }
-            EncoderKind::ResNet18 => {
+            EncoderKind::ResNet18 | EncoderKind::ResNet18Compress => {
                 let cin = match input.len() {
                     3 => input[0],
                     4 => input[0], // [3, T, H, W] frames
                     2 => 1,
                     _ => return Err(Error::arg(format!("encoder resnet18: expects [C, H, W] or frames [3, T, H, W], got {input:?}"))),
+                };
+                let (h, w) = (input[input.len() - 2], input[input.len() - 1]);
+                let compress = match kind {
+                    EncoderKind::ResNet18Compress => Some(Compress::new(p, layer2_size(h, w))?),
+                    _ => None,
                 };
                 let mut layers = Vec::new();
                 let mut c = 64;
@@ -154,7 +223,7 @@ impl Encoder {
                     layers.push(Block::new(&(&lp / "1"), w, w, 1));
                     c = w;
                 }
-                (Net::ResNet { conv1: Conv::new(&(p / "conv1"), cin, 64, 7, 2, 3, false), bn1: BatchNorm::new(&(p / "bn1"), 64), layers }, 512)
+                (Net::ResNet { conv1: Conv::new(&(p / "conv1"), cin, 64, 7, 2, 3, false), bn1: BatchNorm::new(&(p / "bn1"), 64), layers, compress }, 512)
             }
         };
         Ok(Encoder { kind: kind.clone(), input: input.to_vec(), dim, net })
@@ -183,7 +252,7 @@ impl Encoder {
                 }
                 check("encoder", h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float))
             }
-            Net::ResNet { conv1, bn1, layers } => {
+            Net::ResNet { conv1, bn1, layers, compress } => {
                 // Frames [B, 3, T, H, W] run as a batch of B*T images, then pool over T, H, W.
                 let frames = self.input.len() == 4;
                 let (mut h, t) = if frames {
@@ -196,8 +265,14 @@ impl Encoder {
                 };
                 h = relu(bn1.forward(&conv1.forward(&h)?, train)?)?;
                 h = check("encoder", h.f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false))?;
-                for block in layers {
+                for (i, block) in layers.iter().enumerate() {
                     h = block.forward(&h, train)?;
+                    // After layer 2 (blocks 0-3): PMR's compress / recover stack.
+                    if i == 3 {
+                        if let Some(c) = compress {
+                            h = c.forward(&h)?;
+                        }
+                    }
                 }
                 if frames {
                     let (c, hh, ww) = (h.size()[1], h.size()[2], h.size()[3]);

@@ -22,8 +22,40 @@ impl Conv {
         Conv { weight, bias, stride, padding }
     }
 
+    /// As `new` with a bias, initialised as PyTorch's `nn.Conv2d` does when nothing overrides it:
+    /// uniform in ±1/√(cin·k·k) (PMR's compress stack re-initialises only the weights).
+    pub fn with_default_bias(p: &nn::Path, cin: i64, cout: i64, k: i64, stride: i64, padding: i64) -> Conv {
+        let mut conv = Conv::new(p, cin, cout, k, stride, padding, false);
+        let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+        conv.bias = Some(p.var("bias", &[cout], Init::Uniform { lo: -bound, up: bound }));
+        conv
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check("conv2d", x.f_conv2d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [1], 1))
+    }
+}
+
+/// A transposed convolution (`nn.ConvTranspose2d`, no padding), with PyTorch's default init:
+/// weight [cin, cout, kh, kw] and bias uniform in ±1/√(cout·kh·kw).
+pub struct ConvTranspose {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub stride: i64,
+}
+
+impl ConvTranspose {
+    pub fn new(p: &nn::Path, cin: i64, cout: i64, k: [i64; 2], stride: i64) -> ConvTranspose {
+        let bound = 1.0 / ((cout * k[0] * k[1]) as f64).sqrt();
+        ConvTranspose {
+            weight: p.var("weight", &[cin, cout, k[0], k[1]], Init::Uniform { lo: -bound, up: bound }),
+            bias: p.var("bias", &[cout], Init::Uniform { lo: -bound, up: bound }),
+            stride,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        check("conv_transpose2d", x.f_conv_transpose2d(&self.weight, Some(&self.bias), [self.stride], [0], [0], 1, [1]))
     }
 }
 
