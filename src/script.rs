@@ -17,14 +17,17 @@ impl std::fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
-/// Parses a `--set` value: int, float, bool, else a string (surrounding quotes removed).
+/// Parses a `--set` value: int, finite float, bool, else a string (surrounding quotes removed).
 pub fn parse_set_value(raw: &str) -> Dynamic {
     let s = raw.trim();
     if let Ok(i) = s.parse::<i64>() {
         return Dynamic::from_int(i);
     }
+    // Finite numbers only: "inf" and "nan" are text (a tag, a name), never a setting's value.
     if let Ok(f) = s.parse::<f64>() {
-        return Dynamic::from_float(f);
+        if f.is_finite() {
+            return Dynamic::from_float(f);
+        }
     }
     match s {
         "true" => return Dynamic::from_bool(true),
@@ -98,6 +101,8 @@ pub fn format_eval_error(source: &str, err: &EvalAltResult) -> String {
             }
         }
     };
+    // Rhai names values by their Rust types; users see the script's (Tensor, map, int, ...).
+    let msg = crate::host::type_names::for_users(&msg);
     let mut out = format!("{}: {msg}", position_text(&cur_source, cur.position()));
     for line in chain.into_iter().rev() {
         out.push('\n');
@@ -164,6 +169,7 @@ mod tests {
         assert!(parse_set_value("3").is_int());
         assert!(parse_set_value("0.5").is_float());
         assert!(parse_set_value("true").is_bool());
+        assert!(parse_set_value("inf").is_string() && parse_set_value("NaN").is_string());
         assert_eq!(parse_set_value("\"cremad\"").into_string().unwrap(), "cremad");
         assert!(parse_set("a b=1").is_err());
         assert!(parse_set("lr").is_err());

@@ -37,3 +37,19 @@ fn api_md_is_current() {
     let generated = Host::new().docs.markdown();
     assert!(on_disk == generated, "docs/api.md is stale: regenerate it with `cargo run -q -- api > docs/api.md`");
 }
+
+#[test]
+fn help_shows_script_types_only() {
+    // help("name") lists each overload with the types a script writes (map, array, Tensor,
+    // string, int, float, any), never a Rust path such as alloc::collections::btree::map::BTreeMap.
+    let host = Host::new();
+    let mut leaks = Vec::new();
+    for d in host.docs.entries() {
+        for sig in gapscope::host::system::signatures_of(&host.engine, d.name) {
+            if sig.contains("::") || sig.contains("Script") || sig.contains("Result<") || sig.contains("i64") || sig.contains("f64") {
+                leaks.push(sig);
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{} overloads show Rust types: {:?}", leaks.len(), &leaks[..leaks.len().min(10)]);
+}

@@ -19,6 +19,9 @@ let x = randn([20, 3]); let y = randint(0, 3, [20]);
 const SCRIPT_CASES: &[(&str, &str)] = &[
     // Tensor construction.
     ("tensor([[1, 2], [3]])", "ragged"),
+    // A tensor where a bool belongs: the script's type name, not Rust's.
+    ("let t = tensor([1.0]); if t { 1 }", "Tensor (expecting bool)"),
+    ("let t = tensor([1.0]); while t { break; }", "Tensor"),
     ("tensor([1, true])", "mixed bools and numbers"),
     ("tensor(\"abc\")", "expected numbers"),
     ("tensor([#{ a: 1 }])", "expected numbers"),

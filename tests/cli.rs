@@ -30,6 +30,22 @@ fn set_with_wrong_type_is_an_error() {
 }
 
 #[test]
+fn a_string_parameter_takes_any_set_text_and_infinities_are_text() {
+    let dir = temp_dir("settext");
+    let script = dir.join("t.rhai");
+    std::fs::write(&script, "let tag = param(\"tag\", \"none\");\nlet lr = param(\"lr\", 0.1);\nprint(`${tag} ${type_of(tag)} ${lr}`);\n").unwrap();
+    for (given, printed) in [("tag=inf", "inf string 0.1"), ("tag=3", "3 string 0.1"), ("tag=true", "true string 0.1"), ("tag=nan", "nan string 0.1")] {
+        let out = run_bin(&["run", script.to_str().unwrap(), "--set", given], "", None);
+        assert!(out.status.success(), "{given}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), printed, "{given}");
+    }
+    // A number parameter refuses an infinity, naming the script's types.
+    let out = run_bin(&["run", script.to_str().unwrap(), "--set", "lr=inf"], "", None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("expected a float like the default 0.1, got a string"), "{err}");
+}
+
+#[test]
 fn missing_script_fails_cleanly() {
     let out = run_bin(&["run", "/no/such/script.rhai"], "", None);
     assert!(!out.status.success());

@@ -131,12 +131,5 @@ pub fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
 
 /// A value's type as a script author knows it ("float", "Tensor"), not the Rust path behind it.
 pub fn type_label(v: &Dynamic) -> String {
-    let name = v.type_name();
-    let short = name.rsplit("::").next().unwrap_or(name);
-    match short {
-        "f64" | "f32" => "float".into(),
-        "i64" | "i32" => "int".into(),
-        "ImmutableString" | "String" => "string".into(),
-        other => other.strip_prefix("Script").unwrap_or(other).to_string(),
-    }
+    super::type_names::script_type(v.type_name())
 }

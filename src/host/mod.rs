@@ -23,6 +23,7 @@ pub mod sweep;
 pub mod system;
 pub mod tensor;
 pub mod train;
+pub mod type_names;
 
 pub use docs::{Docs, FnDoc};
 pub use engine::Host;

@@ -39,11 +39,15 @@ fn coerce_like(name: &str, value: Dynamic, default: &Dynamic) -> RhaiResult<Dyna
             return Ok(Dynamic::from_float(i as f64));
         }
     }
+    // A string parameter takes any --set text: "--set tag=3" or "--set tag=inf" is the tag.
+    if default.is_string() && (value.is_int() || value.is_float() || value.is_bool()) {
+        return Ok(Dynamic::from(value.to_string()));
+    }
     if !default.is_unit() && value.type_name() != default.type_name() {
         return Err(Error::arg(format!(
             "--set {name}={value}: expected a {} like the default {default}, got a {}",
-            default.type_name(),
-            value.type_name()
+            super::type_names::script_type(default.type_name()),
+            super::type_names::script_type(value.type_name())
         ))
         .into());
     }
@@ -101,13 +105,7 @@ pub fn documented_name(signature: &str) -> String {
 
 /// Rhai prints Rust type paths; show script authors the types they write.
 fn clean_signature(sig: &str) -> String {
-    let mut s = sig.replace("gapscope::host::tensor::ScriptTensor", "Tensor").replace("&mut ", "").replace("_: ", "");
-    let result_prefix = "core::result::Result<";
-    if let Some(start) = s.find(result_prefix) {
-        let inner = &s[start + result_prefix.len()..];
-        if let Some(comma) = inner.rfind(",alloc::boxed::Box<") {
-            s = format!("{}{}", &s[..start], &inner[..comma]);
-        }
-    }
-    s.replace("i64", "int").replace("f64", "float").replace("rhai::", "")
+    let s = super::type_names::for_users(&sig.replace("&mut ", "").replace("_: ", ""));
+    // Bare primitive names (not paths) in argument lists.
+    s.replace("i64", "int").replace("f64", "float")
 }
