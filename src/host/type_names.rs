@@ -30,6 +30,9 @@ pub fn script_type(rust: &str) -> String {
     }
 }
 
+/// The crates whose paths Rhai and gapscope print.
+const RUST_ROOTS: &[&str] = &["gapscope", "alloc", "core", "std", "rhai", "types", "smartstring", "polars", "tch"];
+
 /// `text` with every Rust type path in it (a `::`-joined path, with its generic arguments)
 /// replaced by its script name; `core::result::Result<T, Box<EvalAltResult>>` becomes T's name.
 pub fn for_users(text: &str) -> String {
@@ -77,8 +80,10 @@ pub fn for_users(text: &str) -> String {
                     end = k + 1;
                 }
             }
-            if segments > 1 {
-                let path: String = chars[start..j].iter().collect();
+            let path: String = chars[start..j].iter().collect();
+            // Only Rust paths: a script's own module paths (tr::baseline) are the user's words.
+            let root = path.split("::").next().unwrap_or("");
+            if segments > 1 && RUST_ROOTS.contains(&root) {
                 let name = if path.ends_with("::Result") {
                     // The Ok type of a fallible function.
                     let inner = generics.unwrap_or_default();
@@ -138,7 +143,8 @@ mod tests {
         );
         assert_eq!(for_users("fit_mixture(types::dynamic::Dynamic) -> core::result::Result<gapscope::host::mixture::ScriptMixture, alloc::boxed::Box<rhai::types::error::EvalAltResult>>"), "fit_mixture(any) -> Mixture");
         assert_eq!(for_users("g(alloc::vec::Vec<rhai::types::dynamic::Dynamic>, rhai::ImmutableString, i64)"), "g(array, string, i64)");
-        // Plain words, a ratio "1:2" and C++-like "a::b" inside prose are paths only with "::".
+        // Plain words, a ratio "1:2" and a script's module path stay as written.
         assert_eq!(for_users("ratio 1:2, no paths here"), "ratio 1:2, no paths here");
+        assert_eq!(for_users("method \"ogm-ge\" applies to tr::baseline; see ex::sweep"), "method \"ogm-ge\" applies to tr::baseline; see ex::sweep");
     }
 }
