@@ -19,6 +19,14 @@ let x = randn([20, 3]); let y = randint(0, 3, [20]);
 const SCRIPT_CASES: &[(&str, &str)] = &[
     // Tensor construction.
     ("tensor([[1, 2], [3]])", "ragged"),
+    // Lists that must pair up, and rates outside what a front-end is defined for.
+    ("let df = frame(#{ v: [\"a\", \"b\"], y: [1.0, 2.0], e: [0.1, 0.2] }); plot_bars(df, \"/tmp/gapscope-bad-bars.png\", #{ x: \"v\", y: [\"y\"], err: [\"e\", \"e\"] })", "err has 2 entries for 1 value columns"),
+    ("let df = frame(#{ v: [\"a\", \"b\"], y: [1.0, 2.0] }); plot_bars(df, \"/tmp/gapscope-bad-bars.png\", #{ x: \"v\", y: [\"y\"], labels: [\"a\", \"b\"] })", "labels has 2 entries"),
+    ("spectrogram(randn([16000]) * 0.1, \"C\", #{ sample_rate: 100000000 })", "between 1000 and 384000 Hz"),
+    ("spectrogram(randn([16000]) * 0.1, \"C\", #{ sample_rate: 1 })", "between 1000 and 384000 Hz"),
+    ("let g = randn([200]); fit_mixture(g, #{ balanced_rule: \"zero\", raw: #{ mean: 0.0, std: -1.0 } })", "std finite and > 0"),
+    // A checkpoint whose tensors have another dtype is refused by name, not cast silently.
+    ("save_checkpoint(\"/tmp/gapscope-bad-dtype\", m, o, #{ epoch: 0 }); let sd = load_safetensors(\"/tmp/gapscope-bad-dtype/epoch-0000/model.safetensors\"); for k in sd.keys() { sd[k] = sd[k].to(\"float64\"); } save_safetensors(sd, \"/tmp/gapscope-bad-dtype/epoch-0000/model.safetensors\"); load_checkpoint(\"/tmp/gapscope-bad-dtype/epoch-0000\", m, o)", "dtype differs"),
     // A tensor where a bool belongs: the script's type name, not Rust's.
     ("let t = tensor([1.0]); if t { 1 }", "Tensor (expecting bool)"),
     ("let t = tensor([1.0]); while t { break; }", "Tensor"),

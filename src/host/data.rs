@@ -383,6 +383,12 @@ pub fn register_audio(engine: &mut Engine, docs: &mut Docs) {
         if (fe.kind != FrontEndKind::C && fe.samples < 512) || (fe.kind == FrontEndKind::C && fe.frames < 1) || fe.sample_rate <= 0.0 {
             return Err(Error::arg("spectrogram: samples must be >= 512 (A, B), frames >= 1 (C), sample_rate > 0").into());
         }
+        // The Kaldi front-end frames 25 ms windows every 10 ms and spreads 128 mel bins up to
+        // Nyquist: below 1 kHz a shift is under 10 samples and the top bins are empty; above
+        // 384 kHz a window outgrows any clip. Audio rates lie between.
+        if fe.kind == FrontEndKind::C && !(1000.0..=384_000.0).contains(&fe.sample_rate) {
+            return Err(Error::arg(format!("spectrogram: kind \"C\" (Kaldi fbank) takes a sample_rate between 1000 and 384000 Hz, got {}; resample the audio (16000 is the public pipelines' rate)", fe.sample_rate)).into());
+        }
         Ok(ScriptTensor::new(fe.apply(wave.tensor())?))
     });
 }

@@ -177,6 +177,13 @@ fn plot_bars(df: &DataFrame, path: &str, opts: &Map) -> RhaiResult<String> {
     }
     let errs = names(op, &o, "err", &[])?;
     let labels = names(op, &o, "labels", &[])?;
+    // One error column and one label per value column, or none: a shorter or longer list
+    // would pair a bar with another bar's error.
+    for (key, list) in [("err", &errs), ("labels", &labels)] {
+        if !list.is_empty() && list.len() != ys.len() {
+            return Err(Error::arg(format!("{op}: {key} has {} entries for {} value columns (y: {:?}); give one per column, in y's order, or none", list.len(), ys.len(), ys)).into());
+        }
+    }
     let mut metrics = Vec::new();
     for (j, y) in ys.iter().enumerate() {
         let err = match errs.get(j) {

@@ -189,16 +189,22 @@ impl Model {
         let own = self.state_dict();
         let mut missing = Vec::new();
         let mut shapes = Vec::new();
+        let mut kinds = Vec::new();
         for (name, t) in &own {
             match named.iter().find(|(n, _)| n == name) {
                 None => missing.push(name.clone()),
                 Some((_, given)) if given.size() != t.size() => shapes.push(format!("{name} (checkpoint {:?}, model {:?})", given.size(), t.size())),
+                // A tensor of another dtype would be cast without a word (float64 weights
+                // rounded, integer weights made float): say so instead.
+                Some((_, given)) if given.kind() != t.kind() => {
+                    kinds.push(format!("{name} (checkpoint {}, model {})", crate::tensor::dtype::kind_name(given.kind()), crate::tensor::dtype::kind_name(t.kind())))
+                }
                 Some(_) => {}
             }
         }
         let mut unexpected: Vec<String> = named.iter().filter(|(n, _)| !own.iter().any(|(o, _)| o == n)).map(|(n, _)| n.clone()).collect();
         unexpected.sort();
-        if !(missing.is_empty() && unexpected.is_empty() && shapes.is_empty()) {
+        if !(missing.is_empty() && unexpected.is_empty() && shapes.is_empty() && kinds.is_empty()) {
             let list = |what: &str, names: &[String]| -> Option<String> {
                 if names.is_empty() {
                     return None;
@@ -207,7 +213,7 @@ impl Model {
                 let more = if names.len() > 8 { format!(" and {} more", names.len() - 8) } else { String::new() };
                 Some(format!("{what} ({}): {}{more}", names.len(), shown.join(", ")))
             };
-            let parts: Vec<String> = [list("missing from the checkpoint", &missing), list("not in this model", &unexpected), list("shape differs", &shapes)].into_iter().flatten().collect();
+            let parts: Vec<String> = [list("missing from the checkpoint", &missing), list("not in this model", &unexpected), list("shape differs", &shapes), list("dtype differs (convert the checkpoint, e.g. PyTorch's model.float(), before loading)", &kinds)].into_iter().flatten().collect();
             return Err(Error::arg(format!(
                 "{source} does not fit this model ({}): {}. Build the model with the architecture the checkpoint was saved from",
                 self.architecture,
