@@ -186,7 +186,17 @@ fn main() -> ExitCode {
     // A panic is a gapscope bug; the script runner reports it as an error instead of a crash
     // (see script::guard), so keep the default hook's noisy output away from users.
     std::panic::set_hook(Box::new(|_| {}));
-    match run() {
+    // Script values can nest deeply (an array of an array ... built in a loop), and Rhai clones,
+    // compares, prints and drops them recursively: on the main thread's 8 MiB stack a depth of
+    // 8,000 overflowed, which aborts the process with no error at all. The interpreter runs on
+    // a thread with 1 GiB of stack instead (address space; only the pages touched are used):
+    // building a value that deep takes quadratic time, days before it could overflow this.
+    let worker = std::thread::Builder::new().name("gapscope".into()).stack_size(SCRIPT_STACK).spawn(run);
+    let outcome = match worker {
+        Ok(handle) => handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("internal error: the interpreter thread stopped unexpectedly"))),
+        Err(e) => Err(anyhow::anyhow!("cannot start the interpreter thread: {e}")),
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -194,6 +204,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The interpreter thread's stack (see `main`).
+const SCRIPT_STACK: usize = 1 << 30;
 
 fn run() -> Result<ExitCode> {
     let cli = Cli::parse();

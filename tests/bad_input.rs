@@ -25,6 +25,8 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("spectrogram(randn([16000]) * 0.1, \"C\", #{ sample_rate: 100000000 })", "between 1000 and 384000 Hz"),
     ("spectrogram(randn([16000]) * 0.1, \"C\", #{ sample_rate: 1 })", "between 1000 and 384000 Hz"),
     ("let g = randn([200]); fit_mixture(g, #{ balanced_rule: \"zero\", raw: #{ mean: 0.0, std: -1.0 } })", "std finite and > 0"),
+    // A SQL expression nested 5,000 deep: the parser's recursion limit, as an error.
+    ("let df = frame(#{ a: [1, 2, 3] }); let e = \"a\"; for i in 0..5000 { e = \"(\" + e + \" + 1)\"; } df.sql(\"SELECT \" + e + \" AS x FROM self\")", "recursion limit"),
     // A checkpoint whose tensors have another dtype is refused by name, not cast silently.
     ("save_checkpoint(\"/tmp/gapscope-bad-dtype\", m, o, #{ epoch: 0 }); let sd = load_safetensors(\"/tmp/gapscope-bad-dtype/epoch-0000/model.safetensors\"); for k in sd.keys() { sd[k] = sd[k].to(\"float64\"); } save_safetensors(sd, \"/tmp/gapscope-bad-dtype/epoch-0000/model.safetensors\"); load_checkpoint(\"/tmp/gapscope-bad-dtype/epoch-0000\", m, o)", "dtype differs"),
     // A tensor where a bool belongs: the script's type name, not Rust's.
@@ -423,6 +425,9 @@ const CLI_CASES: &[(&[&str], &str, &str, i32)] = &[
     (&[], "import \"selfimport\" as s;\n", "", 1),
     (&[], "loop {}\n", "--timeout", 124),
     (&[], "tensor([1, 2]) ** -1\nprint(\"after\");\n", "repl:1", 1),
+    // A value nested 8,000 deep: Rhai clones, compares and prints it recursively, which
+    // overflowed the main thread's stack (an abort); the interpreter's own stack holds it.
+    (&[], "let x = 1; for i in 0..8000 { x = [x]; }\nprint(x == x);\nprint(x.to_string().len);\n", "", 0),
 ];
 
 #[test]
