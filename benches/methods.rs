@@ -36,8 +36,8 @@ const METHODS: [(&str, &str, &str, &str, &str); 17] = [
     ("mmpareto", "method(\"mmpareto\")", "two backward passes (L_mm, then the unimodal losses), per-encoder inner products, per-tensor norms; separate heads", "heads", "1.7x"),
     ("lfm (fitted α)", "method(\"lfm\")", "late fusion of two heads, the alignment term", "sum", "1x"),
     ("lfm (learned α)", "method(\"lfm\", #{ schedule: \"learned\" })", "as fitted, plus a double backward on 8 validation samples per epoch", "sum", "1x"),
-    ("reconboost, phase 1", "method(\"reconboost\", #{ stage_epochs: 100000, correct_epochs: 1 })", "one learner's boosting loss (backward through its encoder only); shared MLP head", "shared_mlp", "0.67-0.83x"),
-    ("reconboost, phase 2", "method(\"reconboost\", #{ stage_epochs: 1, correct_epochs: 100000 })", "CE of the ensemble, β's gradient", "shared_mlp", "1x"),
+    ("reconboost, phase 1", "method(\"reconboost\", #{ stage_epochs: 10000, correct_epochs: 1 })", "one learner's boosting loss (backward through its encoder only); shared MLP head", "shared_mlp", "0.67-0.83x"),
+    ("reconboost, phase 2", "method(\"reconboost\", #{ stage_epochs: 1, correct_epochs: 10000 })", "CE of the ensemble, β's gradient", "shared_mlp", "1x"),
     ("umt", "method(\"umt\", #{ teacher_epochs: 1 })", "a no-grad forward of both teachers, two feature MSEs (teachers trained before the timed epochs)", "concat", "1.33x"),
     ("cml", "method(\"cml\")", "the fused logits without one modality per sample, two softmaxes, the hinge", "concat", "1x"),
 ];
@@ -88,7 +88,7 @@ fn main() {
         train_epoch(m, optimizer(m, #{{ kind: \"sgd\", lr: 0.01 }}), data.train, #{{ method: gb, val: data.val, quiet: true, epoch: 0 }});
         let estimate = t.elapsed;
         // Sample valuation: each epoch values the split, then trains it plus its copies.
-        let sv = method({SAMPLE});
+        let sv = {SAMPLE};
         let ms = build(data, \"concat\");
         let os = optimizer(ms, #{{ kind: \"sgd\", lr: 0.01 }});
         let sample_times = [];

@@ -133,14 +133,27 @@ impl Model {
     /// The encoders alone (methods that change features before the head, like OPM, call this
     /// and `head_all` separately).
     pub fn encode_all(&self, inputs: &[&Tensor], train: bool) -> Result<Vec<Tensor>> {
-        if inputs.len() != self.modalities.len() {
+        let all = vec![Some(true); self.modalities.len()];
+        Ok(self.encode_some(inputs, train, &all)?.into_iter().map(|f| f.expect("every encoder ran")).collect())
+    }
+
+    /// The encoders `which` names: Some(true) with the autograd graph, Some(false) without
+    /// (a no-grad pass, as a method's frozen part), None not run. ReconBoost's learner phase
+    /// needs one encoder's graph and the others' outputs only.
+    pub fn encode_some(&self, inputs: &[&Tensor], train: bool, which: &[Option<bool>]) -> Result<Vec<Option<Tensor>>> {
+        if inputs.len() != self.modalities.len() || which.len() != self.modalities.len() {
             return Err(Error::arg(format!("forward: {} inputs for a model of {} modalities ({})", inputs.len(), self.modalities.len(), self.modalities.join(", "))));
         }
         let dev = self.device();
         let mut out = Vec::with_capacity(inputs.len());
         for (m, x) in inputs.iter().enumerate() {
+            let Some(grad) = which[m] else {
+                out.push(None);
+                continue;
+            };
+            let _guard = (!grad).then(tch::no_grad_guard);
             let x = crate::tensor::check("forward", x.f_to_device(dev))?;
-            out.push(self.encoders[m].forward(&x, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[m])))?);
+            out.push(Some(self.encoders[m].forward(&x, train).map_err(|e| Error::arg(format!("{} {e}", self.modalities[m])))?));
         }
         if train {
             self.batches_tracked.set(self.batches_tracked.get() + 1);

@@ -165,12 +165,20 @@ impl Method for ReconBoost {
         let op = "reconboost";
         let model = ctx.model;
         let n = model.modalities.len();
-        let fwd = model.forward_all(ctx.inputs, true)?;
-        let per = &fwd.logits.per;
         let beta = check(op, self.beta.f_to_device(model.device()))?;
         self.beta_grad = None;
         match self.phase(ctx.epoch, n) {
             Phase::Learner { stage, modality: m } => {
+                // Only the learner's encoder needs a graph: the others run without one (their
+                // batch norms still see the batch), so a phase-1 step costs less than concat's.
+                let which: Vec<Option<bool>> = (0..n).map(|k| Some(k == m)).collect();
+                let features = model.encode_some(ctx.inputs, true, &which)?;
+                let mut per = Vec::with_capacity(n);
+                for (k, f) in features.iter().enumerate() {
+                    let f = f.as_ref().expect("every encoder ran");
+                    let _guard = (k != m).then(tch::no_grad_guard);
+                    per.push(model.fusion.shared_logits(f)?);
+                }
                 let rest = if stage == 0 {
                     None
                 } else {
@@ -209,6 +217,8 @@ impl Method for ReconBoost {
                 Ok(StepLoss { total, terms, diagnostics: vec![("learner", m as f64), ("beta", self.beta_value())] })
             }
             Phase::Rectify { .. } => {
+                let fwd = model.forward_all(ctx.inputs, true)?;
+                let per = &fwd.logits.per;
                 let mut sum = per[0].shallow_clone();
                 for l in &per[1..] {
                     sum = check(op, sum.f_add(l))?;
