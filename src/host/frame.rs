@@ -138,7 +138,26 @@ fn to_tensor(df: &DataFrame, names: &[String]) -> RhaiResult<ScriptTensor> {
     Ok(ScriptTensor::new(check("to_tensor", t.f_reshape(shape))?))
 }
 
+/// How polars' warnings reach users: polars prints them raw (`Deprecation: casting ...`) from
+/// deep inside a query; here they read as gapscope's other warnings, with what they mean.
+pub fn polars_warning(message: &str, kind: polars::error::PolarsWarning) {
+    eprintln!("{}", polars_warning_text(message, &kind));
+}
+
+/// The line `polars_warning` prints.
+pub fn polars_warning_text(message: &str, kind: &polars::error::PolarsWarning) -> String {
+    use polars::error::PolarsWarning;
+    let what = match kind {
+        PolarsWarning::Deprecation => "a table operation uses a form polars will drop (the result is still right)",
+        PolarsWarning::CategoricalRemappingWarning => "categories were remapped while combining tables",
+        PolarsWarning::MapWithoutReturnDtypeWarning => "a mapped column has no declared type",
+        PolarsWarning::UserWarning => "from the table engine",
+    };
+    format!("warning: {what}: {}", message.trim().replace('\n', " "))
+}
+
 pub fn register(engine: &mut Engine, docs: &mut Docs) {
+    polars::error::set_warning_function(polars_warning);
     engine.register_type_with_name::<ScriptFrame>("DataFrame");
     engine.register_type_with_name::<ScriptGroupBy>("GroupBy");
     let a = "tables";
@@ -258,4 +277,14 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     });
     engine.register_fn("to_string", |df: &mut F| df.0.to_string());
     engine.register_fn("to_debug", |df: &mut F| df.0.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn polars_warnings_read_as_gapscopes() {
+        let text = super::polars_warning_text("casting from UInt32 to Categorical is deprecated.\nInstead of `.cast(..)`, use `.cat.to(..)`.", &polars::error::PolarsWarning::Deprecation);
+        assert!(text.starts_with("warning: a table operation uses a form polars will drop"), "{text}");
+        assert!(!text.contains('\n') && !text.contains("Deprecation:"), "{text}");
+    }
 }
