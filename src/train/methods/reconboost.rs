@@ -123,8 +123,10 @@ impl ReconBoost {
         }
     }
 
+    /// β's value (a one-element CPU tensor the method owns; NaN if libtorch could not read it,
+    /// which the trainer's non-finite check then reports).
     fn beta_value(&self) -> f64 {
-        self.beta.double_value(&[0])
+        self.beta.f_double_value(&[0]).unwrap_or(f64::NAN)
     }
 }
 
