@@ -202,12 +202,19 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
 /// Runs a table script on the quick synthetic setting (one seed, 1 + 2 epochs) into `out_dir`:
 /// its stdout and the rows of its printed table, in order.
 fn quick_table(script: &str, out_dir: &std::path::Path) -> (String, Vec<String>) {
+    quick_table_with(script, out_dir, &[])
+}
+
+/// As `quick_table`, with more `--set` values.
+fn quick_table_with(script: &str, out_dir: &std::path::Path, sets: &[&str]) -> (String, Vec<String>) {
     let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = run_bin(
-        &["run", &path, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &format!("out={}", out_dir.display())],
-        "",
-        None,
-    );
+    let out_set = format!("out={}", out_dir.display());
+    let mut args = vec!["run", &path, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &out_set];
+    for s in sets {
+        args.push("--set");
+        args.push(s);
+    }
+    let out = run_bin(&args, "", None);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
     let rows = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant")).map(|l| l.split('|').nth(1).unwrap().trim().to_string()).collect();
@@ -223,6 +230,32 @@ fn table2_runs_every_row_on_the_quick_synthetic_setting() {
     assert_eq!(rows, ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl"], "{stdout}");
     assert!(stdout.contains("| variant | acc | F1 | acc 1st | F1 1st | acc 2nd | F1 2nd | acc (last) |"), "{stdout}");
     assert!(out_dir.join("summary.png").exists() && out_dir.join("summary.csv").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn table2_tuned_chooses_each_rows_knob_on_validation_and_names_it() {
+    let dir = temp_dir("methods-tune");
+    let out_dir = dir.join("t2");
+    let (stdout, rows) = quick_table_with("table2.rhai", &out_dir, &["tune=2"]);
+    // Every row but concat carries its chosen value, from the two ends of its grid.
+    let want = [("g-blending", "super_epoch", &["2", "10"][..]), ("ogm-ge", "alpha", &["0.1", "0.8"]), ("pmr", "alpha", &["0.5", "4.0"]), ("mmcosine", "scale", &["5.0", "40.0"]),
+        ("agm", "alpha", &["0.5", "2.0"]), ("mla", "fusion", &["entropy", "fixed"]), ("d&r", "lambda", &["1.0", "5.0"]), ("opm&ogm", "q_base", &["0.3", "0.7"]),
+        ("ours-prob", "alpha", &["0.5", "2.0"]), ("ours-kl", "alpha", &["0.5", "2.0"])];
+    assert_eq!(rows[0], "concat", "{stdout}");
+    for (row, (name, key, values)) in rows[1..].iter().zip(want) {
+        assert!(values.iter().any(|v| *row == format!("{name} ({key}={v})")), "row {row:?}, want {name} ({key}=one of {values:?})");
+    }
+    assert!(stdout.contains("(tuned: 2 values per row on validation)"), "{stdout}");
+    // Every candidate is a recorded run on a tuning seed, beside the table's folder; the test
+    // seeds' runs are the chosen rows only.
+    let tuned = dir.join("t2_tune");
+    for (name, key, values) in want {
+        for v in values {
+            assert!(tuned.join(format!("{name} ({key}={v})")).join("seed1000").join("final.parquet").exists(), "{name} {key}={v} has no tuning record");
+        }
+    }
+    assert!(!out_dir.join("ogm-ge (alpha=0.1)").join("seed1000").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
 
