@@ -25,6 +25,12 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("spectrogram(randn([16000]) * 0.1, \"C\", #{ sample_rate: 100000000 })", "between 1000 and 384000 Hz"),
     ("spectrogram(randn([16000]) * 0.1, \"C\", #{ sample_rate: 1 })", "between 1000 and 384000 Hz"),
     ("let g = randn([200]); fit_mixture(g, #{ balanced_rule: \"zero\", raw: #{ mean: 0.0, std: -1.0 } })", "std finite and > 0"),
+    // Element counts that overflow 64 bits, in a shape or in n times a shape: errors, not panics.
+    ("dataset(\"synthetic\", #{ n: 10, classes: 2, audio_shape: [3037000500, 3037000500], visual_shape: [4] })", "more elements than any tensor can hold"),
+    ("dataset(\"synthetic\", #{ n: 4611686018427387904, classes: 2, audio_shape: [4], visual_shape: [2] })", "overflows"),
+    ("dataset(\"synthetic\", #{ n: 10, classes: 2, modalities: [\"a\", \"b\"], shapes: 9223372036854775807 })", "overflows"),
+    // A label per point (100,000 classes on 200 points) colours by class without a legend per class.
+    ("plot_embedding(#{ a: randn([200, 5]) }, randint(0, 100000, [200]), \"/tmp/gapscope-bad-emb.png\", #{ projection: \"pca\" })", "=/tmp/gapscope-bad-emb.png"),
     // A SQL expression nested 5,000 deep: the parser's recursion limit, as an error.
     ("let df = frame(#{ a: [1, 2, 3] }); let e = \"a\"; for i in 0..5000 { e = \"(\" + e + \" + 1)\"; } df.sql(\"SELECT \" + e + \" AS x FROM self\")", "recursion limit"),
     // A checkpoint whose tensors have another dtype is refused by name, not cast silently.
