@@ -112,6 +112,19 @@ pub fn resolve(method: &'static str, specs: &[Spec], given: &[(String, Value)]) 
 }
 
 impl Resolved {
+    /// Sets the options a named variant fixes (BalanceBenchmark's form of a method), except
+    /// those the user gave, which win.
+    pub fn set_unless_given(&mut self, given: &[(String, Value)], values: Vec<(&'static str, Value)>) {
+        for (name, value) in values {
+            if given.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            if let Some(v) = self.values.iter_mut().find(|(n, _)| *n == name) {
+                v.1 = value;
+            }
+        }
+    }
+
     fn get(&self, name: &str) -> &Value {
         // Every name a method reads is in its own spec table; a miss is a bug in that method.
         &self.values.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{}: option {name} is not in its spec table", self.method)).1

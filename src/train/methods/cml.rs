@@ -94,13 +94,7 @@ impl Cml {
         let mut opts = resolve("cml", &specs, given)?;
         // variant "bb" is BalanceBenchmark's four switches at once; one given explicitly wins.
         if opts.text("variant") == "bb" {
-            for (name, _, bb) in SWITCHES {
-                if !given.iter().any(|(n, _)| n == name) {
-                    if let Some(v) = opts.values.iter_mut().find(|(n, _)| *n == name) {
-                        v.1 = Value::Text(bb.into());
-                    }
-                }
-            }
+            opts.set_unless_given(given, SWITCHES.iter().map(|(name, _, bb)| (*name, Value::Text(bb.to_string()))).collect());
         }
         Ok(Cml {
             lambda: opts.float("lambda"),

@@ -84,14 +84,7 @@ impl ReconBoost {
         ];
         let mut opts = resolve("reconboost", &specs, given)?;
         if opts.text("variant") == "bb" {
-            let bb: [(&str, Value); 4] = [("boost_rate", Value::Float(0.01)), ("stage_epochs", Value::Int(1)), ("correct_epochs", Value::Int(1)), ("optimizer", Value::Text("persistent".into()))];
-            for (name, value) in bb {
-                if !given.iter().any(|(n, _)| n == name) {
-                    if let Some(v) = opts.values.iter_mut().find(|(n, _)| *n == name) {
-                        v.1 = value;
-                    }
-                }
-            }
+            opts.set_unless_given(given, vec![("boost_rate", Value::Float(0.01)), ("stage_epochs", Value::Int(1)), ("correct_epochs", Value::Int(1)), ("optimizer", Value::Text("persistent".into()))]);
         }
         let beta = Tensor::from_slice(&[opts.float("boost_rate") as f32]).set_requires_grad(true);
         Ok(ReconBoost {

@@ -92,14 +92,17 @@ pub struct SampleValuation {
     extra: usize,
 }
 
-const BB: [(&str, fn() -> Value); 6] = [
-    ("level", || Value::Text("modality".into())),
-    ("value", || Value::Text("indicator".into())),
-    ("drop", || Value::Text("input_zero".into())),
-    ("modality_copies", || Value::Int(2)),
-    ("warmup", || Value::Int(1)),
-    ("alpha", || Value::Float(2.0)),
-];
+/// BalanceBenchmark's switches (`variant: "bb"`).
+fn bb() -> Vec<(&'static str, Value)> {
+    vec![
+        ("level", Value::Text("modality".into())),
+        ("value", Value::Text("indicator".into())),
+        ("drop", Value::Text("input_zero".into())),
+        ("modality_copies", Value::Int(2)),
+        ("warmup", Value::Int(1)),
+        ("alpha", Value::Float(2.0)),
+    ]
+}
 
 impl SampleValuation {
     pub fn new(given: &[(String, Value)]) -> Result<SampleValuation> {
@@ -116,13 +119,7 @@ impl SampleValuation {
         ];
         let mut opts = resolve("sample", &specs, given)?;
         if opts.text("variant") == "bb" {
-            for (name, value) in BB {
-                if !given.iter().any(|(n, _)| n == name) {
-                    if let Some(v) = opts.values.iter_mut().find(|(n, _)| *n == name) {
-                        v.1 = value();
-                    }
-                }
-            }
+            opts.set_unless_given(given, bb());
         }
         Ok(SampleValuation {
             sample_level: opts.text("level") == "sample",
