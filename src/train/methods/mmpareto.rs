@@ -22,7 +22,7 @@ use super::options::{resolve, spec, Resolved, Valid};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Tensor};
 use crate::train::fusion::FusionKind;
-use crate::train::gradients::{dot, per_loss, squared_norm};
+use crate::train::gradients::{dot, or_zeros, per_loss, squared_norm};
 use crate::train::method::{mean_ce, per_modality, Method, Selection, StepContext, StepLoss, Value};
 use crate::train::model::Model;
 
@@ -62,10 +62,6 @@ fn add_defined(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         (true, false) => Ok(a.shallow_clone()),
         (false, _) => Ok(b.shallow_clone()),
     }
-}
-
-fn zeros_if_undefined(g: &Tensor, like: &Tensor) -> Result<Tensor> {
-    crate::train::gradients::or_zeros(g, like)
 }
 
 pub struct MmPareto {
@@ -190,13 +186,13 @@ impl Method for MmPareto {
         let k_names = per_modality(model, "k");
         for m in 0..n {
             let idx = Selection::All.pick(model, params, m);
-            let a: Vec<Tensor> = idx.iter().map(|&i| zeros_if_undefined(&g1[i], &params[i].1)).collect::<Result<_>>()?;
-            let b: Vec<Tensor> = idx.iter().map(|&i| zeros_if_undefined(&g2[i], &params[i].1)).collect::<Result<_>>()?;
+            let a: Vec<Tensor> = idx.iter().map(|&i| or_zeros(&g1[i], &params[i].1)).collect::<Result<_>>()?;
+            let b: Vec<Tensor> = idx.iter().map(|&i| or_zeros(&g2[i], &params[i].1)).collect::<Result<_>>()?;
             let ar: Vec<&Tensor> = a.iter().collect();
             let br: Vec<&Tensor> = b.iter().collect();
             let (cos, k) = pareto_weight(dot(&ar, &ar)?, dot(&br, &br)?, dot(&ar, &br)?);
             for (j, &i) in idx.iter().enumerate() {
-                let t = zeros_if_undefined(&sum[i], &params[i].1)?;
+                let t = or_zeros(&sum[i], &params[i].1)?;
                 out[i] = combine(&a[j], &b[j], &t, k, self.gamma)?;
             }
             self.last.push((cos_names[m], cos));
