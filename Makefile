@@ -8,13 +8,15 @@ setup:
 demo: setup
 	cargo run -q -- run scripts/demo.rhai
 
-test: setup
+test:
+	@bash scripts/setup.sh --test
 	cargo test
 
 api: setup
 	cargo run -q -- api > docs/api.md
 
 # Release build first so the start-up measurement uses the optimised binary.
-bench: setup
+bench:
+	@bash scripts/setup.sh --test
 	cargo build --release -q
 	bash scripts/bench.sh

@@ -6,6 +6,11 @@ use super::polars_error;
 use crate::error::{Error, Result};
 use crate::tensor::io::write_atomically;
 use polars::prelude::*;
+use polars_io::csv::read::CsvReadOptions;
+use polars_io::csv::write::CsvWriter;
+use polars_io::parquet::read::ParquetReader;
+use polars_io::parquet::write::ParquetWriter;
+use polars_io::{SerReader, SerWriter};
 use std::path::Path;
 
 fn open(path: &Path) -> Result<std::fs::File> {
