@@ -5,10 +5,12 @@
 
 pub mod cluster;
 pub mod data;
+pub mod display;
 pub mod error;
 pub mod gap;
 pub mod host;
 pub mod interrupt;
+pub mod kernel;
 pub mod limits;
 pub mod manifold;
 pub mod mixture;

@@ -49,6 +49,22 @@ enum BackendArg {
 }
 
 #[derive(Subcommand)]
+enum KernelAction {
+    /// Write the kernelspec (kernel.json and logos) where Jupyter finds it.
+    Install {
+        /// The user's Jupyter data dir (the default).
+        #[arg(long, conflicts_with_all = ["prefix", "sys_prefix"])]
+        user: bool,
+        /// Under DIR/share/jupyter/kernels (point JUPYTER_PATH at DIR/share/jupyter).
+        #[arg(long, value_name = "DIR", conflicts_with = "sys_prefix")]
+        prefix: Option<PathBuf>,
+        /// Into the active Python environment ($VIRTUAL_ENV or $CONDA_PREFIX).
+        #[arg(long)]
+        sys_prefix: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Interactive session (the default); reads statements from stdin when it is not a terminal.
     Repl {
@@ -146,6 +162,21 @@ enum Command {
     },
     /// Print docs/api.md (the reference of every registered function) to stdout.
     Api,
+    /// A Jupyter kernel (`gapscope kernel install` once, then pick "gapscope (Rhai)" in a
+    /// notebook); Jupyter starts it with --connection-file. See docs/notebook.md.
+    Kernel {
+        /// The connection file Jupyter writes (ports and key).
+        #[arg(long, short = 'f', value_name = "FILE")]
+        connection_file: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<KernelAction>,
+    },
+    /// Write (or rewrite) the TensorBoard events file of every run record under DIR, from the
+    /// record's tables: for records made before runs wrote their own. Then `tensorboard --logdir DIR`.
+    Tensorboard {
+        /// A run folder, or a folder of them (searched recursively).
+        dir: PathBuf,
+    },
     /// Prepare a corpus from its raw download: split files, 1 fps frames, 16 kHz wavs and
     /// audio features, in the layout `dataset("cremad" | "ave" | "ks")` reads. Needs ffmpeg.
     Prep {
@@ -285,6 +316,38 @@ fn run() -> Result<ExitCode> {
                 command::launch(&Launch { script: target, out, sets, backend, jobs, replan, quiet, slurm, task: task_opts })?
             };
             Ok(ExitCode::from(code))
+        }
+        Command::Kernel { connection_file, action } => {
+            use gapscope::kernel::install::{install, Target};
+            match (action, connection_file) {
+                (Some(KernelAction::Install { user: _, prefix, sys_prefix }), _) => {
+                    let target = match (prefix, sys_prefix) {
+                        (Some(p), _) => Target::Prefix(p),
+                        (None, true) => Target::SysPrefix,
+                        (None, false) => Target::User,
+                    };
+                    let exe = std::env::current_exe()?;
+                    let dir = install(&target, &exe)?;
+                    println!("installed the gapscope kernelspec in {}", dir.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                (None, Some(file)) => {
+                    let code = gapscope::kernel::run(Host::new(), &file)?;
+                    Ok(ExitCode::from(code as u8))
+                }
+                (None, None) => anyhow::bail!("gapscope kernel is started by Jupyter with --connection-file FILE; to make it available, run `gapscope kernel install` (see docs/notebook.md)"),
+            }
+        }
+        Command::Tensorboard { dir } => {
+            let runs = gapscope::results::tensorboard::run_folders(&dir)?;
+            if runs.is_empty() {
+                anyhow::bail!("no run records under {} (a run folder holds config.json and epochs.parquet)", dir.display());
+            }
+            for run in &runs {
+                let path = gapscope::results::tensorboard::write_events(run, &gapscope::train::term_kinds::is_diagnostic)?;
+                println!("{}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Api => {
             print!("{}", Host::new().docs.markdown());

@@ -1,12 +1,14 @@
 //! A progress bar on stderr for long work (prep, epochs): count, rate and ETA, plus a message
 //! (e.g. the running loss). Redrawn at most every 100 ms on a terminal; when stderr is not a
 //! terminal (logs, CI) it stays silent until `finish`, which prints one summary line. `quiet`
-//! silences it entirely, for scripts.
+//! silences it entirely, for scripts. Under a notebook (`crate::display` installed) the bar
+//! updates in place in the cell's output instead.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 pub struct Progress {
+    id: u64,
     label: String,
     total: usize,
     done: usize,
@@ -39,6 +41,7 @@ pub fn speed(per_second: f64, unit: &str) -> String {
 impl Progress {
     pub fn new(label: impl Into<String>, total: usize, unit: impl Into<String>, quiet: bool) -> Progress {
         Progress {
+            id: crate::display::next_id(),
             label: label.into(),
             total,
             done: 0,
@@ -46,7 +49,7 @@ impl Progress {
             message: String::new(),
             started: Instant::now(),
             last_draw: None,
-            live: !quiet && std::io::stderr().is_terminal(),
+            live: !quiet && (crate::display::active() || std::io::stderr().is_terminal()),
             quiet,
         }
     }
@@ -83,6 +86,9 @@ impl Progress {
 
     fn draw(&mut self) {
         self.last_draw = Some(Instant::now());
+        if crate::display::progress(self.id, &self.line(), false) {
+            return;
+        }
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{}", self.line());
         let _ = err.flush();
@@ -95,6 +101,9 @@ impl Progress {
         }
         let elapsed = clock(self.started.elapsed());
         let summary = format!("{} {}/{} in {elapsed} ({}){}", self.label, self.done, self.total, speed(self.rate(), &self.unit), if self.message.is_empty() { String::new() } else { format!(" {}", self.message) });
+        if crate::display::progress(self.id, &summary, true) {
+            return;
+        }
         let mut err = std::io::stderr().lock();
         let _ = if self.live { writeln!(err, "\r\x1b[2K{summary}") } else { writeln!(err, "{summary}") };
     }

@@ -21,6 +21,17 @@ use std::time::Instant;
 
 const SOURCE: &str = "repl";
 
+/// What one input produced, before rendering: a front-end that shows values richly (the
+/// notebook kernel) takes the value itself.
+pub enum Evaluated {
+    /// The value of the input's last expression (unit when it has none).
+    Value(Dynamic),
+    /// A REPL command's text.
+    Output(String),
+    Failed(String),
+    Quit,
+}
+
 /// What one input produced.
 pub enum Outcome {
     /// Text to show (may be empty).
@@ -39,12 +50,14 @@ pub struct Session {
     imports: AST,
     echo: AST,
     first_line: usize,
+    /// The name errors give the input (`repl:2:5: ...`; the kernel names each cell).
+    pub source: String,
 }
 
 impl Session {
     pub fn new(host: Host) -> Self {
         let echo = host.engine.compile("to_debug(__echo)").expect("echo expression compiles");
-        Session { host, scope: Scope::new(), functions: AST::empty(), imports: AST::empty(), echo, first_line: 1 }
+        Session { host, scope: Scope::new(), functions: AST::empty(), imports: AST::empty(), echo, first_line: 1, source: SOURCE.to_string() }
     }
 
     /// Whether `input` is a whole statement yet: brackets and strings closed, and the parser
@@ -65,24 +78,39 @@ impl Session {
     /// As `eval_input`, for input that starts on line `first_line` of a longer stream, so error
     /// positions name the stream's line.
     pub fn eval_input_at(&mut self, input: &str, first_line: usize) -> Outcome {
+        match self.evaluate(input, first_line) {
+            Evaluated::Value(v) => Outcome::Output(self.render(v)),
+            Evaluated::Output(s) => Outcome::Output(s),
+            Evaluated::Failed(e) => Outcome::Failed(e),
+            Evaluated::Quit => Outcome::Quit,
+        }
+    }
+
+    /// Runs one complete input and returns its value unrendered.
+    pub fn evaluate(&mut self, input: &str, first_line: usize) -> Evaluated {
         self.first_line = first_line.max(1);
         crate::interrupt::clear();
         let trimmed = input.trim();
         if trimmed.is_empty() {
-            return Outcome::Output(String::new());
+            return Evaluated::Output(String::new());
         }
         if let Some(cmd) = trimmed.strip_prefix(':') {
-            return self.command(cmd);
+            return match self.command(cmd) {
+                Outcome::Output(s) => Evaluated::Output(s),
+                Outcome::Failed(e) => Evaluated::Failed(e),
+                Outcome::Quit => Evaluated::Quit,
+            };
         }
         match trimmed.trim_end_matches(';').trim() {
-            "help" | "help()" => return Outcome::Output(self.host.docs.listing()),
-            "quit" | "exit" => return Outcome::Quit,
+            "help" | "help()" => return Evaluated::Output(self.host.docs.listing()),
+            "quit" | "exit" => return Evaluated::Quit,
             _ => {}
         }
         let padded = format!("{}{input}", "\n".repeat(self.first_line - 1));
-        match self.run_code(SOURCE, &padded) {
-            Ok(v) => Outcome::Output(self.render(v)),
-            Err(e) => Outcome::Failed(e.0),
+        let source = self.source.clone();
+        match self.run_code(&source, &padded) {
+            Ok(v) => Evaluated::Value(v),
+            Err(e) => Evaluated::Failed(e.0),
         }
     }
 
@@ -101,7 +129,8 @@ impl Session {
             },
             "time" if !arg.is_empty() => {
                 let start = Instant::now();
-                let r = self.run_code(SOURCE, arg);
+                let source = self.source.clone();
+                let r = self.run_code(&source, arg);
                 let took = format_duration(start.elapsed().as_secs_f64());
                 match r {
                     Ok(v) => {

@@ -33,35 +33,43 @@ fn plot_mixture(x: &Dynamic, mix: &ScriptMixture, path: &str, opts: &Map) -> Rha
     Ok(path.to_string())
 }
 
+/// A figure just written also goes to the display (a notebook shows it inline; elsewhere nothing).
+fn shown(written: RhaiResult<String>) -> RhaiResult<String> {
+    if let Ok(path) = &written {
+        crate::display::figure(std::path::Path::new(path));
+    }
+    written
+}
+
 pub fn register(engine: &mut Engine, docs: &mut Docs) {
     let a = "plot";
     docs.add(a, "plot_mixture", "plot_mixture(x, mix, path) | plot_mixture(x, mix, path, #{ bins, title, xlabel, width, height })",
         "The paper's Fig. 3: the histogram of x as a density, the mixture density, and each weighted component labelled balanced / imbalanced with its weight and mean. PNG or SVG by the extension; written atomically; returns the path.",
         "plot_mixture(z, mix, \"runs/gap.png\")");
-    engine.register_fn("plot_mixture", |x: Dynamic, mix: ScriptMixture, path: &str| plot_mixture(&x, &mix, path, &Map::new()));
-    engine.register_fn("plot_mixture", |x: Dynamic, mix: ScriptMixture, path: &str, opts: Map| plot_mixture(&x, &mix, path, &opts));
+    engine.register_fn("plot_mixture", |x: Dynamic, mix: ScriptMixture, path: &str| shown(plot_mixture(&x, &mix, path, &Map::new())));
+    engine.register_fn("plot_mixture", |x: Dynamic, mix: ScriptMixture, path: &str, opts: Map| shown(plot_mixture(&x, &mix, path, &opts)));
 
     docs.add(a, "plot_curves", "plot_curves(run_or_frame, path [, #{ x, y, labels, by, title, ylabel, width, height }])",
         "Lines per epoch from a run folder (its epochs table) or a DataFrame: x \"epoch\"; y the columns, default [\"test_acc\", \"test_acc_first\", \"test_acc_second\"] (the paper's Fig. 6); y: [\"ce_first\", \"ce_second\"] gives Fig. 1's unimodal training losses; by a column splitting rows into one line per value (e.g. \"run\" for runs(dir, \"epochs\")). An empty table is an error and writes nothing.",
         "plot_curves(\"runs/a\", \"runs/a/accuracy.png\"); plot_curves(\"runs/a\", \"runs/a/losses.png\", #{ y: [\"ce_first\", \"ce_second\"], ylabel: \"training loss\" });");
-    engine.register_fn("plot_curves", |src: Dynamic, path: &str| plot_curves(&src, path, &Map::new()));
-    engine.register_fn("plot_curves", |src: Dynamic, path: &str, opts: Map| plot_curves(&src, path, &opts));
+    engine.register_fn("plot_curves", |src: Dynamic, path: &str| shown(plot_curves(&src, path, &Map::new())));
+    engine.register_fn("plot_curves", |src: Dynamic, path: &str, opts: Map| shown(plot_curves(&src, path, &opts)));
     docs.add(a, "plot_evolution", "plot_evolution(run_or_frame, path [, #{ column, title, width, height }])",
         "The paper's Fig. 5: the gap distribution at each refit, one density outline per refit epoch (light to dark), from a run folder (its samples table) or a frame with epoch and the column (default \"z\"; \"gap\" for raw units).",
         "plot_evolution(\"runs/a\", \"runs/a/evolution.png\")");
-    engine.register_fn("plot_evolution", |src: Dynamic, path: &str| plot_evolution(&src, path, &Map::new()));
-    engine.register_fn("plot_evolution", |src: Dynamic, path: &str, opts: Map| plot_evolution(&src, path, &opts));
+    engine.register_fn("plot_evolution", |src: Dynamic, path: &str| shown(plot_evolution(&src, path, &Map::new())));
+    engine.register_fn("plot_evolution", |src: Dynamic, path: &str, opts: Map| shown(plot_evolution(&src, path, &opts)));
     docs.add(a, "plot_bars", "plot_bars(frame, path, #{ x, y, err, labels, title, ylabel, width, height })",
         "Grouped bars for an ablation table: one group per row labelled by column x, one bar per column in y, error bars from the columns in err (same order; e.g. standard deviations over seeds).",
         "plot_bars(t, \"results/table3.png\", #{ x: \"variant\", y: [\"acc_mean\"], err: [\"acc_sd\"] })");
-    engine.register_fn("plot_bars", |df: ScriptFrame, path: &str, opts: Map| plot_bars(&df.0, path, &opts));
+    engine.register_fn("plot_bars", |df: ScriptFrame, path: &str, opts: Map| shown(plot_bars(&df.0, path, &opts)));
     docs.add(a, "plot_embedding", "plot_embedding(model, split, path [, opts]) | plot_embedding(features, labels, path [, opts])",
         "The paper's Fig. 4: t-SNE of a model's features on a split, one panel per encoder and one for the fused (concatenated) feature, coloured by class; or of each entry of a features map (name -> [n, d] tensor). opts: projection \"tsne\" (default) | \"pca\", max_points (5000, a seeded subsample of a model's split), title, width, height, and tsne's options (perplexity, iterations, seed, quiet, ...).",
         "let out = forward(m, b); plot_embedding(#{ pix: out.features_first, fou: out.features_second }, b.labels, \"runs/emb.png\")");
-    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str| plot_embedding(&sets, &labels, path, &Map::new()));
-    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str, opts: Map| plot_embedding(&sets, &labels, path, &opts));
-    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str| plot_model_embedding(&m, &split, path, &Map::new()));
-    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str, opts: Map| plot_model_embedding(&m, &split, path, &opts));
+    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str| shown(plot_embedding(&sets, &labels, path, &Map::new())));
+    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str, opts: Map| shown(plot_embedding(&sets, &labels, path, &opts)));
+    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str| shown(plot_model_embedding(&m, &split, path, &Map::new())));
+    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str, opts: Map| shown(plot_model_embedding(&m, &split, path, &opts)));
 }
 
 /// A frame given directly, or a run folder's `<table>.parquet`.

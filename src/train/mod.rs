@@ -37,4 +37,5 @@ pub mod removal;
 pub mod options;
 pub mod shapley;
 pub mod teacher;
+pub mod term_kinds;
 pub mod trainer;

@@ -84,7 +84,13 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
         let late = method.gradient_diagnostics();
         opt.update(&grads)?;
         loss_sum += total_value;
+        for (name, _) in these.iter().skip(1) {
+            super::term_kinds::note_term(name);
+        }
         logged.extend(these.into_iter().skip(1));
+        for (name, _) in diagnostics.iter().chain(&late) {
+            super::term_kinds::note_diagnostic(name);
+        }
         diagnostics_out.extend(diagnostics.into_iter().chain(late).map(|(k, v)| (k.to_string(), v)));
     }
     let mut out = vec![("loss".to_string(), loss_sum / rounds as f64)];
