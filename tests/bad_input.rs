@@ -19,6 +19,10 @@ let x = randn([20, 3]); let y = randint(0, 3, [20]);
 const SCRIPT_CASES: &[(&str, &str)] = &[
     // Tensor construction.
     ("tensor([[1, 2], [3]])", "ragged"),
+    // Run records: the events option is a bool; a table of the record's name in another shape
+    // still records (its events use row numbers as steps).
+    ("save_run(\"/tmp/gapscope-bad-tb\", #{ epochs: [#{ epoch: 0, loss: 1.0 }] }, #{ tensorboard: 3 })", "tensorboard"),
+    ("save_run(\"/tmp/gapscope-bad-tb2\", #{ epochs: [#{ epoch: \"first\", loss: 1.0 }], fits: [#{ note: \"x\" }], samples: [#{ gap: 0.5 }] })", "=/tmp/gapscope-bad-tb2"),
     // Lists that must pair up, and rates outside what a front-end is defined for.
     ("let df = frame(#{ v: [\"a\", \"b\"], y: [1.0, 2.0], e: [0.1, 0.2] }); plot_bars(df, \"/tmp/gapscope-bad-bars.png\", #{ x: \"v\", y: [\"y\"], err: [\"e\", \"e\"] })", "err has 2 entries for 1 value columns"),
     ("let df = frame(#{ v: [\"a\", \"b\"], y: [1.0, 2.0] }); plot_bars(df, \"/tmp/gapscope-bad-bars.png\", #{ x: \"v\", y: [\"y\"], labels: [\"a\", \"b\"] })", "labels has 2 entries"),

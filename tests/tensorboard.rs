@@ -49,7 +49,7 @@ fn two_stage_record_reads_back_in_tensorboard() {
     let events = read_back(&run);
     let epochs = read_parquet(&run.join("epochs.parquet")).unwrap();
     let steps = column(&epochs, "epoch");
-    for (col, tag) in [("test_acc", "test/acc"), ("test_f1", "test/f1"), ("test_acc_first", "test/acc_first"), ("test_acc_second", "test/acc_second"), ("val_acc", "val/acc"), ("loss", "train/loss"), ("ce_fused", "train/ce_fused")] {
+    for (col, tag) in [("test_acc", "test/acc"), ("test_f1", "test/f1"), ("test_acc_first", "test/acc_first"), ("test_acc_second", "test/acc_second"), ("val_acc", "val/acc"), ("val_f1", "val/f1"), ("val_acc_first", "val/acc_first"), ("val_f1_second", "val/f1_second"), ("loss", "train/loss"), ("ce_fused", "train/ce_fused")] {
         assert_matches(&events, tag, &steps, &column(&epochs, col));
     }
     let fits = read_parquet(&run.join("fits.parquet")).unwrap();

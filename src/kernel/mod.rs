@@ -132,7 +132,7 @@ fn kernel_info() -> Value {
             "codemirror_mode": "javascript"
         },
         "banner": format!("gapscope {} - help for functions, help(\"name\") for one", env!("CARGO_PKG_VERSION")),
-        "help_links": [{ "text": "gapscope docs", "url": "https://github.com/gapscope/gapscope/tree/main/docs" }]
+        "help_links": []
     })
 }
 
@@ -208,7 +208,14 @@ pub fn run(host: Host, connection_file: &Path) -> Result<i32> {
     kernel.out.status(&json!({}), "starting");
     while let Ok((_, frames)) = shell_rx.recv() {
         match kernel.out.signer.parse(frames) {
-            Ok(msg) => kernel.handle(msg),
+            Ok(msg) => {
+                // A gapscope bug must not end the session: log it, say idle, take the next cell.
+                let header = msg.header.clone();
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel.handle(msg))).is_err() {
+                    log(&format!("internal error while handling {}; the session goes on", header["msg_type"]));
+                    kernel.out.status(&header, "idle");
+                }
+            }
             Err(e) => log(&format!("shell: dropped a message ({e})")),
         }
     }

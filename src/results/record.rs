@@ -8,6 +8,7 @@
 //!                        fits.parquet     one row per mixture refit
 //!                        samples.parquet  per sample at each refit: index, gap, z, w0
 //!                        final.parquet    one row: last-epoch and best-epoch scores
+//!                        events.out.tfevents.gapscope   the same for TensorBoard (`tensorboard`)
 //! ```
 //!
 //! Tables may be rewritten after every epoch; each write is atomic. `csv` adds a .csv copy

@@ -47,9 +47,13 @@ fn numbers(df: &DataFrame, name: &str) -> Option<Vec<Option<f64>>> {
     Some(f.f64().ok()?.iter().collect())
 }
 
-fn epochs_of(df: &DataFrame) -> Result<Vec<i64>> {
-    let e = numbers(df, "epoch").ok_or_else(|| Error::arg("tensorboard: the table has no numeric epoch column"))?;
-    Ok(e.into_iter().map(|x| x.map_or(0, |v| v as i64)).collect())
+/// Each row's step: its epoch, or its row number in a table without a numeric epoch column (a
+/// table a script saved under one of the record's names).
+fn epochs_of(df: &DataFrame) -> Vec<i64> {
+    match numbers(df, "epoch") {
+        Some(e) => e.into_iter().enumerate().map(|(i, x)| x.map_or(i as i64, |v| v as i64)).collect(),
+        None => (0..df.height() as i64).collect(),
+    }
 }
 
 fn read_optional(path: &Path) -> Result<Option<DataFrame>> {
@@ -72,7 +76,7 @@ pub fn events_of(dir: &Path, is_diagnostic: &dyn Fn(&str) -> bool) -> Result<Eve
         file.add(wall, 0, &[("config".to_string(), Value::Text(indented))]);
     }
     if let Some(epochs) = read_optional(&dir.join("epochs.parquet"))? {
-        let steps = epochs_of(&epochs)?;
+        let steps = epochs_of(&epochs);
         let columns: Vec<(String, Vec<Option<f64>>)> = epochs
             .get_column_names()
             .iter()
@@ -84,10 +88,10 @@ pub fn events_of(dir: &Path, is_diagnostic: &dyn Fn(&str) -> bool) -> Result<Eve
         }
     }
     let samples = read_optional(&dir.join("samples.parquet"))?;
-    let sample_steps = samples.as_ref().map(epochs_of).transpose()?;
+    let sample_steps = samples.as_ref().filter(|s| numbers(s, "epoch").is_some()).map(epochs_of);
     let gaps = samples.as_ref().and_then(|s| numbers(s, "gap"));
     if let Some(fits) = read_optional(&dir.join("fits.parquet"))? {
-        let steps = epochs_of(&fits)?;
+        let steps = epochs_of(&fits);
         let columns: Vec<(String, Vec<Option<f64>>)> = fits
             .get_column_names()
             .iter()
