@@ -6,12 +6,12 @@ cd "$repo"
 # BENCHES="train" bash scripts/bench.sh reruns one of them.
 for bench in ${BENCHES:-host_overhead mixture_fit frontends loaders train tables methods tsne sweep scripted}; do
     marker=${bench//_/-}
-    # The tables bench is polars' work, built at opt-level 2 in the dev profile too: running it
-    # there spares a second (release) polars build of about 25 minutes on 2 cores. The methods
+    # The tables bench is polars' work: it runs in release, where polars is optimised (the dev
+    # profile builds polars at opt-level 1 to keep a fresh clone's build short). The methods
     # bench is a ratio of libtorch-bound epochs, which the profile of our own code barely moves;
     # so is the sweep bench, whole runs in separate processes.
     profile=release
-    if [ "$bench" = tables ] || [ "$bench" = methods ] || [ "$bench" = tsne ] || [ "$bench" = sweep ] || [ "$bench" = scripted ]; then profile=dev; fi
+    if [ "$bench" = methods ] || [ "$bench" = tsne ] || [ "$bench" = sweep ] || [ "$bench" = scripted ]; then profile=dev; fi
     table=$(cargo bench -q --profile "$profile" --bench "$bench" 2>/dev/null)
     echo "$table"
     python3 - "$marker" "$table" <<'PY'
