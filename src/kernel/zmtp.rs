@@ -48,11 +48,13 @@ fn read_frame(s: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
         s.read_exact(&mut b)?;
         b[0] as u64
     };
-    if len > (1 << 34) {
-        return Err(bad(format!("a frame of {len} bytes")));
+    // The length is the peer's word: read what actually arrives rather than allocating it up
+    // front, so a garbage length ends the connection instead of the process.
+    let mut body = Vec::new();
+    s.take(len).read_to_end(&mut body)?;
+    if body.len() as u64 != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed inside a frame"));
     }
-    let mut body = vec![0u8; len as usize];
-    s.read_exact(&mut body)?;
     Ok((flags[0], body))
 }
 
@@ -273,6 +275,15 @@ mod tests {
         assert_eq!(&wire[4..6], &[MORE, 0]);
         assert_eq!(wire[6], LONG);
         assert_eq!(read_message(&mut wire.as_slice()).unwrap(), msg);
+    }
+
+    #[test]
+    fn a_lying_length_is_an_error_not_an_allocation() {
+        // A long frame claiming 2^62 bytes, then three: the read ends at the stream's end.
+        let mut wire = vec![LONG];
+        wire.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        wire.extend_from_slice(b"abc");
+        assert_eq!(read_frame(&mut wire.as_slice()).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
