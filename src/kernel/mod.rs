@@ -136,6 +136,16 @@ fn kernel_info() -> Value {
     })
 }
 
+/// Answers a shutdown request and ends the process (a restart is Jupyter starting a new one).
+fn shut_down(out: &Outputs, msg: &Incoming, reply: impl Fn(&str, Value)) -> ! {
+    let restart = msg.content["restart"].as_bool().unwrap_or(false);
+    reply("shutdown_reply", json!({ "status": "ok", "restart": restart }));
+    out.status(&msg.header, "dead");
+    // Let the replies leave before the sockets close with the process.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    std::process::exit(0);
+}
+
 /// Answers the control channel on its own thread: interrupts, shutdowns and kernel_info, even
 /// while a cell runs.
 fn serve_control(router: Router, inbox: std::sync::mpsc::Receiver<(&'static str, zmtp::Message)>, out: Outputs) {
@@ -154,14 +164,7 @@ fn serve_control(router: Router, inbox: std::sync::mpsc::Receiver<(&'static str,
                     crate::interrupt::request();
                     reply("interrupt_reply", json!({ "status": "ok" }));
                 }
-                "shutdown_request" => {
-                    let restart = msg.content["restart"].as_bool().unwrap_or(false);
-                    reply("shutdown_reply", json!({ "status": "ok", "restart": restart }));
-                    out.status(&msg.header, "dead");
-                    // Let the replies leave before the sockets close with the process.
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    std::process::exit(0);
-                }
+                "shutdown_request" => shut_down(&out, &msg, reply),
                 "kernel_info_request" => reply("kernel_info_reply", kernel_info()),
                 other => log(&format!("control: no handler for {other}")),
             }
@@ -264,13 +267,7 @@ impl Kernel {
             "is_complete_request" => self.is_complete(&msg),
             "history_request" => self.reply(&msg, "history_reply", json!({ "status": "ok", "history": [] })),
             "comm_info_request" => self.reply(&msg, "comm_info_reply", json!({ "status": "ok", "comms": {} })),
-            "shutdown_request" => {
-                let restart = msg.content["restart"].as_bool().unwrap_or(false);
-                self.reply(&msg, "shutdown_reply", json!({ "status": "ok", "restart": restart }));
-                self.out.status(&msg.header, "dead");
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                std::process::exit(0);
-            }
+            "shutdown_request" => shut_down(&self.out, &msg, |kind, content| self.reply(&msg, kind, content)),
             other => log(&format!("shell: no handler for {other}")),
         }
         self.out.status(&msg.header, "idle");
