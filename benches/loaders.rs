@@ -53,7 +53,11 @@ fn build(root: &Path, layout: &str, clips: usize) {
         };
         wav(&root.join("AudioWAV").join(format!("{clip}.wav")), seconds, &mut rng);
         frames(&root.join("Image-01-FPS").join(&clip), n_frames, &mut rng);
-        if i < clips - 4 { train.push_str(&row) } else { test.push_str(&row) }
+        if i < clips - 4 {
+            train.push_str(&row)
+        } else {
+            test.push_str(&row)
+        }
     }
     let files: Vec<(&str, &String)> = match layout {
         "cremad" => vec![("train.csv", &train), ("test.csv", &test)],
@@ -125,7 +129,8 @@ fn main() {
 /// The Python side on the CREMA-D tree: (1 worker, 2 workers) samples/s, or None.
 fn reference(dir: &Path) -> Option<(f64, f64)> {
     let python = std::env::var("GAPSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let libs = std::env::var("GAPSCOPE_FIXTURE_LIBS").unwrap_or_else(|_| format!("{}/.cache/gapscope/fixture-libs", std::env::var("HOME").unwrap_or_default()));
+    let libs = std::env::var("GAPSCOPE_FIXTURE_LIBS")
+        .unwrap_or_else(|_| format!("{}/.cache/gapscope/fixture-libs", std::env::var("HOME").unwrap_or_default()));
     let mut cmd = std::process::Command::new(python);
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/loaders_ref.py")).arg(dir);
     if Path::new(&libs).is_dir() {

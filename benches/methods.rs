@@ -29,16 +29,58 @@ const METHODS: [(&str, &str, &str, &str, &str); 17] = [
     ("pmr", "method(\"pmr\")", "prototypes from 10% of the batches per epoch, B x C distances and two prototype CEs", "concat", ""),
     ("mmcosine", "method(\"mmcosine\")", "normalised features and weights", "concat", ""),
     ("agm", "method(\"agm\")", "two extra forward passes with graphs, and their backward", "concat", ""),
-    ("mla (projection replace)", "method(\"mla\", #{ projection: \"replace\" })", "two rounds (backward + update) per batch, the d x d projection update; shared head, fou mlp:256,128", "shared", ""),
-    ("d&r (a reset every epoch)", "method(\"d&r\", #{ every: 1, times: 1000 })", "per epoch: features of train + val, 4 k-means (n_init 10), the blend", "concat", ""),
+    (
+        "mla (projection replace)",
+        "method(\"mla\", #{ projection: \"replace\" })",
+        "two rounds (backward + update) per batch, the d x d projection update; shared head, fou mlp:256,128",
+        "shared",
+        "",
+    ),
+    (
+        "d&r (a reset every epoch)",
+        "method(\"d&r\", #{ every: 1, times: 1000 })",
+        "per epoch: features of train + val, 4 k-means (n_init 10), the blend",
+        "concat",
+        "",
+    ),
     ("opm&ogm", "method(\"opm&ogm\", #{ warmup: 0 })", "a detached head pass, masks, OGM-GE", "concat", ""),
     ("two-stage adaptive (Eq. 11)", "()", "gap terms and weight lookup", "concat", ""),
-    ("mmpareto", "method(\"mmpareto\")", "two backward passes (L_mm, then the unimodal losses), per-encoder inner products, per-tensor norms; separate heads", "heads", "1.7x"),
+    (
+        "mmpareto",
+        "method(\"mmpareto\")",
+        "two backward passes (L_mm, then the unimodal losses), per-encoder inner products, per-tensor norms; separate heads",
+        "heads",
+        "1.7x",
+    ),
     ("lfm (fitted α)", "method(\"lfm\")", "late fusion of two heads, the alignment term", "sum", "1x"),
-    ("lfm (learned α)", "method(\"lfm\", #{ schedule: \"learned\" })", "as fitted, plus a double backward on 8 validation samples per epoch", "sum", "1x"),
-    ("reconboost, phase 1", "method(\"reconboost\", #{ stage_epochs: 10000, correct_epochs: 1 })", "one learner's boosting loss (backward through its encoder only); shared MLP head", "shared_mlp", "0.67-0.83x"),
-    ("reconboost, phase 2", "method(\"reconboost\", #{ stage_epochs: 1, correct_epochs: 10000 })", "CE of the ensemble, β's gradient", "shared_mlp", "1x"),
-    ("umt", "method(\"umt\", #{ teacher_epochs: 1 })", "a no-grad forward of both teachers, two feature MSEs (teachers trained before the timed epochs)", "concat", "1.33x"),
+    (
+        "lfm (learned α)",
+        "method(\"lfm\", #{ schedule: \"learned\" })",
+        "as fitted, plus a double backward on 8 validation samples per epoch",
+        "sum",
+        "1x",
+    ),
+    (
+        "reconboost, phase 1",
+        "method(\"reconboost\", #{ stage_epochs: 10000, correct_epochs: 1 })",
+        "one learner's boosting loss (backward through its encoder only); shared MLP head",
+        "shared_mlp",
+        "0.67-0.83x",
+    ),
+    (
+        "reconboost, phase 2",
+        "method(\"reconboost\", #{ stage_epochs: 1, correct_epochs: 10000 })",
+        "CE of the ensemble, β's gradient",
+        "shared_mlp",
+        "1x",
+    ),
+    (
+        "umt",
+        "method(\"umt\", #{ teacher_epochs: 1 })",
+        "a no-grad forward of both teachers, two feature MSEs (teachers trained before the timed epochs)",
+        "concat",
+        "1.33x",
+    ),
     ("cml", "method(\"cml\")", "the fused logits without one modality per sample, two softmaxes, the hinge", "concat", "1x"),
 ];
 // Sample valuation's epoch grows with its copies: timed apart, with its item count.
@@ -111,7 +153,12 @@ fn main() {
     let mut scope = Scope::new();
     let ast = script::compile(&host, &scope, "bench.rhai", &src).map_err(|e| e.0).unwrap();
     let out = script::eval(&host, &mut scope, "bench.rhai", &ast).map_err(|e| e.0).unwrap().cast::<Map>();
-    let times: Vec<f64> = out["times"].clone().cast::<Array>().iter().map(|t| t.clone().cast::<Array>().iter().map(|x| x.as_float().unwrap()).fold(f64::INFINITY, f64::min)).collect();
+    let times: Vec<f64> = out["times"]
+        .clone()
+        .cast::<Array>()
+        .iter()
+        .map(|t| t.clone().cast::<Array>().iter().map(|x| x.as_float().unwrap()).fold(f64::INFINITY, f64::min))
+        .collect();
     let concat = times[0];
     println!("`BENCHES=methods bash scripts/bench.sh` (benches/methods.rs, dev profile: dependencies at opt-level 2): seconds per epoch on the demo's model");
     println!("(mfeat, {} training samples, pix cnn + fou mlp, batch 64, SGD, 2 libtorch threads), best of {ROUNDS} in one process, rotating the order each round.", out["n"].as_int().unwrap());
@@ -132,5 +179,9 @@ fn main() {
     // D&R's default schedule diagnoses after every 20th epoch (3 times in 90): its amortised cost.
     let dr = METHODS.iter().position(|m| m.0.starts_with("d&r")).unwrap();
     let dr_amortised = concat + (times[dr] - concat) / 20.0;
-    println!("| d&r, default schedule (a reset every 20 epochs, amortised) | {dr_amortised:.3} | {:.2}x | | a reset epoch: {:.2} s |", dr_amortised / concat, times[dr]);
+    println!(
+        "| d&r, default schedule (a reset every 20 epochs, amortised) | {dr_amortised:.3} | {:.2}x | | a reset epoch: {:.2} s |",
+        dr_amortised / concat,
+        times[dr]
+    );
 }

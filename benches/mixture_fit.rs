@@ -12,9 +12,7 @@ use std::time::Instant;
 /// gaps the trainer fits.
 fn gaps(n: usize, seed: u64) -> Vec<f64> {
     let mut rng = Rng::new(seed);
-    let raw: Vec<f64> = (0..n)
-        .map(|_| if rng.uniform() < 0.75 { 0.05 + 0.12 * rng.normal() } else { 0.6 + 0.2 * rng.normal() })
-        .collect();
+    let raw: Vec<f64> = (0..n).map(|_| if rng.uniform() < 0.75 { 0.05 + 0.12 * rng.normal() } else { 0.6 + 0.2 * rng.normal() }).collect();
     let mean = raw.iter().sum::<f64>() / n as f64;
     let std = (raw.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
     raw.iter().map(|v| (v - mean) / std).collect()
@@ -44,7 +42,10 @@ fn main() {
         Setting { name: "sklearn defaults", n_init: 1, tol: 1e-3, max_iter: 100 },
         Setting { name: "gapscope defaults", n_init: 5, tol: 1e-6, max_iter: 1000 },
     ];
-    println!("| points | settings (n_init, tol, max_iter) | gapscope | sklearn {} | speed-up | mean log-lik gapscope / sklearn |", sklearn_version(&python));
+    println!(
+        "| points | settings (n_init, tol, max_iter) | gapscope | sklearn {} | speed-up | mean log-lik gapscope / sklearn |",
+        sklearn_version(&python)
+    );
     println!("|---:|---|---:|---:|---:|---|");
     for s in &settings {
         let args = [s.n_init.to_string(), s.tol.to_string(), s.max_iter.to_string(), "1e-6".into()];
@@ -61,7 +62,14 @@ fn main() {
             String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         for ((n, file), sk) in sizes.iter().zip(&files).zip(&lines) {
             let x = gapscope::gap::to_f64_vec("bench", &tch::Tensor::read_npy(file).unwrap()).unwrap();
-            let options = FitOptions { family: Family::Gaussian, ks: vec![2], n_init: s.n_init, tol: s.tol, max_iter: s.max_iter, ..FitOptions::default() };
+            let options = FitOptions {
+                family: Family::Gaussian,
+                ks: vec![2],
+                n_init: s.n_init,
+                tol: s.tol,
+                max_iter: s.max_iter,
+                ..FitOptions::default()
+            };
             let m = fit(&x, &options).unwrap();
             let mut best = f64::INFINITY;
             for _ in 0..5 {

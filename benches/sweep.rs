@@ -41,14 +41,22 @@ fn main() {
         c.arg("sweep").arg(script()).arg("--out").arg(&out).args(&sets).args(["--jobs", &jobs.to_string(), "-q"]);
         rows.push((jobs, timed(c)));
     }
-    let runs = std::fs::read_to_string(root.join("jobs1/sweep.tsv")).unwrap().lines().filter(|l| l.contains('\t') && !l.starts_with('#')).count() - 1;
+    let runs =
+        std::fs::read_to_string(root.join("jobs1/sweep.tsv")).unwrap().lines().filter(|l| l.contains('\t') && !l.starts_with('#')).count()
+            - 1;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("`BENCHES=sweep bash scripts/bench.sh` (benches/sweep.rs): scripts/table3.rhai on mfeat, {runs} runs (6 variants x 2 seeds, warmup 2 + 4 epochs each), wall time of the whole grid and its summary.\n");
     println!("| how | wall s | speed-up over one process |");
     println!("|---|---:|---:|");
     println!("| `gapscope run` (one process, {threads} torch threads) | {one_s:.1} | 1.00x |");
     for (jobs, s) in rows {
-        println!("| `gapscope sweep --jobs {jobs}` ({jobs} process{} at a time, {} torch thread{} each) | {s:.1} | {:.2}x |", if jobs > 1 { "es" } else { "" }, (threads / jobs).max(1), if (threads / jobs).max(1) > 1 { "s" } else { "" }, one_s / s);
+        println!(
+            "| `gapscope sweep --jobs {jobs}` ({jobs} process{} at a time, {} torch thread{} each) | {s:.1} | {:.2}x |",
+            if jobs > 1 { "es" } else { "" },
+            (threads / jobs).max(1),
+            if (threads / jobs).max(1) > 1 { "s" } else { "" },
+            one_s / s
+        );
     }
     let _ = std::fs::remove_dir_all(&root);
 }

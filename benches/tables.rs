@@ -89,7 +89,12 @@ fn main() {
     let (t_runs, n_runs) = best_of(3, || runs::runs(&rr).unwrap().0.height());
     let (t_samples, n_groups) = best_of(3, || {
         let (df, _) = runs::table(&rs, "samples").unwrap();
-        let g = query::group_agg(&df, &["run".into(), "epoch".into()], &["avg(gap) AS mean_gap".into(), "stddev(z) AS sd_z".into(), "avg(w0) AS mean_w0".into(), "count(*) AS n".into()]).unwrap();
+        let g = query::group_agg(
+            &df,
+            &["run".into(), "epoch".into()],
+            &["avg(gap) AS mean_gap".into(), "stddev(z) AS sd_z".into(), "avg(w0) AS mean_w0".into(), "count(*) AS n".into()],
+        )
+        .unwrap();
         g.height()
     });
     let py = python(&rr, &rs);
@@ -101,6 +106,8 @@ fn main() {
     println!("Best of 3, one process each side; pandas 3 with pyarrow for Python.\n");
     println!("| task | rows out | gapscope | pandas | pandas / gapscope |");
     println!("|---|---:|---:|---:|---:|");
-    println!("| `runs(dir)`: 1,000 run folders (config.json + final.parquet) into one table | {n_runs} | {t_runs:.3} s | {p_runs} | {r_runs} |");
+    println!(
+        "| `runs(dir)`: 1,000 run folders (config.json + final.parquet) into one table | {n_runs} | {t_runs:.3} s | {p_runs} | {r_runs} |"
+    );
     println!("| `runs(dir, \"samples\")` of 100 runs x 15,000 samples x 3 refits, then group by (run, epoch): mean gap, sd z, mean w0, n | {n_groups} | {t_samples:.3} s | {p_samples} | {r_samples} |");
 }

@@ -6,10 +6,16 @@
 //! and a ResNet-18 pair at a small input size. `make bench` rewrites the table in docs/perf.md.
 
 use gapscope::data::{BatchOptions, Batches};
-use gapscope::train::{encoder::EncoderKind, fusion::FusionKind, loss, model::{Model, ModelSpec}, optim::*};
+use gapscope::train::{
+    encoder::EncoderKind,
+    fusion::FusionKind,
+    loss,
+    model::{Model, ModelSpec},
+    optim::*,
+};
 use gapscope::{script, Host};
-use std::time::Instant;
 use rhai::{Array, Map, Scope};
+use std::time::Instant;
 
 const THREADS: i32 = 2;
 // Rounds alternate which driver goes first, so neither gains from running second.
@@ -85,7 +91,12 @@ fn python_side(w: &Workload, export: &str, classes: i64) -> Option<f64> {
 fn main() {
     tch::set_num_threads(THREADS);
     let workloads = [
-        Workload { name: "demo model on mfeat (pix cnn, fou mlp)", data: "dataset(\"mfeat\", #{ views: [\"pix\", \"fou\"], seed: 0 })", encoders: ["cnn", "mlp"], batch: 64 },
+        Workload {
+            name: "demo model on mfeat (pix cnn, fou mlp)",
+            data: "dataset(\"mfeat\", #{ views: [\"pix\", \"fou\"], seed: 0 })",
+            encoders: ["cnn", "mlp"],
+            batch: 64,
+        },
         Workload {
             name: "ResNet-18 pair (1x32x32 spectrogram, 2 frames 3x32x32)",
             data: "dataset(\"synthetic\", #{ n: 360, classes: 6, audio_shape: [1, 32, 32], visual_shape: [3, 2, 32, 32], seed: 1 })",
@@ -126,11 +137,13 @@ fn row(w: &Workload, i: usize) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-
 /// Where the Rust epoch's time goes on the demo model: batching, forward + loss, backward and
 /// update, as shares of the epoch (three epochs after one untimed).
 fn breakdown() {
-    let ds = std::rc::Rc::new(gapscope::data::mfeat::load(&gapscope::data::mfeat::data_dir().join("mfeat"), &["pix".into(), "fou".into()], 0.15, 0.15, 0, false).unwrap());
+    let ds = std::rc::Rc::new(
+        gapscope::data::mfeat::load(&gapscope::data::mfeat::data_dir().join("mfeat"), &["pix".into(), "fou".into()], 0.15, 0.15, 0, false)
+            .unwrap(),
+    );
     let split = ds.split("train").unwrap();
     let spec = ModelSpec {
         modalities: vec!["pix".into(), "fou".into()],
@@ -144,7 +157,9 @@ fn breakdown() {
     let m = Model::new(&spec).unwrap();
     let mut params: Vec<_> = m.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     params.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut opt = Optimizer::new(OptimKind::Sgd { momentum: 0.9, nesterov: false }, 1e-3, 1e-4, Schedule::None, m.architecture.clone(), params).unwrap();
+    let mut opt =
+        Optimizer::new(OptimKind::Sgd { momentum: 0.9, nesterov: false }, 1e-3, 1e-4, Schedule::None, m.architecture.clone(), params)
+            .unwrap();
     let mut parts = [0.0f64; 3];
     let mut total = 0.0;
     for e in 0..4u64 {

@@ -123,10 +123,7 @@ mod tests {
     #[test]
     fn backtrace_is_stripped() {
         let raw = "Internal torch error: The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0\nException raised from infer_size_impl at /pytorch/aten/src/ATen/ExpandUtils.cpp:31 (most recent call first):\nframe #0: c10::Error::Error";
-        assert_eq!(
-            clean_torch_message(raw),
-            "The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0"
-        );
+        assert_eq!(clean_torch_message(raw), "The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0");
     }
 }
 
@@ -140,4 +137,3 @@ pub fn guard_reader<T>(path: &std::path::Path, what: &str, read: impl FnOnce() -
         Err(_) => Err(Error::io(path, format!("not a readable {what} file: its decoder failed on damaged or truncated bytes"))),
     }
 }
-

@@ -167,4 +167,3 @@ pub fn checkpoint_written() {
         request_because(Reason::Checkpointed);
     }
 }
-

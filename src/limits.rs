@@ -59,7 +59,8 @@ pub fn try_vec<T: Clone>(what: &str, n: usize, fill: T) -> Result<Vec<T>> {
 pub fn try_with_capacity<T>(what: &str, n: usize) -> Result<Vec<T>> {
     elements(what, &[n as u64], std::mem::size_of::<T>().max(1) as u64)?;
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::arg(format!("{what}: could not allocate {} for {n} values", human((n * std::mem::size_of::<T>()) as f64))))?;
+    v.try_reserve_exact(n)
+        .map_err(|_| Error::arg(format!("{what}: could not allocate {} for {n} values", human((n * std::mem::size_of::<T>()) as f64))))?;
     Ok(v)
 }
 

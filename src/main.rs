@@ -84,7 +84,9 @@ enum Command {
     /// Run an experiment grid (a table script, or any script whose runs go through ex::sweep) as
     /// independent runs: on this machine, as a Slurm job array, or as printed commands. Resumable:
     /// complete runs are never rerun. See docs/sweeps.md.
-    #[command(after_help = "Examples:\n  gapscope sweep scripts/table2.rhai --out results/t2 --set dataset=mfeat --jobs 2\n  gapscope sweep scripts/table2.rhai --out /shared/t2 --backend slurm --partition gpu --gpus 1 --cpus 8 --time 4:00:00\n  gapscope sweep /shared/t2 --status")]
+    #[command(
+        after_help = "Examples:\n  gapscope sweep scripts/table2.rhai --out results/t2 --set dataset=mfeat --jobs 2\n  gapscope sweep scripts/table2.rhai --out /shared/t2 --backend slurm --partition gpu --gpus 1 --cpus 8 --time 4:00:00\n  gapscope sweep /shared/t2 --status"
+    )]
     Sweep {
         /// The grid's script; or, with --status, --gather, --cancel or --task, a sweep's output folder.
         target: PathBuf,
@@ -281,7 +283,32 @@ fn run() -> Result<ExitCode> {
             println!("{report}");
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Command::Sweep { target, out, sets, backend, jobs, status, gather, cancel, task, replan, max_starts, prune_checkpoints, partition, time, gpus, cpus, mem, account, qos, max_parallel, array_limit, signal_before, sbatch, quiet } => {
+        Command::Sweep {
+            target,
+            out,
+            sets,
+            backend,
+            jobs,
+            status,
+            gather,
+            cancel,
+            task,
+            replan,
+            max_starts,
+            prune_checkpoints,
+            partition,
+            time,
+            gpus,
+            cpus,
+            mem,
+            account,
+            qos,
+            max_parallel,
+            array_limit,
+            signal_before,
+            sbatch,
+            quiet,
+        } => {
             use gapscope::sweep::command::{self, Backend, Launch};
             gapscope::interrupt::install_stop_handler();
             let task_opts = gapscope::sweep::task::TaskOptions { max_starts, prune_checkpoints };
@@ -302,12 +329,27 @@ fn run() -> Result<ExitCode> {
                 command::run_task(&target, &key, task_opts)?
             } else {
                 let Some(out) = out else {
-                    anyhow::bail!("give the sweep's output folder: gapscope sweep {} --out DIR (or DIR --status for a sweep already planned)", target.display());
+                    anyhow::bail!(
+                        "give the sweep's output folder: gapscope sweep {} --out DIR (or DIR --status for a sweep already planned)",
+                        target.display()
+                    );
                 };
                 if jobs == 0 {
                     anyhow::bail!("--jobs must be at least 1");
                 }
-                let slurm = gapscope::sweep::slurm::SlurmOptions { partition, time, gpus, cpus, mem, account, qos, max_parallel, array_limit, signal_before, extra: sbatch };
+                let slurm = gapscope::sweep::slurm::SlurmOptions {
+                    partition,
+                    time,
+                    gpus,
+                    cpus,
+                    mem,
+                    account,
+                    qos,
+                    max_parallel,
+                    array_limit,
+                    signal_before,
+                    extra: sbatch,
+                };
                 let backend = match backend {
                     BackendArg::Local => Backend::Local,
                     BackendArg::Slurm => Backend::Slurm,

@@ -23,7 +23,11 @@ pub struct Progress {
 /// "1:05" or "1:02:05".
 pub fn clock(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) }
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 /// A rate in the unit that keeps it readable: per second, or per minute or hour for slow work
@@ -75,8 +79,20 @@ impl Progress {
         const WIDTH: usize = 24;
         let filled = if self.total == 0 { WIDTH } else { (self.done * WIDTH / self.total).min(WIDTH) };
         let rate = self.rate();
-        let eta = if rate > 0.0 && self.total > self.done { clock(Duration::from_secs_f64((self.total - self.done) as f64 / rate)) } else { "-".into() };
-        let mut line = format!("{} [{}{}] {}/{} {} ETA {eta}", self.label, "#".repeat(filled), ".".repeat(WIDTH - filled), self.done, self.total, speed(rate, &self.unit));
+        let eta = if rate > 0.0 && self.total > self.done {
+            clock(Duration::from_secs_f64((self.total - self.done) as f64 / rate))
+        } else {
+            "-".into()
+        };
+        let mut line = format!(
+            "{} [{}{}] {}/{} {} ETA {eta}",
+            self.label,
+            "#".repeat(filled),
+            ".".repeat(WIDTH - filled),
+            self.done,
+            self.total,
+            speed(rate, &self.unit)
+        );
         if !self.message.is_empty() {
             line.push(' ');
             line.push_str(&self.message);
@@ -100,7 +116,14 @@ impl Progress {
             return;
         }
         let elapsed = clock(self.started.elapsed());
-        let summary = format!("{} {}/{} in {elapsed} ({}){}", self.label, self.done, self.total, speed(self.rate(), &self.unit), if self.message.is_empty() { String::new() } else { format!(" {}", self.message) });
+        let summary = format!(
+            "{} {}/{} in {elapsed} ({}){}",
+            self.label,
+            self.done,
+            self.total,
+            speed(self.rate(), &self.unit),
+            if self.message.is_empty() { String::new() } else { format!(" {}", self.message) }
+        );
         if crate::display::progress(self.id, &summary, true) {
             return;
         }

@@ -5,8 +5,8 @@
 //! `Session` holds the state (scope, functions, imports) and is independent of the terminal;
 //! the two loops at the bottom feed it lines.
 
-use crate::script::{self, ScriptError};
 use crate::host::Host;
+use crate::script::{self, ScriptError};
 use rhai::{Dynamic, Scope, AST};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -57,7 +57,15 @@ pub struct Session {
 impl Session {
     pub fn new(host: Host) -> Self {
         let echo = host.engine.compile("to_debug(__echo)").expect("echo expression compiles");
-        Session { host, scope: Scope::new(), functions: AST::empty(), imports: AST::empty(), echo, first_line: 1, source: SOURCE.to_string() }
+        Session {
+            host,
+            scope: Scope::new(),
+            functions: AST::empty(),
+            imports: AST::empty(),
+            echo,
+            first_line: 1,
+            source: SOURCE.to_string(),
+        }
     }
 
     /// Whether `input` is a whole statement yet: brackets and strings closed, and the parser
@@ -66,8 +74,7 @@ impl Session {
         if input.trim_start().starts_with(':') {
             return true;
         }
-        is_complete(input)
-            && !matches!(self.host.engine.compile(input), Err(e) if matches!(*e.0, rhai::ParseErrorType::UnexpectedEOF))
+        is_complete(input) && !matches!(self.host.engine.compile(input), Err(e) if matches!(*e.0, rhai::ParseErrorType::UnexpectedEOF))
     }
 
     /// Runs one complete input: a REPL command or Rhai code.
@@ -298,8 +305,7 @@ impl Validator for ReplHelper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
         let input = ctx.input();
         let complete = input.trim_start().starts_with(':')
-            || (is_complete(input)
-                && !matches!(self.parser.compile(input), Err(e) if matches!(*e.0, rhai::ParseErrorType::UnexpectedEOF)));
+            || (is_complete(input) && !matches!(self.parser.compile(input), Err(e) if matches!(*e.0, rhai::ParseErrorType::UnexpectedEOF)));
         Ok(if complete { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
     }
 }
@@ -316,7 +322,10 @@ pub fn builtin_names(session: &Session) -> Vec<String> {
         .filter(|n| n.chars().all(|c| c.is_alphanumeric() || c == '_'))
         .collect();
     names.extend(crate::stdlib::MODULES.iter().map(|(n, _)| format!("\"{n}\"")));
-    for kw in ["let", "const", "fn", "if", "else", "for", "in", "while", "loop", "break", "continue", "return", "import", "as", "true", "false", "print", "debug"] {
+    for kw in [
+        "let", "const", "fn", "if", "else", "for", "in", "while", "loop", "break", "continue", "return", "import", "as", "true", "false",
+        "print", "debug",
+    ] {
         names.push(kw.to_string());
     }
     for cmd in [":load", ":time", ":vars", ":help", ":quit"] {
@@ -396,7 +405,10 @@ pub fn piped(session: &mut Session, mut input: impl BufRead) -> i32 {
             continue;
         };
         let Some(text) = line else {
-            eprintln!("{SOURCE}:{no}: this line is not valid UTF-8 text; it was skipped{}", if buffer.is_empty() { "" } else { ", with the unfinished statement before it" });
+            eprintln!(
+                "{SOURCE}:{no}: this line is not valid UTF-8 text; it was skipped{}",
+                if buffer.is_empty() { "" } else { ", with the unfinished statement before it" }
+            );
             failed = true;
             buffer.clear();
             held.clear();
@@ -458,7 +470,10 @@ fn interactive(session: &mut Session) -> i32 {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!("{} - help for functions, :help for commands, Ctrl-D to quit", session.host.engine.eval::<String>("version()").unwrap_or_default());
+    println!(
+        "{} - help for functions, :help for commands, Ctrl-D to quit",
+        session.host.engine.eval::<String>("version()").unwrap_or_default()
+    );
     loop {
         match editor.readline("gapscope> ") {
             Ok(line) => {

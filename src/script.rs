@@ -42,7 +42,8 @@ pub fn parse_set_value(raw: &str) -> Dynamic {
 pub fn parse_set(arg: &str) -> Result<(String, Dynamic), String> {
     let (k, v) = arg.split_once('=').ok_or_else(|| format!("--set expects key=value, got '{arg}'"))?;
     let k = k.trim();
-    let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let valid =
+        k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(format!("--set key '{k}' is not a valid variable name"));
     }

@@ -6,13 +6,8 @@ use gapscope::Host;
 #[test]
 fn every_registered_function_has_a_doc() {
     let host = Host::new();
-    let mut missing: Vec<String> = host
-        .engine
-        .gen_fn_signatures(false)
-        .iter()
-        .map(|s| documented_name(s))
-        .filter(|name| host.docs.get(name).is_none())
-        .collect();
+    let mut missing: Vec<String> =
+        host.engine.gen_fn_signatures(false).iter().map(|s| documented_name(s)).filter(|name| host.docs.get(name).is_none()).collect();
     missing.sort();
     missing.dedup();
     assert!(missing.is_empty(), "registered without a doc (add docs.add(...) next to the registration): {missing:?}");

@@ -397,7 +397,10 @@ fn every_script_case_is_a_clean_error_or_the_right_result() {
         };
         match (outcome, want.strip_prefix('=')) {
             (Ok(v), Some(expect)) if v.contains(expect) => {}
-            (Ok(v), _) => failures.push(format!("{case}: expected {}, got the value {v}", if want.is_empty() { "an error".to_string() } else { format!("{want:?}") })),
+            (Ok(v), _) => failures.push(format!(
+                "{case}: expected {}, got the value {v}",
+                if want.is_empty() { "an error".to_string() } else { format!("{want:?}") }
+            )),
             (Err(e), Some(_)) => failures.push(format!("{case}: expected a value {want:?}, got the error {e}")),
             (Err(e), None) => {
                 if let Err(p) = std::panic::catch_unwind(|| assert_clean(case, &e)) {
@@ -447,7 +450,8 @@ fn command_line_and_piped_sessions_end_cleanly() {
     std::fs::write(dir.join("selfimport.rhai"), "import \"selfimport\" as s;").unwrap();
     let mut failures = Vec::new();
     for (args, stdin, want, code) in CLI_CASES {
-        let mut argv: Vec<String> = args.iter().map(|a| if *a == "x.rhai" { dir.join("x.rhai").display().to_string() } else { a.to_string() }).collect();
+        let mut argv: Vec<String> =
+            args.iter().map(|a| if *a == "x.rhai" { dir.join("x.rhai").display().to_string() } else { a.to_string() }).collect();
         if args.is_empty() && stdin.contains("loop") {
             argv = vec!["repl".into(), "--timeout".into(), "1".into()];
         }

@@ -48,7 +48,14 @@ fn term(terms: &[(String, f64)], name: &str) -> f64 {
     terms.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no term {name} in {terms:?}")).1
 }
 
-fn epoch_ctx<'a>(m: &'a Model, o: &'a Optimizer, train: &'a Split, val: Option<&'a Split>, batching: &'a BatchOptions, epoch: usize) -> EpochContext<'a> {
+fn epoch_ctx<'a>(
+    m: &'a Model,
+    o: &'a Optimizer,
+    train: &'a Split,
+    val: Option<&'a Split>,
+    batching: &'a BatchOptions,
+    epoch: usize,
+) -> EpochContext<'a> {
     EpochContext { model: m, opt: o, train, val, batching, epoch, quiet: true, run_epoch: trainer::epoch }
 }
 
@@ -169,7 +176,19 @@ fn removal_by_logit_is_feature_zero_on_a_concat_head_and_input_zero_is_not() {
     let m = model(FusionKind::Concat);
     // Trained a little, so the biases and batch-norm statistics are no longer their zero starts.
     let mut o = sgd(&m, 0.9);
-    trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &BatchOptions { batch_size: 16, ..BatchOptions::default() }, epoch: 0, quiet: true }, build("concat", &[]).as_mut()).unwrap();
+    trainer::epoch(
+        &m,
+        &mut o,
+        &EpochPlan {
+            train: &train,
+            val: None,
+            batching: &BatchOptions { batch_size: 16, ..BatchOptions::default() },
+            epoch: 0,
+            quiet: true,
+        },
+        build("concat", &[]).as_mut(),
+    )
+    .unwrap();
     let x: Vec<&Tensor> = b.inputs.iter().map(|(_, t)| t).collect();
     let fwd = m.forward_all(&x, false).unwrap();
     let keep = Tensor::from_slice(&[1.0f32, 0.0]).reshape([1, 2]).repeat([16, 1]);
@@ -212,14 +231,20 @@ fn umt_with_no_distillation_is_concat_bit_for_bit_and_its_teachers_stay_frozen()
     let (train, val) = data();
     let mut umt = build("umt", &[("teacher_epochs", Value::Int(2))]);
     let lone = model(FusionKind::Concat);
-    let e = trainer::step(&lone, &mut sgd(&lone, 0.0), &first_batch(&train, 8), umt.as_mut(), 0, (0, 1)).err().expect("a lone step without teachers").to_string();
+    let e = trainer::step(&lone, &mut sgd(&lone, 0.0), &first_batch(&train, 8), umt.as_mut(), 0, (0, 1))
+        .err()
+        .expect("a lone step without teachers")
+        .to_string();
     assert!(e.contains("train_epoch"), "a lone step without teachers should say how to train them: {e}");
     let m = model(FusionKind::Concat);
     let o = sgd(&m, 0.9);
     let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
     umt.begin_epoch(&epoch_ctx(&m, &o, &train, Some(&val), &batching, 0)).unwrap();
     let teachers: Vec<(String, Tensor)> = umt.state().into_iter().map(|(n, t)| (n, t.copy())).collect();
-    assert!(teachers.iter().any(|(n, _)| n.starts_with("teacher0.audio_net.")) && teachers.iter().any(|(n, _)| n.starts_with("teacher1.visual_net.")));
+    assert!(
+        teachers.iter().any(|(n, _)| n.starts_with("teacher0.audio_net."))
+            && teachers.iter().any(|(n, _)| n.starts_with("teacher1.visual_net."))
+    );
     let acc = teachers.iter().find(|(n, _)| n == "teacher0_val_acc").unwrap().1.double_value(&[0]);
     assert!(acc > 0.34, "the audio teacher learned nothing on val ({acc})");
     let (distilled, t) = one_step(FusionKind::Concat, umt.as_mut(), 0.0);
@@ -269,7 +294,9 @@ fn sample_values_do_not_depend_on_the_batch_and_the_view_adds_the_tables_copies(
     }
     // An epoch over the view trains (its copies' removed features are zero at the head).
     let mut o = sgd(&m, 0.0);
-    let r = trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true }, method.as_mut()).unwrap();
+    let r =
+        trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true }, method.as_mut())
+            .unwrap();
     assert_eq!(r.iter().find(|(n, _)| n == "extra_items").unwrap().1, expected as f64);
 }
 
@@ -285,7 +312,11 @@ fn reconboost_moves_only_the_scheduled_learner_in_phase_one_and_beta_in_phase_tw
     trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true }, rb.as_mut()).unwrap();
     let after = snapshot(&m);
     let moved = |n: &str| n.contains("weight") || n.contains("bias");
-    assert_eq!(worst(&before, &after, |n| n.starts_with("visual_net.") && moved(n)), 0.0, "phase 1 of the audio learner moved the visual encoder");
+    assert_eq!(
+        worst(&before, &after, |n| n.starts_with("visual_net.") && moved(n)),
+        0.0,
+        "phase 1 of the audio learner moved the visual encoder"
+    );
     assert!(worst(&before, &after, |n| n.starts_with("audio_net.")) > 0.0);
     assert!(worst(&before, &after, |n| n.starts_with("fusion.")) > 0.0);
     assert_eq!(rb.state()[0].1.double_value(&[0]), beta0, "β moved in phase 1");

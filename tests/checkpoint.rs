@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use std::process::Stdio;
 
-
-const DATA: &str = "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });";
+const DATA: &str =
+    "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });";
 
 fn dir_str(d: &std::path::Path) -> String {
     d.display().to_string().replace('\\', "/")
@@ -46,7 +46,11 @@ fn only_the_newest_checkpoints_are_kept_and_partial_folders_are_ignored() {
         last_checkpoint(\"{d}/ck\")"
     );
     assert!(eval_ok(&src).into_string().unwrap().ends_with("epoch-0003"));
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("ck")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("epoch-000") && dir.join("ck").join(n).join("meta.json").exists()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("ck"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("epoch-000") && dir.join("ck").join(n).join("meta.json").exists())
+        .collect();
     names.sort();
     assert_eq!(names, ["epoch-0002", "epoch-0003"]);
     assert!(eval_ok(&format!("last_checkpoint(\"{d}/none\")")).is_unit());
@@ -59,13 +63,18 @@ fn another_architecture_or_optimizer_kind_is_an_error_listing_what_differs() {
     let d = dir_str(&dir);
     let save = format!("{DATA} let m = model(data); let o = optimizer(m, #{{}}); save_checkpoint(\"{d}/ck\", m, o, #{{ epoch: 0 }});");
     let _ = eval_ok(&save);
-    let e = eval_err(&format!("{DATA} let m = model(data, #{{ encoders: [\"mlp:64\", \"mlp\"] }}); load_checkpoint(\"{d}/ck/epoch-0000\", m)"));
+    let e =
+        eval_err(&format!("{DATA} let m = model(data, #{{ encoders: [\"mlp:64\", \"mlp\"] }}); load_checkpoint(\"{d}/ck/epoch-0000\", m)"));
     assert!(e.contains("does not fit this model") && e.contains("shape differs") && e.contains("audio_net.fc1.weight"), "{e}");
-    let e = eval_err(&format!("{DATA} let m = model(data, #{{ encoders: [\"mlp:256,256,256\", \"mlp\"] }}); load_checkpoint(\"{d}/ck/epoch-0000\", m)"));
+    let e = eval_err(&format!(
+        "{DATA} let m = model(data, #{{ encoders: [\"mlp:256,256,256\", \"mlp\"] }}); load_checkpoint(\"{d}/ck/epoch-0000\", m)"
+    ));
     assert!(e.contains("missing from the checkpoint (2): audio_net.fc3.bias, audio_net.fc3.weight"), "{e}");
     let e = eval_err(&format!("{DATA} let m = model(data, #{{ fusion: \"sum\" }}); load_checkpoint(\"{d}/ck/epoch-0000\", m)"));
     assert!(e.contains("not in this model (2): fusion.fc_out.bias, fusion.fc_out.weight"), "{e}");
-    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{ kind: \"adam\" }}); load_checkpoint(\"{d}/ck/epoch-0000\", m, o)"));
+    let e = eval_err(&format!(
+        "{DATA} let m = model(data); let o = optimizer(m, #{{ kind: \"adam\" }}); load_checkpoint(\"{d}/ck/epoch-0000\", m, o)"
+    ));
     assert!(e.contains("optimizer state is sgd's") && e.contains("kind: \"sgd\""), "{e}");
     let e = eval_err(&format!("{DATA} let m = model(data); save_checkpoint(\"{d}/ck\", m, (), #{{ epoch: 1, model: m }})"));
     assert!(e.contains("state.model is a Model"), "{e}");
@@ -112,7 +121,11 @@ fn recipe_script_for(recipe: &str, cfg: &str, n: usize, model_opts: &str) -> Str
 }
 
 fn result_line(stdout: &[u8]) -> String {
-    String::from_utf8_lossy(stdout).lines().find(|l| l.starts_with("RESULT")).unwrap_or_else(|| panic!("no RESULT in {}", String::from_utf8_lossy(stdout))).to_string()
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find(|l| l.starts_with("RESULT"))
+        .unwrap_or_else(|| panic!("no RESULT in {}", String::from_utf8_lossy(stdout)))
+        .to_string()
 }
 
 fn run_script(dir: &std::path::Path, name: &str, src: &str) -> std::process::Output {
@@ -139,11 +152,23 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         // global step), G-Blending's weights estimated at epoch 0 and used at epoch 1.
         ("baseline", "warmup: 1, epochs: 2, method: \"agm\"", "warmup: 1, epochs: 1, method: \"agm\""),
         ("baseline", "warmup: 1, epochs: 2, method: \"ogm-ge\"", "warmup: 1, epochs: 1, method: \"ogm-ge\""),
-        ("baseline", "warmup: 1, epochs: 2, method: \"g-blending\", method_opts: #{ super_epoch: 2 }", "warmup: 1, epochs: 0, method: \"g-blending\", method_opts: #{ super_epoch: 2 }"),
+        (
+            "baseline",
+            "warmup: 1, epochs: 2, method: \"g-blending\", method_opts: #{ super_epoch: 2 }",
+            "warmup: 1, epochs: 0, method: \"g-blending\", method_opts: #{ super_epoch: 2 }",
+        ),
         // PMR's prototypes blend with the saved ones from the third refresh (momentum).
-        ("baseline", "warmup: 1, epochs: 2, method: \"pmr\", method_opts: #{ momentum: 0.5 }", "warmup: 1, epochs: 1, method: \"pmr\", method_opts: #{ momentum: 0.5 }"),
+        (
+            "baseline",
+            "warmup: 1, epochs: 2, method: \"pmr\", method_opts: #{ momentum: 0.5 }",
+            "warmup: 1, epochs: 1, method: \"pmr\", method_opts: #{ momentum: 0.5 }",
+        ),
         // D&R resets after epochs 1 and 2 (at the start of epochs 2 and 3) from its saved θ0 and counter.
-        ("baseline", "warmup: 1, epochs: 3, method: \"d&r\", method_opts: #{ every: 1, times: 2 }", "warmup: 1, epochs: 1, method: \"d&r\", method_opts: #{ every: 1, times: 2 }"),
+        (
+            "baseline",
+            "warmup: 1, epochs: 3, method: \"d&r\", method_opts: #{ every: 1, times: 2 }",
+            "warmup: 1, epochs: 1, method: \"d&r\", method_opts: #{ every: 1, times: 2 }",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -156,7 +181,10 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         assert_eq!(result_line(&out.stdout), uninterrupted, "{recipe} ({part} then {full})");
     }
     // MLA's projection matrix and round counter, on a shared head.
-    let (full, part) = ("warmup: 1, epochs: 2, method: \"mla\", method_opts: #{ projection: \"replace\" }", "warmup: 1, epochs: 1, method: \"mla\", method_opts: #{ projection: \"replace\" }");
+    let (full, part) = (
+        "warmup: 1, epochs: 2, method: \"mla\", method_opts: #{ projection: \"replace\" }",
+        "warmup: 1, epochs: 1, method: \"mla\", method_opts: #{ projection: \"replace\" }",
+    );
     let model_opts = "seed: 1, fusion: \"shared\"";
     let uninterrupted = result_line(&run_script(&dir, "full.rhai", &recipe_script_for("baseline", full, 240, model_opts)).stdout);
     let ck = format!("{d}/mla");

@@ -33,8 +33,11 @@ fn set_with_wrong_type_is_an_error() {
 fn a_string_parameter_takes_any_set_text_and_infinities_are_text() {
     let dir = temp_dir("settext");
     let script = dir.join("t.rhai");
-    std::fs::write(&script, "let tag = param(\"tag\", \"none\");\nlet lr = param(\"lr\", 0.1);\nprint(`${tag} ${type_of(tag)} ${lr}`);\n").unwrap();
-    for (given, printed) in [("tag=inf", "inf string 0.1"), ("tag=3", "3 string 0.1"), ("tag=true", "true string 0.1"), ("tag=nan", "nan string 0.1")] {
+    std::fs::write(&script, "let tag = param(\"tag\", \"none\");\nlet lr = param(\"lr\", 0.1);\nprint(`${tag} ${type_of(tag)} ${lr}`);\n")
+        .unwrap();
+    for (given, printed) in
+        [("tag=inf", "inf string 0.1"), ("tag=3", "3 string 0.1"), ("tag=true", "true string 0.1"), ("tag=nan", "nan string 0.1")]
+    {
         let out = run_bin(&["run", script.to_str().unwrap(), "--set", given], "", None);
         assert!(out.status.success(), "{given}: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), printed, "{given}");
@@ -57,7 +60,11 @@ fn imports_resolve_stdlib_then_relative() {
     let dir = temp_dir("imports");
     std::fs::create_dir_all(dir.join("lib")).unwrap();
     std::fs::write(dir.join("lib/helpers.rhai"), "fn triple(x) { x * 3 }\n").unwrap();
-    std::fs::write(dir.join("main.rhai"), "import \"tensors\" as tx;\nimport \"lib/helpers\" as h;\nprint(h::triple(2));\nprint(tx::accuracy(eye(2), tensor([0, 1])));\n").unwrap();
+    std::fs::write(
+        dir.join("main.rhai"),
+        "import \"tensors\" as tx;\nimport \"lib/helpers\" as h;\nprint(h::triple(2));\nprint(tx::accuracy(eye(2), tensor([0, 1])));\n",
+    )
+    .unwrap();
     // Run from an unrelated working directory: the stdlib is inside the binary and the
     // relative import resolves against the script's own directory.
     let elsewhere = temp_dir("imports-cwd");

@@ -46,7 +46,11 @@ fn frame_numbers(visual: &tch::Tensor) -> Vec<Vec<usize>> {
 fn cremad_tree(name: &str) -> PathBuf {
     let root = temp_dir(name);
     let clips = [("1001_DFA_ANG_XX", "ANG"), ("1002_IEO_HAP_HI", "HAP"), ("1003_TIE_NEU_XX", "NEU"), ("1004_ITS_SAD_XX", "SAD")];
-    std::fs::write(root.join("train.csv"), format!("{},{}\r\n{},{}\r\n{},{}\r\n", clips[0].0, clips[0].1, clips[1].0, clips[1].1, clips[2].0, clips[2].1)).unwrap();
+    std::fs::write(
+        root.join("train.csv"),
+        format!("{},{}\r\n{},{}\r\n{},{}\r\n", clips[0].0, clips[0].1, clips[1].0, clips[1].1, clips[2].0, clips[2].1),
+    )
+    .unwrap();
     std::fs::write(root.join("test.csv"), format!("{},{}\r\n", clips[3].0, clips[3].1)).unwrap();
     std::fs::write(root.join("stat.csv"), "\u{feff}NEU\r\nHAP\r\nSAD\r\nFEA\r\nDIS\r\nANG\r\n").unwrap();
     for (i, (clip, _)) in clips.iter().enumerate() {
@@ -75,7 +79,9 @@ fn cremad_shapes_labels_frames_and_resampled_front_end_a() {
     assert_eq!(eval_ok(&format!("{ds} d.shapes.visual")).into_typed_array::<i64>().unwrap(), vec![3, 1, 32, 32]);
     // OGM-GE's label map: ANG 5, HAP 1, NEU 0.
     assert_eq!(values(&format!("{ds} d.train.labels")).0, vec![5.0, 1.0, 0.0]);
-    let b = batch_of(&format!("{ds} let out = (); for b in d.train.batches(#{{ batch: 8, shuffle: false, augment: false }}) {{ out = b; }} out"));
+    let b = batch_of(&format!(
+        "{ds} let out = (); for b in d.train.batches(#{{ batch: 8, shuffle: false, augment: false }}) {{ out = b; }} out"
+    ));
     assert_eq!(tensor(&b, "audio").size(), vec![3, 1, 257, 188]);
     assert_eq!(tensor(&b, "visual").size(), vec![3, 3, 1, 32, 32]);
     assert_eq!(Vec::<i64>::try_from(&tensor(&b, "indices")).unwrap(), vec![0, 1, 2]);
@@ -88,7 +94,10 @@ fn cremad_shapes_labels_frames_and_resampled_front_end_a() {
     let diff = (tensor(&b, "audio").get(0).get(0) - want).abs().max().double_value(&[]);
     assert!(diff < 1e-5, "{diff}");
     // D&R's numbering on request.
-    assert_eq!(values(&format!("let d = dataset(\"cremad\", #{{ path: \"{}\", labels: \"sorted\" }}); d.train.labels", root.display())).0, vec![0.0, 3.0, 4.0]);
+    assert_eq!(
+        values(&format!("let d = dataset(\"cremad\", #{{ path: \"{}\", labels: \"sorted\" }}); d.train.labels", root.display())).0,
+        vec![0.0, 3.0, 4.0]
+    );
 }
 
 #[test]
@@ -97,7 +106,12 @@ fn workers_do_not_change_the_batches_and_augmentation_is_seeded() {
     let ds = format!("let d = dataset(\"cremad\", #{{ path: \"{}\", size: 24, frames: 2 }});", root.display());
     let run = |workers: usize, seed: u64| -> Vec<tch::Tensor> {
         let script = format!("{ds} let out = []; for b in d.train.batches(#{{ batch: 2, seed: {seed}, workers: {workers} }}) {{ out.push(b.visual); out.push(b.indices); }} out");
-        eval_ok(&script).into_array().unwrap().into_iter().map(|v| v.cast::<gapscope::host::ScriptTensor>().tensor().shallow_clone()).collect()
+        eval_ok(&script)
+            .into_array()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.cast::<gapscope::host::ScriptTensor>().tensor().shallow_clone())
+            .collect()
     };
     let (inline, threaded, other_seed) = (run(0, 3), run(2, 3), run(1, 4));
     assert_eq!(inline.len(), 4);
@@ -162,9 +176,12 @@ fn bad_trees_are_errors_naming_the_file_and_line_or_skipped_and_counted() {
     let e = eval_err(&format!("{} d", open("")));
     assert!(e.contains("train.csv:2: clip 1002_IEO_HAP_HI") && e.contains("skip_corrupt"), "{e}");
     assert_eq!(float(&format!("{} d.train.len", open(", skip_corrupt: true"))), 2.0);
-    let n = float(&format!("{} let n = 0; for b in d.train.batches(#{{ workers: 2 }}) {{ n += b.labels.shape[0]; }} n", open(", skip_corrupt: true")));
+    let n = float(&format!(
+        "{} let n = 0; for b in d.train.batches(#{{ workers: 2 }}) {{ n += b.labels.shape[0]; }} n",
+        open(", skip_corrupt: true")
+    ));
     assert_eq!(n, 1.0); // 1002 dropped at open (no frames), 1003 dropped at decode (truncated wav)
-    // An unknown label, an empty split, a missing root.
+                        // An unknown label, an empty split, a missing root.
     std::fs::write(root.join("test.csv"), "1004_ITS_SAD_XX,BORED\r\n").unwrap();
     let e = eval_err(&format!("{} d", open(", skip_corrupt: true")));
     assert!(e.contains("test.csv:1") && e.contains("BORED"), "{e}");

@@ -12,7 +12,8 @@ fn synthetic_is_deterministic_per_seed_and_has_a_degraded_fraction() {
     assert_eq!(same, 0.0);
     let differ = float("let a = dataset(\"synthetic\", #{ n: 300, seed: 4 }); let b = dataset(\"synthetic\", #{ n: 300, seed: 5 }); (a.train.inputs(\"visual\") - b.train.inputs(\"visual\")).abs().max().item()");
     assert!(differ > 0.1);
-    let frac = float("dataset(\"synthetic\", #{ n: 4000, degraded_fraction: 0.25, seed: 1 }).meta(\"degraded\").to(\"float32\").mean().item()");
+    let frac =
+        float("dataset(\"synthetic\", #{ n: 4000, degraded_fraction: 0.25, seed: 1 }).meta(\"degraded\").to(\"float32\").mean().item()");
     assert!((frac - 0.25).abs() < 0.03, "{frac}");
     let shapes = eval_ok("dataset(\"synthetic\", #{ n: 60, audio_shape: [1, 8, 4], visual_shape: 5 }).shapes").cast::<rhai::Map>();
     assert_eq!(format!("{:?}", shapes["audio"]), "[1, 8, 4]");
@@ -38,7 +39,9 @@ fn batches_cover_the_split_once_with_matching_labels_and_indices() {
         ok";
     assert!(eval_ok(src).as_bool().unwrap());
     // The same seed gives the same order, another seed another.
-    let first = |seed: u64| eval_ok(&format!("let d = dataset(\"synthetic\", #{{ n: 200 }}); let out = (); for b in d.train.batches(#{{ batch: 16, seed: {seed} }}) {{ out = b.indices.to_array(); break; }} out")).into_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect::<Vec<_>>();
+    let first = |seed: u64| {
+        eval_ok(&format!("let d = dataset(\"synthetic\", #{{ n: 200 }}); let out = (); for b in d.train.batches(#{{ batch: 16, seed: {seed} }}) {{ out = b.indices.to_array(); break; }} out")).into_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect::<Vec<_>>()
+    };
     assert_eq!(first(3), first(3));
     assert_ne!(first(3), first(4));
     assert!(eval_ok("let d = dataset(\"synthetic\", #{ n: 200 }); d.train.batches(#{ batch: 16, drop_last: true }).count == d.train.len / 16 && d.train.batches(#{ batch: 16 }).count == (d.train.len + 15) / 16").as_bool().unwrap());
@@ -47,7 +50,10 @@ fn batches_cover_the_split_once_with_matching_labels_and_indices() {
 
 #[test]
 fn subsets_by_positions_and_mask() {
-    assert_eq!(float("let d = dataset(\"synthetic\", #{ n: 300 }); d.train.subset(d.train.labels == 2).len"), float("let d = dataset(\"synthetic\", #{ n: 300 }); d.train.class_counts()[2]"));
+    assert_eq!(
+        float("let d = dataset(\"synthetic\", #{ n: 300 }); d.train.subset(d.train.labels == 2).len"),
+        float("let d = dataset(\"synthetic\", #{ n: 300 }); d.train.class_counts()[2]")
+    );
     assert_eq!(float("let d = dataset(\"synthetic\", #{ n: 300 }); d.train.subset([0, 1, -1]).len"), 3.0);
     let e = eval_err("let d = dataset(\"synthetic\", #{ n: 300 });\nd.train.subset(ones(3).to(\"bool\"))");
     assert!(e.contains("mask has 3 entries") && e.contains("test.rhai:2:"), "{e}");

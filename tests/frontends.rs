@@ -65,7 +65,10 @@ fn rhai_wav_and_spectrogram() {
     let shape = values(&format!("let w = load_wav(\"{}\"); spectrogram(w.samples, \"C\", #{{}})", p.display())).1;
     assert_eq!(shape, vec![1024, 128]);
     assert_eq!(float(&format!("load_wav(\"{}\").sample_rate", p.display())), 16000.0);
-    assert_eq!(values(&format!("let w = load_wav(\"{}\"); spectrogram(w.samples, \"B\", #{{ samples: 16000 }})", p.display())).1, vec![257, 98]); // 1 + (16000 - 512) / 159 frames
+    assert_eq!(
+        values(&format!("let w = load_wav(\"{}\"); spectrogram(w.samples, \"B\", #{{ samples: 16000 }})", p.display())).1,
+        vec![257, 98]
+    ); // 1 + (16000 - 512) / 159 frames
     let e = eval_err("spectrogram(randn([10]), \"D\", #{})");
     assert!(e.contains("unknown audio front-end \"D\""), "{e}");
     let e = eval_err("spectrogram(randn([2, 10]), \"A\", #{})");

@@ -101,7 +101,8 @@ fn npy_and_safetensors_readers_survive_damage() {
     let npy = d.join("t.npy");
     gapscope::tensor::io::save_npy(&t, &npy).unwrap();
     let st = d.join("t.safetensors");
-    gapscope::tensor::io::save_safetensors(&[("a".into(), t.shallow_clone()), ("b".into(), Tensor::from_slice(&[1i64, 2, 3]))], &st).unwrap();
+    gapscope::tensor::io::save_safetensors(&[("a".into(), t.shallow_clone()), ("b".into(), Tensor::from_slice(&[1i64, 2, 3]))], &st)
+        .unwrap();
     let mut total = 0;
     total += fuzz("npy", &npy, 600, |p| {
         let len = std::fs::metadata(p).unwrap().len();
@@ -155,7 +156,9 @@ fn image_parquet_csv_and_checkpoint_readers_survive_damage() {
     let jpg = d.join("a.jpg");
     img.save(&jpg).unwrap();
     for p in [&png, &jpg] {
-        fuzz(p.extension().unwrap().to_str().unwrap(), p, 300, |p| gapscope::data::vision::load_image(p).map(|_| ()).map_err(|e| e.to_string()));
+        fuzz(p.extension().unwrap().to_str().unwrap(), p, 300, |p| {
+            gapscope::data::vision::load_image(p).map(|_| ()).map_err(|e| e.to_string())
+        });
     }
     // Parquet and CSV through polars.
     let df = polars::df!("method" => ["concat", "pmr", "mla"], "acc" => [0.9, 0.8, 0.95], "epoch" => [1i64, 2, 3]).unwrap();
@@ -184,7 +187,16 @@ fn a_damaged_checkpoint_is_an_error_and_leaves_the_model_usable() {
     };
     let model = Model::new(&spec).unwrap();
     let d = dir("ckpt");
-    let saved = gapscope::train::checkpoint::save(&d, 0, &model, None, &[("x".into(), Tensor::from_slice(&[1.0f32, 2.0]))], serde_json::json!({ "history": [1, 2, 3] }), 2).unwrap();
+    let saved = gapscope::train::checkpoint::save(
+        &d,
+        0,
+        &model,
+        None,
+        &[("x".into(), Tensor::from_slice(&[1.0f32, 2.0]))],
+        serde_json::json!({ "history": [1, 2, 3] }),
+        2,
+    )
+    .unwrap();
     for file in ["model.safetensors", "state.safetensors", "meta.json"] {
         let original = saved.join(file);
         let bytes = std::fs::read(&original).unwrap();
@@ -193,7 +205,9 @@ fn a_damaged_checkpoint_is_an_error_and_leaves_the_model_usable() {
         for m in mutants(&bytes, 5, 150) {
             std::fs::write(&original, &m).unwrap();
             let target = Model::new(&spec).unwrap();
-            let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| gapscope::train::checkpoint::load(&saved, &target, None).map(|_| ())));
+            let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                gapscope::train::checkpoint::load(&saved, &target, None).map(|_| ())
+            }));
             assert!(got.is_ok(), "{file}: a damaged checkpoint panicked");
             // Whatever happened, the model still runs.
             let x = Tensor::randn([2, 4], (Kind::Float, tch::Device::Cpu));

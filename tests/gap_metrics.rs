@@ -55,17 +55,22 @@ fn rhai_gap_functions_agree_with_the_fixture() {
     assert_eq!(shape, vec![64]);
     assert_close(&g, &vec(&fixture()["gap_kl"]), 1e-12);
     // The named-pair form: any two modalities of a map, in the order given.
-    let (pair, _) = values(&format!("{load} gap(#{{ audio: f.la, video: f.lv, text: f.la * 0.5 }}, f.y, [\"video\", \"audio\"], \"prob\")"));
+    let (pair, _) =
+        values(&format!("{load} gap(#{{ audio: f.la, video: f.lv, text: f.la * 0.5 }}, f.y, [\"video\", \"audio\"], \"prob\")"));
     let want: Vec<f64> = vec(&fixture()["gap_prob"]).iter().map(|v| -v).collect();
     assert_close(&pair, &want, 1e-12);
     // modality_gap orients by dominance: the dominant modality comes first.
-    let (auto, _) = values(&format!("{load} let r = modality_gap(f.lv, f.la, f.y, #{{ kind: \"prob\" }}); if r.swapped != (r.dominant == 1) {{ throw \"swap\" }} r.gap"));
+    let (auto, _) = values(&format!(
+        "{load} let r = modality_gap(f.lv, f.la, f.y, #{{ kind: \"prob\" }}); if r.swapped != (r.dominant == 1) {{ throw \"swap\" }} r.gap"
+    ));
     let d = gap::dominance(&fixture()["lv"], &fixture()["la"], &fixture()["y"]).unwrap();
     let sign = if d.dominant == 1 { 1.0 } else { -1.0 };
     assert_close(&auto, &vec(&fixture()["gap_prob"]).iter().map(|v| sign * v).collect::<Vec<_>>(), 1e-12);
     let (given, _) = values(&format!("{load} modality_gap(f.lv, f.la, f.y, #{{ order: \"given\" }}).gap"));
     assert_close(&given, &want, 1e-12);
-    let (z, _) = values(&format!("{load} let s = f.gap_prob.zscore_stats(); if (s.z - f.gap_prob.zscore()).abs().max().item() != 0.0 {{ throw \"differ\" }} s.z"));
+    let (z, _) = values(&format!(
+        "{load} let s = f.gap_prob.zscore_stats(); if (s.z - f.gap_prob.zscore()).abs().max().item() != 0.0 {{ throw \"differ\" }} s.z"
+    ));
     assert_close(&z, &vec(&fixture()["z_prob"]), 1e-12);
 }
 

@@ -138,7 +138,10 @@ fn bad_methods_and_options_are_errors_naming_the_valid_ones_before_training() {
         ("#{ method: \"opm&ogm\", p_exe: 1.5 }", "p_exe must be a number in [0, 1], got 1.5"),
         ("#{ method: \"agm\" }", "agm keeps state across steps and epochs, so build it once"),
         ("#{ method: \"g-blending\" }", "g-blending keeps state across steps and epochs"),
-        ("#{ method: \"g-blending\", weights: [1, -1, 1] }", "weights must be one non-negative number per modality then one for the fused head"),
+        (
+            "#{ method: \"g-blending\", weights: [1, -1, 1] }",
+            "weights must be one non-negative number per modality then one for the fused head",
+        ),
         ("#{ method: method(\"ogm-ge\"), alpha: 1.0 }", "option \"alpha\" belongs to the method, which is already built"),
         ("#{ method: \"mmcosine\", scale: \"big\" }", "scale must be a number"),
     ];
@@ -161,7 +164,9 @@ fn g_blending_estimates_on_the_validation_split_and_says_what_it_needs() {
     let v = eval_ok(&src).into_array().unwrap();
     assert!((v[0].as_float().unwrap() - 1.0).abs() < 1e-9 && v[1].as_bool().unwrap() && v[2].as_bool().unwrap());
     assert_eq!(v[3].as_float().unwrap(), 0.0);
-    let err = eval_err(&with_setup("let m = fresh(data); train_epoch(m, optimizer(m, #{}), data.train, #{ method: method(\"g-blending\"), quiet: true })"));
+    let err = eval_err(&with_setup(
+        "let m = fresh(data); train_epoch(m, optimizer(m, #{}), data.train, #{ method: method(\"g-blending\"), quiet: true })",
+    ));
     assert!(err.contains("pass val: data.val"), "{err}");
     let err = eval_err(&with_setup("let m = fresh(data); train_epoch(m, optimizer(m, #{}), data.train, #{ method: method(\"g-blending\"), val: data.val.subset([0, 1]), quiet: true })"));
     assert!(err.contains("has 2 samples; the weight estimate needs at least 3"), "{err}");
@@ -190,11 +195,29 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
     );
     let v = eval(&src);
     let text = format!("{v:?}");
-    for name in ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "mmpareto", "lfm", "reconboost", "umt", "cml", "sample"] {
+    for name in [
+        "concat",
+        "g-blending",
+        "ogm-ge",
+        "pmr",
+        "mmcosine",
+        "agm",
+        "mla",
+        "d&r",
+        "opm&ogm",
+        "mmpareto",
+        "lfm",
+        "reconboost",
+        "umt",
+        "cml",
+        "sample",
+    ] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
     assert!(text.contains("method_opts.alpha"), "the record does not hold the method's options: {text}");
-    let err = eval_err("let data = dataset(\"synthetic\", #{ n: 60, classes: 3 }); import \"train\" as tr; tr::baseline(data, model(data), #{ epoch: 1 })");
+    let err = eval_err(
+        "let data = dataset(\"synthetic\", #{ n: 60, classes: 3 }); import \"train\" as tr; tr::baseline(data, model(data), #{ epoch: 1 })",
+    );
     assert!(err.contains("unknown recipe setting \"epoch\""), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -209,7 +232,8 @@ fn quick_table(script: &str, out_dir: &std::path::Path) -> (String, Vec<String>)
 fn quick_table_with(script: &str, out_dir: &std::path::Path, sets: &[&str]) -> (String, Vec<String>) {
     let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
     let out_set = format!("out={}", out_dir.display());
-    let mut args = vec!["run", &path, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &out_set];
+    let mut args =
+        vec!["run", &path, "--set", "dataset=synthetic", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=2", "--set", &out_set];
     for s in sets {
         args.push("--set");
         args.push(s);
@@ -217,7 +241,11 @@ fn quick_table_with(script: &str, out_dir: &std::path::Path, sets: &[&str]) -> (
     let out = run_bin(&args, "", None);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
-    let rows = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| variant")).map(|l| l.split('|').nth(1).unwrap().trim().to_string()).collect();
+    let rows = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| variant"))
+        .map(|l| l.split('|').nth(1).unwrap().trim().to_string())
+        .collect();
     (stdout, rows)
 }
 
@@ -227,7 +255,11 @@ fn table2_runs_every_row_on_the_quick_synthetic_setting() {
     let out_dir = dir.join("t2");
     let (stdout, rows) = quick_table("table2.rhai", &out_dir);
     // Every row, in the paper's order, with the best-on-validation and last columns.
-    assert_eq!(rows, ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl"], "{stdout}");
+    assert_eq!(
+        rows,
+        ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl"],
+        "{stdout}"
+    );
     assert!(stdout.contains("| variant | acc | F1 | acc 1st | F1 1st | acc 2nd | F1 2nd | acc (last) |"), "{stdout}");
     assert!(out_dir.join("summary.png").exists() && out_dir.join("summary.csv").exists());
     std::fs::remove_dir_all(&dir).ok();
@@ -239,9 +271,18 @@ fn table2_tuned_chooses_each_rows_knob_on_validation_and_names_it() {
     let out_dir = dir.join("t2");
     let (stdout, rows) = quick_table_with("table2.rhai", &out_dir, &["tune=2"]);
     // Every row but concat carries its chosen value, from the two ends of its grid.
-    let want = [("g-blending", "super_epoch", &["2", "10"][..]), ("ogm-ge", "alpha", &["0.1", "0.8"]), ("pmr", "alpha", &["0.5", "4.0"]), ("mmcosine", "scale", &["5.0", "40.0"]),
-        ("agm", "alpha", &["0.5", "2.0"]), ("mla", "fusion", &["entropy", "fixed"]), ("d&r", "lambda", &["1.0", "5.0"]), ("opm&ogm", "q_base", &["0.3", "0.7"]),
-        ("ours-prob", "alpha", &["0.5", "2.0"]), ("ours-kl", "alpha", &["0.5", "2.0"])];
+    let want = [
+        ("g-blending", "super_epoch", &["2", "10"][..]),
+        ("ogm-ge", "alpha", &["0.1", "0.8"]),
+        ("pmr", "alpha", &["0.5", "4.0"]),
+        ("mmcosine", "scale", &["5.0", "40.0"]),
+        ("agm", "alpha", &["0.5", "2.0"]),
+        ("mla", "fusion", &["entropy", "fixed"]),
+        ("d&r", "lambda", &["1.0", "5.0"]),
+        ("opm&ogm", "q_base", &["0.3", "0.7"]),
+        ("ours-prob", "alpha", &["0.5", "2.0"]),
+        ("ours-kl", "alpha", &["0.5", "2.0"]),
+    ];
     assert_eq!(rows[0], "concat", "{stdout}");
     for (row, (name, key, values)) in rows[1..].iter().zip(want) {
         assert!(values.iter().any(|v| *row == format!("{name} ({key}={v})")), "row {row:?}, want {name} ({key}=one of {values:?})");
@@ -252,7 +293,10 @@ fn table2_tuned_chooses_each_rows_knob_on_validation_and_names_it() {
     let tuned = dir.join("t2_tune");
     for (name, key, values) in want {
         for v in values {
-            assert!(tuned.join(format!("{name} ({key}={v})")).join("seed1000").join("final.parquet").exists(), "{name} {key}={v} has no tuning record");
+            assert!(
+                tuned.join(format!("{name} ({key}={v})")).join("seed1000").join("final.parquet").exists(),
+                "{name} {key}={v} has no tuning record"
+            );
         }
     }
     assert!(!out_dir.join("ogm-ge (alpha=0.1)").join("seed1000").exists());
@@ -266,7 +310,25 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
     let (stdout, rows) = quick_table("benchmark.rhai", &out_dir);
     assert_eq!(
         rows,
-        ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "ours-prob", "ours-kl", "mmpareto", "lfm", "reconboost", "umt", "cml", "sample"],
+        [
+            "concat",
+            "g-blending",
+            "ogm-ge",
+            "pmr",
+            "mmcosine",
+            "agm",
+            "mla",
+            "d&r",
+            "opm&ogm",
+            "ours-prob",
+            "ours-kl",
+            "mmpareto",
+            "lfm",
+            "reconboost",
+            "umt",
+            "cml",
+            "sample"
+        ],
         "{stdout}"
     );
     // Each row has numbers, not blanks (a method that trained nothing would show NaN).
@@ -282,7 +344,22 @@ fn fig4_draws_each_methods_embedding_on_the_quick_synthetic_setting() {
     let dir = temp_dir("methods-fig4");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fig4.rhai");
     let out = run_bin(
-        &["run", script, "--set", "dataset=synthetic", "--set", "warmup=1", "--set", "epochs=1", "--set", "methods=concat,mla,ours-prob", "--set", "perplexity=10", "--set", &format!("out={}", dir.display())],
+        &[
+            "run",
+            script,
+            "--set",
+            "dataset=synthetic",
+            "--set",
+            "warmup=1",
+            "--set",
+            "epochs=1",
+            "--set",
+            "methods=concat,mla,ours-prob",
+            "--set",
+            "perplexity=10",
+            "--set",
+            &format!("out={}", dir.display()),
+        ],
         "",
         None,
     );
@@ -323,7 +400,8 @@ fn pmr_mla_and_dr_train_from_rhai_with_their_diagnostics_and_state() {
 
 #[test]
 fn stateful_methods_say_how_to_be_used() {
-    let err = eval_err(&with_setup("let m = fresh(data); train_epoch(m, optimizer(m, #{}), data.train, #{ method: \"pmr\", quiet: true })"));
+    let err =
+        eval_err(&with_setup("let m = fresh(data); train_epoch(m, optimizer(m, #{}), data.train, #{ method: \"pmr\", quiet: true })"));
     assert!(err.contains("build it once"), "{err}");
     let err = eval_err(&with_setup("let m = fresh(data); train_step(m, optimizer(m, #{}), batch, #{ method: \"mla\" })"));
     assert!(err.contains("fusion: \"shared\""), "{err}");

@@ -45,7 +45,11 @@ fn term(out: &rhai::Map, key: &str) -> f64 {
 #[test]
 fn ogm_scales_the_dominant_encoders_gradients_as_the_reference() {
     for (selection, params) in [("weights", "weights"), ("conv_only", "conv_only")] {
-        let (worst, loss, out) = step_against(&format!("ogm_{selection}"), &format!("method(\"ogm-ge\", #{{ alpha: 0.8, ge: false, params: \"{params}\" }})"), 1.0);
+        let (worst, loss, out) = step_against(
+            &format!("ogm_{selection}"),
+            &format!("method(\"ogm-ge\", #{{ alpha: 0.8, ge: false, params: \"{params}\" }})"),
+            1.0,
+        );
         let k = want(&out, "coeffs");
         eprintln!("ogm {selection}: state diff {worst:.2e}, coefficients {k:?}");
         assert_close(&[term(&out, "coef_first"), term(&out, "coef_second")], &k, 1e-6);

@@ -17,7 +17,17 @@ fn pmr_prototypes_are_the_class_means_of_the_validation_features() {
     let opt = sgd(&m, 0.9);
     let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
     let mut pmr = Pmr::new(&opts(&[("source", Value::Text("val".into()))])).unwrap();
-    pmr.begin_epoch(&EpochContext { model: &m, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true, run_epoch: trainer::epoch }).unwrap();
+    pmr.begin_epoch(&EpochContext {
+        model: &m,
+        opt: &opt,
+        train: &train,
+        val: Some(&val),
+        batching: &batching,
+        epoch: 0,
+        quiet: true,
+        run_epoch: trainer::epoch,
+    })
+    .unwrap();
     let protos = pmr.prototypes().unwrap();
     // The same means by hand: a plain loop over every validation feature row.
     let f = trainer::features(&m, &val, &BatchOptions { shuffle: false, augment: false, ..batching.clone() }, None).unwrap();
@@ -43,14 +53,27 @@ fn pmr_momentum_blends_exactly_from_the_third_refresh() {
     for epoch in 0..3 {
         // A different shuffle each epoch, so the subsets (and their means) differ.
         let batching = BatchOptions { batch_size: 16, seed: 10 + epoch as u64, ..BatchOptions::default() };
-        let ctx = EpochContext { model: &m, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch, quiet: true, run_epoch: trainer::epoch };
+        let ctx = EpochContext {
+            model: &m,
+            opt: &opt,
+            train: &train,
+            val: Some(&val),
+            batching: &batching,
+            epoch,
+            quiet: true,
+            run_epoch: trainer::epoch,
+        };
         if epoch == 2 {
             before = Some(blended.prototypes().unwrap()[0].copy());
         }
         blended.begin_epoch(&ctx).unwrap();
         plain.begin_epoch(&ctx).unwrap();
         if epoch < 2 {
-            assert_eq!(max_diff(&blended.prototypes().unwrap()[0], &plain.prototypes().unwrap()[0]), 0.0, "no momentum before the third refresh");
+            assert_eq!(
+                max_diff(&blended.prototypes().unwrap()[0], &plain.prototypes().unwrap()[0]),
+                0.0,
+                "no momentum before the third refresh"
+            );
         }
     }
     let fresh = plain.prototypes().unwrap()[0].shallow_clone();
@@ -77,7 +100,8 @@ fn pmr_with_alpha_zero_trains_an_epoch_exactly_as_concat() {
 #[test]
 fn mla_rounds_are_one_sgd_step_per_modality_through_the_shared_head() {
     let (train, _) = data();
-    let batch = Batches::new(&train, &BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() }).unwrap().next().unwrap().unwrap();
+    let batch =
+        Batches::new(&train, &BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() }).unwrap().next().unwrap().unwrap();
     let m = model(FusionKind::Shared);
     let mut opt = sgd(&m, 0.0);
     let start = snapshot(&m);
@@ -156,7 +180,10 @@ fn dr_resets_blend_towards_the_start_and_leave_the_head_alone() {
         trainer::epoch(&m, &mut opt, &plan, &mut dr).unwrap();
     }
     let trained = snapshot(&m);
-    assert!(dr.state().iter().any(|(k, t)| k == "resets" && t.double_value(&[0]) == 1.0), "one reset (after epoch 1, at the start of epoch 2)");
+    assert!(
+        dr.state().iter().any(|(k, t)| k == "resets" && t.double_value(&[0]) == 1.0),
+        "one reset (after epoch 1, at the start of epoch 2)"
+    );
     // w = 1 puts every encoder parameter back to θ0 exactly; the head and BN buffers stay.
     dr.reset(&m, &[1.0, 1.0]).unwrap();
     for (k, now) in snapshot(&m) {
@@ -188,6 +215,8 @@ fn dr_without_a_validation_split_says_which_to_add() {
     let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true };
     let err = trainer::epoch(&m, &mut opt, &plan, &mut Relearn::new(&[]).unwrap()).unwrap_err().to_string();
     assert!(err.contains("add a val split"), "{err}");
-    let err = trainer::epoch(&m, &mut opt, &plan, &mut Pmr::new(&opts(&[("source", Value::Text("val".into()))])).unwrap()).unwrap_err().to_string();
+    let err = trainer::epoch(&m, &mut opt, &plan, &mut Pmr::new(&opts(&[("source", Value::Text("val".into()))])).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("add a val split"), "{err}");
 }

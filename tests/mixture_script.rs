@@ -27,7 +27,7 @@ fn fields_and_posteriors() {
     let (bw, shape) = values(&with_fit("mix.balance_weights([0.0, -0.5, 1.8])"));
     assert_eq!(shape, vec![3, 2]);
     assert!(bw[2] > 0.9 && bw[5] > 0.9, "{bw:?}"); // -0.5 is balanced, 1.8 is not
-    // Arrays in, float32 out; float64 tensors keep float64.
+                                                   // Arrays in, float32 out; float64 tensors keep float64.
     assert_eq!(eval_ok(&with_fit("mix.pdf([0.0, 1.0]).dtype")).into_string().unwrap(), "float32");
     assert_eq!(eval_ok(&with_fit("mix.pdf(x).dtype")).into_string().unwrap(), "float64");
     let m = eval_ok(&with_fit("mix.to_map()")).cast::<rhai::Map>();
@@ -108,7 +108,8 @@ fn plot_mixture_writes_png_and_svg() {
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("<svg") && text.contains("balanced (component") && text.contains("imbalanced") && text.contains("SMM"));
     // No temporary files are left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
     assert!(leftovers.is_empty());
 }
 

@@ -41,11 +41,7 @@ fn gmm_matches_sklearn_on_every_fixture() {
         };
         let m = fit(&x, &options).unwrap();
         let sk_ll = r["mean_loglik"].as_f64().unwrap();
-        assert!(
-            m.mean_loglik() >= sk_ll - 1e-6,
-            "{name}: our mean loglik {} < sklearn's {sk_ll} - 1e-6",
-            m.mean_loglik()
-        );
+        assert!(m.mean_loglik() >= sk_ll - 1e-6, "{name}: our mean loglik {} < sklearn's {sk_ll} - 1e-6", m.mean_loglik());
         if r["well_defined"].as_bool().unwrap() {
             let ours = |f: fn(&gapscope::mixture::Component) -> f64| m.components.iter().map(f).collect::<Vec<_>>();
             for (field, got) in [("weights", ours(|c| c.weight)), ("means", ours(|c| c.mean)), ("stds", ours(|c| c.scale))] {

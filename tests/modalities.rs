@@ -62,7 +62,10 @@ fn shapley_by_hand(names: &[&str], v: &Map) -> Vec<f64> {
 
 #[test]
 fn a_three_view_model_trains_and_reports_each_view() {
-    let out = eval_ok(&format!("{THREE}\nlet e = evaluate(m, data.test); #{{ e: e, arch: m.architecture, mods: m.modalities, params: m.state_dict().keys() }}")).cast::<Map>();
+    let out = eval_ok(&format!(
+        "{THREE}\nlet e = evaluate(m, data.test); #{{ e: e, arch: m.architecture, mods: m.modalities, params: m.state_dict().keys() }}"
+    ))
+    .cast::<Map>();
     let e = out["e"].clone().cast::<Map>();
     for k in ["acc", "acc_fou", "acc_kar", "acc_pix", "f1_fou", "f1_kar", "f1_pix"] {
         let v = f(&e, k);
@@ -111,7 +114,10 @@ fn every_table2_method_trains_three_views_with_per_view_logs() {
             let v = last.get(*k).unwrap_or_else(|| panic!("{method}: no {k} in {last:?}")).as_float().unwrap();
             assert!(v.is_finite(), "{method}: {k} = {v}");
         }
-        assert!(!last.contains_key("coef_first") && !last.contains_key("w_second"), "{method}: two-modality names on three views: {last:?}");
+        assert!(
+            !last.contains_key("coef_first") && !last.contains_key("w_second"),
+            "{method}: two-modality names on three views: {last:?}"
+        );
         let e = out["result"].clone().cast::<Map>();
         // On the raw views kar's scale swamps the fused logits whenever a method leaves its head
         // untrained (G-Blending, whose one-epoch estimate puts 97% of the weight on fou, then
@@ -165,14 +171,17 @@ fn what_stays_two_modality_says_so() {
     // MLA's fixed fusion weighs the first of two; FiLM and gated heads condition one on another.
     let err = eval_err(&format!("{THREE}\nlet s = model(data, #{{ encoders: [\"mlp:32\", \"mlp:32\", \"mlp:32\"], fusion: \"shared\" }});\ntrain_epoch(s, optimizer(s, #{{}}), data.train, #{{ quiet: true, method: method(\"mla\", #{{ fusion: \"fixed\", av_alpha: 0.7 }}) }});"));
     assert!(err.contains("av_alpha weighs the first of two modalities"), "{err}");
-    let err = eval_err(&format!("{THREE}\ntrain_epoch(m, o, data.train, #{{ quiet: true, method: method(\"g-blending\", #{{ weights: [1, 1, 1] }}) }});"));
+    let err = eval_err(&format!(
+        "{THREE}\ntrain_epoch(m, o, data.train, #{{ quiet: true, method: method(\"g-blending\", #{{ weights: [1, 1, 1] }}) }});"
+    ));
     assert!(err.contains("3 weights for a model with 4 heads"), "{err}");
     // The two-stage recipe's gap for N: the first modality against the others' mean.
     let v = eval_ok(&format!("{THREE}\n[collect_gaps(m, data.train, \"prob\").gaps.mean().item(), modality_scores(m, data.train).against_others.select(1, 0).mean().item()]")).cast::<Array>();
     assert!((v[0].as_float().unwrap() - v[1].as_float().unwrap()).abs() < 1e-9, "{v:?}");
     let err = eval_err("let data = dataset(\"mfeat\", #{ views: [\"fou\", \"kar\", \"pix\"] }); model(data, #{ fusion: \"film\" });");
     assert!(err.contains("defined for two"), "{err}");
-    let err = eval_err("let data = dataset(\"mfeat\", #{ views: [\"fou\", \"kar\", \"pix\"] }); model(data, #{ encoders: [\"mlp\", \"mlp\"] });");
+    let err =
+        eval_err("let data = dataset(\"mfeat\", #{ views: [\"fou\", \"kar\", \"pix\"] }); model(data, #{ encoders: [\"mlp\", \"mlp\"] });");
     assert!(err.contains("needs 3 entries"), "{err}");
 }
 
@@ -180,7 +189,12 @@ fn what_stays_two_modality_says_so() {
 fn shapley_values_equal_the_formula_over_subsets_computed_by_hand() {
     for (setup, names) in [
         (THREE.to_string(), vec!["fou", "kar", "pix"]),
-        (THREE.replace("[\"fou\", \"kar\", \"pix\"]", "[\"fou\", \"kar\"]").replace("[\"mlp:32\", \"mlp:32\", \"mlp:32\"]", "[\"mlp:32\", \"mlp:32\"]"), vec!["fou", "kar"]),
+        (
+            THREE
+                .replace("[\"fou\", \"kar\", \"pix\"]", "[\"fou\", \"kar\"]")
+                .replace("[\"mlp:32\", \"mlp:32\", \"mlp:32\"]", "[\"mlp:32\", \"mlp:32\"]"),
+            vec!["fou", "kar"],
+        ),
     ] {
         let out = eval_ok(&format!(
             "{setup}\n{BY_HAND}\nlet v = #{{}}; for s in all_subsets(m.modalities) {{ let key = \"\"; for n in m.modalities {{ if s.contains(n) {{ key = if key == \"\" {{ n }} else {{ key + \"+\" + n }}; }} }} v[key] = accuracy_with(m, data.test, s); }}
@@ -207,7 +221,10 @@ fn shapley_values_equal_the_formula_over_subsets_computed_by_hand() {
             assert_eq!(f(&subsets, k), val.as_float().unwrap(), "subset {k}");
         }
         // Per sample: [n, N], each column averaging to the modality's value.
-        let means = eval_ok(&format!("{setup}\nlet p = shapley(m, data.test, #{{ per_sample: true }}).per_sample; [p.shape, p.mean(0).to_array()]")).cast::<Array>();
+        let means = eval_ok(&format!(
+            "{setup}\nlet p = shapley(m, data.test, #{{ per_sample: true }}).per_sample; [p.shape, p.mean(0).to_array()]"
+        ))
+        .cast::<Array>();
         assert_eq!(format!("{:?}", means[0]), format!("[300, {}]", names.len()));
         for (i, want) in expected.iter().enumerate() {
             let got = means[1].clone().cast::<Array>()[i].as_float().unwrap();
@@ -220,7 +237,10 @@ fn shapley_values_equal_the_formula_over_subsets_computed_by_hand() {
 fn feature_removal_zeroes_features_before_the_head() {
     // With every modality's features zeroed, the head sees only its bias: every sample gets the
     // same prediction, so v(empty) is the share of the split's most common class at most.
-    let out = eval_ok(&format!("{THREE}\nlet s = shapley(m, data.test, #{{ remove: \"feature\" }}); [s.none, s.full, evaluate(m, data.test).acc]")).cast::<Array>();
+    let out = eval_ok(&format!(
+        "{THREE}\nlet s = shapley(m, data.test, #{{ remove: \"feature\" }}); [s.none, s.full, evaluate(m, data.test).acc]"
+    ))
+    .cast::<Array>();
     let none = out[0].as_float().unwrap();
     assert!(none <= 0.2, "{none}");
     assert_eq!(out[1].as_float().unwrap(), out[2].as_float().unwrap());
@@ -240,7 +260,12 @@ fn the_gap_matrix_and_each_modality_against_the_others() {
             other: (s.select(1, 1) - (s.select(1, 0) + s.select(1, 2)) / 2.0).mean().item() }}"
     ))
     .cast::<Map>();
-    let g: Vec<Vec<f64>> = out["g"].clone().cast::<Array>().into_iter().map(|r| r.cast::<Array>().into_iter().map(|x| x.as_float().unwrap()).collect()).collect();
+    let g: Vec<Vec<f64>> = out["g"]
+        .clone()
+        .cast::<Array>()
+        .into_iter()
+        .map(|r| r.cast::<Array>().into_iter().map(|x| x.as_float().unwrap()).collect())
+        .collect();
     for r in 0..3 {
         assert_eq!(g[r][r], 0.0);
         for c in 0..3 {
@@ -271,9 +296,18 @@ fn the_gap_matrix_and_each_modality_against_the_others() {
 /// This machine's CPU as the fixtures' names record it: vendor and widest AVX.
 fn cpu_signature() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let vendor = info.lines().find_map(|l| l.strip_prefix("vendor_id").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())).unwrap_or_default();
+    let vendor = info
+        .lines()
+        .find_map(|l| l.strip_prefix("vendor_id").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_default();
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or_default();
-    let avx = if flags.split_whitespace().any(|f| f == "avx512f") { "avx512" } else if flags.split_whitespace().any(|f| f == "avx2") { "avx2" } else { "none" };
+    let avx = if flags.split_whitespace().any(|f| f == "avx512f") {
+        "avx512"
+    } else if flags.split_whitespace().any(|f| f == "avx2") {
+        "avx2"
+    } else {
+        "none"
+    };
     format!("{vendor}-{avx}")
 }
 
@@ -316,7 +350,10 @@ fn two_modality_results_are_unchanged_bit_for_bit() {
         let first_epoch = old[2] == "0";
         for kv in &old[3..] {
             let (key, was) = kv.split_once('=').unwrap();
-            let is = fields[3..].iter().find_map(|f| f.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{}: {key} is gone; now: {n}", old[..3].join(" ")));
+            let is = fields[3..]
+                .iter()
+                .find_map(|f| f.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{}: {key} is gone; now: {n}", old[..3].join(" ")));
             if exact {
                 assert_eq!(is, was, "{}: {key} changed on a CPU of the fixture's kind ({cpu}); now: {n}", old[..3].join(" "));
             } else if first_epoch && !key.starts_with("test_") && !key.starts_with("val_") {
@@ -367,7 +404,22 @@ fn table2_over_three_views_has_a_column_per_view_and_their_shapley_values() {
     let out_set = format!("out={}", dir.display());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/table2.rhai");
     let out = common::bin()
-        .args(["run", script, "--set", "dataset=mfeat", "--set", "views=pix,fou,zer", "--set", "seeds=1", "--set", "warmup=1", "--set", "epochs=1", "--set", &out_set])
+        .args([
+            "run",
+            script,
+            "--set",
+            "dataset=mfeat",
+            "--set",
+            "views=pix,fou,zer",
+            "--set",
+            "seeds=1",
+            "--set",
+            "warmup=1",
+            "--set",
+            "epochs=1",
+            "--set",
+            &out_set,
+        ])
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -377,7 +429,19 @@ fn table2_over_three_views_has_a_column_per_view_and_their_shapley_values() {
         assert!(md.contains(col.trim_start_matches("| ").trim_end_matches(" |")), "no column {col} in {md}");
     }
     // Every row of Table II has an N-modality rule and is in the three-view table.
-    for row in ["| concat |", "| g-blending |", "| ogm-ge |", "| pmr |", "| mmcosine |", "| agm |", "| mla |", "| d&r |", "| opm&ogm |", "| ours-prob |", "| ours-kl |"] {
+    for row in [
+        "| concat |",
+        "| g-blending |",
+        "| ogm-ge |",
+        "| pmr |",
+        "| mmcosine |",
+        "| agm |",
+        "| mla |",
+        "| d&r |",
+        "| opm&ogm |",
+        "| ours-prob |",
+        "| ours-kl |",
+    ] {
         assert!(md.contains(row), "no row {row} in {md}");
     }
     assert!(!md.contains("NaN"), "a row diverged on the standardised views: {md}");

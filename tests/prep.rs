@@ -9,7 +9,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn ffmpeg(args: &[&str]) {
-    let ok = Command::new("ffmpeg").args(["-nostdin", "-loglevel", "error", "-y"]).args(args).status().expect("ffmpeg is needed for the prep tests: apt-get install ffmpeg");
+    let ok = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg is needed for the prep tests: apt-get install ffmpeg");
     assert!(ok.success());
 }
 
@@ -67,8 +71,15 @@ fn cremad_from_raw_loads_reruns_skip_and_failures_are_counted() {
     std::fs::remove_dir_all(out.join("Image-01-FPS").join(&clips[3])).unwrap();
     let (code, stdout, _) = prep(&["cremad", "--raw", raw_s, "--out", out_s, "--quiet"]);
     assert_eq!(code, 2, "{stdout}");
-    assert!(stdout.contains("0 done, 59 skipped (already prepared), 1 failed") && stdout.contains(&format!("{}: ffmpeg failed", clips[3])), "{stdout}");
-    let leftovers: Vec<String> = std::fs::read_dir(out.join("Image-01-FPS")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(&clips[3])).collect();
+    assert!(
+        stdout.contains("0 done, 59 skipped (already prepared), 1 failed") && stdout.contains(&format!("{}: ffmpeg failed", clips[3])),
+        "{stdout}"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(out.join("Image-01-FPS"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&clips[3]))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(std::fs::read_to_string(out.join("prep-failures.txt")).unwrap().starts_with(&clips[3]));
 }
@@ -80,7 +91,20 @@ fn ave_audio_comes_from_the_video_and_features_follow_the_span() {
     std::fs::create_dir_all(raw.join("AVE_Dataset/AVE")).unwrap();
     for id in ["vidA", "vidB"] {
         let video = raw.join(format!("AVE_Dataset/AVE/{id}.mp4"));
-        ffmpeg(&["-f", "lavfi", "-i", "testsrc=duration=10:size=64x48:rate=5", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=10", "-shortest", "-pix_fmt", "yuv420p", video.to_str().unwrap()]);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=10:size=64x48:rate=5",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=10",
+            "-shortest",
+            "-pix_fmt",
+            "yuv420p",
+            video.to_str().unwrap(),
+        ]);
     }
     std::fs::write(raw.join("AVE_Dataset/trainSet.txt"), "Church bell&vidA&good&2&6\r\n").unwrap();
     std::fs::write(raw.join("AVE_Dataset/valSet.txt"), "Bark&vidB&good&0&10\r\n").unwrap();
@@ -98,18 +122,26 @@ fn ave_audio_comes_from_the_video_and_features_follow_the_span() {
     // vidA's features cover its 4 s span only: fbank C pads past ~398 frames (zeros, then the
     // normalisation), while vidB's full 10 s have signal there.
     let pad = 4.503877 / (5.141276 * 2.0);
-    let load = |id: &str| gapscope::tensor::io::load_safetensors(&out.join(format!("AudioFeatures-C/{id}.safetensors"))).unwrap().remove(0).1;
+    let load =
+        |id: &str| gapscope::tensor::io::load_safetensors(&out.join(format!("AudioFeatures-C/{id}.safetensors"))).unwrap().remove(0).1;
     let is_pad = |t: &tch::Tensor, frame: i64| (t.get(0).get(frame) - pad).abs().max().double_value(&[]) < 1e-6;
     let (a, b) = (load("vidA"), load("vidB"));
     assert!(!is_pad(&a, 300) && is_pad(&a, 500) && !is_pad(&b, 500));
-    let got = format!("{:?}", eval_ok(&format!("let d = dataset(\"ave\", #{{ path: \"{}\", size: 16 }}); [d.train.len, d.val.len, d.classes]", out.display())));
+    let got = format!(
+        "{:?}",
+        eval_ok(&format!("let d = dataset(\"ave\", #{{ path: \"{}\", size: 16 }}); [d.train.len, d.val.len, d.classes]", out.display()))
+    );
     assert_eq!(got, "[1, 1, 2]");
 }
 
 #[test]
 fn missing_ffmpeg_and_missing_split_files_say_what_to_do() {
     let root = temp_dir("prep-missing");
-    let out = bin().args(["prep", "ks", "--raw", root.to_str().unwrap(), "--out", root.join("o").to_str().unwrap()]).env("GAPSCOPE_FFMPEG", "/nonexistent/ffmpeg").output().unwrap();
+    let out = bin()
+        .args(["prep", "ks", "--raw", root.to_str().unwrap(), "--out", root.join("o").to_str().unwrap()])
+        .env("GAPSCOPE_FFMPEG", "/nonexistent/ffmpeg")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("apt-get install ffmpeg") && stderr.contains("GAPSCOPE_FFMPEG"), "{stderr}");
     let (code, _, stderr) = prep(&["ks", "--raw", root.to_str().unwrap(), "--out", root.join("o").to_str().unwrap()]);

@@ -43,7 +43,8 @@ fn commands_vars_time_load_help() {
     let dir = temp_dir("repl-load");
     let file = dir.join("setup.rhai");
     std::fs::write(&file, "let loaded = 5;\nfn sq(x) { x * x }\n").unwrap();
-    let input = format!(":load {}\nsq(loaded)\n:vars\n:time 1 + 1\nhelp(\"softmax\")\nhelp\n:quit\nprint(\"not reached\");\n", file.display());
+    let input =
+        format!(":load {}\nsq(loaded)\n:vars\n:time 1 + 1\nhelp(\"softmax\")\nhelp\n:quit\nprint(\"not reached\");\n", file.display());
     let (out, err, code) = repl(&input);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("loaded ") && out.contains("25"), "{out}");

@@ -80,7 +80,13 @@ fn script_ogm_ge_trains_the_parameters_native_ogm_ge_trains_noise_included() {
 
 #[test]
 fn script_ogm_ge_options_match_the_native_ones() {
-    let (worst, a, b) = twins("methods/ogm-ge", "method(\"ogm-ge\", #{ alpha: 0.3, coeff_form: \"shifted\", window: [1, -1], seed: 5 })", "twin::build(#{ alpha: 0.3, coeff_form: \"shifted\", window: [1, -1], seed: 5 })", "concat", "#{}");
+    let (worst, a, b) = twins(
+        "methods/ogm-ge",
+        "method(\"ogm-ge\", #{ alpha: 0.3, coeff_form: \"shifted\", window: [1, -1], seed: 5 })",
+        "twin::build(#{ alpha: 0.3, coeff_form: \"shifted\", window: [1, -1], seed: 5 })",
+        "concat",
+        "#{}",
+    );
     assert!(worst <= 1e-6, "largest parameter difference {worst}");
     assert_same_terms(&a, &b);
 }
@@ -107,7 +113,10 @@ fn script_mmpareto_trains_the_parameters_native_mmpareto_trains() {
         // On the official model the rule acted (some encoder's gradients conflicted), or the
         // twins would prove little; the split form's happen to agree on this data.
         if fusion == "concat+heads" {
-            assert!(a.iter().any(|t| t["k_first"].as_float().unwrap() != 0.5 || t["k_second"].as_float().unwrap() != 0.5), "{fusion}: {a:?}");
+            assert!(
+                a.iter().any(|t| t["k_first"].as_float().unwrap() != 0.5 || t["k_second"].as_float().unwrap() != 0.5),
+                "{fusion}: {a:?}"
+            );
         }
     }
     // And it is the rule that made them equal: γ = 1 in the script drifts from native.
@@ -350,7 +359,11 @@ fn errors_inside_hooks_are_script_errors_at_the_hooks_line() {
     assert!(first.starts_with(&format!("test.rhai:{}:", line_of("matmul"))), "{err}");
     assert!(first.contains("matmul") && first.contains("epoch 0, batch 1 of 3, step 0"), "{err}");
     let second = lines.next().unwrap();
-    assert!(second.contains("the loss hook of method \"bad\"") && second.contains(&format!("test.rhai:{}:", line_of("train_epoch(m, optimizer"))), "{err}");
+    assert!(
+        second.contains("the loss hook of method \"bad\"")
+            && second.contains(&format!("test.rhai:{}:", line_of("train_epoch(m, optimizer"))),
+        "{err}"
+    );
 }
 
 fn hook_error(loss: &str, gradients: &str, state: &str) -> String {
@@ -370,8 +383,22 @@ fn bad_losses_gradients_and_states_are_named() {
         (hook_error("cross_entropy(ctx.forward().fused, ctx.labels) * (0.0 / 0.0)", "", "#{}"), "NaN"),
         (hook_error("42", "", "#{}"), "must return a scalar tensor or a map"),
         (hook_error("#{ loss: cross_entropy(ctx.forward().fused, ctx.labels) }", "", "#{}"), "has no \"total\""),
-        (hook_error("cross_entropy(ctx.forward().fused, ctx.labels)", ", gradients: |ctx, grads| { grads[\"audio_net.fc1.weight\"] = ones([2]); grads }", "#{}"), "has shape [2], but the parameter is"),
-        (hook_error("cross_entropy(ctx.forward().fused, ctx.labels)", ", gradients: |ctx, grads| { grads[\"audio_net.nope.weight\"] = ones([2]); grads }", "#{}"), "not a trainable parameter"),
+        (
+            hook_error(
+                "cross_entropy(ctx.forward().fused, ctx.labels)",
+                ", gradients: |ctx, grads| { grads[\"audio_net.fc1.weight\"] = ones([2]); grads }",
+                "#{}",
+            ),
+            "has shape [2], but the parameter is",
+        ),
+        (
+            hook_error(
+                "cross_entropy(ctx.forward().fused, ctx.labels)",
+                ", gradients: |ctx, grads| { grads[\"audio_net.nope.weight\"] = ones([2]); grads }",
+                "#{}",
+            ),
+            "not a trainable parameter",
+        ),
         (hook_error("{ ctx.state.m = ctx.model; cross_entropy(ctx.forward().fused, ctx.labels) }", "", "#{}"), "cannot save"),
         (hook_error("{ load_checkpoint(\"x\", ctx.model); ctx.forward().fused.sum() }", "", "#{}"), "cannot change the model's parameters"),
     ];
@@ -473,13 +500,20 @@ fn a_killed_scripted_run_resumes_from_its_last_checkpoint_to_the_same_result() {
             print(`RESULT ${{r.history}}`);"
         )
     };
-    let result = |out: &[u8]| String::from_utf8_lossy(out).lines().find(|l| l.starts_with("RESULT")).unwrap_or_else(|| panic!("no RESULT in {}", String::from_utf8_lossy(out))).to_string();
+    let result = |out: &[u8]| {
+        String::from_utf8_lossy(out)
+            .lines()
+            .find(|l| l.starts_with("RESULT"))
+            .unwrap_or_else(|| panic!("no RESULT in {}", String::from_utf8_lossy(out)))
+            .to_string()
+    };
     std::fs::write(dir.join("full.rhai"), script("")).unwrap();
     let full = run_bin(&["run", dir.join("full.rhai").to_str().unwrap()], "", None);
     assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
     std::fs::write(dir.join("ck.rhai"), script(&format!(", checkpoints: \"{d}/ck\""))).unwrap();
     // SIGKILL as soon as the second checkpoint is complete, wherever the run is then.
-    let mut child = common::bin().args(["run", dir.join("ck.rhai").to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        common::bin().args(["run", dir.join("ck.rhai").to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let killed_early = common::kill_once_exists(&mut child, &dir.join("ck/epoch-0001/meta.json"));
     assert!(killed_early, "the run finished before it could be killed; make it longer");
     let rest = run_bin(&["run", dir.join("ck.rhai").to_str().unwrap()], "", None);
@@ -500,13 +534,22 @@ fn the_tutorials_session_is_the_committed_one_and_prints_what_the_doc_shows() {
     assert!(doc.contains(&session), "docs/your-method.md does not show scripts/your_method_session.txt as committed");
     let out = run_bin(&[], &session, Some(std::path::Path::new(&format!("{root}/scripts"))));
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let shown = doc.split("What it prints").nth(1).and_then(|s| s.split("```text\n").nth(1)).and_then(|s| s.split("```").next()).expect("the doc's output block");
+    let shown = doc
+        .split("What it prints")
+        .nth(1)
+        .and_then(|s| s.split("```text\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the doc's output block");
     let (mut got, mut want): (Vec<&str>, Vec<&str>) = (printed.lines().collect(), shown.lines().collect());
     got.sort();
     want.sort();
     assert_eq!(got.len(), want.len(), "printed:\n{printed}");
     // Floats of training differ in the last digits between machines: compare their first digits.
-    let shape = |l: &str| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '"')).map(|w| if w.parse::<f64>().is_ok() && w.contains('.') { w.chars().take(4).collect::<String>() } else { w.to_string() }).collect::<Vec<_>>();
+    let shape = |l: &str| {
+        l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '"'))
+            .map(|w| if w.parse::<f64>().is_ok() && w.contains('.') { w.chars().take(4).collect::<String>() } else { w.to_string() })
+            .collect::<Vec<_>>()
+    };
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(shape(g), shape(w), "printed {g}\ndoc     {w}");
     }

@@ -230,7 +230,13 @@ fn a_script_without_a_grid_is_refused() {
     // A script error while planning is shown as it is, at its position.
     let o = launch(&dir.join("o2"), &["--set", "dataset=nope", "--backend", "print"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("failed before it named any run") && text(&o).contains("unknown dataset \"nope\"") && text(&o).contains("grid.rhai:"), "{}", text(&o));
+    assert!(
+        text(&o).contains("failed before it named any run")
+            && text(&o).contains("unknown dataset \"nope\"")
+            && text(&o).contains("grid.rhai:"),
+        "{}",
+        text(&o)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -277,7 +283,11 @@ fn another_sweeps_folder_and_an_edited_manifest_are_refused_and_nothing_is_lost(
 
     // A hand edit: every entry point refuses it, and says how to plan again.
     std::fs::write(out.join("sweep.tsv"), manifest.replace("seed1\t", "seed7\t")).unwrap();
-    for args in [vec![out.to_str().unwrap(), "--status"], vec![out.to_str().unwrap(), "--task", "concat/seed0"], vec![out.to_str().unwrap(), "--gather"]] {
+    for args in [
+        vec![out.to_str().unwrap(), "--status"],
+        vec![out.to_str().unwrap(), "--task", "concat/seed0"],
+        vec![out.to_str().unwrap(), "--gather"],
+    ] {
         let o = sweep(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         assert!(text(&o).contains("edited by hand") && text(&o).contains("--replan"), "{args:?}: {}", text(&o));
@@ -311,7 +321,8 @@ fn slurm_that_cannot_be_reached_is_an_error_and_nothing_is_lost() {
 
     // An sbatch that fails (the controller is down).
     let fake = bin_dir.join("sbatch");
-    std::fs::write(&fake, "#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Unable to contact slurm controller' >&2\nexit 1\n").unwrap();
+    std::fs::write(&fake, "#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Unable to contact slurm controller' >&2\nexit 1\n")
+        .unwrap();
     std::process::Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
     let o = common::bin().arg("sweep").args(&args).env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display())).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
@@ -351,7 +362,11 @@ fn every_table_script_plans_its_grid_and_its_commands_run_as_printed() {
         let out = fresh(script);
         let path = format!("{root}/scripts/{script}.rhai");
         // mfeat is not loaded while planning: a missing data folder does not matter.
-        let o = common::bin().args(["sweep", &path, "--out", out.to_str().unwrap(), "--backend", "print", "--set", "seeds=3"]).env("GAPSCOPE_DATA", out.join("no-data")).output().unwrap();
+        let o = common::bin()
+            .args(["sweep", &path, "--out", out.to_str().unwrap(), "--backend", "print", "--set", "seeds=3"])
+            .env("GAPSCOPE_DATA", out.join("no-data"))
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{script}: {}", text(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), variants * 3, "{script}");
         std::fs::remove_dir_all(&out).unwrap();
@@ -460,7 +475,8 @@ fn a_scripted_method_from_a_module_runs_as_a_sweep_each_task_rebuilding_it() {
     let o = sweep(&args);
     assert!(o.status.success(), "{}", text(&o));
     assert!(final_table(&out, "mine-half/seed0").is_file(), "{}", text(&o));
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("mine-half/seed0/config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("mine-half/seed0/config.json")).unwrap()).unwrap();
     assert_eq!(config["config"]["method"], "mine", "{config}");
     assert!(config["config"]["method_source"]["file"].as_str().unwrap().ends_with("mine.rhai"), "{config}");
     // The same grid in one process gives the same table.
@@ -471,7 +487,14 @@ fn a_scripted_method_from_a_module_runs_as_a_sweep_each_task_rebuilding_it() {
     run.extend_from_slice(&["--set", "seeds=1", "--set", &single_out]);
     let r = gapscope().args(&run).output().unwrap();
     assert!(r.status.success(), "{}", text(&r));
-    let rows = |p: &Path| std::fs::read_to_string(p.join("summary.md")).unwrap().lines().filter(|l| l.starts_with("| mine-half") || l.starts_with("| concat")).map(String::from).collect::<Vec<_>>();
+    let rows = |p: &Path| {
+        std::fs::read_to_string(p.join("summary.md"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("| mine-half") || l.starts_with("| concat"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(rows(&out), rows(&single));
     assert_eq!(rows(&out).len(), 2);
     std::fs::remove_dir_all(&dir).ok();

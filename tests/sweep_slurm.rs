@@ -32,7 +32,11 @@ fn slurm(cmd: &str) -> Command {
 
 /// Whether a Slurm node answers; prints why the test is skipped when not.
 fn slurm_up(test: &str) -> bool {
-    let up = slurm("sinfo").args(["-h", "-o", "%T"]).output().map(|o| o.status.success() && ["idle", "mixed", "allocated"].iter().any(|s| String::from_utf8_lossy(&o.stdout).contains(s))).unwrap_or(false);
+    let up = slurm("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .map(|o| o.status.success() && ["idle", "mixed", "allocated"].iter().any(|s| String::from_utf8_lossy(&o.stdout).contains(s)))
+        .unwrap_or(false);
     if !up {
         eprintln!("{test}: skipped, no Slurm is running here (start one with `bash scripts/slurm-local.sh start`)");
     }
@@ -71,7 +75,11 @@ fn submit(out: &Path, sets: &[&str], extra: &[&str]) -> Output {
 
 /// The job ids a submission printed (arrays, then the gather job).
 fn job_ids(o: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("submitted")).filter_map(|l| l.split_whitespace().find(|w| w.chars().all(|c| c.is_ascii_digit())).map(String::from)).collect()
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with("submitted"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.chars().all(|c| c.is_ascii_digit())).map(String::from))
+        .collect()
 }
 
 /// Waits until none of `jobs` is in the queue.
@@ -115,7 +123,13 @@ fn a_slurm_sweep_completes_then_resubmits_nothing_then_exactly_a_deleted_run() {
     let jobs = job_ids(&o);
     assert_eq!(jobs.len(), 3, "{}", text(&o));
     let script = std::fs::read_to_string(out.join(".sweep/slurm/array.sh")).unwrap();
-    for line in ["#SBATCH --requeue", "#SBATCH --signal=B:USR1@180", "#SBATCH --cpus-per-task=1", "trap requeue USR1", "--max-starts 10 --prune-checkpoints &"] {
+    for line in [
+        "#SBATCH --requeue",
+        "#SBATCH --signal=B:USR1@180",
+        "#SBATCH --cpus-per-task=1",
+        "trap requeue USR1",
+        "--max-starts 10 --prune-checkpoints &",
+    ] {
         assert!(script.contains(line), "{line} missing from array.sh:\n{script}");
     }
     wait_for(&jobs, Duration::from_secs(300));
@@ -138,7 +152,12 @@ fn a_slurm_sweep_completes_then_resubmits_nothing_then_exactly_a_deleted_run() {
     std::fs::remove_file(out.join("ours/seed1/final.parquet")).unwrap();
     let third = submit(&out, &SMALL, &["--array-limit", "3"]);
     assert!(text(&third).contains("(1 runs)"), "{}", text(&third));
-    let listed = std::fs::read_dir(out.join(".sweep/slurm")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("keys-")).map(|e| std::fs::read_to_string(e.path()).unwrap()).collect::<Vec<_>>();
+    let listed = std::fs::read_dir(out.join(".sweep/slurm"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("keys-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<Vec<_>>();
     assert!(listed.contains(&"ours/seed1\n".to_string()), "{listed:?}");
     wait_for(&job_ids(&third), Duration::from_secs(300));
     assert!(status(&out).contains("complete 4"));
@@ -162,7 +181,12 @@ fn a_failed_slurm_run_is_reported_and_the_gather_job_still_writes_the_summary() 
     assert!(s.contains("complete 1") && s.contains("failed 1") && s.contains("broken/seed0") && s.contains("lr must be positive"), "{s}");
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap_or_else(|e| panic!("the gather job wrote no summary ({e}):\n{s}"));
     assert!(md.contains("| concat |") && !md.contains("broken"), "{md}");
-    let gather_log = std::fs::read_dir(out.join(".sweep/logs")).unwrap().filter_map(|e| e.ok()).find(|e| e.file_name().to_string_lossy().starts_with("gather-")).map(|e| std::fs::read_to_string(e.path()).unwrap()).unwrap();
+    let gather_log = std::fs::read_dir(out.join(".sweep/logs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("gather-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap();
     assert!(gather_log.contains("not in the summary") && gather_log.contains("broken/seed0"), "{gather_log}");
     std::fs::remove_dir_all(&out).unwrap();
 }
@@ -206,7 +230,9 @@ fn a_task_requeued_mid_run_resumes_from_its_checkpoint_to_the_uninterrupted_resu
     wait_for(&jobs, Duration::from_secs(400));
     assert!(status(&out).contains("complete 1"), "{}", status(&out));
     let log = std::fs::read_to_string(out.join(".sweep/logs").join(format!("slurm-{task}.out"))).unwrap();
-    for line in ["checkpointing and requeueing", "stopped, as SIGUSR1 asked, just after writing a checkpoint", "start 2", "resuming after epoch"] {
+    for line in
+        ["checkpointing and requeueing", "stopped, as SIGUSR1 asked, just after writing a checkpoint", "start 2", "resuming after epoch"]
+    {
         assert!(log.contains(line), "{line:?} missing from the task's log:\n{log}");
     }
 

@@ -56,7 +56,14 @@ fn queries_select_filter_sort_group_pivot_join_and_sql() {
 
 #[test]
 fn a_missing_column_names_the_columns_there_are() {
-    for q in ["df.select(\"accuracy\")", "df.filter(\"accuracy > 1\")", "df.sort(\"accuracy\")", "df.group_by(\"variant\").agg(\"avg(acc)\")", "df[\"accuracy\"]", "df.sql(\"SELECT accuracy FROM self\")"] {
+    for q in [
+        "df.select(\"accuracy\")",
+        "df.filter(\"accuracy > 1\")",
+        "df.sort(\"accuracy\")",
+        "df.group_by(\"variant\").agg(\"avg(acc)\")",
+        "df[\"accuracy\"]",
+        "df.sql(\"SELECT accuracy FROM self\")",
+    ] {
         let e = eval_err(&format!("{FRAME} {q}"));
         assert!(e.contains("accuracy") || e.contains("variant"), "{q}: {e}");
         assert!(e.contains("the columns are: acc, method, seed"), "{q}: the error should list the columns: {e}");
@@ -111,7 +118,10 @@ fn runs_loads_every_record_and_skips_truncated_or_foreign_files_with_a_warning()
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("warning: skipped") && stderr.contains("seed1/final.parquet") && stderr.contains("foreign/config.json"), "{stderr}");
+    assert!(
+        stderr.contains("warning: skipped") && stderr.contains("seed1/final.parquet") && stderr.contains("foreign/config.json"),
+        "{stderr}"
+    );
     assert!(stdout.contains("\"run\": \"concat/seed0\"") && stdout.contains("\"run\": \"kl/seed0\""), "{stdout}");
     assert!(!stdout.contains("prob/seed1"), "the truncated run must be skipped: {stdout}");
     assert!(stdout.contains("\"complete\": false") && stdout.contains("\"gap\": \"concat\""), "{stdout}");
@@ -141,7 +151,12 @@ fn a_recipe_with_record_writes_config_epochs_fits_samples_and_final() {
     );
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run/config.json")).unwrap()).unwrap();
     assert_eq!(config["config"]["alpha"], 1.0, "every default is recorded: {config}");
-    assert_eq!(config["splits"]["train"].as_i64().unwrap() + config["splits"]["test"].as_i64().unwrap() + config["splits"]["val"].as_i64().unwrap(), 240);
+    assert_eq!(
+        config["splits"]["train"].as_i64().unwrap()
+            + config["splits"]["test"].as_i64().unwrap()
+            + config["splits"]["val"].as_i64().unwrap(),
+        240
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -172,7 +172,11 @@ fn device_reports_the_best_available() {
 
 #[test]
 fn stdlib_helpers() {
-    assert_close(&[float("import \"tensors\" as tx; tx::accuracy(tensor([[2.0, 1.0], [0.0, 1.0], [3.0, 0.0]]), tensor([0, 1, 1]))")], &[2.0 / 3.0], 1e-6);
+    assert_close(
+        &[float("import \"tensors\" as tx; tx::accuracy(tensor([[2.0, 1.0], [0.0, 1.0], [3.0, 0.0]]), tensor([0, 1, 1]))")],
+        &[2.0 / 3.0],
+        1e-6,
+    );
     assert_eq!(values("import \"tensors\" as tx; tx::one_hot(tensor([2, 0]), 3)").0, vec![0., 0., 1., 1., 0., 0.]);
     // population z-score of [1, 2, 3]: std = sqrt(2/3)
     let s = (2.0f64 / 3.0).sqrt();

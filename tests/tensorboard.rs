@@ -11,11 +11,13 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-const DATA: &str = "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });";
+const DATA: &str =
+    "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });";
 
 fn read_back(run: &Path) -> Value {
     let python = std::env::var("GAPSCOPE_PYTHON").expect("GAPSCOPE_PYTHON is set by scripts/setup.sh in .cargo/config.toml");
-    let out = Command::new(python).arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tensorboard_read.py")).arg(run).output().unwrap();
+    let out =
+        Command::new(python).arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tensorboard_read.py")).arg(run).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -26,8 +28,12 @@ fn column(df: &DataFrame, name: &str) -> Vec<f64> {
 
 /// The (step, value) pairs of a scalar tag.
 fn scalars(events: &Value, tag: &str) -> Vec<(i64, f64)> {
-    events["scalars"][tag].as_array().unwrap_or_else(|| panic!("no scalar tag {tag}; tags: {:?}", events["scalars"].as_object().map(|o| o.keys().collect::<Vec<_>>())))
-        .iter().map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap())).collect()
+    events["scalars"][tag]
+        .as_array()
+        .unwrap_or_else(|| panic!("no scalar tag {tag}; tags: {:?}", events["scalars"].as_object().map(|o| o.keys().collect::<Vec<_>>())))
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+        .collect()
 }
 
 fn assert_matches(events: &Value, tag: &str, steps: &[f64], values: &[f64]) {
@@ -43,13 +49,27 @@ fn assert_matches(events: &Value, tag: &str, steps: &[f64], values: &[f64]) {
 #[test]
 fn two_stage_record_reads_back_in_tensorboard() {
     let d = temp_dir("tb-two-stage");
-    eval_ok(&format!("{DATA} import \"train\" as tr;
-        tr::two_stage(data, model(data, #{{ seed: 1 }}), #{{ warmup: 2, epochs: 3, refit: 2, lr: 0.01, record: \"{}/run\" }});", d.display()));
+    eval_ok(&format!(
+        "{DATA} import \"train\" as tr;
+        tr::two_stage(data, model(data, #{{ seed: 1 }}), #{{ warmup: 2, epochs: 3, refit: 2, lr: 0.01, record: \"{}/run\" }});",
+        d.display()
+    ));
     let run = d.join("run");
     let events = read_back(&run);
     let epochs = read_parquet(&run.join("epochs.parquet")).unwrap();
     let steps = column(&epochs, "epoch");
-    for (col, tag) in [("test_acc", "test/acc"), ("test_f1", "test/f1"), ("test_acc_first", "test/acc_first"), ("test_acc_second", "test/acc_second"), ("val_acc", "val/acc"), ("val_f1", "val/f1"), ("val_acc_first", "val/acc_first"), ("val_f1_second", "val/f1_second"), ("loss", "train/loss"), ("ce_fused", "train/ce_fused")] {
+    for (col, tag) in [
+        ("test_acc", "test/acc"),
+        ("test_f1", "test/f1"),
+        ("test_acc_first", "test/acc_first"),
+        ("test_acc_second", "test/acc_second"),
+        ("val_acc", "val/acc"),
+        ("val_f1", "val/f1"),
+        ("val_acc_first", "val/acc_first"),
+        ("val_f1_second", "val/f1_second"),
+        ("loss", "train/loss"),
+        ("ce_fused", "train/ce_fused"),
+    ] {
         assert_matches(&events, tag, &steps, &column(&epochs, col));
     }
     let fits = read_parquet(&run.join("fits.parquet")).unwrap();
@@ -64,7 +84,8 @@ fn two_stage_record_reads_back_in_tensorboard() {
     assert_eq!(hist.len(), 2);
     for h in hist {
         let step = h["step"].as_f64().unwrap();
-        let gaps: Vec<f64> = column(&samples, "epoch").iter().zip(column(&samples, "gap")).filter(|(e, _)| **e == step).map(|(_, g)| g).collect();
+        let gaps: Vec<f64> =
+            column(&samples, "epoch").iter().zip(column(&samples, "gap")).filter(|(e, _)| **e == step).map(|(_, g)| g).collect();
         assert_eq!(h["num"].as_f64().unwrap(), gaps.len() as f64);
         assert_eq!(h["counts"].as_array().unwrap().iter().map(|c| c.as_f64().unwrap()).sum::<f64>(), gaps.len() as f64);
         assert_eq!(h["min"].as_f64().unwrap(), gaps.iter().cloned().fold(f64::INFINITY, f64::min));
@@ -88,8 +109,11 @@ fn two_stage_record_reads_back_in_tensorboard() {
 #[test]
 fn method_diagnostics_go_under_method() {
     let d = temp_dir("tb-ogm");
-    eval_ok(&format!("{DATA} import \"train\" as tr;
-        tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ warmup: 0, epochs: 2, lr: 0.01, method: \"ogm-ge\", record: \"{}/run\" }});", d.display()));
+    eval_ok(&format!(
+        "{DATA} import \"train\" as tr;
+        tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ warmup: 0, epochs: 2, lr: 0.01, method: \"ogm-ge\", record: \"{}/run\" }});",
+        d.display()
+    ));
     let run = d.join("run");
     let events = read_back(&run);
     let epochs = read_parquet(&run.join("epochs.parquet")).unwrap();

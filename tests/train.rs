@@ -4,17 +4,21 @@
 mod common;
 use common::*;
 
-const DATA: &str = "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });";
+const DATA: &str =
+    "let data = dataset(\"synthetic\", #{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });";
 
 #[test]
 fn epochs_lower_the_loss_and_evaluation_reports_every_score() {
-    let src = format!("{DATA} let m = model(data, #{{ seed: 1 }}); let o = optimizer(m, #{{ kind: \"adam\", lr: 0.01 }});
+    let src = format!(
+        "{DATA} let m = model(data, #{{ seed: 1 }}); let o = optimizer(m, #{{ kind: \"adam\", lr: 0.01 }});
         let first = train_epoch(m, o, data.train, #{{ batch: 32, seed: 0, quiet: true }});
         let last = ();
         for e in 1..6 {{ last = train_epoch(m, o, data.train, #{{ batch: 32, seed: e, quiet: true }}); }}
         let ev = evaluate(m, data.test);
-        [first.loss, last.loss, ev.acc, ev.f1, ev.acc_first, ev.acc_second, first.keys().len]");
-    let v: Vec<f64> = eval_ok(&src).into_array().unwrap().iter().map(|x| x.as_float().unwrap_or_else(|_| x.as_int().unwrap() as f64)).collect();
+        [first.loss, last.loss, ev.acc, ev.f1, ev.acc_first, ev.acc_second, first.keys().len]"
+    );
+    let v: Vec<f64> =
+        eval_ok(&src).into_array().unwrap().iter().map(|x| x.as_float().unwrap_or_else(|_| x.as_int().unwrap() as f64)).collect();
     assert!(v[1] < v[0] * 0.8, "loss {} -> {}", v[0], v[1]);
     assert!(v[2] > 0.6 && v[2] <= 1.0 && v[3] > 0.0, "{v:?}");
     assert_eq!(v[6], 4.0); // loss, ce_fused, ce_first, ce_second
@@ -56,16 +60,24 @@ fn recipes_run_and_report_last_and_best_epochs_with_their_fits() {
 fn bad_inputs_are_errors_that_say_what_to_do() {
     let e = eval_err(&format!("{DATA} let m = model(data); let t = weight_table(data.train, zeros([5, 2])); t"));
     assert!(e.contains("weights: expected [") && e.contains("same split"), "{e}");
-    let e = eval_err(&format!("{DATA} let m = model(data); let m2 = model(data, #{{ fusion: \"sum\" }}); let o = optimizer(m2, #{{}});
-        for b in data.train.batches(#{{}}) {{ train_step(m, o, b, #{{}}); }}"));
+    let e = eval_err(&format!(
+        "{DATA} let m = model(data); let m2 = model(data, #{{ fusion: \"sum\" }}); let o = optimizer(m2, #{{}});
+        for b in data.train.batches(#{{}}) {{ train_step(m, o, b, #{{}}); }}"
+    ));
     assert!(e.contains("optimizer was built for another model"), "{e}");
-    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{}});
-        for b in data.train.batches(#{{ batch: 4 }}) {{ b.labels = b.labels + 7; train_step(m, o, b, #{{}}); }}"));
+    let e = eval_err(&format!(
+        "{DATA} let m = model(data); let o = optimizer(m, #{{}});
+        for b in data.train.batches(#{{ batch: 4 }}) {{ b.labels = b.labels + 7; train_step(m, o, b, #{{}}); }}"
+    ));
     assert!(e.contains("outside [0, 3)"), "{e}");
-    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{}}); train_epoch(m, o, data.train, #{{ loss: \"adaptive\" }})"));
+    let e = eval_err(&format!(
+        "{DATA} let m = model(data); let o = optimizer(m, #{{}}); train_epoch(m, o, data.train, #{{ loss: \"adaptive\" }})"
+    ));
     assert!(e.contains("weight_table"), "{e}");
-    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{ lr: 1e30 }});
-        for e in 0..3 {{ train_epoch(m, o, data.train, #{{ quiet: true, epoch: e }}); }}"));
+    let e = eval_err(&format!(
+        "{DATA} let m = model(data); let o = optimizer(m, #{{ lr: 1e30 }});
+        for e in 0..3 {{ train_epoch(m, o, data.train, #{{ quiet: true, epoch: e }}); }}"
+    ));
     assert!(e.contains("epoch") && e.contains("step") && e.contains("loss term"), "{e}");
     let e = eval_err(&format!("{DATA} model(data, #{{ encoders: [\"transformer\", \"mlp\"] }})"));
     assert!(e.contains("unknown encoder"), "{e}");
@@ -94,6 +106,8 @@ fn live_batch_weights_follow_the_current_gaps_under_the_fitted_mixture() {
     // logits agree to float precision).
     assert!((live - stored).abs() < 1e-5, "live {live} vs stored {stored}");
     assert_eq!(v[2].as_int().unwrap(), 2);
-    let e = eval_err(&format!("{DATA} let m = model(data); let o = optimizer(m, #{{}}); train_epoch(m, o, data.train, #{{ loss: \"adaptive\", weights: 3 }})"));
+    let e = eval_err(&format!(
+        "{DATA} let m = model(data); let o = optimizer(m, #{{}}); train_epoch(m, o, data.train, #{{ loss: \"adaptive\", weights: 3 }})"
+    ));
     assert!(e.contains("the fitted mixture itself"), "{e}");
 }

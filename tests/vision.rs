@@ -75,7 +75,10 @@ fn transforms_have_the_right_shape_statistics_and_seeding() {
 fn rhai_image_functions_and_errors() {
     let p = dir().join("photo.jpg");
     assert_eq!(format!("{:?}", eval_ok(&format!("load_image(\"{}\").shape", p.display()))), "[3, 240, 320]");
-    assert_eq!(format!("{:?}", eval_ok(&format!("image_transform(load_image(\"{}\"), #{{ train: true, size: 64, seed: 1 }}).shape", p.display()))), "[3, 64, 64]");
+    assert_eq!(
+        format!("{:?}", eval_ok(&format!("image_transform(load_image(\"{}\"), #{{ train: true, size: 64, seed: 1 }}).shape", p.display()))),
+        "[3, 64, 64]"
+    );
     let d = temp_dir("bad_jpg");
     std::fs::write(d.join("cut.jpg"), &std::fs::read(&p).unwrap()[..200]).unwrap();
     let e = eval_err(&format!("load_image(\"{}\")", d.join("cut.jpg").display()));

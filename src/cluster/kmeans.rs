@@ -35,8 +35,14 @@ pub struct KMeans {
 /// Squared distances [n, k] between the rows of x [n, d] and c [k, d].
 fn sq_distances(x: &Tensor, xx: &Tensor, c: &Tensor) -> Result<Tensor> {
     let op = "kmeans";
-    let cc = check(op, c.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), false, Kind::Double)).and_then(|s| s.f_unsqueeze(0)))?;
-    check(op, x.f_matmul(&c.f_t_copy().map_err(|e| Error::torch(op, e))?).and_then(|xc| xx.f_add(&cc)?.f_sub(&xc.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)))
+    let cc =
+        check(op, c.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), false, Kind::Double)).and_then(|s| s.f_unsqueeze(0)))?;
+    check(
+        op,
+        x.f_matmul(&c.f_t_copy().map_err(|e| Error::torch(op, e))?)
+            .and_then(|xc| xx.f_add(&cc)?.f_sub(&xc.f_mul_scalar(2.0)?))
+            .and_then(|d| d.f_clamp_min(0.0)),
+    )
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f64>> {
@@ -94,8 +100,14 @@ fn lloyd(x: &Tensor, xx: &Tensor, mut centres: Tensor, k: usize, max_iter: usize
         let d = sq_distances(x, xx, &centres)?;
         let (min_d, labels) = check(op, d.f_min_dim(1, false))?;
         let counts = check(op, labels.f_bincount::<Tensor>(None, k as i64))?;
-        let sums = check(op, Tensor::f_zeros([k as i64, x.size()[1]], (Kind::Double, x.device())).and_then(|z| z.f_index_add(0, &labels, x)))?;
-        let mut next = check(op, (|| -> std::result::Result<_, tch::TchError> { sums.f_div(&counts.f_to_kind(Kind::Double)?.f_clamp_min(1.0)?.f_unsqueeze(1)?) })())?;
+        let sums =
+            check(op, Tensor::f_zeros([k as i64, x.size()[1]], (Kind::Double, x.device())).and_then(|z| z.f_index_add(0, &labels, x)))?;
+        let mut next = check(
+            op,
+            (|| -> std::result::Result<_, tch::TchError> {
+                sums.f_div(&counts.f_to_kind(Kind::Double)?.f_clamp_min(1.0)?.f_unsqueeze(1)?)
+            })(),
+        )?;
         let count_vec = check(op, Vec::<i64>::try_from(&counts))?;
         let empty: Vec<i64> = count_vec.iter().enumerate().filter(|(_, &c)| c == 0).map(|(j, _)| j as i64).collect();
         if !empty.is_empty() {
@@ -104,7 +116,10 @@ fn lloyd(x: &Tensor, xx: &Tensor, mut centres: Tensor, k: usize, max_iter: usize
             let rows = check(op, x.f_index_select(0, &far))?;
             next = check(op, next.f_index_copy(0, &Tensor::from_slice(&empty), &rows))?;
         }
-        let shift = check(op, next.f_sub(&centres).and_then(|s| s.f_square()).and_then(|s| s.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?;
+        let shift = check(
+            op,
+            next.f_sub(&centres).and_then(|s| s.f_square()).and_then(|s| s.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])),
+        )?;
         let same = previous.as_ref().is_some_and(|p| p.equal(&labels));
         centres = next;
         previous = Some(labels);
@@ -140,7 +155,8 @@ pub fn kmeans(x: &Tensor, k: usize, opts: &KMeansOptions) -> Result<KMeans> {
         return Err(Error::arg("kmeans: the points hold NaN or infinite values; drop or fill those rows first"));
     }
     let xx = check(op, x.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)))?;
-    let variance = check(op, x.f_var_dim([0i64].as_slice(), false, false).and_then(|v| v.f_mean(Kind::Double)).and_then(|v| v.f_double_value(&[])))?;
+    let variance =
+        check(op, x.f_var_dim([0i64].as_slice(), false, false).and_then(|v| v.f_mean(Kind::Double)).and_then(|v| v.f_double_value(&[])))?;
     let tol = variance * opts.tol;
     let mut best: Option<KMeans> = None;
     for start in 0..opts.n_init {

@@ -7,7 +7,11 @@ use crate::tensor::{check, Kind, Tensor};
 /// (1/n)·Σ_clusters max_c |cluster ∩ class c|.
 pub fn purity(clusters: &[i64], labels: &[i64]) -> Result<f64> {
     if clusters.len() != labels.len() || clusters.is_empty() {
-        return Err(Error::arg(format!("purity: needs one cluster per label, got {} clusters for {} labels", clusters.len(), labels.len())));
+        return Err(Error::arg(format!(
+            "purity: needs one cluster per label, got {} clusters for {} labels",
+            clusters.len(),
+            labels.len()
+        )));
     }
     if clusters.iter().chain(labels).any(|&x| x < 0) {
         return Err(Error::arg("purity: clusters and labels must be non-negative"));

@@ -105,7 +105,11 @@ enum Producer {
     Memory,
     Inline(Decoder),
     /// Started on the first `next`, so `count` costs no threads.
-    Workers { decoder: Decoder, workers: usize, channels: Vec<Receiver<Result<Option<Batch>>>> },
+    Workers {
+        decoder: Decoder,
+        workers: usize,
+        channels: Vec<Receiver<Result<Option<Batch>>>>,
+    },
 }
 
 /// An iterator of batches; the order is a seeded shuffle (or the split's order).
@@ -144,7 +148,11 @@ impl Batches {
                     seed: opts.seed,
                     skipped: skipped.clone(),
                 };
-                if opts.workers == 0 { Producer::Inline(decoder) } else { Producer::Workers { decoder, workers: opts.workers, channels: Vec::new() } }
+                if opts.workers == 0 {
+                    Producer::Inline(decoder)
+                } else {
+                    Producer::Workers { decoder, workers: opts.workers, channels: Vec::new() }
+                }
             }
         };
         Ok(Batches { split: split.clone(), plan, next: 0, producer, skipped })

@@ -16,7 +16,10 @@ const SPLITS: [&str; 3] = ["train", "val", "test"];
 
 pub fn load(dir: &Path, classes: Option<usize>) -> Result<Dataset> {
     if !dir.is_dir() {
-        return Err(Error::io(dir, "no such directory; dataset(\"files\", #{ path }) wants a folder holding train.safetensors (and optionally val / test)"));
+        return Err(Error::io(
+            dir,
+            "no such directory; dataset(\"files\", #{ path }) wants a folder holding train.safetensors (and optionally val / test)",
+        ));
     }
     let mut parts: Vec<(String, Vec<(String, Tensor)>)> = Vec::new();
     for split in SPLITS {
@@ -45,19 +48,28 @@ pub fn load(dir: &Path, classes: Option<usize>) -> Result<Dataset> {
         let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t);
         let y = get("labels").ok_or_else(|| Error::io(&file, "has no `labels` tensor"))?;
         if y.dim() != 1 || dtype::is_float(y.kind()) || y.kind() == Kind::Bool {
-            return Err(Error::io(&file, format!("`labels` must be a 1-d int tensor, got {} of shape {:?}", dtype::kind_name(y.kind()), y.size())));
+            return Err(Error::io(
+                &file,
+                format!("`labels` must be a 1-d int tensor, got {} of shape {:?}", dtype::kind_name(y.kind()), y.size()),
+            ));
         }
         let rows = y.size()[0];
         if rows == 0 {
             return Err(Error::io(&file, "the split is empty (0 labels)"));
         }
         if names_of(tensors) != modality_names {
-            return Err(Error::io(&file, format!("holds modalities {:?}, but train.safetensors holds {:?}", names_of(tensors), modality_names)));
+            return Err(Error::io(
+                &file,
+                format!("holds modalities {:?}, but train.safetensors holds {:?}", names_of(tensors), modality_names),
+            ));
         }
         for (slot, name) in data.iter_mut().zip(&modality_names) {
             let t = get(name).expect("listed above");
             if t.dim() == 0 || t.size()[0] != rows {
-                return Err(Error::io(&file, format!("modality `{name}` has {} rows but there are {rows} labels", t.size().first().copied().unwrap_or(0))));
+                return Err(Error::io(
+                    &file,
+                    format!("modality `{name}` has {} rows but there are {rows} labels", t.size().first().copied().unwrap_or(0)),
+                ));
             }
             slot.push(t.shallow_clone());
         }

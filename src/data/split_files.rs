@@ -61,9 +61,10 @@ pub fn cremad(file: &str, text: &str, labels: CremadLabels) -> Result<Vec<Entry>
         if out.is_empty() && cols[0].eq_ignore_ascii_case("name") {
             continue; // D&R's header
         }
-        let label = names.iter().position(|e| e.eq_ignore_ascii_case(cols[1])).ok_or_else(|| {
-            at(file, n, format!("unknown emotion \"{}\"; CREMA-D's are {}", cols[1], names.join(", ")))
-        })?;
+        let label = names
+            .iter()
+            .position(|e| e.eq_ignore_ascii_case(cols[1]))
+            .ok_or_else(|| at(file, n, format!("unknown emotion \"{}\"; CREMA-D's are {}", cols[1], names.join(", "))))?;
         out.push(Entry { line: n, clip: cols[0].to_string(), label, span: None });
     }
     Ok(out)
@@ -78,10 +79,7 @@ pub fn ave(file: &str, text: &str, categories: &[String]) -> Result<Vec<Entry>> 
         if cols.len() != 5 {
             return Err(at(file, n, format!("expected `Category&YouTubeID&Quality&Start&End`, found \"{line}\"")));
         }
-        let label = categories
-            .iter()
-            .position(|c| c == cols[0])
-            .ok_or_else(|| at(file, n, format!("unknown category \"{}\"", cols[0])))?;
+        let label = categories.iter().position(|c| c == cols[0]).ok_or_else(|| at(file, n, format!("unknown category \"{}\"", cols[0])))?;
         let num = |s: &str| s.trim().parse::<f64>().map_err(|_| at(file, n, format!("\"{s}\" is not a number of seconds")));
         let (start, end) = (num(cols[3])?, num(cols[4])?);
         if !(end > start && start >= 0.0) {
@@ -94,10 +92,8 @@ pub fn ave(file: &str, text: &str, categories: &[String]) -> Result<Vec<Entry>> 
 
 /// The sorted distinct AVE categories of several split files.
 pub fn ave_categories(texts: &[&str]) -> Vec<String> {
-    let mut cats: Vec<String> = texts
-        .iter()
-        .flat_map(|t| lines(t).filter_map(|(_, l)| l.split('&').next().map(str::to_string)).collect::<Vec<_>>())
-        .collect();
+    let mut cats: Vec<String> =
+        texts.iter().flat_map(|t| lines(t).filter_map(|(_, l)| l.split('&').next().map(str::to_string)).collect::<Vec<_>>()).collect();
     cats.sort();
     cats.dedup();
     cats
@@ -129,10 +125,13 @@ mod tests {
     fn cremad_with_bom_crlf_and_both_layouts() {
         let ogm = "\u{feff}1088_IOM_NEU_XX,NEU\r\n1001_DFA_ANG_XX,ANG\r\n\r\n";
         let e = cremad("train.csv", ogm, CremadLabels::Ogm).unwrap();
-        assert_eq!(e, vec![
-            Entry { line: 1, clip: "1088_IOM_NEU_XX".into(), label: 0, span: None },
-            Entry { line: 2, clip: "1001_DFA_ANG_XX".into(), label: 5, span: None },
-        ]);
+        assert_eq!(
+            e,
+            vec![
+                Entry { line: 1, clip: "1088_IOM_NEU_XX".into(), label: 0, span: None },
+                Entry { line: 2, clip: "1001_DFA_ANG_XX".into(), label: 5, span: None },
+            ]
+        );
         let dr = "name,label\n1088_IOM_NEU_XX,NEU\n";
         assert_eq!(cremad("val.csv", dr, CremadLabels::Sorted).unwrap()[0].label, 4);
         let err = cremad("test.csv", "a,NEU\nb,BORED\n", CremadLabels::Ogm).unwrap_err().to_string();

@@ -69,7 +69,12 @@ impl SyntheticOptions {
         }
         vec![
             SyntheticModality { name: "audio".into(), shape: self.audio_shape.clone(), snr: self.audio_snr, degraded: None },
-            SyntheticModality { name: "visual".into(), shape: self.visual_shape.clone(), snr: self.visual_snr, degraded: Some(self.degraded_fraction) },
+            SyntheticModality {
+                name: "visual".into(),
+                shape: self.visual_shape.clone(),
+                snr: self.visual_snr,
+                degraded: Some(self.degraded_fraction),
+            },
         ]
     }
 
@@ -126,7 +131,10 @@ fn check_names(op: &str, mods: &[SyntheticModality]) -> Result<()> {
             && m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !m.name.starts_with(|c: char| c.is_ascii_digit());
         if !ok {
-            return Err(Error::arg(format!("{op}: modality name \"{}\" must be letters, digits and _ (not starting with a digit), e.g. \"text\"", m.name)));
+            return Err(Error::arg(format!(
+                "{op}: modality name \"{}\" must be letters, digits and _ (not starting with a digit), e.g. \"text\"",
+                m.name
+            )));
         }
         if ["labels", "indices", "ids"].contains(&m.name.as_str()) {
             return Err(Error::arg(format!("{op}: \"{}\" names a batch's own entry; call the modality something else", m.name)));
@@ -224,7 +232,9 @@ mod tests {
     fn the_default_pair_is_the_two_named_modalities_of_the_general_form() {
         let legacy = generate(&SyntheticOptions { n: 50, ..SyntheticOptions::default() }).unwrap();
         let names = ["audio".to_string(), "visual".to_string()];
-        let general = generate(&SyntheticOptions { n: 50, modalities: SyntheticOptions::default_modalities(&names), ..SyntheticOptions::default() }).unwrap();
+        let general =
+            generate(&SyntheticOptions { n: 50, modalities: SyntheticOptions::default_modalities(&names), ..SyntheticOptions::default() })
+                .unwrap();
         for k in 0..2 {
             assert_eq!(legacy.modalities[k].name, general.modalities[k].name);
             assert_eq!(rows(&legacy, k), rows(&general, k));
@@ -267,7 +277,8 @@ mod tests {
             let e = generate(&o).err().expect("an error").to_string();
             assert!(e.contains(want), "{e}");
         }
-        let twice = SyntheticOptions { modalities: SyntheticOptions::default_modalities(&["x".into(), "x".into()]), ..SyntheticOptions::default() };
+        let twice =
+            SyntheticOptions { modalities: SyntheticOptions::default_modalities(&["x".into(), "x".into()]), ..SyntheticOptions::default() };
         assert!(generate(&twice).err().expect("an error").to_string().contains("named twice"));
     }
 }

@@ -17,7 +17,11 @@ pub type Item = (i64, u32);
 
 /// All modalities of `n` kept.
 pub fn all_kept(n: usize) -> u32 {
-    if n >= 32 { u32::MAX } else { (1u32 << n) - 1 }
+    if n >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << n) - 1
+    }
 }
 
 pub struct ViewBatches {

@@ -13,7 +13,10 @@ pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
 /// An image file as RGB [3, H, W] float32 in [0, 1].
 pub fn load_image(path: &Path) -> Result<Tensor> {
-    let img = crate::error::guard_reader(path, "image", || image::open(path).map_err(|e| Error::io(path, format!("cannot decode the image: {e}"))))?.to_rgb8();
+    let img = crate::error::guard_reader(path, "image", || {
+        image::open(path).map_err(|e| Error::io(path, format!("cannot decode the image: {e}")))
+    })?
+    .to_rgb8();
     let (w, h) = (img.width() as i64, img.height() as i64);
     let hwc = Tensor::from_slice(img.as_raw()).f_reshape([h, w, 3]);
     check("load_image", hwc.and_then(|t| t.f_permute([2, 0, 1])).and_then(|t| t.f_to_kind(Kind::Float)).and_then(|t| t.f_div_scalar(255.0)))
@@ -21,7 +24,10 @@ pub fn load_image(path: &Path) -> Result<Tensor> {
 
 /// Antialiased bilinear resize of [3, H, W] to [3, h, w].
 pub fn resize(img: &Tensor, h: i64, w: i64) -> Result<Tensor> {
-    check("resize", img.f_unsqueeze(0).and_then(|t| t.f_internal_upsample_bilinear2d_aa([h, w], false, None, None)).and_then(|t| t.f_squeeze_dim(0)))
+    check(
+        "resize",
+        img.f_unsqueeze(0).and_then(|t| t.f_internal_upsample_bilinear2d_aa([h, w], false, None, None)).and_then(|t| t.f_squeeze_dim(0)),
+    )
 }
 
 pub fn normalize_imagenet(img: &Tensor) -> Result<Tensor> {

@@ -64,20 +64,20 @@ pub fn true_class_score(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     let labels = check(op, labels.f_to_kind(Kind::Int64).and_then(|l| l.f_to_device(logits.device())))?;
     check(
         op,
-        logits
-            .f_softmax(-1, logits.kind())
-            .and_then(|s| s.f_gather(1, &labels.f_unsqueeze(1)?, false))
-            .and_then(|s| s.f_squeeze_dim(1)),
+        logits.f_softmax(-1, logits.kind()).and_then(|s| s.f_gather(1, &labels.f_unsqueeze(1)?, false)).and_then(|s| s.f_squeeze_dim(1)),
     )
 }
 
 /// KL(softmax(l) ‖ U) = log M + Σ s log s per row, [B]; computed from log-softmax for stability.
 fn kl_to_uniform(op: &str, logits: &Tensor) -> Result<Tensor> {
     let classes = logits.size()[1] as f64;
-    check(op, (|| {
-        let log_s = logits.f_log_softmax(-1, logits.kind())?;
-        log_s.f_exp()?.f_mul(&log_s)?.f_sum_dim_intlist(-1, false, logits.kind())?.f_add_scalar(classes.ln())
-    })())
+    check(
+        op,
+        (|| {
+            let log_s = logits.f_log_softmax(-1, logits.kind())?;
+            log_s.f_exp()?.f_mul(&log_s)?.f_sum_dim_intlist(-1, false, logits.kind())?.f_add_scalar(classes.ln())
+        })(),
+    )
 }
 
 /// The per-sample modality gap g = m(first) - m(second), [B]. Differentiable.

@@ -23,7 +23,11 @@ fn tensor_option(op: &str, key: &str, v: Option<&Dynamic>) -> RhaiResult<Option<
     match v {
         None => Ok(None),
         Some(v) if v.is_unit() => Ok(None),
-        Some(v) => v.clone().try_cast::<ScriptTensor>().map(|t| Some(t.tensor().shallow_clone())).ok_or_else(|| Error::arg(format!("{op}: {key} must be a tensor, found {}", super::convert::type_label(v))).into()),
+        Some(v) => v
+            .clone()
+            .try_cast::<ScriptTensor>()
+            .map(|t| Some(t.tensor().shallow_clone()))
+            .ok_or_else(|| Error::arg(format!("{op}: {key} must be a tensor, found {}", super::convert::type_label(v))).into()),
     }
 }
 
@@ -58,7 +62,11 @@ fn norm(t: &T, p: f64, dim: Option<INT>, keep: bool) -> R {
         None => (0..x.dim() as i64).collect(),
     };
     if !x.is_floating_point() {
-        return Err(Error::arg(format!("{op}: needs a float tensor, got {}; convert with .to(\"float32\")", crate::tensor::dtype::kind_name(x.kind()))).into());
+        return Err(Error::arg(format!(
+            "{op}: needs a float tensor, got {}; convert with .to(\"float32\")",
+            crate::tensor::dtype::kind_name(x.kind())
+        ))
+        .into());
     }
     ok(check(op, x.f_norm_scalaropt_dim(p, dims.as_slice(), keep)))
 }
@@ -78,24 +86,62 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "kl_div(student.log_softmax(-1), teacher.softmax(-1), #{ reduction: \"batchmean\" })");
     engine.register_fn("kl_div", |i: T, t: T| kl_div(&i, &t, &Map::new()));
     engine.register_fn("kl_div", |i: T, t: T, opts: Map| kl_div(&i, &t, &opts));
-    docs.add(a, "mse", "mse(input, target [, #{ reduction }])", "F.mse_loss: the mean (or sum, or none) of squared differences; the two shapes must match.", "mse(f_a, f_v.detach())");
+    docs.add(
+        a,
+        "mse",
+        "mse(input, target [, #{ reduction }])",
+        "F.mse_loss: the mean (or sum, or none) of squared differences; the two shapes must match.",
+        "mse(f_a, f_v.detach())",
+    );
     engine.register_fn("mse", |i: T, t: T| -> R { ok(loss::mse(i.tensor(), t.tensor(), Reduction::Mean)) });
     engine.register_fn("mse", |i: T, t: T, opts: Map| -> R { ok(loss::mse(i.tensor(), t.tensor(), reduction("mse", &opts)?)) });
-    docs.add(a, "cosine_similarity", "cosine_similarity(a, b [, dim [, eps]])", "F.cosine_similarity along dim (default 1), eps 1e-8: [B] for two [B, D] feature tensors.", "cosine_similarity(f.audio, f.visual).mean()");
+    docs.add(
+        a,
+        "cosine_similarity",
+        "cosine_similarity(a, b [, dim [, eps]])",
+        "F.cosine_similarity along dim (default 1), eps 1e-8: [B] for two [B, D] feature tensors.",
+        "cosine_similarity(f.audio, f.visual).mean()",
+    );
     engine.register_fn("cosine_similarity", |x: T, y: T| -> R { ok(loss::cosine_similarity(x.tensor(), y.tensor(), 1, 1e-8)) });
     engine.register_fn("cosine_similarity", |x: T, y: T, dim: INT| -> R { ok(loss::cosine_similarity(x.tensor(), y.tensor(), dim, 1e-8)) });
-    engine.register_fn("cosine_similarity", |x: T, y: T, dim: INT, eps: f64| -> R { ok(loss::cosine_similarity(x.tensor(), y.tensor(), dim, eps)) });
+    engine.register_fn("cosine_similarity", |x: T, y: T, dim: INT, eps: f64| -> R {
+        ok(loss::cosine_similarity(x.tensor(), y.tensor(), dim, eps))
+    });
 
-    docs.add(a, "detach", "t.detach()", "The same values cut from the autograd graph: gradients do not flow back through it (PyTorch's detach; shares storage).", "let target = out.fused.detach().softmax(-1);");
+    docs.add(
+        a,
+        "detach",
+        "t.detach()",
+        "The same values cut from the autograd graph: gradients do not flow back through it (PyTorch's detach; shares storage).",
+        "let target = out.fused.detach().softmax(-1);",
+    );
     engine.register_fn("detach", |t: &mut T| -> R { ok(check("detach", t.tensor().f_detach())) });
-    docs.add(a, "requires_grad", "t.requires_grad", "true when the tensor is part of an autograd graph (a model output inside a method's hook, or anything computed from one).", "if !loss.requires_grad { throw \"no graph\"; }");
+    docs.add(
+        a,
+        "requires_grad",
+        "t.requires_grad",
+        "true when the tensor is part of an autograd graph (a model output inside a method's hook, or anything computed from one).",
+        "if !loss.requires_grad { throw \"no graph\"; }",
+    );
     engine.register_get("requires_grad", |t: &mut T| t.tensor().requires_grad());
-    docs.add(a, "gather", "t.gather(dim, index)", "torch.gather: picks t[i][index[i][j]] along dim; index is an int tensor of t's rank. Differentiable in t.", "p.gather(1, y.unsqueeze(1)).squeeze(1)  // each row's true-class probability");
+    docs.add(
+        a,
+        "gather",
+        "t.gather(dim, index)",
+        "torch.gather: picks t[i][index[i][j]] along dim; index is an int tensor of t's rank. Differentiable in t.",
+        "p.gather(1, y.unsqueeze(1)).squeeze(1)  // each row's true-class probability",
+    );
     engine.register_fn("gather", |t: &mut T, dim: INT, idx: T| -> R {
         let d = ops::norm_dim("gather", dim, t.tensor().dim())?;
         ok(check("gather", t.tensor().f_gather(d, idx.tensor(), false)))
     });
-    docs.add(a, "norm", "t.norm(p?, dim?, keepdim?)", "The p-norm (default 2) of all elements, or along dim. Differentiable.", "f.norm(2.0, 1)  // each row's length");
+    docs.add(
+        a,
+        "norm",
+        "t.norm(p?, dim?, keepdim?)",
+        "The p-norm (default 2) of all elements, or along dim. Differentiable.",
+        "f.norm(2.0, 1)  // each row's length",
+    );
     engine.register_fn("norm", |t: &mut T| norm(t, 2.0, None, false));
     engine.register_fn("norm", |t: &mut T, p: f64| norm(t, p, None, false));
     engine.register_fn("norm", |t: &mut T, p: f64, dim: INT| norm(t, p, Some(dim), false));

@@ -31,7 +31,15 @@ fn save(dir: &str, model: &ScriptModel, opt: Option<&ScriptOptimizer>, state: &M
         }
     }
     let borrowed = opt.map(|o| o.0.borrow());
-    let path = checkpoint::save(Path::new(dir), epoch, &model.0, borrowed.as_deref(), &tensors, serde_json::Value::Object(rest), o.count("keep", 2)?)?;
+    let path = checkpoint::save(
+        Path::new(dir),
+        epoch,
+        &model.0,
+        borrowed.as_deref(),
+        &tensors,
+        serde_json::Value::Object(rest),
+        o.count("keep", 2)?,
+    )?;
     // A sweep task warned of its time limit stops here, its work saved.
     crate::interrupt::checkpoint_written();
     Ok(path.display().to_string())
@@ -58,14 +66,22 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "save_checkpoint", "save_checkpoint(dir, model, opt, state [, #{ keep }])",
         "Saves the model, the optimizer (pass () to leave it out) and a state map after an epoch into dir/epoch-NNNN: model.safetensors (PyTorch's state-dict names, num_batches_tracked included), optimizer.safetensors, and the state: its top-level tensors as state.safetensors, everything else (numbers, strings, arrays, maps) as JSON in meta.json. state.epoch (int) is required. Written to a hidden folder and renamed into place, so a killed run never leaves a half checkpoint; the newest keep (2) are kept. Returns the folder.",
         "save_checkpoint(\"runs/a/ckpt\", m, o, #{ epoch: e, history: history });");
-    engine.register_fn("save_checkpoint", |dir: &str, m: ScriptModel, o: ScriptOptimizer, state: Map| save(dir, &m, Some(&o), &state, &Map::new()));
-    engine.register_fn("save_checkpoint", |dir: &str, m: ScriptModel, o: ScriptOptimizer, state: Map, opts: Map| save(dir, &m, Some(&o), &state, &opts));
+    engine.register_fn("save_checkpoint", |dir: &str, m: ScriptModel, o: ScriptOptimizer, state: Map| {
+        save(dir, &m, Some(&o), &state, &Map::new())
+    });
+    engine.register_fn("save_checkpoint", |dir: &str, m: ScriptModel, o: ScriptOptimizer, state: Map, opts: Map| {
+        save(dir, &m, Some(&o), &state, &opts)
+    });
     engine.register_fn("save_checkpoint", |dir: &str, m: ScriptModel, _: (), state: Map| save(dir, &m, None, &state, &Map::new()));
     engine.register_fn("save_checkpoint", |dir: &str, m: ScriptModel, _: (), state: Map, opts: Map| save(dir, &m, None, &state, &opts));
 
-    docs.add(a, "last_checkpoint", "last_checkpoint(dir)",
+    docs.add(
+        a,
+        "last_checkpoint",
+        "last_checkpoint(dir)",
         "The newest complete checkpoint folder under dir, or () when there is none (half-written folders from a killed run are ignored).",
-        "let ck = last_checkpoint(\"runs/a/ckpt\"); if ck != () { let st = load_checkpoint(ck, m, o); }");
+        "let ck = last_checkpoint(\"runs/a/ckpt\"); if ck != () { let st = load_checkpoint(ck, m, o); }",
+    );
     engine.register_fn("last_checkpoint", |dir: &str| -> RhaiResult<Dynamic> {
         Ok(match checkpoint::latest(Path::new(dir))? {
             Some(p) => p.display().to_string().into(),

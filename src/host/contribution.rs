@@ -19,7 +19,10 @@ fn contributions(m: &ScriptModel, split: &Split, opts: &Map) -> RhaiResult<Map> 
     let o = Options::new(op, opts, &["remove", "per_sample", "metric"])?;
     let metric = o.string("metric", "accuracy")?;
     if metric != "accuracy" {
-        return Err(crate::error::Error::arg(format!("{op}: metric must be \"accuracy\" (the fused accuracy of each subset), got \"{metric}\"")).into());
+        return Err(crate::error::Error::arg(format!(
+            "{op}: metric must be \"accuracy\" (the fused accuracy of each subset), got \"{metric}\""
+        ))
+        .into());
     }
     let c = shapley(&m.0, split, Removal::parse(&o.string("remove", "input")?)?, o.boolean("per_sample", false)?, 256)?;
     let mut out = Map::new();

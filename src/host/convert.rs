@@ -20,7 +20,10 @@ pub fn dynamic_to_nested(value: &Dynamic) -> RhaiResult<Nested> {
 
 fn nested_at(value: &Dynamic, depth: usize) -> RhaiResult<Nested> {
     if depth > MAX_NESTING {
-        return Err(Error::arg(format!("tensor(): arrays nested more than {MAX_NESTING} levels deep; a tensor has at most {MAX_NESTING} dimensions")).into());
+        return Err(Error::arg(format!(
+            "tensor(): arrays nested more than {MAX_NESTING} levels deep; a tensor has at most {MAX_NESTING} dimensions"
+        ))
+        .into());
     }
     if let Ok(i) = value.as_int() {
         return Ok(Nested::Int(i));
@@ -77,7 +80,11 @@ pub fn dynamic_to_json(what: &str, value: &Dynamic) -> RhaiResult<serde_json::Va
 
 fn json_at(what: &str, value: &Dynamic, depth: usize) -> RhaiResult<serde_json::Value> {
     if depth > MAX_JSON_DEPTH {
-        let shown = if what.len() > 48 { format!("{}...", &what[..what.char_indices().nth(48).map_or(what.len(), |(i, _)| i)]) } else { what.to_string() };
+        let shown = if what.len() > 48 {
+            format!("{}...", &what[..what.char_indices().nth(48).map_or(what.len(), |(i, _)| i)])
+        } else {
+            what.to_string()
+        };
         return Err(Error::arg(format!("{shown}: nested more than {MAX_JSON_DEPTH} levels deep, too deep to save as JSON and read back; flatten it (e.g. keys like \"a.b.c\")")).into());
     }
     use serde_json::Value;
@@ -98,7 +105,9 @@ fn json_at(what: &str, value: &Dynamic, depth: usize) -> RhaiResult<serde_json::
     }
     if value.is_array() {
         let arr = value.read_lock::<Array>().ok_or_else(|| Error::arg("array is locked"))?;
-        return Ok(Value::Array(arr.iter().enumerate().map(|(i, v)| json_at(&format!("{what}[{i}]"), v, depth + 1)).collect::<RhaiResult<_>>()?));
+        return Ok(Value::Array(
+            arr.iter().enumerate().map(|(i, v)| json_at(&format!("{what}[{i}]"), v, depth + 1)).collect::<RhaiResult<_>>()?,
+        ));
     }
     if value.is_map() {
         let map = value.read_lock::<rhai::Map>().ok_or_else(|| Error::arg("map is locked"))?;
@@ -110,7 +119,8 @@ fn json_at(what: &str, value: &Dynamic, depth: usize) -> RhaiResult<serde_json::
     }
     // Host types carry their Rust path (gapscope::host::train::ScriptModel): show "Model".
     let type_name = value.type_name().rsplit("::").next().unwrap_or("value").trim_start_matches("Script").to_string();
-    Err(Error::arg(format!("{what} is a {type_name}, which cannot be stored as JSON: keep numbers, strings, bools, arrays and maps there")).into())
+    Err(Error::arg(format!("{what} is a {type_name}, which cannot be stored as JSON: keep numbers, strings, bools, arrays and maps there"))
+        .into())
 }
 
 /// JSON back to a script value: integers stay ints, other numbers become floats.

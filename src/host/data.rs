@@ -64,7 +64,8 @@ fn synthetic_options(opts: &Map) -> RhaiResult<SyntheticOptions> {
     keys.extend(general);
     let o = Options::new(op, opts, &keys)?;
     let d = SyntheticOptions::default();
-    let shape = |key: &str, default: &Vec<i64>| -> RhaiResult<Vec<i64>> { o.get(key).map(|v| shape_of(v, op, key)).unwrap_or(Ok(default.clone())) };
+    let shape =
+        |key: &str, default: &Vec<i64>| -> RhaiResult<Vec<i64>> { o.get(key).map(|v| shape_of(v, op, key)).unwrap_or(Ok(default.clone())) };
     let mut out = SyntheticOptions {
         n: o.count("n", d.n)?,
         classes: o.count("classes", d.classes)?,
@@ -85,7 +86,10 @@ fn synthetic_options(opts: &Map) -> RhaiResult<SyntheticOptions> {
         return Ok(out);
     };
     if let Some(k) = pair.iter().find(|k| o.get(k).is_some()) {
-        return Err(Error::arg(format!("{op}: `{k}` is for the default audio-visual pair; with `modalities` give shapes, snr and degraded (one per modality)")).into());
+        return Err(Error::arg(format!(
+            "{op}: `{k}` is for the default audio-visual pair; with `modalities` give shapes, snr and degraded (one per modality)"
+        ))
+        .into());
     }
     let names: Vec<String> = if let Ok(k) = spec.as_int() {
         if !(1..=MAX_MODALITIES as INT).contains(&k) {
@@ -97,7 +101,9 @@ fn synthetic_options(opts: &Map) -> RhaiResult<SyntheticOptions> {
             .map(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
             .flatten()
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| Error::arg(format!("{op}: modalities must be a count or an array of names, e.g. 3 or [\"text\", \"audio\", \"visual\"]")))?
+            .ok_or_else(|| {
+                Error::arg(format!("{op}: modalities must be a count or an array of names, e.g. 3 or [\"text\", \"audio\", \"visual\"]"))
+            })?
     };
     let k = names.len();
     let mut mods = SyntheticOptions::default_modalities(&names);
@@ -106,14 +112,20 @@ fn synthetic_options(opts: &Map) -> RhaiResult<SyntheticOptions> {
         let Some(v) = o.get(key) else { return Ok(None) };
         if let Some(a) = v.read_lock::<Array>() {
             if a.len() != k {
-                return Err(Error::arg(format!("{op}: {key} has {} entries for {k} modalities; give one per modality (or one value for all)", a.len())).into());
+                return Err(Error::arg(format!(
+                    "{op}: {key} has {} entries for {k} modalities; give one per modality (or one value for all)",
+                    a.len()
+                ))
+                .into());
             }
             return Ok(Some(a.clone()));
         }
         Ok(Some(vec![v.clone(); k]))
     };
     let number = |key: &str, v: &Dynamic| -> RhaiResult<f64> {
-        v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| Error::arg(format!("{op}: {key} must hold numbers, e.g. {key}: [3.0, 2.0] or {key}: 2.0")).into())
+        v.as_float()
+            .or_else(|_| v.as_int().map(|i| i as f64))
+            .map_err(|_| Error::arg(format!("{op}: {key} must hold numbers, e.g. {key}: [3.0, 2.0] or {key}: 2.0")).into())
     };
     if let Some(v) = o.get("shapes") {
         let all = if v.is_int() { vec![v.clone(); k] } else { per("shapes")?.expect("present") };
@@ -152,8 +164,20 @@ fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
                     .flatten()
                     .ok_or_else(|| Error::arg("dataset(\"mfeat\"): views must be an array of view names, e.g. [\"pix\", \"fou\"]"))?,
             };
-            let dir = o.get("dir").map(|_| o.string("dir", "")).transpose()?.map(PathBuf::from).unwrap_or_else(|| mfeat::data_dir().join("mfeat"));
-            mfeat::load(&dir, &views, o.float("val", 0.15)?, o.float("test", 0.15)?, o.count("seed", 0)? as u64, o.boolean("standardize", false)?)?
+            let dir = o
+                .get("dir")
+                .map(|_| o.string("dir", ""))
+                .transpose()?
+                .map(PathBuf::from)
+                .unwrap_or_else(|| mfeat::data_dir().join("mfeat"));
+            mfeat::load(
+                &dir,
+                &views,
+                o.float("val", 0.15)?,
+                o.float("test", 0.15)?,
+                o.count("seed", 0)? as u64,
+                o.boolean("standardize", false)?,
+            )?
         }
         "files" => {
             let o = Options::new(op, opts, &["path", "classes"])?;
@@ -164,7 +188,10 @@ fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
         }
         "cremad" | "ave" | "ks" => load_corpus(name, opts)?,
         other => {
-            return Err(Error::arg(format!("dataset: unknown dataset \"{other}\"; available: \"synthetic\", \"mfeat\", \"files\", \"cremad\", \"ave\", \"ks\"")).into());
+            return Err(Error::arg(format!(
+                "dataset: unknown dataset \"{other}\"; available: \"synthetic\", \"mfeat\", \"files\", \"cremad\", \"ave\", \"ks\""
+            ))
+            .into());
         }
     };
     Ok(ScriptDataset(Rc::new(ds)))
@@ -181,7 +208,8 @@ fn load_corpus(name: &str, opts: &Map) -> RhaiResult<Dataset> {
         "ave" => "dataset(\"ave\")",
         _ => "dataset(\"ks\")",
     };
-    let mut keys = vec!["path", "front_end", "samples", "frames", "size", "frames_train", "frames_test", "audio_dir", "frames_dir", "skip_corrupt"];
+    let mut keys =
+        vec!["path", "front_end", "samples", "frames", "size", "frames_train", "frames_test", "audio_dir", "frames_dir", "skip_corrupt"];
     keys.push(match name {
         "cremad" => "labels",
         _ => "classes",
@@ -231,7 +259,12 @@ fn load_corpus(name: &str, opts: &Map) -> RhaiResult<Dataset> {
             let labels = match o.string("labels", "ogm")?.as_str() {
                 "ogm" => CremadLabels::Ogm,
                 "sorted" => CremadLabels::Sorted,
-                other => return Err(Error::arg(format!("{op}: labels \"{other}\": use \"ogm\" (NEU 0, HAP 1, SAD 2, FEA 3, DIS 4, ANG 5) or \"sorted\" (ANG 0 ... SAD 5)")).into()),
+                other => {
+                    return Err(Error::arg(format!(
+                        "{op}: labels \"{other}\": use \"ogm\" (NEU 0, HAP 1, SAD 2, FEA 3, DIS 4, ANG 5) or \"sorted\" (ANG 0 ... SAD 5)"
+                    ))
+                    .into())
+                }
             };
             corpus::cremad::load(c, labels)?
         }
@@ -288,7 +321,10 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("modalities", |d: &mut D| -> Array { d.0.modalities.iter().map(|m| m.name.clone().into()).collect() });
     docs.add(a, "shapes", "data.shapes", "Per-sample shape of each modality, as a map.", "data.shapes.pix  // [1, 16, 15]");
     engine.register_get("shapes", |d: &mut D| -> Map {
-        d.0.modalities.iter().map(|m| (m.name.as_str().into(), Dynamic::from_array(m.shape.iter().map(|&s| Dynamic::from_int(s)).collect()))).collect()
+        d.0.modalities
+            .iter()
+            .map(|m| (m.name.as_str().into(), Dynamic::from_array(m.shape.iter().map(|&s| Dynamic::from_int(s)).collect())))
+            .collect()
     });
     docs.add(a, "splits", "data.splits", "The split names (train, and val / test where present).", "data.splits");
     engine.register_get("splits", |d: &mut D| -> Array { d.0.splits.iter().map(|(n, _)| n.clone().into()).collect() });
@@ -300,7 +336,13 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         engine.register_get(name, move |d: &mut D| -> RhaiResult<Split> { Ok(d.0.split(name)?) });
     }
     engine.register_fn("split", |d: &mut D, name: &str| -> RhaiResult<Split> { Ok(d.0.split(name)?) });
-    docs.add(a, "meta", "data.meta(name)", "Per-sample facts that are not inputs, e.g. the synthetic set's \"degraded\" mask [N].", "data.meta(\"degraded\")");
+    docs.add(
+        a,
+        "meta",
+        "data.meta(name)",
+        "Per-sample facts that are not inputs, e.g. the synthetic set's \"degraded\" mask [N].",
+        "data.meta(\"degraded\")",
+    );
     engine.register_fn("meta", |d: &mut D, name: &str| -> RhaiResult<ScriptTensor> {
         d.0.meta.iter().find(|(n, _)| n == name).map(|(_, t)| ScriptTensor::new(t.shallow_clone())).ok_or_else(|| {
             let names: Vec<&str> = d.0.meta.iter().map(|(n, _)| n.as_str()).collect();
@@ -312,12 +354,20 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
 
     docs.add(a, "labels", "split.labels", "The split's labels, [len] int64.", "data.test.labels");
     engine.register_get("labels", |s: &mut Split| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(s.labels()?)) });
-    docs.add(a, "indices", "split.indices", "The dataset row index of each sample, [len] int64 (per-sample weights are looked up by these).", "data.train.indices");
+    docs.add(
+        a,
+        "indices",
+        "split.indices",
+        "The dataset row index of each sample, [len] int64 (per-sample weights are looked up by these).",
+        "data.train.indices",
+    );
     engine.register_get("indices", |s: &mut Split| ScriptTensor::new(Tensor::from_slice(&s.indices[..])));
     docs.add(a, "inputs", "split.inputs(modality)", "One modality's rows for the whole split, [len, ...].", "data.test.inputs(\"fou\")");
     engine.register_fn("inputs", |s: &mut Split, m: &str| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(s.modality_data(m)?)) });
     docs.add(a, "class_counts", "split.class_counts()", "Samples per class, as an array.", "data.train.class_counts()");
-    engine.register_fn("class_counts", |s: &mut Split| -> RhaiResult<Array> { Ok(s.class_counts()?.into_iter().map(Dynamic::from_int).collect()) });
+    engine.register_fn("class_counts", |s: &mut Split| -> RhaiResult<Array> {
+        Ok(s.class_counts()?.into_iter().map(Dynamic::from_int).collect())
+    });
     docs.add(a, "subset", "split.subset(positions | mask)", "The samples at the given positions of this split (ints, array or tensor), or where a bool mask [len] is true (purification keeps w0 >= tau).", "data.train.subset(w0 >= 0.5)");
     engine.register_fn("subset", |s: &mut Split, v: Dynamic| -> RhaiResult<Split> {
         Ok(match positions_from("subset", &v)? {
@@ -346,9 +396,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         Ok(BatchPlan { split: s.clone(), opts })
     });
     docs.add(a, "count", "batches.count", "How many batches one pass yields.", "data.train.batches(#{}).count");
-    engine.register_get("count", |p: &mut BatchPlan| -> RhaiResult<INT> {
-        Ok(Batches::new(&p.split, &p.opts)?.batch_count() as INT)
-    });
+    engine.register_get("count", |p: &mut BatchPlan| -> RhaiResult<INT> { Ok(Batches::new(&p.split, &p.opts)?.batch_count() as INT) });
     engine.register_fn("to_string", |s: &mut Split| format!("Split({}, {} samples of {})", s.name, s.len(), s.dataset.name));
     engine.register_fn("to_debug", |s: &mut Split| format!("Split({}, {} samples of {})", s.name, s.len(), s.dataset.name));
 }
@@ -356,14 +404,27 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
 fn describe(d: &Dataset) -> String {
     let mods: Vec<String> = d.modalities.iter().map(|m| format!("{} {:?}", m.name, m.shape)).collect();
     let splits: Vec<String> = d.splits.iter().map(|(n, i)| format!("{n} {}", i.len())).collect();
-    format!("Dataset({}, {} samples, {} classes; modalities: {}; splits: {})", d.name, d.len(), d.classes(), mods.join(", "), splits.join(", "))
+    format!(
+        "Dataset({}, {} samples, {} classes; modalities: {}; splits: {})",
+        d.name,
+        d.len(),
+        d.classes(),
+        mods.join(", "),
+        splits.join(", ")
+    )
 }
 
 /// `load_wav` and `spectrogram`: the audio front-ends on single clips.
 pub fn register_audio(engine: &mut Engine, docs: &mut Docs) {
     use crate::data::audio::{read_wav, FrontEnd, FrontEndKind};
     let a = "data";
-    docs.add(a, "load_wav", "load_wav(path)", "A WAV file as #{ samples: Tensor [n] float32 mono in [-1, 1], sample_rate }. PCM 8/16/24/32-bit or float; channels are averaged.", "let w = load_wav(\"clip.wav\");");
+    docs.add(
+        a,
+        "load_wav",
+        "load_wav(path)",
+        "A WAV file as #{ samples: Tensor [n] float32 mono in [-1, 1], sample_rate }. PCM 8/16/24/32-bit or float; channels are averaged.",
+        "let w = load_wav(\"clip.wav\");",
+    );
     engine.register_fn("load_wav", |path: &str| -> RhaiResult<Map> {
         let w = read_wav(std::path::Path::new(path))?;
         let mut m = Map::new();
@@ -398,7 +459,9 @@ pub fn register_vision(engine: &mut Engine, docs: &mut Docs) {
     use crate::data::vision;
     let a = "data";
     docs.add(a, "load_image", "load_image(path)", "A JPEG or PNG as RGB [3, H, W] float32 in [0, 1].", "load_image(\"frames/00001.jpg\")");
-    engine.register_fn("load_image", |path: &str| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(vision::load_image(std::path::Path::new(path))?)) });
+    engine.register_fn("load_image", |path: &str| -> RhaiResult<ScriptTensor> {
+        Ok(ScriptTensor::new(vision::load_image(std::path::Path::new(path))?))
+    });
     docs.add(a, "image_transform", "image_transform(img, #{ train, size, seed })",
         "The public pipelines' visual transform of a [3, H, W] image: train true = RandomResizedCrop(size) + horizontal flip (seeded), false (default) = Resize((size, size)); then ImageNet normalisation. size defaults to 224.",
         "image_transform(load_image(\"f.jpg\"), #{ train: true, seed: 1 })");

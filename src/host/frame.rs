@@ -65,7 +65,9 @@ fn tensor_cells(op: &str, name: &str, t: &Tensor) -> RhaiResult<Vec<Value>> {
     let cpu = check(op, t.f_to_device(tch::Device::Cpu))?;
     Ok(match cpu.kind() {
         Kind::Bool => check(op, Vec::<bool>::try_from(&cpu))?.into_iter().map(Value::Bool).collect(),
-        Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8 => check(op, cpu.f_to_kind(Kind::Int64).and_then(|c| Vec::<i64>::try_from(&c)))?.into_iter().map(Value::Int).collect(),
+        Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8 => {
+            check(op, cpu.f_to_kind(Kind::Int64).and_then(|c| Vec::<i64>::try_from(&c)))?.into_iter().map(Value::Int).collect()
+        }
         _ => check(op, cpu.f_to_kind(Kind::Double).and_then(|c| Vec::<f64>::try_from(&c)))?.into_iter().map(Value::Float).collect(),
     })
 }
@@ -117,8 +119,18 @@ fn strings(op: &str, what: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
     if v.is_string() {
         return Ok(vec![v.to_string()]);
     }
-    let arr = v.read_lock::<Array>().ok_or_else(|| Error::arg(format!("{op}: {what} must be a string or an array of strings, found {}", v.type_name())))?;
-    arr.iter().map(|s| if s.is_string() { Ok(s.to_string()) } else { Err(Error::arg(format!("{op}: {what} must be strings, found a {}", s.type_name())).into()) }).collect()
+    let arr = v
+        .read_lock::<Array>()
+        .ok_or_else(|| Error::arg(format!("{op}: {what} must be a string or an array of strings, found {}", v.type_name())))?;
+    arr.iter()
+        .map(|s| {
+            if s.is_string() {
+                Ok(s.to_string())
+            } else {
+                Err(Error::arg(format!("{op}: {what} must be strings, found a {}", s.type_name())).into())
+            }
+        })
+        .collect()
 }
 
 fn warn_all(warnings: &[String]) {
@@ -182,16 +194,40 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         Ok(wrap(df))
     });
 
-    docs.add(a, "read_parquet", "read_parquet(path)", "Reads a Parquet file into a DataFrame.", "let e = read_parquet(\"runs/a/epochs.parquet\");");
+    docs.add(
+        a,
+        "read_parquet",
+        "read_parquet(path)",
+        "Reads a Parquet file into a DataFrame.",
+        "let e = read_parquet(\"runs/a/epochs.parquet\");",
+    );
     engine.register_fn("read_parquet", |path: &str| -> RhaiResult<F> { Ok(wrap(files::read_parquet(Path::new(path))?)) });
-    docs.add(a, "read_csv", "read_csv(path)", "Reads a CSV file with a header row into a DataFrame (types inferred).", "let t = read_csv(\"results/table2.csv\");");
+    docs.add(
+        a,
+        "read_csv",
+        "read_csv(path)",
+        "Reads a CSV file with a header row into a DataFrame (types inferred).",
+        "let t = read_csv(\"results/table2.csv\");",
+    );
     engine.register_fn("read_csv", |path: &str| -> RhaiResult<F> { Ok(wrap(files::read_csv(Path::new(path))?)) });
-    docs.add(a, "write_parquet", "df.write_parquet(path)", "Writes the frame as Parquet, atomically (a killed write leaves the old file). Returns the path.", "df.write_parquet(\"results/t.parquet\");");
+    docs.add(
+        a,
+        "write_parquet",
+        "df.write_parquet(path)",
+        "Writes the frame as Parquet, atomically (a killed write leaves the old file). Returns the path.",
+        "df.write_parquet(\"results/t.parquet\");",
+    );
     engine.register_fn("write_parquet", |df: &mut F, path: &str| -> RhaiResult<String> {
         files::write_parquet(&df.0, Path::new(path))?;
         Ok(path.to_string())
     });
-    docs.add(a, "write_csv", "df.write_csv(path)", "Writes the frame as CSV with a header row, atomically. Returns the path.", "df.write_csv(\"results/t.csv\");");
+    docs.add(
+        a,
+        "write_csv",
+        "df.write_csv(path)",
+        "Writes the frame as CSV with a header row, atomically. Returns the path.",
+        "df.write_csv(\"results/t.csv\");",
+    );
     engine.register_fn("write_csv", |df: &mut F, path: &str| -> RhaiResult<String> {
         files::write_csv(&df.0, Path::new(path))?;
         Ok(path.to_string())
@@ -200,11 +236,27 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "select", "df.select(exprs)",
         "Columns or SQL expressions, one string or an array: \"acc\", \"acc * 100 AS pct\", \"upper(method) AS m\". A missing column is an error listing the columns there are.",
         "df.select([\"method\", \"last_acc * 100 AS acc\"])");
-    engine.register_fn("select", |df: &mut F, exprs: Dynamic| -> RhaiResult<F> { Ok(wrap(query::select(&df.0, &strings("select", "exprs", &exprs)?)?)) });
-    docs.add(a, "filter", "df.filter(predicate)", "Rows where a SQL boolean expression holds: \"last_acc > 0.9 AND gap = 'kl'\".", "df.filter(\"seed < 3\")");
+    engine.register_fn("select", |df: &mut F, exprs: Dynamic| -> RhaiResult<F> {
+        Ok(wrap(query::select(&df.0, &strings("select", "exprs", &exprs)?)?))
+    });
+    docs.add(
+        a,
+        "filter",
+        "df.filter(predicate)",
+        "Rows where a SQL boolean expression holds: \"last_acc > 0.9 AND gap = 'kl'\".",
+        "df.filter(\"seed < 3\")",
+    );
     engine.register_fn("filter", |df: &mut F, predicate: &str| -> RhaiResult<F> { Ok(wrap(query::filter(&df.0, predicate)?)) });
-    docs.add(a, "sort", "df.sort(by [, #{ descending }])", "Sorted by a column or an array of columns (stable, nulls last); descending false by default.", "df.sort(\"last_acc\", #{ descending: true })");
-    engine.register_fn("sort", |df: &mut F, by: Dynamic| -> RhaiResult<F> { Ok(wrap(query::sort(&df.0, &strings("sort", "by", &by)?, false)?)) });
+    docs.add(
+        a,
+        "sort",
+        "df.sort(by [, #{ descending }])",
+        "Sorted by a column or an array of columns (stable, nulls last); descending false by default.",
+        "df.sort(\"last_acc\", #{ descending: true })",
+    );
+    engine.register_fn("sort", |df: &mut F, by: Dynamic| -> RhaiResult<F> {
+        Ok(wrap(query::sort(&df.0, &strings("sort", "by", &by)?, false)?))
+    });
     engine.register_fn("sort", |df: &mut F, by: Dynamic, opts: Map| -> RhaiResult<F> {
         let o = Options::new("sort", &opts, &["descending"])?;
         Ok(wrap(query::sort(&df.0, &strings("sort", "by", &by)?, o.boolean("descending", false)?)?))
@@ -212,16 +264,31 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "group_by", "df.group_by(keys).agg(exprs)",
         "One row per group of the key columns (in order of first appearance) with SQL aggregate expressions: \"avg(acc) AS mean\", \"stddev(acc) AS sd\", \"count(*) AS n\", \"min(loss)\".",
         "df.group_by([\"method\"]).agg([\"avg(last_acc) AS acc\", \"stddev(last_acc) AS sd\"])");
-    engine.register_fn("group_by", |df: &mut F, keys: Dynamic| -> RhaiResult<ScriptGroupBy> { Ok(ScriptGroupBy { frame: df.0.clone(), keys: strings("group_by", "keys", &keys)? }) });
-    docs.add(a, "agg", "df.group_by(keys).agg(exprs)", "The aggregates of a group_by, as SQL expressions (see group_by).", "df.group_by(\"method\").agg(\"avg(last_acc) AS acc\")");
-    engine.register_fn("agg", |g: &mut ScriptGroupBy, exprs: Dynamic| -> RhaiResult<F> { Ok(wrap(query::group_agg(&g.frame, &g.keys, &strings("agg", "exprs", &exprs)?)?)) });
+    engine.register_fn("group_by", |df: &mut F, keys: Dynamic| -> RhaiResult<ScriptGroupBy> {
+        Ok(ScriptGroupBy { frame: df.0.clone(), keys: strings("group_by", "keys", &keys)? })
+    });
+    docs.add(
+        a,
+        "agg",
+        "df.group_by(keys).agg(exprs)",
+        "The aggregates of a group_by, as SQL expressions (see group_by).",
+        "df.group_by(\"method\").agg(\"avg(last_acc) AS acc\")",
+    );
+    engine.register_fn("agg", |g: &mut ScriptGroupBy, exprs: Dynamic| -> RhaiResult<F> {
+        Ok(wrap(query::group_agg(&g.frame, &g.keys, &strings("agg", "exprs", &exprs)?)?))
+    });
     docs.add(a, "pivot", "df.pivot(#{ index, on, values, agg })",
         "Long to wide: one row per index group, one column per distinct value of on (sorted), holding agg (\"mean\" default, \"first\", \"sum\", \"min\", \"max\", \"count\", \"std\", \"median\") of values.",
         "df.pivot(#{ index: \"method\", on: \"seed\", values: \"last_acc\" })");
     engine.register_fn("pivot", |df: &mut F, opts: Map| -> RhaiResult<F> {
         let op = "pivot";
         let o = Options::new(op, &opts, &["index", "on", "values", "agg"])?;
-        let index = strings(op, "index", o.get("index").ok_or_else(|| Error::arg(format!("{op}: name the index column(s): #{{ index: \"method\", on: .., values: .. }}")))?)?;
+        let index = strings(
+            op,
+            "index",
+            o.get("index")
+                .ok_or_else(|| Error::arg(format!("{op}: name the index column(s): #{{ index: \"method\", on: .., values: .. }}")))?,
+        )?;
         let on = o.string("on", "")?;
         let values = o.string("values", "")?;
         if on.is_empty() || values.is_empty() {
@@ -229,8 +296,16 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         }
         Ok(wrap(query::pivot(&df.0, &index, &on, &values, &o.string("agg", "mean")?)?))
     });
-    docs.add(a, "join", "df.join(other, on [, how])", "Joins on key columns present in both: how \"inner\" (default), \"left\", \"full\", or \"cross\" (with on []).", "runs_df.join(extra, [\"run\"], \"left\")");
-    engine.register_fn("join", |df: &mut F, other: F, on: Dynamic| -> RhaiResult<F> { Ok(wrap(query::join(&df.0, &other.0, &strings("join", "on", &on)?, "inner")?)) });
+    docs.add(
+        a,
+        "join",
+        "df.join(other, on [, how])",
+        "Joins on key columns present in both: how \"inner\" (default), \"left\", \"full\", or \"cross\" (with on []).",
+        "runs_df.join(extra, [\"run\"], \"left\")",
+    );
+    engine.register_fn("join", |df: &mut F, other: F, on: Dynamic| -> RhaiResult<F> {
+        Ok(wrap(query::join(&df.0, &other.0, &strings("join", "on", &on)?, "inner")?))
+    });
     engine.register_fn("join", |df: &mut F, other: F, on: Dynamic, how: &str| -> RhaiResult<F> {
         let keys = if on.read_lock::<Array>().is_some_and(|a| a.is_empty()) { Vec::new() } else { strings("join", "on", &on)? };
         Ok(wrap(query::join(&df.0, &other.0, &keys, how)?))
@@ -243,9 +318,24 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         Ok(wrap(query::head(&df.0, n)))
     });
     engine.register_fn("head", |df: &mut F| wrap(query::head(&df.0, 10)));
-    docs.add(a, "concat", "concat(frames)", "Stacks frames by column name; a column missing from one frame is null in its rows.", "let all = concat([a, b]);");
+    docs.add(
+        a,
+        "concat",
+        "concat(frames)",
+        "Stacks frames by column name; a column missing from one frame is null in its rows.",
+        "let all = concat([a, b]);",
+    );
     engine.register_fn("concat", |frames: Array| -> RhaiResult<F> {
-        let parts = frames.iter().enumerate().map(|(i, f)| f.clone().try_cast::<F>().map(|f| f.0.as_ref().clone()).ok_or_else(|| Error::arg(format!("concat: element {i} is a {}, not a DataFrame", f.type_name())).into())).collect::<RhaiResult<Vec<_>>>()?;
+        let parts = frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                f.clone()
+                    .try_cast::<F>()
+                    .map(|f| f.0.as_ref().clone())
+                    .ok_or_else(|| Error::arg(format!("concat: element {i} is a {}, not a DataFrame", f.type_name())).into())
+            })
+            .collect::<RhaiResult<Vec<_>>>()?;
         if parts.is_empty() {
             return Err(Error::arg("concat: needs at least one frame, got an empty array").into());
         }
@@ -253,7 +343,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     });
 
     docs.add(a, "columns", "df.columns", "The column names.", "print(df.columns);");
-    engine.register_get("columns", |df: &mut F| -> Array { df.0.get_column_names().iter().map(|s| Dynamic::from(s.to_string())).collect() });
+    engine
+        .register_get("columns", |df: &mut F| -> Array { df.0.get_column_names().iter().map(|s| Dynamic::from(s.to_string())).collect() });
     docs.add(a, "height", "df.height | df.len()", "The number of rows.", "print(df.height);");
     engine.register_get("height", |df: &mut F| df.0.height() as INT);
     engine.register_fn("len", |df: &mut F| df.0.height() as INT);
@@ -262,13 +353,23 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "column", "df.column(name) | df[name]", "A column's values as an array (nulls as ()).", "let accs = df[\"last_acc\"];");
     engine.register_fn("column", |df: &mut F, name: &str| column_array(&df.0, name));
     engine.register_indexer_get(|df: &mut F, name: &str| column_array(&df.0, name));
-    docs.add(a, "to_tensor", "df.to_tensor(column | columns)", "Numeric columns as a float64 tensor: [height] for one name, [height, k] for an array of k (nulls as NaN).", "let x = df.to_tensor([\"gap\", \"w0\"]);");
-    engine.register_fn("to_tensor", |df: &mut F, names: Dynamic| -> RhaiResult<ScriptTensor> { to_tensor(&df.0, &strings("to_tensor", "columns", &names)?) });
+    docs.add(
+        a,
+        "to_tensor",
+        "df.to_tensor(column | columns)",
+        "Numeric columns as a float64 tensor: [height] for one name, [height, k] for an array of k (nulls as NaN).",
+        "let x = df.to_tensor([\"gap\", \"w0\"]);",
+    );
+    engine.register_fn("to_tensor", |df: &mut F, names: Dynamic| -> RhaiResult<ScriptTensor> {
+        to_tensor(&df.0, &strings("to_tensor", "columns", &names)?)
+    });
     docs.add(a, "rows", "df.rows()", "The rows as an array of maps.", "for r in df.rows() { print(r.run); }");
     engine.register_fn("rows", |df: &mut F| -> RhaiResult<Array> {
         let names: Vec<String> = df.0.get_column_names().iter().map(|s| s.to_string()).collect();
         let cols = names.iter().map(|n| values::cells(&df.0, n)).collect::<crate::error::Result<Vec<_>>>()?;
-        Ok((0..df.0.height()).map(|i| Dynamic::from_map(names.iter().zip(&cols).map(|(n, c)| (n.as_str().into(), to_dynamic(c[i].clone()))).collect())).collect())
+        Ok((0..df.0.height())
+            .map(|i| Dynamic::from_map(names.iter().zip(&cols).map(|(n, c)| (n.as_str().into(), to_dynamic(c[i].clone()))).collect()))
+            .collect())
     });
     docs.add(a, "to_map", "df.to_map()", "The columns as a map name -> array.", "let m = df.to_map(); m.last_acc");
     engine.register_fn("to_map", |df: &mut F| -> RhaiResult<Map> {
@@ -283,7 +384,10 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
 mod tests {
     #[test]
     fn polars_warnings_read_as_gapscopes() {
-        let text = super::polars_warning_text("casting from UInt32 to Categorical is deprecated.\nInstead of `.cast(..)`, use `.cat.to(..)`.", &polars::error::PolarsWarning::Deprecation);
+        let text = super::polars_warning_text(
+            "casting from UInt32 to Categorical is deprecated.\nInstead of `.cast(..)`, use `.cat.to(..)`.",
+            &polars::error::PolarsWarning::Deprecation,
+        );
         assert!(text.starts_with("warning: a table operation uses a form polars will drop"), "{text}");
         assert!(!text.contains('\n') && !text.contains("Deprecation:"), "{text}");
     }

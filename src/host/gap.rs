@@ -20,9 +20,7 @@ fn dominance_map(d: &gap::Dominance) -> Map {
 /// The logits of modality `name` in a map of logits.
 fn named_logits(logits: &Map, name: &str) -> RhaiResult<ScriptTensor> {
     let known = || logits.keys().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
-    let v = logits
-        .get(name)
-        .ok_or_else(|| Error::arg(format!("gap: no modality \"{name}\" in the logits map; it has: {}", known())))?;
+    let v = logits.get(name).ok_or_else(|| Error::arg(format!("gap: no modality \"{name}\" in the logits map; it has: {}", known())))?;
     v.clone()
         .try_cast::<ScriptTensor>()
         .ok_or_else(|| Error::arg(format!("gap: logits[\"{name}\"] must be a tensor, found {}", v.type_name())).into())
@@ -45,11 +43,19 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         Ok(gap::gap(first.tensor(), second.tensor(), y.tensor(), GapKind::parse(kind)?)?.into())
     });
 
-    docs.add(a, "true_class_score", "true_class_score(logits, y)", "s[y]: each row's softmax score of its true class, [B]. Differentiable.", "true_class_score(la, y).mean()");
+    docs.add(
+        a,
+        "true_class_score",
+        "true_class_score(logits, y)",
+        "s[y]: each row's softmax score of its true class, [B]. Differentiable.",
+        "true_class_score(la, y).mean()",
+    );
     engine.register_fn("true_class_score", |l: T, y: T| -> RhaiResult<T> { Ok(gap::true_class_score(l.tensor(), y.tensor())?.into()) });
 
     docs.add(a, "dominance", "dominance(la, lv, y)", "Which modality dominates: #{ dominant: 0 or 1, mean_scores: [mean s_a[y], mean s_v[y]] } (the higher mean true-class score; ties go to 0).", "dominance(la, lv, y).dominant");
-    engine.register_fn("dominance", |la: T, lv: T, y: T| -> RhaiResult<Map> { Ok(dominance_map(&gap::dominance(la.tensor(), lv.tensor(), y.tensor())?)) });
+    engine.register_fn("dominance", |la: T, lv: T, y: T| -> RhaiResult<Map> {
+        Ok(dominance_map(&gap::dominance(la.tensor(), lv.tensor(), y.tensor())?))
+    });
 
     docs.add(a, "modality_gap", "modality_gap(la, lv, y, #{ kind, order })",
         "The gap oriented by dominance: order \"auto\" (default) puts the dominant modality first so its gap is mostly positive; \"given\" keeps (la, lv). Returns #{ gap, kind, dominant, swapped, mean_scores }.",
@@ -72,7 +78,13 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         Ok(m)
     });
 
-    docs.add(a, "zscore", "t.zscore()", "(t - mean) / std over all elements with the population std (Eq. 7). All-equal or non-finite values are an error.", "fit_mixture(g.zscore(), #{})");
+    docs.add(
+        a,
+        "zscore",
+        "t.zscore()",
+        "(t - mean) / std over all elements with the population std (Eq. 7). All-equal or non-finite values are an error.",
+        "fit_mixture(g.zscore(), #{})",
+    );
     engine.register_fn("zscore", |t: &mut T| -> RhaiResult<T> { Ok(gap::zscore(t.tensor())?.z.into()) });
     docs.add(a, "zscore_stats", "t.zscore_stats()", "#{ z, mean, std }: the z-scored tensor and the mean and std used, to map fitted means back to raw gap units (fit_mixture's raw option).", "let zs = g.zscore_stats(); fit_mixture(zs.z, #{ raw: zs })");
     engine.register_fn("zscore_stats", |t: &mut T| -> RhaiResult<Map> {

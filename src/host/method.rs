@@ -4,14 +4,14 @@
 //! `crate::train::methods`.
 
 use super::mixture::ScriptMixture;
+use super::scripted::context::MethodShared;
+use super::scripted::{Definition, ScriptedMethod};
 use super::tensor::ScriptTensor;
 use super::train::ScriptWeights;
 use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::tensor::Tensor;
 use crate::train::methods::{self, adaptive::Weights, Method, Value};
-use super::scripted::context::MethodShared;
-use super::scripted::{Definition, ScriptedMethod};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -68,7 +68,10 @@ impl ScriptMethod {
                 Ok(())
             }
             Origin::Native { .. } => match extra.keys().next() {
-                Some(k) => Err(Error::arg(format!("{op}: option \"{k}\" belongs to the method, which is already built: give it to method(name, #{{ {k}: ... }})")).into()),
+                Some(k) => Err(Error::arg(format!(
+                    "{op}: option \"{k}\" belongs to the method, which is already built: give it to method(name, #{{ {k}: ... }})"
+                ))
+                .into()),
                 None => Ok(()),
             },
         }
@@ -109,7 +112,11 @@ fn to_value(op: &str, key: &str, v: &Dynamic) -> RhaiResult<Value> {
             return Ok(Value::List(nums));
         }
     }
-    Err(Error::arg(format!("{op}: option {key} must be a number, bool, string or array of numbers, found {}", super::convert::type_label(v))).into())
+    Err(Error::arg(format!(
+        "{op}: option {key} must be a number, bool, string or array of numbers, found {}",
+        super::convert::type_label(v)
+    ))
+    .into())
 }
 
 fn from_value(v: &Value) -> Dynamic {
@@ -174,7 +181,9 @@ pub fn choose(op: &str, opts: &Map, call_keys: &[&str]) -> RhaiResult<Chosen> {
     }
     let name = match given {
         None => "warmup".to_string(),
-        Some(v) => v.clone().into_string().map_err(|_| Error::arg(format!("{op}: method must be a method's name or method(name, opts), found {}", super::convert::type_label(v))))?,
+        Some(v) => v.clone().into_string().map_err(|_| {
+            Error::arg(format!("{op}: method must be a method's name or method(name, opts), found {}", super::convert::type_label(v)))
+        })?,
     };
     let built = build(op, &name, opts, &skip)?;
     if built.keeps_state() {
@@ -269,9 +278,21 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         let (def, m) = super::scripted::define(&ctx, &spec)?;
         Ok(ScriptMethod::scripted(def, m))
     });
-    docs.add(a, "methods", "methods()", "The names of the training methods, in Table II's order, then the paper's two objectives.", "print(methods());");
+    docs.add(
+        a,
+        "methods",
+        "methods()",
+        "The names of the training methods, in Table II's order, then the paper's two objectives.",
+        "print(methods());",
+    );
     engine.register_fn("methods", || -> Array { methods::NAMES.iter().map(|n| Dynamic::from(n.to_string())).collect() });
-    docs.add(a, "options", "meth.options", "The method's options with every default filled in (what run records store); a scripted method's options map.", "print(method(\"agm\").options);");
+    docs.add(
+        a,
+        "options",
+        "meth.options",
+        "The method's options with every default filled in (what run records store); a scripted method's options map.",
+        "print(method(\"agm\").options);",
+    );
     engine.register_get("options", |m: &mut ScriptMethod| -> Map {
         match &m.origin {
             Origin::Scripted { def, .. } => def.options.clone(),
@@ -290,8 +311,20 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "fresh", "meth.fresh([seed])", "The same method at its initial state (a recipe starts every run from one); seed replaces the method's seed unless it was built with one.", "let again = meth.fresh(1);");
     engine.register_fn("fresh", |m: &mut ScriptMethod| m.fresh(None));
     engine.register_fn("fresh", |m: &mut ScriptMethod, seed: rhai::INT| m.fresh(Some(seed.max(0) as u64)));
-    docs.add(a, "source", "meth.source", "Where a scripted method was defined: #{ file, hash, text } (run records keep file and hash); () for a native method.", "print(meth.source.hash);");
+    docs.add(
+        a,
+        "source",
+        "meth.source",
+        "Where a scripted method was defined: #{ file, hash, text } (run records keep file and hash); () for a native method.",
+        "print(meth.source.hash);",
+    );
     engine.register_get("source", |m: &mut ScriptMethod| source_map(m));
-    docs.add(a, "scripted", "meth.scripted", "true for a method built from closures with method(#{ ... }).", "if meth.scripted { print(meth.source.file); }");
+    docs.add(
+        a,
+        "scripted",
+        "meth.scripted",
+        "true for a method built from closures with method(#{ ... }).",
+        "if meth.scripted { print(meth.source.file); }",
+    );
     engine.register_get("scripted", |m: &mut ScriptMethod| matches!(m.origin, Origin::Scripted { .. }));
 }

@@ -158,7 +158,11 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("scales", |m: &mut M| floats(m.0.components.iter().map(|c| c.scale)));
     docs.add(a, "dofs", "mix.dofs", "Student-t degrees of freedom per component; an empty array for gmm and lmm.", "mix.dofs");
     engine.register_get("dofs", |m: &mut M| -> Array {
-        if m.0.family == Family::StudentT { floats(m.0.components.iter().map(|c| c.dof)) } else { Array::new() }
+        if m.0.family == Family::StudentT {
+            floats(m.0.components.iter().map(|c| c.dof))
+        } else {
+            Array::new()
+        }
     });
     docs.add(a, "family", "mix.family", "\"gmm\", \"smm\" or \"lmm\".", "mix.family");
     engine.register_get("family", |m: &mut M| m.0.family.name().to_string());
@@ -176,19 +180,37 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("n_iter", |m: &mut M| m.0.n_iter as INT);
     docs.add(a, "converged", "mix.converged", "Whether EM met tol before max_iter.", "mix.converged");
     engine.register_get("converged", |m: &mut M| m.0.converged);
-    docs.add(a, "balanced", "mix.balanced", "Index of the balanced component (the paper's k = 0) under the balanced_rule.", "mix.means[mix.balanced]");
+    docs.add(
+        a,
+        "balanced",
+        "mix.balanced",
+        "Index of the balanced component (the paper's k = 0) under the balanced_rule.",
+        "mix.means[mix.balanced]",
+    );
     engine.register_get("balanced", |m: &mut M| m.0.balanced as INT);
     docs.add(a, "history", "mix.history", "Mean log-likelihood per sample at each EM step (never decreasing).", "mix.history");
     engine.register_get("history", |m: &mut M| floats(m.0.history.iter().copied()));
 
-    docs.add(a, "posterior", "mix.posterior(x)", "Posteriors [N, k] of new points (rows sum to 1; columns in component order), in x's float dtype and device.", "let w = mix.posterior(z);");
+    docs.add(
+        a,
+        "posterior",
+        "mix.posterior(x)",
+        "Posteriors [N, k] of new points (rows sum to 1; columns in component order), in x's float dtype and device.",
+        "let w = mix.posterior(z);",
+    );
     engine.register_fn("posterior", |m: &mut M, x: Dynamic| -> RhaiResult<ScriptTensor> {
         let v = values_1d("posterior", &x)?;
         mixture::check_data(&v, 0).map_err(|e| Error::arg(format!("posterior: {e}")))?;
         let n = v.len() as i64;
         to_tensor("posterior", m.0.posterior(&v), &[n, m.0.k() as i64], &x)
     });
-    docs.add(a, "balance_weights", "mix.balance_weights(x)", "The paper's (w0, w1) per point, [N, 2]: w0 = posterior of the balanced component, w1 = 1 - w0. With k = 1, w0 = 1.", "let w = mix.balance_weights(z); w.select(1, 0)");
+    docs.add(
+        a,
+        "balance_weights",
+        "mix.balance_weights(x)",
+        "The paper's (w0, w1) per point, [N, 2]: w0 = posterior of the balanced component, w1 = 1 - w0. With k = 1, w0 = 1.",
+        "let w = mix.balance_weights(z); w.select(1, 0)",
+    );
     engine.register_fn("balance_weights", |m: &mut M, x: Dynamic| -> RhaiResult<ScriptTensor> {
         let v = values_1d("balance_weights", &x)?;
         mixture::check_data(&v, 0).map_err(|e| Error::arg(format!("balance_weights: {e}")))?;

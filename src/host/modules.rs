@@ -18,14 +18,25 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    fn load(&self, engine: &Engine, key: String, source_name: String, text: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
+    fn load(
+        &self,
+        engine: &Engine,
+        key: String,
+        source_name: String,
+        text: &str,
+        pos: Position,
+    ) -> Result<SharedModule, Box<EvalAltResult>> {
         if let Some(m) = self.cache.borrow().get(&key) {
             return Ok(m.clone());
         }
         if let Some(i) = self.loading.borrow().iter().position(|(k, _)| *k == key) {
             let chain: Vec<String> = self.loading.borrow()[i..].iter().map(|(_, name)| name.clone()).chain([source_name.clone()]).collect();
             return Err(Box::new(EvalAltResult::ErrorRuntime(
-                format!("import cycle: {}; a module cannot import itself, directly or through others: move what both need into a third module", chain.join(" imports ")).into(),
+                format!(
+                    "import cycle: {}; a module cannot import itself, directly or through others: move what both need into a third module",
+                    chain.join(" imports ")
+                )
+                .into(),
                 pos,
             )));
         }

@@ -1,16 +1,21 @@
 //! Figures in Rhai: `plot_mixture`, `plot_curves`, `plot_evolution`, `plot_bars`,
 //! `plot_embedding`. Drawing is in `crate::plot`; tables come from `crate::results`.
 
+use super::frame::ScriptFrame;
 use super::mixture::{values_1d, ScriptMixture};
 use super::options::Options;
-use super::{Docs, RhaiResult};
-use crate::plot::{self, mixture_fig::MixtureFigure};
-use super::frame::ScriptFrame;
 use super::tensor::ScriptTensor;
-use crate::error::Error;
-use crate::plot::{bars::BarsFigure, curves::{CurvesFigure, Series}, embedding::{EmbeddingFigure, Projection}, evolution::EvolutionFigure};
 use super::train::ScriptModel;
+use super::{Docs, RhaiResult};
 use crate::data::Split;
+use crate::error::Error;
+use crate::plot::{self, mixture_fig::MixtureFigure};
+use crate::plot::{
+    bars::BarsFigure,
+    curves::{CurvesFigure, Series},
+    embedding::{EmbeddingFigure, Projection},
+    evolution::EvolutionFigure,
+};
 use crate::results::{files, values, DataFrame};
 use rhai::{Array, Dynamic, Engine, Map};
 use std::path::Path;
@@ -66,10 +71,18 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "plot_embedding", "plot_embedding(model, split, path [, opts]) | plot_embedding(features, labels, path [, opts])",
         "The paper's Fig. 4: t-SNE of a model's features on a split, one panel per encoder and one for the fused (concatenated) feature, coloured by class; or of each entry of a features map (name -> [n, d] tensor). opts: projection \"tsne\" (default) | \"pca\", max_points (5000, a seeded subsample of a model's split), title, width, height, and tsne's options (perplexity, iterations, seed, quiet, ...).",
         "let out = forward(m, b); plot_embedding(#{ pix: out.features_first, fou: out.features_second }, b.labels, \"runs/emb.png\")");
-    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str| shown(plot_embedding(&sets, &labels, path, &Map::new())));
-    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str, opts: Map| shown(plot_embedding(&sets, &labels, path, &opts)));
-    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str| shown(plot_model_embedding(&m, &split, path, &Map::new())));
-    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str, opts: Map| shown(plot_model_embedding(&m, &split, path, &opts)));
+    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str| {
+        shown(plot_embedding(&sets, &labels, path, &Map::new()))
+    });
+    engine.register_fn("plot_embedding", |sets: Map, labels: ScriptTensor, path: &str, opts: Map| {
+        shown(plot_embedding(&sets, &labels, path, &opts))
+    });
+    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str| {
+        shown(plot_model_embedding(&m, &split, path, &Map::new()))
+    });
+    engine.register_fn("plot_embedding", |m: ScriptModel, split: Split, path: &str, opts: Map| {
+        shown(plot_model_embedding(&m, &split, path, &opts))
+    });
 }
 
 /// A frame given directly, or a run folder's `<table>.parquet`.
@@ -139,9 +152,15 @@ fn plot_curves(src: &Dynamic, path: &str, opts: &Map) -> RhaiResult<String> {
             }
         }
     }
-    let default_title = if ys.iter().all(|y| y.starts_with("ce_") || y.contains("loss")) { "Training loss per epoch" } else { "Accuracy per epoch" };
-    let fig = CurvesFigure::new(series, o.string("title", default_title)?, x.clone(), o.string("ylabel", if default_title.starts_with("Acc") { "accuracy" } else { "loss" })?)
-        .map_err(|e| Error::arg(format!("{op}: {e}")))?;
+    let default_title =
+        if ys.iter().all(|y| y.starts_with("ce_") || y.contains("loss")) { "Training loss per epoch" } else { "Accuracy per epoch" };
+    let fig = CurvesFigure::new(
+        series,
+        o.string("title", default_title)?,
+        x.clone(),
+        o.string("ylabel", if default_title.starts_with("Acc") { "accuracy" } else { "loss" })?,
+    )
+    .map_err(|e| Error::arg(format!("{op}: {e}")))?;
     plot::save(&fig, Path::new(path), size(op, &o)?)?;
     Ok(path.to_string())
 }
@@ -189,7 +208,13 @@ fn plot_bars(df: &DataFrame, path: &str, opts: &Map) -> RhaiResult<String> {
     // would pair a bar with another bar's error.
     for (key, list) in [("err", &errs), ("labels", &labels)] {
         if !list.is_empty() && list.len() != ys.len() {
-            return Err(Error::arg(format!("{op}: {key} has {} entries for {} value columns (y: {:?}); give one per column, in y's order, or none", list.len(), ys.len(), ys)).into());
+            return Err(Error::arg(format!(
+                "{op}: {key} has {} entries for {} value columns (y: {:?}); give one per column, in y's order, or none",
+                list.len(),
+                ys.len(),
+                ys
+            ))
+            .into());
         }
     }
     let mut metrics = Vec::new();
@@ -200,7 +225,8 @@ fn plot_bars(df: &DataFrame, path: &str, opts: &Map) -> RhaiResult<String> {
         };
         metrics.push((labels.get(j).cloned().unwrap_or_else(|| y.clone()), numbers(df, y)?, err));
     }
-    let fig = BarsFigure::new(groups, metrics, o.string("title", "")?, o.string("ylabel", "")?).map_err(|e| Error::arg(format!("{op}: {e}")))?;
+    let fig =
+        BarsFigure::new(groups, metrics, o.string("title", "")?, o.string("ylabel", "")?).map_err(|e| Error::arg(format!("{op}: {e}")))?;
     plot::save(&fig, Path::new(path), size(op, &o)?)?;
     Ok(path.to_string())
 }
@@ -227,7 +253,13 @@ fn embedding_keys() -> Vec<&'static str> {
     keys
 }
 
-fn draw_embedding(op: &'static str, list: Vec<(String, crate::tensor::Tensor)>, labels: Vec<i64>, path: &str, opts: &Map) -> RhaiResult<String> {
+fn draw_embedding(
+    op: &'static str,
+    list: Vec<(String, crate::tensor::Tensor)>,
+    labels: Vec<i64>,
+    path: &str,
+    opts: &Map,
+) -> RhaiResult<String> {
     let keys = embedding_keys();
     let o = Options::new(op, opts, &keys)?;
     let panels = list.len();
@@ -245,7 +277,10 @@ fn plot_embedding(sets: &Map, labels: &ScriptTensor, path: &str, opts: &Map) -> 
     let op = "plot_embedding";
     let mut list = Vec::new();
     for (name, v) in sets {
-        let t = v.clone().try_cast::<ScriptTensor>().ok_or_else(|| Error::arg(format!("{op}: features.{name} is a {}, not a tensor", v.type_name())))?;
+        let t = v
+            .clone()
+            .try_cast::<ScriptTensor>()
+            .ok_or_else(|| Error::arg(format!("{op}: features.{name} is a {}, not a tensor", v.type_name())))?;
         list.push((name.to_string(), t.tensor().shallow_clone()));
     }
     let labels = crate::tensor::check(op, labels.tensor().f_to_kind(crate::tensor::Kind::Int64).and_then(|l| Vec::<i64>::try_from(&l)))?;
@@ -272,7 +307,10 @@ fn plot_model_embedding(m: &ScriptModel, split: &Split, path: &str, opts: &Map) 
         idx.truncate(cap as usize);
         idx.sort_unstable();
         let idx = crate::tensor::Tensor::from_slice(&idx);
-        (f.per.iter().map(|x| check(x.f_index_select(0, &idx))).collect::<crate::error::Result<Vec<_>>>()?, check(f.labels.f_index_select(0, &idx))?)
+        (
+            f.per.iter().map(|x| check(x.f_index_select(0, &idx))).collect::<crate::error::Result<Vec<_>>>()?,
+            check(f.labels.f_index_select(0, &idx))?,
+        )
     } else {
         (f.per, f.labels)
     };

@@ -10,17 +10,42 @@ use std::rc::Rc;
 /// the whole doc table exists).
 pub fn register(engine: &mut Engine, docs: &mut Docs, params: Rc<RefCell<Map>>) {
     let a = "session";
-    docs.add(a, "help", "help() | help(\"name\")", "Lists every function by area, or shows one function's usage, overloads and example.", "help(\"softmax\")");
+    docs.add(
+        a,
+        "help",
+        "help() | help(\"name\")",
+        "Lists every function by area, or shows one function's usage, overloads and example.",
+        "help(\"softmax\")",
+    );
     docs.add(a, "version", "version()", "The gapscope version and the libtorch it runs on.", "print(version())");
-    engine.register_fn("version", || format!("gapscope {} (libtorch {}, {})", env!("CARGO_PKG_VERSION"), "2.13.0", crate::tensor::device::device_name(crate::tensor::device::best_device())));
-    docs.add(a, "param", "param(name, default)", "A script parameter: the value given by `gapscope run FILE --set name=value`, else default (converted to default's type).", "let lr = param(\"lr\", 0.002);");
+    engine.register_fn("version", || {
+        format!(
+            "gapscope {} (libtorch {}, {})",
+            env!("CARGO_PKG_VERSION"),
+            "2.13.0",
+            crate::tensor::device::device_name(crate::tensor::device::best_device())
+        )
+    });
+    docs.add(
+        a,
+        "param",
+        "param(name, default)",
+        "A script parameter: the value given by `gapscope run FILE --set name=value`, else default (converted to default's type).",
+        "let lr = param(\"lr\", 0.002);",
+    );
     engine.register_fn("param", move |name: &str, default: Dynamic| -> RhaiResult<Dynamic> {
         match params.borrow().get(name) {
             None => Ok(default),
             Some(v) => coerce_like(name, v.clone(), &default),
         }
     });
-    docs.add(a, "write_text", "write_text(path, text)", "Writes text to a file (replacing it atomically, creating its folder): a report's Markdown.", "write_text(\"results/notes.md\", \"# Notes\\n\")");
+    docs.add(
+        a,
+        "write_text",
+        "write_text(path, text)",
+        "Writes text to a file (replacing it atomically, creating its folder): a report's Markdown.",
+        "write_text(\"results/notes.md\", \"# Notes\\n\")",
+    );
     engine.register_fn("write_text", write_text);
 }
 
@@ -67,7 +92,11 @@ pub fn register_help(engine: &mut Engine, docs: Rc<Docs>) {
             }
             None => {
                 let close: Vec<&str> = docs.entries().iter().map(|d| d.name).filter(|n| n.contains(name) || name.contains(n)).collect();
-                let hint = if close.is_empty() { "help() lists every function".to_string() } else { format!("did you mean: {}?", close.join(", ")) };
+                let hint = if close.is_empty() {
+                    "help() lists every function".to_string()
+                } else {
+                    format!("did you mean: {}?", close.join(", "))
+                };
                 Err(Error::arg(format!("help: no function named '{name}'; {hint}")).into())
             }
         }

@@ -6,7 +6,7 @@ use super::convert::{dynamic_to_nested, nested_to_dynamic, number, shape_from_ar
 use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::tensor::ops::{self, BinOp, Cmp, Reduce};
-use crate::tensor::{check, device, scalar_safe, dtype, format, io, nested, Device, Kind, Tensor};
+use crate::tensor::{check, device, dtype, format, io, nested, scalar_safe, Device, Kind, Tensor};
 use rhai::{Array, Dynamic, Engine, Map, INT};
 use std::path::Path;
 use std::rc::Rc;
@@ -69,7 +69,13 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
 
 fn register_creation(engine: &mut Engine, docs: &mut Docs) {
     let a = "create";
-    docs.add(a, "tensor", "tensor(array)", "A tensor from a number or nested arrays: floats give float32, ints int64, bools bool.", "tensor([[1.0, 2.0], [3.0, 4.0]])");
+    docs.add(
+        a,
+        "tensor",
+        "tensor(array)",
+        "A tensor from a number or nested arrays: floats give float32, ints int64, bools bool.",
+        "tensor([[1.0, 2.0], [3.0, 4.0]])",
+    );
     engine.register_fn("tensor", |v: Dynamic| -> R { ok(nested::from_nested(&dynamic_to_nested(&v)?)) });
 
     docs.add(a, "zeros", "zeros(shape)", "A float32 tensor of zeros; shape is an array of ints or one int.", "zeros([2, 3])");
@@ -90,7 +96,13 @@ fn register_creation(engine: &mut Engine, docs: &mut Docs) {
         engine.register_fn(name, move |n: INT| -> R { created(name, &[n], |s| make(s, ops::float_opts())) });
     }
 
-    docs.add(a, "randint", "randint(low, high, shape)", "Uniform int64 samples in [low, high), reproducible after seed(n); e.g. random labels.", "randint(0, 10, [64])");
+    docs.add(
+        a,
+        "randint",
+        "randint(low, high, shape)",
+        "Uniform int64 samples in [low, high), reproducible after seed(n); e.g. random labels.",
+        "randint(0, 10, [64])",
+    );
     engine.register_fn("randint", |low: INT, high: INT, shape: Array| -> R {
         if high <= low {
             return Err(Error::arg(format!("randint: high ({high}) must be greater than low ({low})")).into());
@@ -98,7 +110,13 @@ fn register_creation(engine: &mut Engine, docs: &mut Docs) {
         created("randint", &shape_from_array("randint", &shape)?, |s| Tensor::f_randint_low(low, high, s, (Kind::Int64, Device::Cpu)))
     });
 
-    docs.add(a, "full", "full(shape, value)", "A tensor filled with value (int value gives int64, float gives float32).", "full([2, 2], 0.5)");
+    docs.add(
+        a,
+        "full",
+        "full(shape, value)",
+        "A tensor filled with value (int value gives int64, float gives float32).",
+        "full([2, 2], 0.5)",
+    );
     engine.register_fn("full", |shape: Array, v: INT| -> R {
         created("full", &shape_from_array("full", &shape)?, |s| scalar_safe(|| Tensor::f_full(s, v, (Kind::Int64, Device::Cpu))))
     });
@@ -106,8 +124,15 @@ fn register_creation(engine: &mut Engine, docs: &mut Docs) {
         created("full", &shape_from_array("full", &shape)?, |s| scalar_safe(|| Tensor::f_full(s, v, ops::float_opts())))
     });
 
-    docs.add(a, "arange", "arange(end) | arange(start, end, step?)", "Evenly spaced values in [start, end): ints give int64, a float anywhere gives float32.", "arange(0, 10, 2)");
-    engine.register_fn("arange", |end: INT| -> R { ok(check("arange", scalar_safe(|| Tensor::f_arange(end, (Kind::Int64, Device::Cpu))))) });
+    docs.add(
+        a,
+        "arange",
+        "arange(end) | arange(start, end, step?)",
+        "Evenly spaced values in [start, end): ints give int64, a float anywhere gives float32.",
+        "arange(0, 10, 2)",
+    );
+    engine
+        .register_fn("arange", |end: INT| -> R { ok(check("arange", scalar_safe(|| Tensor::f_arange(end, (Kind::Int64, Device::Cpu))))) });
     engine.register_fn("arange", |end: f64| -> R { ok(check("arange", scalar_safe(|| Tensor::f_arange(end, ops::float_opts())))) });
     let arange3 = |start: Dynamic, end: Dynamic, step: Dynamic| -> R {
         if step.as_int() == Ok(0) || step.as_float() == Ok(0.0) {
@@ -122,7 +147,13 @@ fn register_creation(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("arange", arange3);
     engine.register_fn("arange", move |start: Dynamic, end: Dynamic| -> R { arange3(start, end, Dynamic::from_int(1)) });
 
-    docs.add(a, "linspace", "linspace(start, end, steps)", "steps values evenly spaced from start to end inclusive (float32).", "linspace(0.0, 1.0, 5)");
+    docs.add(
+        a,
+        "linspace",
+        "linspace(start, end, steps)",
+        "steps values evenly spaced from start to end inclusive (float32).",
+        "linspace(0.0, 1.0, 5)",
+    );
     engine.register_fn("linspace", |start: Dynamic, end: Dynamic, steps: INT| -> R {
         if steps < 0 {
             return Err(Error::arg(format!("linspace: steps must be >= 0, got {steps}")).into());
@@ -145,35 +176,62 @@ fn register_properties(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "shape", "t.shape", "The sizes of each dim, as an array of ints.", "randn([2, 3]).shape  // [2, 3]");
     engine.register_get("shape", |t: &mut T| shape_to_array(&t.tensor().size()));
     docs.add(a, "dtype", "t.dtype", "The element type as PyTorch names it (\"float32\", \"int64\", \"bool\", ...).", "ones(2).dtype");
-    engine.register_get("dtype", |t: &mut T| -> RhaiResult<String> { Ok(dtype::kind_name(check("dtype", t.tensor().f_kind())?).to_string()) });
-    docs.add(a, "device", "t.device | model.device | device()", "A tensor's or a model's device, or with no argument the best device here: \"cuda\" when a GPU is visible, else \"cpu\".", "let x = ones(2).to(device());");
+    engine.register_get("dtype", |t: &mut T| -> RhaiResult<String> {
+        Ok(dtype::kind_name(check("dtype", t.tensor().f_kind())?).to_string())
+    });
+    docs.add(
+        a,
+        "device",
+        "t.device | model.device | device()",
+        "A tensor's or a model's device, or with no argument the best device here: \"cuda\" when a GPU is visible, else \"cpu\".",
+        "let x = ones(2).to(device());",
+    );
     engine.register_get("device", |t: &mut T| device::device_name(t.tensor().device()));
     engine.register_fn("device", || -> String {
-        if device::best_device() == Device::Cpu { "cpu".into() } else { "cuda".into() }
+        if device::best_device() == Device::Cpu {
+            "cpu".into()
+        } else {
+            "cuda".into()
+        }
     });
     docs.add(a, "numel", "t.numel", "The number of elements.", "zeros([2, 3]).numel  // 6");
     engine.register_get("numel", |t: &mut T| t.tensor().numel() as INT);
     docs.add(a, "ndim", "t.ndim", "The number of dims.", "zeros([2, 3]).ndim  // 2");
     engine.register_get("ndim", |t: &mut T| t.tensor().dim() as INT);
 
-    docs.add(a, "to", "t.to(device_or_dtype)", "A copy on another device (\"cpu\", \"cuda\", \"cuda:1\") or of another dtype (\"float64\", \"int64\", ...).", "x.to(\"float64\")");
+    docs.add(
+        a,
+        "to",
+        "t.to(device_or_dtype)",
+        "A copy on another device (\"cpu\", \"cuda\", \"cuda:1\") or of another dtype (\"float64\", \"int64\", ...).",
+        "x.to(\"float64\")",
+    );
     engine.register_fn("to", |t: &mut T, target: &str| -> R {
         if let Ok(kind) = dtype::parse_kind(target) {
             return ok(check("to", t.tensor().f_to_kind(kind)));
         }
         // A well-formed device that is not here (no GPU) keeps parse_device's own message.
-        let looks_like_device = target == "cpu" || target == "cuda" || target.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok());
+        let looks_like_device =
+            target == "cpu" || target == "cuda" || target.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok());
         let dev = device::parse_device(target).map_err(|e| {
             if looks_like_device {
                 Error::arg(format!("to: {e}"))
             } else {
-                Error::arg(format!("to: '{target}' is neither a device (\"cpu\", \"cuda\", \"cuda:N\") nor a dtype (\"float32\", \"int64\", ...)"))
+                Error::arg(format!(
+                    "to: '{target}' is neither a device (\"cpu\", \"cuda\", \"cuda:N\") nor a dtype (\"float32\", \"int64\", ...)"
+                ))
             }
         })?;
         ok(check("to", t.tensor().f_to_device(dev)))
     });
 
-    docs.add(a, "to_string", "to_string(t) | print(t)", "The tensor printed as PyTorch prints it (summarised past 1,000 elements).", "print(arange(5))");
+    docs.add(
+        a,
+        "to_string",
+        "to_string(t) | print(t)",
+        "The tensor printed as PyTorch prints it (summarised past 1,000 elements).",
+        "print(arange(5))",
+    );
     let show = |t: &mut T| -> RhaiResult<String> { Ok(format::format_tensor(t.tensor())?) };
     engine.register_fn("to_string", show);
     docs.add(a, "to_debug", "to_debug(t) | debug(t)", "Same as to_string, used by debug().", "debug(arange(3))");
@@ -231,14 +289,25 @@ fn register_operators(engine: &mut Engine, docs: &mut Docs) {
 
     docs.add(a, "equal", "equal(a, b)", "true when both tensors have the same shape and values.", "equal(ones(2), tensor([1.0, 1.0]))");
     engine.register_fn("equal", |a: T, b: T| a.tensor().size() == b.tensor().size() && a.tensor().f_equal(b.tensor()).unwrap_or(false));
-    docs.add(a, "allclose", "allclose(a, b, atol?)", "true when |a - b| <= atol + 1e-5 |b| everywhere (atol defaults to 1e-8).", "allclose(x, y, 1e-6)");
-    let allclose = |a: T, b: T, atol: f64| -> RhaiResult<bool> {
-        Ok(check("allclose", a.tensor().f_allclose(b.tensor(), 1e-5, atol, false))?)
-    };
+    docs.add(
+        a,
+        "allclose",
+        "allclose(a, b, atol?)",
+        "true when |a - b| <= atol + 1e-5 |b| everywhere (atol defaults to 1e-8).",
+        "allclose(x, y, 1e-6)",
+    );
+    let allclose =
+        |a: T, b: T, atol: f64| -> RhaiResult<bool> { Ok(check("allclose", a.tensor().f_allclose(b.tensor(), 1e-5, atol, false))?) };
     engine.register_fn("allclose", allclose);
     engine.register_fn("allclose", move |a: T, b: T| allclose(a, b, 1e-8));
 
-    docs.add(a, "matmul", "matmul(a, b) | a.matmul(b)", "Matrix product, as Python's a @ b (batched and broadcast).", "matmul(eye(2), ones([2, 3]))");
+    docs.add(
+        a,
+        "matmul",
+        "matmul(a, b) | a.matmul(b)",
+        "Matrix product, as Python's a @ b (batched and broadcast).",
+        "matmul(eye(2), ones([2, 3]))",
+    );
     engine.register_fn("matmul", |a: &mut T, b: T| -> R { ok(check("matmul", a.tensor().f_matmul(b.tensor()))) });
 }
 
@@ -251,7 +320,12 @@ fn register_math(engine: &mut Engine, docs: &mut Docs) {
         (Reduce::Var, "t.var(dim?, keepdim?)", "Variance with Bessel's correction, as torch.var.", "x.var(0)"),
         (Reduce::Min, "t.min(dim?, keepdim?)", "Smallest element, or smallest along dim (values only).", "x.min()"),
         (Reduce::Max, "t.max(dim?, keepdim?)", "Largest element, or largest along dim (values only).", "x.max(1)"),
-        (Reduce::Argmax, "t.argmax(dim?, keepdim?)", "Index of the largest element (of the flattened tensor without dim).", "logits.argmax(-1)"),
+        (
+            Reduce::Argmax,
+            "t.argmax(dim?, keepdim?)",
+            "Index of the largest element (of the flattened tensor without dim).",
+            "logits.argmax(-1)",
+        ),
         (Reduce::Argmin, "t.argmin(dim?, keepdim?)", "Index of the smallest element.", "x.argmin(0)"),
     ];
     for (op, usage, summary, example) in reductions {
@@ -345,8 +419,20 @@ fn register_shape(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("unsqueeze", |t: &mut T, dim: INT| -> R {
         ok(check("unsqueeze", t.tensor().f_unsqueeze(ops::norm_dim("unsqueeze", dim, t.tensor().dim() + 1)?)))
     });
-    docs.add(a, "cat", "cat(tensors, dim?)", "Concatenates an array of tensors along an existing dim (default 0).", "cat([ones(2), zeros(3)])");
-    docs.add(a, "stack", "stack(tensors, dim?)", "Stacks an array of same-shaped tensors along a new dim (default 0).", "stack([ones(2), zeros(2)], 1)");
+    docs.add(
+        a,
+        "cat",
+        "cat(tensors, dim?)",
+        "Concatenates an array of tensors along an existing dim (default 0).",
+        "cat([ones(2), zeros(3)])",
+    );
+    docs.add(
+        a,
+        "stack",
+        "stack(tensors, dim?)",
+        "Stacks an array of same-shaped tensors along a new dim (default 0).",
+        "stack([ones(2), zeros(2)], 1)",
+    );
     for op in ["cat", "stack"] {
         engine.register_fn(op, move |items: Array, dim: INT| -> R { ok(ops::join(op, &tensors_from_array(op, &items)?, dim)) });
         engine.register_fn(op, move |items: Array| -> R { ok(ops::join(op, &tensors_from_array(op, &items)?, 0)) });
@@ -361,7 +447,13 @@ fn register_indexing(engine: &mut Engine, docs: &mut Docs) {
     engine.register_indexer_get(|t: &mut T, i: INT| -> R { ok(ops::index(t.tensor(), i)) });
     docs.add(a, "slice", "t.slice(dim, start, end)", "Entries start..end along dim (Python slice rules).", "x.slice(1, 0, 2)");
     engine.register_fn("slice", |t: &mut T, dim: INT, start: INT, end: INT| -> R { ok(ops::slice(t.tensor(), dim, start, end)) });
-    docs.add(a, "select", "t.select(dim, i)", "The slice at index i of dim, with that dim removed (negative i counts from the end).", "w.select(1, 0)  // first column");
+    docs.add(
+        a,
+        "select",
+        "t.select(dim, i)",
+        "The slice at index i of dim, with that dim removed (negative i counts from the end).",
+        "w.select(1, 0)  // first column",
+    );
     engine.register_fn("select", |t: &mut T, dim: INT, i: INT| -> R {
         let d = ops::norm_dim("select", dim, t.tensor().dim())?;
         let size = t.tensor().size()[d as usize];
@@ -370,7 +462,13 @@ fn register_indexing(engine: &mut Engine, docs: &mut Docs) {
         }
         ok(check("select", t.tensor().f_select(d, i)))
     });
-    docs.add(a, "index_select", "t.index_select(dim, indices)", "Rows (along dim) picked by an int tensor or array of indices.", "x.index_select(0, [2, 0])");
+    docs.add(
+        a,
+        "index_select",
+        "t.index_select(dim, indices)",
+        "Rows (along dim) picked by an int tensor or array of indices.",
+        "x.index_select(0, [2, 0])",
+    );
     let index_select = |t: &T, dim: INT, idx: &Tensor| -> R {
         let d = ops::norm_dim("index_select", dim, t.tensor().dim())?;
         ok(check("index_select", t.tensor().f_index_select(d, idx)))
@@ -379,8 +477,15 @@ fn register_indexing(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("index_select", move |t: &mut T, dim: INT, idx: Array| -> R {
         index_select(t, dim, &Tensor::from_slice(&shape_from_array("index_select", &idx)?))
     });
-    docs.add(a, "masked_select", "t.masked_select(mask)", "The elements where a bool mask is true, as a 1-d tensor.", "x.masked_select(x > 0)");
-    engine.register_fn("masked_select", |t: &mut T, mask: T| -> R { ok(check("masked_select", t.tensor().f_masked_select(mask.tensor()))) });
+    docs.add(
+        a,
+        "masked_select",
+        "t.masked_select(mask)",
+        "The elements where a bool mask is true, as a 1-d tensor.",
+        "x.masked_select(x > 0)",
+    );
+    engine
+        .register_fn("masked_select", |t: &mut T, mask: T| -> R { ok(check("masked_select", t.tensor().f_masked_select(mask.tensor()))) });
     docs.add(a, "where", "where(cond, a, b)", "Elementwise: a where cond is true, else b (tensors or numbers).", "where(x > 0, x, 0.0)");
     engine.register_fn("where", |cond: T, a: Dynamic, b: Dynamic| -> R {
         let as_tensor = |v: Dynamic, what: &str| -> RhaiResult<Tensor> {
@@ -419,11 +524,23 @@ fn register_files(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("load_npy", |path: &str| -> R { ok(io::load_npy(Path::new(path))) });
     docs.add(a, "save_npy", "t.save_npy(path)", "Writes a NumPy .npy file, atomically.", "x.save_npy(\"runs/x.npy\");");
     engine.register_fn("save_npy", |t: &mut T, path: &str| -> RhaiResult<()> { Ok(io::save_npy(t.tensor(), Path::new(path))?) });
-    docs.add(a, "load_safetensors", "load_safetensors(path)", "Reads every tensor of a .safetensors file into a map name -> Tensor.", "let m = load_safetensors(\"w.safetensors\"); m.weight");
+    docs.add(
+        a,
+        "load_safetensors",
+        "load_safetensors(path)",
+        "Reads every tensor of a .safetensors file into a map name -> Tensor.",
+        "let m = load_safetensors(\"w.safetensors\"); m.weight",
+    );
     engine.register_fn("load_safetensors", |path: &str| -> RhaiResult<Map> {
         Ok(io::load_safetensors(Path::new(path))?.into_iter().map(|(k, t)| (k.into(), Dynamic::from(ScriptTensor::new(t)))).collect())
     });
-    docs.add(a, "save_safetensors", "save_safetensors(map, path)", "Writes a map name -> Tensor as .safetensors (readable by Python's safetensors), atomically.", "save_safetensors(#{ x: x }, \"runs/x.safetensors\");");
+    docs.add(
+        a,
+        "save_safetensors",
+        "save_safetensors(map, path)",
+        "Writes a map name -> Tensor as .safetensors (readable by Python's safetensors), atomically.",
+        "save_safetensors(#{ x: x }, \"runs/x.safetensors\");",
+    );
     engine.register_fn("save_safetensors", |named: Map, path: &str| -> RhaiResult<()> {
         let mut items = Vec::with_capacity(named.len());
         for (k, v) in named {

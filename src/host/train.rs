@@ -3,12 +3,13 @@
 //! in `crate::train`.
 
 use super::data::ScriptDataset;
+use super::method;
 use super::options::Options;
+use super::scripted;
 use super::tensor::ScriptTensor;
 use super::{Docs, RhaiResult};
 use crate::data::{Batch, BatchOptions, Split};
 use crate::error::Error;
-use super::method;
 use crate::gap::GapKind;
 use crate::tensor::device::{best_device, parse_device};
 use crate::tensor::Tensor;
@@ -19,7 +20,6 @@ use crate::train::metrics::Scores;
 use crate::train::model::{Model, ModelSpec};
 use crate::train::optim::{OptimKind, Optimizer, Schedule};
 use crate::train::trainer;
-use super::scripted;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, FLOAT, INT};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -73,10 +73,18 @@ fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
         None => names.clone(),
     };
     if modalities.len() < 2 {
-        return Err(Error::arg(format!("{op}: a model needs two or more modalities, got {} ({}); the dataset has {}", modalities.len(), modalities.join(", "), names.join(", "))).into());
+        return Err(Error::arg(format!(
+            "{op}: a model needs two or more modalities, got {} ({}); the dataset has {}",
+            modalities.len(),
+            modalities.join(", "),
+            names.join(", ")
+        ))
+        .into());
     }
     if let Some(dup) = modalities.iter().enumerate().find(|(i, m)| modalities[..*i].contains(m)).map(|(_, m)| m) {
-        return Err(Error::arg(format!("{op}: the modalities must differ, got \"{dup}\" twice (the gap compares one against another)")).into());
+        return Err(
+            Error::arg(format!("{op}: the modalities must differ, got \"{dup}\" twice (the gap compares one against another)")).into()
+        );
     }
     let shapes: Vec<Vec<i64>> = modalities.iter().map(|m| Ok(ds.modality(m)?.shape.clone())).collect::<RhaiResult<_>>()?;
     let default_encoder = |shape: &Vec<i64>| if shape.len() >= 2 { "cnn" } else { "mlp" };
@@ -102,7 +110,11 @@ fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
 
 fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimizer> {
     let op = "optimizer";
-    let o = Options::new(op, opts, &["kind", "lr", "momentum", "weight_decay", "nesterov", "betas", "eps", "schedule", "step_size", "gamma", "epochs"])?;
+    let o = Options::new(
+        op,
+        opts,
+        &["kind", "lr", "momentum", "weight_decay", "nesterov", "betas", "eps", "schedule", "step_size", "gamma", "epochs"],
+    )?;
     let kind_name = o.string("kind", "sgd")?;
     let (b1, b2) = match o.get("betas") {
         None => (0.9, 0.999),
@@ -138,7 +150,10 @@ fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimize
         "step" => {
             let (step, gamma) = (o.count("step_size", 70)?, o.float("gamma", 0.1)?);
             if step == 0 || !(gamma > 0.0 && gamma.is_finite()) {
-                return Err(Error::arg(format!("{op}: the step schedule needs step_size >= 1 and a positive gamma, got step_size {step}, gamma {gamma}")).into());
+                return Err(Error::arg(format!(
+                    "{op}: the step schedule needs step_size >= 1 and a positive gamma, got step_size {step}, gamma {gamma}"
+                ))
+                .into());
             }
             Schedule::Step { step, gamma }
         }
@@ -151,9 +166,22 @@ fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimize
         }
         other => return Err(Error::arg(format!("{op}: unknown schedule \"{other}\": use \"none\", \"step\" or \"cosine\"")).into()),
     };
-    let default_wd = if kind_name == "sgd" { 1e-4 } else if kind_name == "adamw" { 1e-2 } else { 0.0 };
+    let default_wd = if kind_name == "sgd" {
+        1e-4
+    } else if kind_name == "adamw" {
+        1e-2
+    } else {
+        0.0
+    };
     let m = &model.0;
-    let opt = Optimizer::new(kind, o.float("lr", 2e-3)?, o.float("weight_decay", default_wd)?, schedule, m.architecture.clone(), m.trainable_parameters())?;
+    let opt = Optimizer::new(
+        kind,
+        o.float("lr", 2e-3)?,
+        o.float("weight_decay", default_wd)?,
+        schedule,
+        m.architecture.clone(),
+        m.trainable_parameters(),
+    )?;
     Ok(ScriptOptimizer(Rc::new(RefCell::new(opt))))
 }
 
@@ -172,7 +200,10 @@ fn terms_map(terms: Vec<(String, f64)>) -> Map {
 
 fn batch_from_map(op: &str, m: &Map) -> RhaiResult<Batch> {
     let tensor = |key: &str| -> RhaiResult<Tensor> {
-        m.get(key).and_then(|v| v.clone().try_cast::<ScriptTensor>()).map(|t| t.tensor().shallow_clone()).ok_or_else(|| Error::arg(format!("{op}: the batch map has no tensor \"{key}\"")).into())
+        m.get(key)
+            .and_then(|v| v.clone().try_cast::<ScriptTensor>())
+            .map(|t| t.tensor().shallow_clone())
+            .ok_or_else(|| Error::arg(format!("{op}: the batch map has no tensor \"{key}\"")).into())
     };
     let labels = tensor("labels")?;
     let indices = match m.get("indices") {
@@ -215,7 +246,13 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("model", |d: ScriptDataset| build_model(&d, &Map::new()));
     docs.add(a, "parameters", "model.parameters", "The number of trainable parameters.", "print(m.parameters);");
     engine.register_get("parameters", |m: &mut ScriptModel| m.0.parameter_count() as INT);
-    docs.add(a, "architecture", "model.architecture", "The architecture line (encoders, input shapes, head, classes), as checkpoints and run records store it.", "print(m.architecture);");
+    docs.add(
+        a,
+        "architecture",
+        "model.architecture",
+        "The architecture line (encoders, input shapes, head, classes), as checkpoints and run records store it.",
+        "print(m.architecture);",
+    );
     engine.register_get("architecture", |m: &mut ScriptModel| m.0.architecture.clone());
     // model.device ("cpu" | "cuda:0") shares the name, and the doc, of device().
     engine.register_get("device", |m: &mut ScriptModel| match m.0.device() {
@@ -231,7 +268,9 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "state_dict", "model.state_dict()",
         "The model's parameters and buffers by PyTorch name (num_batches_tracked included), as a map name -> Tensor sharing the model's storage: save_safetensors(m.state_dict(), path) gives a file PyTorch's load_state_dict reads.",
         "let sd = m.state_dict(); print(sd.keys());");
-    engine.register_fn("state_dict", |m: &mut ScriptModel| -> Map { m.0.state_dict().into_iter().map(|(k, t)| (k.into(), Dynamic::from(ScriptTensor::new(t)))).collect() });
+    engine.register_fn("state_dict", |m: &mut ScriptModel| -> Map {
+        m.0.state_dict().into_iter().map(|(k, t)| (k.into(), Dynamic::from(ScriptTensor::new(t)))).collect()
+    });
 
     docs.add(a, "forward", "forward(model, batch [, #{ train }])",
         "The model's outputs on a batch map, without gradients: fused logits, logits and features as maps keyed by modality (each encoder's features, for embeddings), and for a two-modality model first, second, features_first, features_second as well. Evaluation mode by default; train: true uses batch statistics in batch norm and updates its running statistics, as a training step would.",
@@ -264,7 +303,13 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "A fresh optimizer for a model: kind \"sgd\" (default; momentum 0.9, weight_decay 1e-4), \"adam\", \"adamw\"; lr 2e-3; schedule \"none\" | \"step\" (step_size, gamma) | \"cosine\" (epochs). PyTorch's update rules. Building a new one is the Table IV \"reset\".",
         "let opt = optimizer(m, #{ kind: \"sgd\", lr: 0.002 });");
     engine.register_fn("optimizer", |m: ScriptModel, opts: Map| build_optimizer(&m, &opts));
-    docs.add(a, "set_epoch", "opt.set_epoch(epoch)", "Sets the learning rate from the schedule for an epoch (the recipes call it before each epoch).", "opt.set_epoch(e);");
+    docs.add(
+        a,
+        "set_epoch",
+        "opt.set_epoch(epoch)",
+        "Sets the learning rate from the schedule for an epoch (the recipes call it before each epoch).",
+        "opt.set_epoch(e);",
+    );
     engine.register_fn("set_epoch", |o: &mut ScriptOptimizer, epoch: INT| o.0.borrow_mut().set_epoch(epoch.max(0) as usize));
     docs.add(a, "lr", "opt.lr", "The current learning rate.", "print(opt.lr);");
     engine.register_get("lr", |o: &mut ScriptOptimizer| o.0.borrow().lr as FLOAT);
@@ -272,46 +317,73 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     docs.add(a, "weight_table", "weight_table(split, w)",
         "Per-sample (w0, w1) for the adaptive loss, looked up by dataset index: w is [split.len, 2] in the split's order (mix.balance_weights(z) of the gaps collected on that split).",
         "let table = weight_table(data.train, mix.balance_weights(zs.z));");
-    engine.register_fn("weight_table", |s: Split, w: ScriptTensor| -> RhaiResult<ScriptWeights> { Ok(ScriptWeights(Rc::new(WeightTable::new(&s, w.tensor())?))) });
+    engine.register_fn("weight_table", |s: Split, w: ScriptTensor| -> RhaiResult<ScriptWeights> {
+        Ok(ScriptWeights(Rc::new(WeightTable::new(&s, w.tensor())?)))
+    });
     docs.add(a, "lookup", "table.lookup(indices)", "The (w0, w1) rows of a weight table for dataset row indices: [B, 2] float32 (ctx.indices in a method's hook; rows outside the table's split are (1, 1)).", "let w = ctx.args.weights.lookup(ctx.indices);");
-    engine.register_fn("lookup", |t: &mut ScriptWeights, idx: ScriptTensor| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(t.0.lookup(idx.tensor())?)) });
+    engine.register_fn("lookup", |t: &mut ScriptWeights, idx: ScriptTensor| -> RhaiResult<ScriptTensor> {
+        Ok(ScriptTensor::new(t.0.lookup(idx.tensor())?))
+    });
 
     docs.add(a, "train_step", "train_step(model, opt, batch, #{ method, epoch, ...method options })",
         "One optimisation step on a batch map (from split.batches) with a training method: method a name (\"concat\", \"ogm-ge\", \"mmcosine\", \"opm&ogm\", \"warmup\" (default), \"adaptive\", ...; loss: is the older key for the same) with its options in the same map, or a method built with method(name, opts) (required for those that keep state: g-blending, pmr, agm, mla with a projection, d&r; mla needs a model with fusion \"shared\"). epoch (default 0) places the step for methods active in a window of epochs. \"adaptive\" is Eq. 11: weights a weight_table of the last refit or the mixture itself, t, rho, alpha, beta, gamma, gap, use_weights, unimodal, mu0_raw. Returns every loss term and the method's diagnostics (OGM's coef_first / coef_second, G-Blending's w_first / w_second / w_fused, ...) as a map.",
         "let terms = train_step(m, opt, b, #{ method: \"ogm-ge\", alpha: 0.8, epoch: e });");
-    engine.register_fn("train_step", |ctx: NativeCallContext, m: ScriptModel, o: ScriptOptimizer, batch: Map, opts: Map| -> RhaiResult<Map> {
-        let op = "train_step";
-        scripted::caller::refuse_in_hook(&m.0, op)?;
-        let mut chosen = method::choose(op, &opts, &STEP_KEYS)?;
-        let own = own_options(&opts, &STEP_KEYS);
-        let epoch = Options::new(op, &own, &STEP_KEYS)?.count("epoch", 0)?;
-        let b = batch_from_map(op, &batch)?;
-        let terms = scripted::caller::within(&ctx, &m, || chosen.with(|meth| trainer::step(&m.0, &mut o.0.borrow_mut(), &b, meth, epoch, (0, 1))))?;
-        Ok(terms_map(terms))
-    });
+    engine.register_fn(
+        "train_step",
+        |ctx: NativeCallContext, m: ScriptModel, o: ScriptOptimizer, batch: Map, opts: Map| -> RhaiResult<Map> {
+            let op = "train_step";
+            scripted::caller::refuse_in_hook(&m.0, op)?;
+            let mut chosen = method::choose(op, &opts, &STEP_KEYS)?;
+            let own = own_options(&opts, &STEP_KEYS);
+            let epoch = Options::new(op, &own, &STEP_KEYS)?.count("epoch", 0)?;
+            let b = batch_from_map(op, &batch)?;
+            let terms = scripted::caller::within(&ctx, &m, || {
+                chosen.with(|meth| trainer::step(&m.0, &mut o.0.borrow_mut(), &b, meth, epoch, (0, 1)))
+            })?;
+            Ok(terms_map(terms))
+        },
+    );
 
     docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, workers, val, method, ...method options })",
         "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate or diagnose on it (G-Blending, D&R, PMR with source \"val\"). Returns the batch-weighted mean of every term and diagnostic.",
         "let terms = train_epoch(m, opt, data.train, #{ batch: 64, seed: e, epoch: e, method: meth, val: data.val });");
-    engine.register_fn("train_epoch", |ctx: NativeCallContext, m: ScriptModel, o: ScriptOptimizer, split: Split, opts: Map| -> RhaiResult<Map> {
-        let op = "train_epoch";
-        scripted::caller::refuse_in_hook(&m.0, op)?;
-        let mut chosen = method::choose(op, &opts, &EPOCH_KEYS)?;
-        let own = own_options(&opts, &EPOCH_KEYS);
-        let om = Options::new(op, &own, &EPOCH_KEYS)?;
-        let batch = om.count("batch", 64)?;
-        if batch == 0 {
-            return Err(Error::arg(format!("{op}: batch must be at least 1")).into());
-        }
-        let batching = BatchOptions { batch_size: batch, seed: om.count("seed", 0)? as u64, augment: split.name.starts_with("train"), workers: om.count("workers", 2)?, ..BatchOptions::default() };
-        let val = match om.get("val") {
-            None => None,
-            Some(v) => Some(v.clone().try_cast::<Split>().ok_or_else(|| Error::arg(format!("{op}: val must be a split, e.g. data.val")))?),
-        };
-        let plan = trainer::EpochPlan { train: &split, val: val.as_ref(), batching: &batching, epoch: om.count("epoch", om.count("seed", 0)?)?, quiet: om.boolean("quiet", false)? };
-        let terms = scripted::caller::within(&ctx, &m, || chosen.with(|meth| trainer::epoch(&m.0, &mut o.0.borrow_mut(), &plan, meth)))?;
-        Ok(terms_map(terms))
-    });
+    engine.register_fn(
+        "train_epoch",
+        |ctx: NativeCallContext, m: ScriptModel, o: ScriptOptimizer, split: Split, opts: Map| -> RhaiResult<Map> {
+            let op = "train_epoch";
+            scripted::caller::refuse_in_hook(&m.0, op)?;
+            let mut chosen = method::choose(op, &opts, &EPOCH_KEYS)?;
+            let own = own_options(&opts, &EPOCH_KEYS);
+            let om = Options::new(op, &own, &EPOCH_KEYS)?;
+            let batch = om.count("batch", 64)?;
+            if batch == 0 {
+                return Err(Error::arg(format!("{op}: batch must be at least 1")).into());
+            }
+            let batching = BatchOptions {
+                batch_size: batch,
+                seed: om.count("seed", 0)? as u64,
+                augment: split.name.starts_with("train"),
+                workers: om.count("workers", 2)?,
+                ..BatchOptions::default()
+            };
+            let val = match om.get("val") {
+                None => None,
+                Some(v) => {
+                    Some(v.clone().try_cast::<Split>().ok_or_else(|| Error::arg(format!("{op}: val must be a split, e.g. data.val")))?)
+                }
+            };
+            let plan = trainer::EpochPlan {
+                train: &split,
+                val: val.as_ref(),
+                batching: &batching,
+                epoch: om.count("epoch", om.count("seed", 0)?)?,
+                quiet: om.boolean("quiet", false)?,
+            };
+            let terms =
+                scripted::caller::within(&ctx, &m, || chosen.with(|meth| trainer::epoch(&m.0, &mut o.0.borrow_mut(), &plan, meth)))?;
+            Ok(terms_map(terms))
+        },
+    );
 
     docs.add(a, "evaluate", "evaluate(model, split)",
         "Accuracy and macro-F1 of the fused and unimodal predictions: #{ acc, f1, per_class, acc_<modality>, f1_<modality> for each modality }, and for a two-modality model acc_first, f1_first, acc_second, f1_second (in the model's modality order).",
@@ -340,7 +412,12 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         let op = "collect_gaps";
         let names = &m.0.modalities;
         let which = strings(op, "the pair", &Dynamic::from_array(pair))?;
-        let index = |n: &String| names.iter().position(|x| x == n).ok_or_else(|| Error::arg(format!("{op}: \"{n}\" is not one of the model's modalities ({})", names.join(", "))));
+        let index = |n: &String| {
+            names
+                .iter()
+                .position(|x| x == n)
+                .ok_or_else(|| Error::arg(format!("{op}: \"{n}\" is not one of the model's modalities ({})", names.join(", "))))
+        };
         let (a, b) = match which.as_slice() {
             [a, b] if a != b => (index(a)?, index(b)?),
             _ => return Err(Error::arg(format!("{op}: name two different modalities, first minus second, got {which:?}")).into()),

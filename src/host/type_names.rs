@@ -136,7 +136,10 @@ mod tests {
 
     #[test]
     fn rust_paths_become_script_types() {
-        assert_eq!(for_users("Data type incorrect: gapscope::host::tensor::ScriptTensor (expecting bool)"), "Data type incorrect: Tensor (expecting bool)");
+        assert_eq!(
+            for_users("Data type incorrect: gapscope::host::tensor::ScriptTensor (expecting bool)"),
+            "Data type incorrect: Tensor (expecting bool)"
+        );
         assert_eq!(
             for_users("f(alloc::collections::btree::map::BTreeMap<smartstring::SmartString<smartstring::config::LazyCompact>, rhai::types::dynamic::Dynamic>) -> gapscope::host::mixture::ScriptMixture"),
             "f(map) -> Mixture"
@@ -145,6 +148,9 @@ mod tests {
         assert_eq!(for_users("g(alloc::vec::Vec<rhai::types::dynamic::Dynamic>, rhai::ImmutableString, i64)"), "g(array, string, i64)");
         // Plain words, a ratio "1:2" and a script's module path stay as written.
         assert_eq!(for_users("ratio 1:2, no paths here"), "ratio 1:2, no paths here");
-        assert_eq!(for_users("method \"ogm-ge\" applies to tr::baseline; see ex::sweep"), "method \"ogm-ge\" applies to tr::baseline; see ex::sweep");
+        assert_eq!(
+            for_users("method \"ogm-ge\" applies to tr::baseline; see ex::sweep"),
+            "method \"ogm-ge\" applies to tr::baseline; see ex::sweep"
+        );
     }
 }

@@ -26,7 +26,11 @@ pub fn kernels_dir(target: &Target) -> Result<PathBuf> {
             Some(d) => PathBuf::from(d),
             None => {
                 let home = std::env::var_os("HOME").ok_or_else(|| Error::arg("kernel install: HOME is not set; give --prefix DIR"))?;
-                if cfg!(target_os = "macos") { PathBuf::from(home).join("Library/Jupyter") } else { PathBuf::from(home).join(".local/share/jupyter") }
+                if cfg!(target_os = "macos") {
+                    PathBuf::from(home).join("Library/Jupyter")
+                } else {
+                    PathBuf::from(home).join(".local/share/jupyter")
+                }
             }
         },
         Target::Prefix(p) => p.join("share/jupyter"),

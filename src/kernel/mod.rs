@@ -64,12 +64,22 @@ fn read_connection(path: &Path) -> Result<Connection> {
     if scheme != "hmac-sha256" && !j["key"].as_str().unwrap_or("").is_empty() {
         return Err(Error::io(path, format!("signature scheme \"{scheme}\": the gapscope kernel signs with hmac-sha256")));
     }
-    let port = |k: &str| -> Result<u16> { j[k].as_u64().and_then(|p| u16::try_from(p).ok()).ok_or_else(|| Error::io(path, format!("no {k} in the connection file"))) };
+    let port = |k: &str| -> Result<u16> {
+        j[k].as_u64().and_then(|p| u16::try_from(p).ok()).ok_or_else(|| Error::io(path, format!("no {k} in the connection file")))
+    };
     let ip = match j["ip"].as_str().unwrap_or("127.0.0.1") {
         "*" | "" => "0.0.0.0".to_string(),
         other => other.to_string(),
     };
-    Ok(Connection { ip, key: j["key"].as_str().unwrap_or("").to_string(), shell: port("shell_port")?, iopub: port("iopub_port")?, stdin: port("stdin_port")?, control: port("control_port")?, hb: port("hb_port")? })
+    Ok(Connection {
+        ip,
+        key: j["key"].as_str().unwrap_or("").to_string(),
+        shell: port("shell_port")?,
+        iopub: port("iopub_port")?,
+        stdin: port("stdin_port")?,
+        control: port("control_port")?,
+        hb: port("hb_port")?,
+    })
 }
 
 /// Publishes on iopub on behalf of the request being handled.
@@ -111,7 +121,8 @@ impl crate::display::Display for NotebookDisplay {
 
     fn progress(&self, id: u64, line: &str, _finished: bool) {
         let first = self.shown.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
-        let content = json!({ "data": { "text/plain": line }, "metadata": {}, "transient": { "display_id": format!("gapscope-progress-{id}") } });
+        let content =
+            json!({ "data": { "text/plain": line }, "metadata": {}, "transient": { "display_id": format!("gapscope-progress-{id}") } });
         self.out.publish(if first { "display_data" } else { "update_display_data" }, content);
     }
 }
@@ -180,8 +191,13 @@ extern "C" fn on_sigint(_: libc::c_int) {
 /// Runs the kernel for the connection file until a shutdown request. Returns the exit code.
 pub fn run(host: Host, connection_file: &Path) -> Result<i32> {
     let conn = read_connection(connection_file)?;
-    let bind = |port: u16| zmtp::bind(&conn.ip, port).map(|(l, _)| l).map_err(|e| Error::io(connection_file, format!("cannot listen on {}:{port} ({e})", conn.ip)));
-    let (shell_l, control_l, stdin_l, iopub_l, hb_l) = (bind(conn.shell)?, bind(conn.control)?, bind(conn.stdin)?, bind(conn.iopub)?, bind(conn.hb)?);
+    let bind = |port: u16| {
+        zmtp::bind(&conn.ip, port)
+            .map(|(l, _)| l)
+            .map_err(|e| Error::io(connection_file, format!("cannot listen on {}:{port} ({e})", conn.ip)))
+    };
+    let (shell_l, control_l, stdin_l, iopub_l, hb_l) =
+        (bind(conn.shell)?, bind(conn.control)?, bind(conn.stdin)?, bind(conn.iopub)?, bind(conn.hb)?);
     let signer = Arc::new(Signer::new(&conn.key));
     let iopub = Publisher::default();
     iopub.serve(iopub_l);
@@ -201,8 +217,9 @@ pub fn run(host: Host, connection_file: &Path) -> Result<i32> {
         libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
     }
     let streams = out.clone();
-    let (capture, log_fd) = capture::Capture::start(Arc::new(move |name, text| streams.publish("stream", json!({ "name": name, "text": text }))))
-        .map_err(|e| Error::arg(format!("kernel: cannot capture stdout and stderr ({e})")))?;
+    let (capture, log_fd) =
+        capture::Capture::start(Arc::new(move |name, text| streams.publish("stream", json!({ "name": name, "text": text }))))
+            .map_err(|e| Error::arg(format!("kernel: cannot capture stdout and stderr ({e})")))?;
     LOG_FD.store(log_fd, Ordering::SeqCst);
     crate::display::install(Arc::new(NotebookDisplay { out: out.clone(), shown: Mutex::new(HashSet::new()) }));
 
@@ -298,7 +315,9 @@ impl Kernel {
             Evaluated::Value(_) => Ok(None),
             Evaluated::Output(s) if s.is_empty() => Ok(None),
             Evaluated::Output(s) => Ok(Some(json!({ "text/plain": s }))),
-            Evaluated::Quit => Ok(Some(json!({ "text/plain": "the kernel keeps running: stop it from the notebook (Kernel > Shut Down)" }))),
+            Evaluated::Quit => {
+                Ok(Some(json!({ "text/plain": "the kernel keeps running: stop it from the notebook (Kernel > Shut Down)" })))
+            }
             Evaluated::Failed(e) => Err(e),
         };
         let _ = std::io::stdout().flush();
@@ -330,13 +349,17 @@ impl Kernel {
         let cursor = msg.content["cursor_pos"].as_u64().map_or(code.chars().count(), |c| c as usize);
         let at = byte_offset(code, cursor);
         let (start, matches) = repl::complete_word(&self.builtins, &self.session.local_names(), code, at);
-        self.reply(msg, "complete_reply", json!({
-            "status": "ok",
-            "matches": matches,
-            "cursor_start": code[..start].chars().count(),
-            "cursor_end": cursor,
-            "metadata": {}
-        }));
+        self.reply(
+            msg,
+            "complete_reply",
+            json!({
+                "status": "ok",
+                "matches": matches,
+                "cursor_start": code[..start].chars().count(),
+                "cursor_end": cursor,
+                "metadata": {}
+            }),
+        );
     }
 
     fn inspect(&self, msg: &Incoming) {
@@ -348,7 +371,10 @@ impl Kernel {
             None
         } else {
             self.session.host.docs.detail(name, &crate::host::system::signatures_of(engine, name)).or_else(|| {
-                self.session.scope.get(name).map(|v| format!("{name}: {}\n{}", engine.map_type_name(v.type_name()), self.session.render(v.clone())))
+                self.session
+                    .scope
+                    .get(name)
+                    .map(|v| format!("{name}: {}\n{}", engine.map_type_name(v.type_name()), self.session.render(v.clone())))
             })
         };
         let found = text.is_some();

@@ -83,7 +83,13 @@ impl Signer {
             }
         }
         let json = |b: &[u8]| serde_json::from_slice::<Value>(b).map_err(|e| format!("a part is not JSON ({e})"));
-        Ok(Incoming { identities, header: json(parts[0])?, parent_header: json(parts[1])?, metadata: json(parts[2])?, content: json(parts[3])? })
+        Ok(Incoming {
+            identities,
+            header: json(parts[0])?,
+            parent_header: json(parts[1])?,
+            metadata: json(parts[2])?,
+            content: json(parts[3])?,
+        })
     }
 
     /// A message of `msg_type` in reply to (or caused by) `parent`, to `identities`.
@@ -96,7 +102,8 @@ impl Signer {
             "msg_type": msg_type,
             "version": PROTOCOL_VERSION,
         });
-        let parts: [Vec<u8>; 4] = [header.to_string().into_bytes(), parent.to_string().into_bytes(), b"{}".to_vec(), content.to_string().into_bytes()];
+        let parts: [Vec<u8>; 4] =
+            [header.to_string().into_bytes(), parent.to_string().into_bytes(), b"{}".to_vec(), content.to_string().into_bytes()];
         let signature = self.sign(&[&parts[0], &parts[1], &parts[2], &parts[3]]);
         let mut frames: Vec<Vec<u8>> = identities.to_vec();
         frames.push(DELIMITER.to_vec());

@@ -35,7 +35,16 @@ impl QuadTree {
             }
         }
         let half = ((hi[0] - lo[0]).max(hi[1] - lo[1]) / 2.0).max(MIN_HALF) * (1.0 + 1e-3);
-        let root = Cell { cx: (lo[0] + hi[0]) / 2.0, cy: (lo[1] + hi[1]) / 2.0, half, count: 0, mass_x: 0.0, mass_y: 0.0, children: [0; 4], point: usize::MAX };
+        let root = Cell {
+            cx: (lo[0] + hi[0]) / 2.0,
+            cy: (lo[1] + hi[1]) / 2.0,
+            half,
+            count: 0,
+            mass_x: 0.0,
+            mass_y: 0.0,
+            children: [0; 4],
+            point: usize::MAX,
+        };
         let mut tree = QuadTree { cells: Vec::with_capacity(2 * n + 1) };
         tree.cells.push(root);
         for i in 0..n {
@@ -85,7 +94,8 @@ impl QuadTree {
                 // Push its resident point down one level, then continue with the new one.
                 let resident = c.point;
                 c.point = usize::MAX;
-                let (rx, ry) = if was == 1 { (c.mass_x * (was + 1) as f64 - x, c.mass_y * (was + 1) as f64 - y) } else { (c.mass_x, c.mass_y) };
+                let (rx, ry) =
+                    if was == 1 { (c.mass_x * (was + 1) as f64 - x, c.mass_y * (was + 1) as f64 - y) } else { (c.mass_x, c.mass_y) };
                 let q = Self::quadrant(&self.cells[at], rx, ry);
                 let ch = self.child(at, q);
                 let cc = &mut self.cells[ch];

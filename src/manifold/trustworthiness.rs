@@ -10,14 +10,21 @@ fn sq_distances(block: &Tensor, all: &Tensor) -> Result<Tensor> {
     let op = "trustworthiness";
     let bb = check(op, block.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)))?;
     let aa = check(op, all.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)).and_then(|s| s.f_t_copy()))?;
-    check(op, (|| -> std::result::Result<_, tch::TchError> { block.f_matmul(&all.f_t_copy()?).and_then(|c| bb.f_add(&aa)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)) })())
+    check(
+        op,
+        (|| -> std::result::Result<_, tch::TchError> {
+            block.f_matmul(&all.f_t_copy()?).and_then(|c| bb.f_add(&aa)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0))
+        })(),
+    )
 }
 
 pub fn trustworthiness(x: &Tensor, embedded: &Tensor, k: usize) -> Result<f64> {
     let op = "trustworthiness";
     let (sx, se) = (x.size(), embedded.size());
     if sx.len() != 2 || se.len() != 2 || sx[0] != se[0] {
-        return Err(Error::arg(format!("trustworthiness: needs the input [N, D] and its embedding [N, d] with the same N, got {sx:?} and {se:?}")));
+        return Err(Error::arg(format!(
+            "trustworthiness: needs the input [N, D] and its embedding [N, d] with the same N, got {sx:?} and {se:?}"
+        )));
     }
     let n = sx[0];
     if k == 0 || (k as f64) >= n as f64 / 2.0 {
@@ -36,7 +43,12 @@ pub fn trustworthiness(x: &Tensor, embedded: &Tensor, k: usize) -> Result<f64> {
         let de = check(op, sq_distances(&check(op, e.f_narrow(0, start, len))?, &e)?.f_scatter_value(1, &own, f64::INFINITY))?;
         // rank[i, j]: 1 for i's nearest input neighbour, ... (self last, never an embedding neighbour).
         let order = check(op, dx.f_argsort_stable(true, 1, false))?;
-        let ranks = check(op, Tensor::f_arange_start(1, n + 1, (Kind::Int64, tch::Device::Cpu)).and_then(|r| r.f_expand([len, n], false)).and_then(|r| order.f_zeros_like()?.f_scatter(1, &order, &r)))?;
+        let ranks = check(
+            op,
+            Tensor::f_arange_start(1, n + 1, (Kind::Int64, tch::Device::Cpu))
+                .and_then(|r| r.f_expand([len, n], false))
+                .and_then(|r| order.f_zeros_like()?.f_scatter(1, &order, &r)),
+        )?;
         let near = check(op, de.f_topk(k, 1, false, true))?.1;
         let r = check(op, ranks.f_gather(1, &near, false).and_then(|r| r.f_sub_scalar(k)).and_then(|r| r.f_clamp_min(0)))?;
         penalty += check(op, r.f_sum(Kind::Double).and_then(|s| s.f_double_value(&[])))?;

@@ -45,7 +45,18 @@ pub struct TsneOptions {
 
 impl Default for TsneOptions {
     fn default() -> Self {
-        TsneOptions { perplexity: 30.0, max_iter: 1000, learning_rate: None, early_exaggeration: 12.0, angle: 0.5, method: TsneMethod::Auto, exact_below: 2000, pca_init: true, seed: 0, quiet: false }
+        TsneOptions {
+            perplexity: 30.0,
+            max_iter: 1000,
+            learning_rate: None,
+            early_exaggeration: 12.0,
+            angle: 0.5,
+            method: TsneMethod::Auto,
+            exact_below: 2000,
+            pca_init: true,
+            seed: 0,
+            quiet: false,
+        }
     }
 }
 
@@ -108,7 +119,10 @@ fn row_probabilities(d2: &[f64], perplexity: f64) -> Vec<f64> {
 
 fn rows_of(t: &Tensor) -> Result<Vec<Vec<f64>>> {
     let n = t.size()[0] as usize;
-    let flat = check("tsne", t.f_to_kind(Kind::Double).and_then(|t| t.f_contiguous()).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t)))?;
+    let flat = check(
+        "tsne",
+        t.f_to_kind(Kind::Double).and_then(|t| t.f_contiguous()).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t)),
+    )?;
     let w = if n == 0 { 0 } else { flat.len() / n };
     Ok(flat.chunks(w.max(1)).map(|c| c.to_vec()).collect())
 }
@@ -118,7 +132,15 @@ fn block_sq_distances(x: &Tensor, xx: &Tensor, start: i64, len: i64) -> Result<T
     let op = "tsne";
     let block = check(op, x.f_narrow(0, start, len))?;
     let bb = check(op, xx.f_narrow(0, start, len))?;
-    check(op, (|| -> std::result::Result<_, tch::TchError> { block.f_matmul(&x.f_t_copy()?).and_then(|c| bb.f_add(&xx.f_t_copy()?)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)) })())
+    check(
+        op,
+        (|| -> std::result::Result<_, tch::TchError> {
+            block
+                .f_matmul(&x.f_t_copy()?)
+                .and_then(|c| bb.f_add(&xx.f_t_copy()?)?.f_sub(&c.f_mul_scalar(2.0)?))
+                .and_then(|d| d.f_clamp_min(0.0))
+        })(),
+    )
 }
 
 /// Barnes-Hut affinities over the k nearest neighbours.
@@ -185,7 +207,8 @@ fn dense_affinities(x: &Tensor, perplexity: f64) -> Result<Tensor> {
 /// each axis signed so its largest loading is positive (sklearn's svd_flip).
 fn pca_start(x: &Tensor) -> Result<Vec<f64>> {
     let op = "tsne";
-    let centred = check(op, (|| -> std::result::Result<_, tch::TchError> { x.f_sub(&x.f_mean_dim([0i64].as_slice(), true, Kind::Double)?) })())?;
+    let centred =
+        check(op, (|| -> std::result::Result<_, tch::TchError> { x.f_sub(&x.f_mean_dim([0i64].as_slice(), true, Kind::Double)?) })())?;
     // torch.svd's V [d, k]: its columns are the principal axes.
     let (_, _, v) = check(op, centred.f_svd(true, true))?;
     let vt = check(op, v.f_t_copy())?;
@@ -207,7 +230,14 @@ fn exact_gradient(p: &Tensor, y: &[f64], n: i64, want_error: bool) -> Result<(f6
     let op = "tsne";
     let yt = Tensor::from_slice(y).reshape([n, 2]);
     let yy = check(op, yt.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)))?;
-    let d = check(op, (|| -> std::result::Result<_, tch::TchError> { yt.f_matmul(&yt.f_t_copy()?).and_then(|c| yy.f_add(&yy.f_t_copy()?)?.f_sub(&c.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(0.0)) })())?;
+    let d = check(
+        op,
+        (|| -> std::result::Result<_, tch::TchError> {
+            yt.f_matmul(&yt.f_t_copy()?)
+                .and_then(|c| yy.f_add(&yy.f_t_copy()?)?.f_sub(&c.f_mul_scalar(2.0)?))
+                .and_then(|d| d.f_clamp_min(0.0))
+        })(),
+    )?;
     let eye = check(op, Tensor::f_eye(n, (Kind::Bool, tch::Device::Cpu)))?;
     let num = check(op, d.f_add_scalar(1.0).and_then(|d| d.f_reciprocal()).and_then(|q| q.f_masked_fill(&eye, 0.0)))?;
     let total = check(op, num.f_sum(Kind::Double).and_then(|s| s.f_double_value(&[])))?;
@@ -215,7 +245,12 @@ fn exact_gradient(p: &Tensor, y: &[f64], n: i64, want_error: bool) -> Result<(f6
     let error = if want_error {
         let safe_p = check(op, p.f_clamp_min(MACHINE_EPSILON))?;
         let safe_q = check(op, q.f_clamp_min(MACHINE_EPSILON))?;
-        check(op, (|| -> std::result::Result<_, tch::TchError> { p.f_mul(&safe_p.f_div(&safe_q)?.f_log()?).and_then(|t| t.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])) })())?
+        check(
+            op,
+            (|| -> std::result::Result<_, tch::TchError> {
+                p.f_mul(&safe_p.f_div(&safe_q)?.f_log()?).and_then(|t| t.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[]))
+            })(),
+        )?
     } else {
         f64::NAN
     };
@@ -230,7 +265,8 @@ fn exact_gradient(p: &Tensor, y: &[f64], n: i64, want_error: bool) -> Result<(f6
 fn barnes_hut_gradient(p: &Sparse, y: &[f64], angle: f64, want_error: bool) -> (f64, Vec<f64>) {
     let n = y.len() / 2;
     let tree = QuadTree::build(y);
-    let repulsion: Vec<(f64, f64, f64)> = (0..n).into_par_iter().map_init(Vec::new, |stack, i| tree.repulsion_with(stack, i, y[2 * i], y[2 * i + 1], angle)).collect();
+    let repulsion: Vec<(f64, f64, f64)> =
+        (0..n).into_par_iter().map_init(Vec::new, |stack, i| tree.repulsion_with(stack, i, y[2 * i], y[2 * i + 1], angle)).collect();
     let z: f64 = repulsion.iter().map(|r| r.2).sum::<f64>().max(MACHINE_EPSILON);
     // The attraction over the sparse P, each point on its own (in parallel): (force, KL part).
     let attraction: Vec<(f64, f64, f64)> = (0..n)
@@ -265,7 +301,9 @@ fn barnes_hut_gradient(p: &Sparse, y: &[f64], angle: f64, want_error: bool) -> (
 pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
     let size = x.size();
     if size.len() != 2 {
-        return Err(Error::arg(format!("tsne: expects a [N, D] tensor (one row per point), got shape {size:?}; reshape it, e.g. x.reshape([n, -1])")));
+        return Err(Error::arg(format!(
+            "tsne: expects a [N, D] tensor (one row per point), got shape {size:?}; reshape it, e.g. x.reshape([n, -1])"
+        )));
     }
     let n = size[0];
     if !(opts.perplexity > 0.0 && opts.perplexity.is_finite()) {
@@ -275,22 +313,39 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
         return Err(Error::arg(format!("tsne: perplexity {} needs more points than that (at least 4 and more than the perplexity), got {n}; lower perplexity (e.g. perplexity: {})", opts.perplexity, ((n as f64 - 1.0) / 3.0).floor().max(1.0))));
     }
     if opts.max_iter < EXPLORATION_ITERS || opts.max_iter > MAX_ITERATIONS {
-        return Err(Error::arg(format!("tsne: iterations must be between {EXPLORATION_ITERS} (the early-exaggeration phase) and {MAX_ITERATIONS}, got {}", opts.max_iter)));
+        return Err(Error::arg(format!(
+            "tsne: iterations must be between {EXPLORATION_ITERS} (the early-exaggeration phase) and {MAX_ITERATIONS}, got {}",
+            opts.max_iter
+        )));
     }
-    if !(opts.angle >= 0.0 && opts.angle <= 1.0) || !(opts.early_exaggeration >= 1.0) || opts.learning_rate.is_some_and(|l| !(l > 0.0 && l.is_finite())) {
+    if !(opts.angle >= 0.0 && opts.angle <= 1.0)
+        || !(opts.early_exaggeration >= 1.0)
+        || opts.learning_rate.is_some_and(|l| !(l > 0.0 && l.is_finite()))
+    {
         return Err(Error::arg("tsne: angle must be in [0, 1], early_exaggeration >= 1 and learning_rate a positive number"));
     }
     let op = "tsne";
     let x = check(op, x.f_to_kind(Kind::Double).and_then(|t| t.f_to_device(tch::Device::Cpu)).and_then(|t| t.f_contiguous()))?;
-    let bad = check(op, x.f_isfinite().and_then(|f| f.f_all_dim(1, false)).and_then(|f| f.f_logical_not()).and_then(|f| f.f_sum(Kind::Int64)).and_then(|s| s.f_int64_value(&[])))?;
+    let bad = check(
+        op,
+        x.f_isfinite()
+            .and_then(|f| f.f_all_dim(1, false))
+            .and_then(|f| f.f_logical_not())
+            .and_then(|f| f.f_sum(Kind::Int64))
+            .and_then(|s| s.f_int64_value(&[])),
+    )?;
     if bad > 0 {
-        return Err(Error::arg(format!("tsne: {bad} of {n} rows hold NaN or infinite values; drop them first (e.g. with a mask of x.isnan().any(1))")));
+        return Err(Error::arg(format!(
+            "tsne: {bad} of {n} rows hold NaN or infinite values; drop them first (e.g. with a mask of x.isnan().any(1))"
+        )));
     }
     // Squared distances reach 4·D·max|x|²: checked here, the same on every CPU, rather than left
     // to whether the SVD of the PCA start happens to scale its way through (MKL's does on some).
     let max_abs = check(op, x.f_abs().and_then(|a| a.f_max()).and_then(|m| m.f_double_value(&[])))?;
     if !(4.0 * size[1].max(1) as f64 * max_abs * max_abs).is_finite() {
-        return Err(Error::arg(format!("tsne: the input's values reach {max_abs:e}, so their squared distances overflow; standardise the features first")));
+        return Err(Error::arg(format!(
+            "tsne: the input's values reach {max_abs:e}, so their squared distances overflow; standardise the features first"
+        )));
     }
     let exact = match opts.method {
         TsneMethod::Exact => true,
@@ -304,14 +359,20 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
         (0..2 * n).map(|_| rng.normal() * 1e-4).collect()
     };
     if !y.iter().all(|v| v.is_finite()) {
-        return Err(Error::arg("tsne: the input's values are too large to project (the PCA start overflows); standardise the features first"));
+        return Err(Error::arg(
+            "tsne: the input's values are too large to project (the PCA start overflows); standardise the features first",
+        ));
     }
     let lr = opts.learning_rate.unwrap_or_else(|| (n as f64 / opts.early_exaggeration / 4.0).max(50.0));
     enum Affinity {
         Dense(Tensor),
         Sparse(Sparse),
     }
-    let mut affinity = if exact { Affinity::Dense(dense_affinities(&x, opts.perplexity)?) } else { Affinity::Sparse(sparse_affinities(&x, opts.perplexity)?) };
+    let mut affinity = if exact {
+        Affinity::Dense(dense_affinities(&x, opts.perplexity)?)
+    } else {
+        Affinity::Sparse(sparse_affinities(&x, opts.perplexity)?)
+    };
     let scale = |a: &mut Affinity, f: f64| -> Result<()> {
         match a {
             Affinity::Dense(p) => *p = check(op, p.f_mul_scalar(f))?,
@@ -408,7 +469,8 @@ mod tests {
             let (mut up, mut down) = (y.clone(), y.clone());
             up[k] += h;
             down[k] -= h;
-            let numeric = (exact_gradient(&p, &up, n as i64, true).unwrap().0 - exact_gradient(&p, &down, n as i64, true).unwrap().0) / (2.0 * h);
+            let numeric =
+                (exact_gradient(&p, &up, n as i64, true).unwrap().0 - exact_gradient(&p, &down, n as i64, true).unwrap().0) / (2.0 * h);
             assert!((numeric - grad[k]).abs() < 1e-6 * (1.0 + numeric.abs()), "coordinate {k}: {numeric} vs {}", grad[k]);
         }
     }

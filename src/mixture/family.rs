@@ -83,18 +83,9 @@ impl Prepared {
             + match family {
                 Family::Gaussian => -0.5 * (2.0 * PI).ln() - ln_scale,
                 Family::Laplace => -(2.0f64).ln() - ln_scale,
-                Family::StudentT => {
-                    ln_gamma(0.5 * (c.dof + 1.0)) - ln_gamma(0.5 * c.dof) - 0.5 * (c.dof * PI).ln() - ln_scale
-                }
+                Family::StudentT => ln_gamma(0.5 * (c.dof + 1.0)) - ln_gamma(0.5 * c.dof) - 0.5 * (c.dof * PI).ln() - ln_scale,
             };
-        Prepared {
-            family,
-            constant,
-            mean: c.mean,
-            inv_scale: 1.0 / c.scale,
-            dof: c.dof,
-            half_dof_plus_one: 0.5 * (c.dof + 1.0),
-        }
+        Prepared { family, constant, mean: c.mean, inv_scale: 1.0 / c.scale, dof: c.dof, half_dof_plus_one: 0.5 * (c.dof + 1.0) }
     }
 
     /// ln(π_k p_k(x)).

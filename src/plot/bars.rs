@@ -18,7 +18,12 @@ pub struct BarsFigure {
 }
 
 impl BarsFigure {
-    pub fn new(groups: Vec<String>, metrics: Vec<(String, Vec<f64>, Option<Vec<f64>>)>, title: String, y_label: String) -> Result<BarsFigure> {
+    pub fn new(
+        groups: Vec<String>,
+        metrics: Vec<(String, Vec<f64>, Option<Vec<f64>>)>,
+        title: String,
+        y_label: String,
+    ) -> Result<BarsFigure> {
         if groups.is_empty() || metrics.is_empty() {
             return Err(Error::arg("no bars to draw: the table is empty"));
         }
@@ -61,7 +66,11 @@ impl Figure for BarsFigure {
             .x_labels(self.groups.len())
             .x_label_formatter(&move |x| {
                 let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < groups.len() { groups[i as usize].clone() } else { String::new() }
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < groups.len() {
+                    groups[i as usize].clone()
+                } else {
+                    String::new()
+                }
             })
             .y_desc(&self.y_label)
             .label_style((FAMILY, 15))
@@ -76,18 +85,33 @@ impl Figure for BarsFigure {
             let color = series_color(j);
             let left = |i: usize| i as f64 - 0.4 + j as f64 * width;
             chart
-                .draw_series(values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, v)| Rectangle::new([(left(i) + 0.01, 0.0), (left(i) + width - 0.01, *v)], color.filled())))
+                .draw_series(
+                    values
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| v.is_finite())
+                        .map(|(i, v)| Rectangle::new([(left(i) + 0.01, 0.0), (left(i) + width - 0.01, *v)], color.filled())),
+                )
                 .map_err(e)?
                 .label(label)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], color.filled()));
             if let Some(errs) = errors {
                 for (i, (v, s)) in values.iter().zip(errs).enumerate().filter(|(_, (v, s))| v.is_finite() && s.is_finite()) {
                     let x = left(i) + width / 2.0;
-                    chart.draw_series(std::iter::once(PathElement::new(vec![(x, v - s), (x, v + s)], colors::INK.stroke_width(2)))).map_err(e)?;
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(vec![(x, v - s), (x, v + s)], colors::INK.stroke_width(2))))
+                        .map_err(e)?;
                 }
             }
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).label_font((FAMILY, 14)).background_style(WHITE.mix(0.85)).border_style(colors::GREY).draw().map_err(e)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FAMILY, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(colors::GREY)
+            .draw()
+            .map_err(e)?;
         Ok(())
     }
 }

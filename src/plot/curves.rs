@@ -52,7 +52,15 @@ impl Figure for CurvesFigure {
             .y_label_area_size(64)
             .build_cartesian_2d(xs, ys)
             .map_err(e)?;
-        chart.configure_mesh().x_desc(&self.x_label).y_desc(&self.y_label).label_style((FAMILY, 15)).axis_desc_style((FAMILY, 17)).light_line_style(WHITE).draw().map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(e)?;
         for (i, s) in self.series.iter().enumerate() {
             let color = series_color(i);
             let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
@@ -63,7 +71,14 @@ impl Figure for CurvesFigure {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(e)?;
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).label_font((FAMILY, 14)).background_style(WHITE.mix(0.85)).border_style(colors::GREY).draw().map_err(e)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FAMILY, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(colors::GREY)
+            .draw()
+            .map_err(e)?;
         Ok(())
     }
 }

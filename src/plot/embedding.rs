@@ -23,8 +23,24 @@ pub fn pca2(x: &Tensor) -> Result<Vec<(f64, f64)>> {
     let (u, s, _) = check(op, centered.f_svd(true, true))?;
     let k = s.size()[0].min(2);
     let proj = check(op, u.f_narrow(1, 0, k).and_then(|u| u.f_mul(&s.f_narrow(0, 0, k)?)))?;
-    let proj = if k < 2 { check(op, Tensor::f_cat(&[proj.shallow_clone(), proj.f_zeros_like().map_err(|e| Error::torch(op, e))?.f_narrow(1, 0, 2 - k).map_err(|e| Error::torch(op, e))?], 1))? } else { proj };
-    let v = check(op, Vec::<f64>::try_from(&proj.f_contiguous().map_err(|e| Error::torch(op, e))?.f_view([-1]).map_err(|e| Error::torch(op, e))?))?;
+    let proj = if k < 2 {
+        check(
+            op,
+            Tensor::f_cat(
+                &[
+                    proj.shallow_clone(),
+                    proj.f_zeros_like().map_err(|e| Error::torch(op, e))?.f_narrow(1, 0, 2 - k).map_err(|e| Error::torch(op, e))?,
+                ],
+                1,
+            ),
+        )?
+    } else {
+        proj
+    };
+    let v = check(
+        op,
+        Vec::<f64>::try_from(&proj.f_contiguous().map_err(|e| Error::torch(op, e))?.f_view([-1]).map_err(|e| Error::torch(op, e))?),
+    )?;
     Ok(v.chunks(2).map(|c| (c[0], c[1])).collect())
 }
 
@@ -50,7 +66,11 @@ impl EmbeddingFigure {
         let mut panels = Vec::new();
         for (name, x) in sets {
             if x.size().first().copied().unwrap_or(0) != labels.len() as i64 {
-                return Err(Error::arg(format!("features \"{name}\" have {} rows but there are {} labels", x.size().first().copied().unwrap_or(0), labels.len())));
+                return Err(Error::arg(format!(
+                    "features \"{name}\" have {} rows but there are {} labels",
+                    x.size().first().copied().unwrap_or(0),
+                    labels.len()
+                )));
             }
             let points = match projection {
                 Projection::Pca => pca2(&x)?,
@@ -78,9 +98,21 @@ impl Figure for EmbeddingFigure {
         let areas = root.split_evenly((1, self.panels.len()));
         for (area, (name, pts)) in areas.iter().zip(&self.panels) {
             let (xs, ys) = super::padded_bounds(pts);
-            let mut chart = ChartBuilder::on(area).caption(name, (FAMILY, 17)).margin(10).x_label_area_size(28).y_label_area_size(40).build_cartesian_2d(xs, ys).map_err(e)?;
+            let mut chart = ChartBuilder::on(area)
+                .caption(name, (FAMILY, 17))
+                .margin(10)
+                .x_label_area_size(28)
+                .y_label_area_size(40)
+                .build_cartesian_2d(xs, ys)
+                .map_err(e)?;
             chart.configure_mesh().label_style((FAMILY, 12)).light_line_style(WHITE).draw().map_err(e)?;
-            chart.draw_series(pts.iter().zip(&self.labels).map(|(&p, &c)| Circle::new(p, 2, colors::CLASSES[c.max(0) as usize % colors::CLASSES.len()].mix(0.75).filled()))).map_err(e)?;
+            chart
+                .draw_series(
+                    pts.iter()
+                        .zip(&self.labels)
+                        .map(|(&p, &c)| Circle::new(p, 2, colors::CLASSES[c.max(0) as usize % colors::CLASSES.len()].mix(0.75).filled())),
+                )
+                .map_err(e)?;
         }
         Ok(())
     }

@@ -53,8 +53,22 @@ impl Figure for EvolutionFigure {
         root.fill(&WHITE).map_err(e)?;
         let top = self.curves.iter().flat_map(|(_, d)| d.iter().copied()).fold(0.0f64, f64::max).max(1e-12) * 1.1;
         let (x0, x1) = (self.edges[0], self.edges[self.edges.len() - 1]);
-        let mut chart = ChartBuilder::on(root).caption(&self.title, (FAMILY, 22)).margin(16).x_label_area_size(48).y_label_area_size(64).build_cartesian_2d(x0..x1, 0.0..top).map_err(e)?;
-        chart.configure_mesh().x_desc(&self.x_label).y_desc("density").label_style((FAMILY, 15)).axis_desc_style((FAMILY, 17)).light_line_style(WHITE).draw().map_err(e)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 22))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, 0.0..top)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc("density")
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(e)?;
         let k = self.curves.len();
         for (j, (epoch, d)) in self.curves.iter().enumerate() {
             // From sky blue to deep blue as refits go on.
@@ -73,7 +87,14 @@ impl Figure for EvolutionFigure {
                 .label(format!("refit at epoch {epoch}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).label_font((FAMILY, 14)).background_style(WHITE.mix(0.85)).border_style(colors::GREY).draw().map_err(e)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FAMILY, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(colors::GREY)
+            .draw()
+            .map_err(e)?;
         Ok(())
     }
 }

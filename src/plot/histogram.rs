@@ -57,11 +57,8 @@ pub fn density(values: &[f64], bins: Option<usize>) -> Result<Histogram> {
         counts[b] += 1;
     }
     let n = values.len() as f64;
-    let bins = counts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, *c as f64 / (n * width)))
-        .collect();
+    let bins =
+        counts.iter().enumerate().map(|(i, c)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, *c as f64 / (n * width))).collect();
     Ok(Histogram { bins, lo, hi })
 }
 

@@ -20,12 +20,8 @@ pub struct MixtureFigure<'a> {
 impl<'a> MixtureFigure<'a> {
     pub fn new(values: &[f64], mixture: &'a Mixture, bins: Option<usize>) -> Result<Self> {
         let hist = histogram::density(values, bins)?;
-        let title = format!(
-            "Modality gap with a {}-component {} (n = {})",
-            mixture.k(),
-            mixture.family.name().to_uppercase(),
-            values.len()
-        );
+        let title =
+            format!("Modality gap with a {}-component {} (n = {})", mixture.k(), mixture.family.name().to_uppercase(), values.len());
         Ok(MixtureFigure { hist, mixture, title, x_label: "gap (z-score)".into() })
     }
 }
@@ -39,15 +35,7 @@ impl Figure for MixtureFigure<'_> {
         let grid: Vec<f64> = (0..=400).map(|i| x0 + (x1 - x0) * i as f64 / 400.0).collect();
         let total = self.mixture.pdf(&grid);
         let components: Vec<Vec<f64>> = (0..self.mixture.k()).map(|j| self.mixture.component_pdf(j, &grid)).collect();
-        let top = self
-            .hist
-            .bins
-            .iter()
-            .map(|b| b.2)
-            .chain(total.iter().copied())
-            .fold(0.0f64, f64::max)
-            .max(1e-12)
-            * 1.1;
+        let top = self.hist.bins.iter().map(|b| b.2).chain(total.iter().copied()).fold(0.0f64, f64::max).max(1e-12) * 1.1;
 
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 22))

@@ -39,12 +39,20 @@ pub fn save(figure: &impl Figure, path: &Path, size: (u32, u32)) -> Result<()> {
     font::ensure_registered();
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     if ext != "png" && ext != "svg" {
-        return Err(Error::arg(format!("{}: figures are written as .png or .svg; name the file with one of those extensions", path.display())));
+        return Err(Error::arg(format!(
+            "{}: figures are written as .png or .svg; name the file with one of those extensions",
+            path.display()
+        )));
     }
     // plotters sizes its pixel buffer as width x height x 3 in 32-bit arithmetic: a huge figure
     // overflows it (or exhausts memory) before drawing anything.
     if size.0 < 100 || size.1 < 100 || size.0 > MAX_SIDE || size.1 > MAX_SIDE {
-        return Err(Error::arg(format!("{}: a figure must be between 100 and {MAX_SIDE} pixels on each side, got {} x {}", path.display(), size.0, size.1)));
+        return Err(Error::arg(format!(
+            "{}: a figure must be between 100 and {MAX_SIDE} pixels on each side, got {} x {}",
+            path.display(),
+            size.0,
+            size.1
+        )));
     }
     // A figure's folder is made on demand, as run records make theirs.
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -92,5 +100,6 @@ pub mod colors {
     pub const CYCLE: [RGBColor; 5] = [VERMILLION, GREEN, PURPLE, ORANGE, SKY];
     /// Ten distinct colours for class labels (Okabe-Ito, then Tableau's brown and olive);
     /// beyond ten they repeat.
-    pub const CLASSES: [RGBColor; 10] = [BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY, RGBColor(240, 228, 66), INK, RGBColor(140, 86, 75), RGBColor(188, 189, 34)];
+    pub const CLASSES: [RGBColor; 10] =
+        [BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY, RGBColor(240, 228, 66), INK, RGBColor(140, 86, 75), RGBColor(188, 189, 34)];
 }

@@ -12,7 +12,8 @@ pub fn program() -> PathBuf {
 
 /// Checks that ffmpeg runs, with a message that says how to install it when it does not.
 pub fn check(ffmpeg: &Path) -> Result<()> {
-    let ok = Command::new(ffmpeg).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
+    let ok =
+        Command::new(ffmpeg).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
     if ok {
         Ok(())
     } else {
@@ -48,6 +49,19 @@ pub fn frames(ffmpeg: &Path, video: &Path, dir: &Path) -> std::result::Result<()
 pub fn audio(ffmpeg: &Path, video: &Path, wav: &Path) -> std::result::Result<(), String> {
     run(
         ffmpeg,
-        &["-i".as_ref(), video.as_os_str(), "-vn".as_ref(), "-ac".as_ref(), "1".as_ref(), "-ar".as_ref(), "16000".as_ref(), "-acodec".as_ref(), "pcm_s16le".as_ref(), "-f".as_ref(), "wav".as_ref(), wav.as_os_str()],
+        &[
+            "-i".as_ref(),
+            video.as_os_str(),
+            "-vn".as_ref(),
+            "-ac".as_ref(),
+            "1".as_ref(),
+            "-ar".as_ref(),
+            "16000".as_ref(),
+            "-acodec".as_ref(),
+            "pcm_s16le".as_ref(),
+            "-f".as_ref(),
+            "wav".as_ref(),
+            wav.as_os_str(),
+        ],
     )
 }

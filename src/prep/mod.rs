@@ -60,7 +60,11 @@ impl CorpusKind {
     /// A front-end by letter, with this corpus's lengths (AVE's B covers 10 s).
     pub fn front_end(self, kind: FrontEndKind) -> FrontEnd {
         let d = self.default_front_end();
-        if d.kind == kind { d } else { FrontEnd::new(kind) }
+        if d.kind == kind {
+            d
+        } else {
+            FrontEnd::new(kind)
+        }
     }
 }
 
@@ -200,7 +204,11 @@ fn prepare_clip(job: &Job, out: &Path, ffmpeg: &Path, front_ends: &[FrontEnd]) -
         std::fs::create_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
         let extracted = ffmpeg::frames(ffmpeg, video, &partial).and_then(|_| {
             let n = std::fs::read_dir(&partial).map(|d| d.count()).unwrap_or(0);
-            if n == 0 { Err("ffmpeg wrote no frames (is the video empty?)".to_string()) } else { Ok(()) }
+            if n == 0 {
+                Err("ffmpeg wrote no frames (is the video empty?)".to_string())
+            } else {
+                Ok(())
+            }
         });
         if let Err(e) = extracted.and_then(|_| std::fs::rename(&partial, &frames_dir).map_err(|e| e.to_string())) {
             let _ = std::fs::remove_dir_all(&partial);
@@ -211,7 +219,9 @@ fn prepare_clip(job: &Job, out: &Path, ffmpeg: &Path, front_ends: &[FrontEnd]) -
     let wav = out.join("AudioWAV").join(format!("{}.wav", job.clip));
     if !wav.is_file() {
         let result = match (&job.wav, &job.video) {
-            (Some(raw), _) => write_atomically(&wav, |tmp| std::fs::copy(raw, tmp).map(|_| ()).map_err(|e| Error::io(raw, e))).map_err(|e| e.to_string()),
+            (Some(raw), _) => {
+                write_atomically(&wav, |tmp| std::fs::copy(raw, tmp).map(|_| ()).map_err(|e| Error::io(raw, e))).map_err(|e| e.to_string())
+            }
             (None, Some(video)) => write_atomically(&wav, |tmp| {
                 ffmpeg::audio(ffmpeg, video, tmp).map_err(|e| Error::io(video, e))?;
                 read_wav(tmp).map(|_| ()) // a track ffmpeg could not decode fully is not trusted

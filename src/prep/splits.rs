@@ -60,7 +60,11 @@ fn copy_required(opts: &PrepOptions, names: &[&str], hint: &str) -> Result<Vec<(
 }
 
 /// The clips to prepare (each once, with its AVE span) and a line on where the splits came from.
-pub fn prepare(opts: &PrepOptions, videos: &BTreeMap<String, PathBuf>, wavs: &BTreeMap<String, PathBuf>) -> Result<(Vec<(String, Option<(f64, f64)>)>, String)> {
+pub fn prepare(
+    opts: &PrepOptions,
+    videos: &BTreeMap<String, PathBuf>,
+    wavs: &BTreeMap<String, PathBuf>,
+) -> Result<(Vec<(String, Option<(f64, f64)>)>, String)> {
     let mut clips: BTreeMap<String, Option<(f64, f64)>> = BTreeMap::new();
     let note = match opts.corpus {
         CorpusKind::Cremad => {
@@ -78,7 +82,11 @@ pub fn prepare(opts: &PrepOptions, videos: &BTreeMap<String, PathBuf>, wavs: &BT
             }
         }
         CorpusKind::Ave => {
-            let files = copy_required(opts, &["trainSet.txt", "valSet.txt", "testSet.txt"], "AVE's split files come with the AVE download (AVE_Dataset/)")?;
+            let files = copy_required(
+                opts,
+                &["trainSet.txt", "valSet.txt", "testSet.txt"],
+                "AVE's split files come with the AVE download (AVE_Dataset/)",
+            )?;
             let categories = split_files::ave_categories(&files.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>());
             for (name, text) in &files {
                 for e in split_files::ave(name, text, &categories)? {
@@ -96,7 +104,11 @@ pub fn prepare(opts: &PrepOptions, videos: &BTreeMap<String, PathBuf>, wavs: &BT
                 }
                 None => crate::data::corpus::kinetics::CLASSES,
             };
-            let files = copy_required(opts, &["my_train.txt", "my_test.txt"], "Kinetics-Sounds' split files come with OGM-GE's repository (data/KineticsSounds)")?;
+            let files = copy_required(
+                opts,
+                &["my_train.txt", "my_test.txt"],
+                "Kinetics-Sounds' split files come with OGM-GE's repository (data/KineticsSounds)",
+            )?;
             for (name, text) in &files {
                 for e in split_files::kinetics_sounds(name, text, classes)? {
                     clips.insert(e.clip, None);
@@ -133,7 +145,9 @@ fn generate_cremad(
     if test.is_empty() {
         return Err(Error::arg("prep cremad: too few clips to carve a test split; pass OGM-GE's train.csv and test.csv with --splits"));
     }
-    let rows = |idx: &[i64]| -> String { idx.iter().map(|&i| format!("{},{}\r\n", named[i as usize].0, CREMAD_OGM[named[i as usize].1 as usize])).collect() };
+    let rows = |idx: &[i64]| -> String {
+        idx.iter().map(|&i| format!("{},{}\r\n", named[i as usize].0, CREMAD_OGM[named[i as usize].1 as usize])).collect()
+    };
     write(&opts.out, "train.csv", &rows(&train))?;
     write(&opts.out, "test.csv", &rows(&test))?;
     for (clip, _) in &named {

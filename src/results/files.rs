@@ -22,7 +22,11 @@ fn open(path: &Path) -> Result<std::fs::File> {
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     let file = open(path)?;
-    crate::error::guard_reader(path, "Parquet", || ParquetReader::new(file).finish().map_err(|e| Error::io(path, format!("not a readable Parquet file ({})", e.to_string().lines().next().unwrap_or("")))))
+    crate::error::guard_reader(path, "Parquet", || {
+        ParquetReader::new(file)
+            .finish()
+            .map_err(|e| Error::io(path, format!("not a readable Parquet file ({})", e.to_string().lines().next().unwrap_or(""))))
+    })
 }
 
 pub fn read_csv(path: &Path) -> Result<DataFrame> {
@@ -36,7 +40,12 @@ pub fn read_csv(path: &Path) -> Result<DataFrame> {
     })
 }
 
-fn write(path: &Path, df: &DataFrame, what: &str, finish: impl FnOnce(&mut std::fs::File, &mut DataFrame) -> PolarsResult<()>) -> Result<()> {
+fn write(
+    path: &Path,
+    df: &DataFrame,
+    what: &str,
+    finish: impl FnOnce(&mut std::fs::File, &mut DataFrame) -> PolarsResult<()>,
+) -> Result<()> {
     let mut df = df.clone();
     write_atomically(path, |tmp| {
         let mut f = std::fs::File::create(tmp).map_err(|e| Error::io(path, e))?;

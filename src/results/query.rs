@@ -26,7 +26,8 @@ fn query_error(op: &str, df: &DataFrame, err: PolarsError) -> Error {
 }
 
 fn expr(op: &str, text: &str) -> Result<Expr> {
-    sql_expr(text).map_err(|e| Error::arg(format!("{op}: cannot read \"{text}\" as an expression: {}", e.to_string().lines().next().unwrap_or(""))))
+    sql_expr(text)
+        .map_err(|e| Error::arg(format!("{op}: cannot read \"{text}\" as an expression: {}", e.to_string().lines().next().unwrap_or(""))))
 }
 
 fn check_columns(df: &DataFrame, names: &[String]) -> Result<()> {
@@ -62,7 +63,12 @@ pub fn sort(df: &DataFrame, by: &[String], descending: bool) -> Result<DataFrame
 pub fn group_agg(df: &DataFrame, by: &[String], aggs: &[String]) -> Result<DataFrame> {
     check_columns(df, by)?;
     let es = aggs.iter().map(|e| expr("agg", e)).collect::<Result<Vec<_>>>()?;
-    df.clone().lazy().group_by_stable(by.iter().map(|s| col(s.as_str())).collect::<Vec<_>>()).agg(es).collect().map_err(|e| query_error("agg", df, e))
+    df.clone()
+        .lazy()
+        .group_by_stable(by.iter().map(|s| col(s.as_str())).collect::<Vec<_>>())
+        .agg(es)
+        .collect()
+        .map_err(|e| query_error("agg", df, e))
 }
 
 /// Wide from long: one row per `index` group, one column per distinct value of `on` (in
@@ -87,23 +93,26 @@ pub fn pivot(df: &DataFrame, index: &[String], on: &str, values: &str, agg: &str
     let keys: Vec<Expr> = index.iter().map(|s| col(s.as_str())).collect();
     let mut all_keys = keys.clone();
     all_keys.push(col(on).cast(DataType::String));
-    let long = df
-        .clone()
-        .lazy()
-        .group_by_stable(all_keys)
-        .agg([aggregated.alias("__value")])
-        .collect()
-        .map_err(|e| query_error(op, df, e))?;
+    let long =
+        df.clone().lazy().group_by_stable(all_keys).agg([aggregated.alias("__value")]).collect().map_err(|e| query_error(op, df, e))?;
     let on_values = long.column(on).and_then(|c| c.unique_stable()).map_err(|e| query_error(op, df, e))?;
-    let mut names: Vec<String> = on_values.as_materialized_series().iter().map(|v| match v {
-        AnyValue::String(s) => s.to_string(),
-        AnyValue::StringOwned(s) => s.to_string(),
-        other => other.to_string(),
-    }).collect();
+    let mut names: Vec<String> = on_values
+        .as_materialized_series()
+        .iter()
+        .map(|v| match v {
+            AnyValue::String(s) => s.to_string(),
+            AnyValue::StringOwned(s) => s.to_string(),
+            other => other.to_string(),
+        })
+        .collect();
     names.sort();
     let mut out = df.clone().lazy().select(keys.clone()).unique_stable(None, UniqueKeepStrategy::First);
     for name in &names {
-        let part = long.clone().lazy().filter(col(on).eq(lit(name.clone()))).select(keys.iter().cloned().chain([col("__value").alias(name.as_str())]).collect::<Vec<_>>());
+        let part = long
+            .clone()
+            .lazy()
+            .filter(col(on).eq(lit(name.clone())))
+            .select(keys.iter().cloned().chain([col("__value").alias(name.as_str())]).collect::<Vec<_>>());
         let mut args = JoinArgs::new(JoinType::Left);
         args.maintain_order = MaintainOrderJoin::Left;
         out = out.join(part, keys.clone(), keys.clone(), args);
@@ -149,7 +158,11 @@ pub fn join(left: &DataFrame, right: &DataFrame, on: &[String], how: &str) -> Re
     // Keys repeated on both sides multiply: check the result's size before polars builds it (a
     // failed allocation there aborts the process).
     let rows = joined_rows(left, right, &keys, matches!(kind, JoinType::Cross))?;
-    crate::limits::elements(&format!("{op}: the result of {rows} rows (keys repeated on both sides multiply; deduplicate or filter first)"), &[rows, (left.width() + right.width()).max(1) as u64], 8)?;
+    crate::limits::elements(
+        &format!("{op}: the result of {rows} rows (keys repeated on both sides multiply; deduplicate or filter first)"),
+        &[rows, (left.width() + right.width()).max(1) as u64],
+        8,
+    )?;
     let mut args = JoinArgs::new(kind);
     args.maintain_order = MaintainOrderJoin::Left;
     if matches!(args.how, JoinType::Full) {

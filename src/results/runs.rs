@@ -32,7 +32,11 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
         return;
     }
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))).collect();
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
     dirs.sort();
     for d in dirs {
         walk(&d, depth + 1, out);
@@ -50,7 +54,9 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, Value)>) 
         }
         J::Null => out.push((prefix.to_string(), Value::Null)),
         J::Bool(b) => out.push((prefix.to_string(), Value::Bool(*b))),
-        J::Number(n) => out.push((prefix.to_string(), n.as_i64().map(Value::Int).unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN))))),
+        J::Number(n) => {
+            out.push((prefix.to_string(), n.as_i64().map(Value::Int).unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN)))))
+        }
         J::String(s) => out.push((prefix.to_string(), Value::Str(s.clone()))),
         J::Array(_) => out.push((prefix.to_string(), Value::Str(v.to_string()))),
     }
@@ -150,9 +156,13 @@ pub const TABLES: [&str; 4] = ["epochs", "fits", "samples", "final"];
 pub fn table(root: &Path, name: &str) -> Result<(DataFrame, Vec<String>)> {
     use rayon::prelude::*;
     if !TABLES.contains(&name) {
-        return Err(Error::arg(format!("runs: a run has no table \"{name}\": use one of {} (or runs(dir) for the configs and final scores)", TABLES.map(|t| format!("\"{t}\"")).join(", "))));
+        return Err(Error::arg(format!(
+            "runs: a run has no table \"{name}\": use one of {} (or runs(dir) for the configs and final scores)",
+            TABLES.map(|t| format!("\"{t}\"")).join(", ")
+        )));
     }
-    let files: Vec<(String, PathBuf)> = find(root)?.into_iter().map(|d| (relative(root, &d), d.join(format!("{name}.parquet")))).filter(|(_, p)| p.is_file()).collect();
+    let files: Vec<(String, PathBuf)> =
+        find(root)?.into_iter().map(|d| (relative(root, &d), d.join(format!("{name}.parquet")))).filter(|(_, p)| p.is_file()).collect();
     let read: Vec<std::result::Result<DataFrame, String>> = files
         .par_iter()
         .map(|(run, path)| {

@@ -57,7 +57,11 @@ fn epochs_of(df: &DataFrame) -> Vec<i64> {
 }
 
 fn read_optional(path: &Path) -> Result<Option<DataFrame>> {
-    if path.is_file() { read_parquet(path).map(Some) } else { Ok(None) }
+    if path.is_file() {
+        read_parquet(path).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// The events of one run folder, from its record files.
@@ -77,13 +81,11 @@ pub fn events_of(dir: &Path, is_diagnostic: &dyn Fn(&str) -> bool) -> Result<Eve
     }
     if let Some(epochs) = read_optional(&dir.join("epochs.parquet"))? {
         let steps = epochs_of(&epochs);
-        let columns: Vec<(String, Vec<Option<f64>>)> = epochs
-            .get_column_names()
-            .iter()
-            .filter_map(|n| Some((epoch_tag(n, is_diagnostic)?, numbers(&epochs, n)?)))
-            .collect();
+        let columns: Vec<(String, Vec<Option<f64>>)> =
+            epochs.get_column_names().iter().filter_map(|n| Some((epoch_tag(n, is_diagnostic)?, numbers(&epochs, n)?))).collect();
         for (row, &step) in steps.iter().enumerate() {
-            let values: Vec<(String, Value)> = columns.iter().filter_map(|(tag, vs)| vs[row].map(|v| (tag.clone(), Value::Scalar(v as f32)))).collect();
+            let values: Vec<(String, Value)> =
+                columns.iter().filter_map(|(tag, vs)| vs[row].map(|v| (tag.clone(), Value::Scalar(v as f32)))).collect();
             file.add(wall, step, &values);
         }
     }
@@ -99,7 +101,8 @@ pub fn events_of(dir: &Path, is_diagnostic: &dyn Fn(&str) -> bool) -> Result<Eve
             .filter_map(|n| Some((format!("mixture/{n}"), numbers(&fits, n)?)))
             .collect();
         for (row, &step) in steps.iter().enumerate() {
-            let mut values: Vec<(String, Value)> = columns.iter().filter_map(|(tag, vs)| vs[row].map(|v| (tag.clone(), Value::Scalar(v as f32)))).collect();
+            let mut values: Vec<(String, Value)> =
+                columns.iter().filter_map(|(tag, vs)| vs[row].map(|v| (tag.clone(), Value::Scalar(v as f32)))).collect();
             if let (Some(ss), Some(gs)) = (&sample_steps, &gaps) {
                 let at: Vec<f64> = ss.iter().zip(gs).filter(|(s, _)| **s == step).filter_map(|(_, g)| *g).collect();
                 if !at.is_empty() {

@@ -80,7 +80,11 @@ pub fn column(name: &str, cells: &[Value]) -> Result<Column> {
 pub fn frame(columns: Vec<(String, Vec<Value>)>) -> Result<DataFrame> {
     let height = columns.first().map(|c| c.1.len()).unwrap_or(0);
     if let Some((name, cells)) = columns.iter().find(|c| c.1.len() != height) {
-        return Err(Error::arg(format!("column \"{name}\" has {} values, column \"{}\" has {height}: columns of a table have equal lengths", cells.len(), columns[0].0)));
+        return Err(Error::arg(format!(
+            "column \"{name}\" has {} values, column \"{}\" has {height}: columns of a table have equal lengths",
+            cells.len(),
+            columns[0].0
+        )));
     }
     let cols = columns.iter().map(|(n, cells)| column(n, cells)).collect::<Result<Vec<_>>>()?;
     DataFrame::new(height, cols).map_err(|e| polars_error("frame", e))
@@ -128,7 +132,10 @@ pub fn matrix(df: &DataFrame, names: &[String]) -> Result<Vec<f64>> {
         let col = df.column(name).map_err(|_| missing_column(df, name))?;
         // A cast of text to numbers gives nulls, which would come back as NaN without a word.
         if !(col.dtype().is_primitive_numeric() || col.dtype() == &DataType::Boolean || col.dtype() == &DataType::Null) {
-            return Err(Error::arg(format!("column \"{name}\" holds {} values, not numbers: pick numeric columns, or convert it in sql (e.g. CAST({name} AS DOUBLE))", col.dtype())));
+            return Err(Error::arg(format!(
+                "column \"{name}\" holds {} values, not numbers: pick numeric columns, or convert it in sql (e.g. CAST({name} AS DOUBLE))",
+                col.dtype()
+            )));
         }
         let cast = col.cast(&DataType::Float64).map_err(|_| Error::arg(format!("column \"{name}\" is {}, not numeric", col.dtype())))?;
         let ca = cast.f64().map_err(|e| polars_error("to_tensor", e))?;

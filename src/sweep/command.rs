@@ -47,11 +47,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 /// The runs already recorded under `out` that the new plan does not name.
 fn foreign_runs(out: &Path, m: &Manifest) -> Vec<String> {
     let found = crate::results::runs::find(out).unwrap_or_default();
-    found
-        .iter()
-        .filter_map(|d| d.strip_prefix(out).ok().map(|k| k.to_string_lossy().to_string()))
-        .filter(|k| m.run(k).is_none())
-        .collect()
+    found.iter().filter_map(|d| d.strip_prefix(out).ok().map(|k| k.to_string_lossy().to_string())).filter(|k| m.run(k).is_none()).collect()
 }
 
 /// Plans the grid, writes (or checks) the manifest, and runs what is incomplete.
@@ -68,7 +64,13 @@ pub fn launch(r: &Launch) -> Result<u8> {
     if Manifest::path(&out).exists() {
         match Manifest::read(&out) {
             Ok(old) if !old.same_sweep(&new) && !r.replan => {
-                let sets = |m: &Manifest| if m.sets.is_empty() { "no --set".to_string() } else { m.sets.iter().map(|s| format!("--set {s}")).collect::<Vec<_>>().join(" ") };
+                let sets = |m: &Manifest| {
+                    if m.sets.is_empty() {
+                        "no --set".to_string()
+                    } else {
+                        m.sets.iter().map(|s| format!("--set {s}")).collect::<Vec<_>>().join(" ")
+                    }
+                };
                 bail!("{} holds another sweep's runs: {} with {}, not {} with {}. Mixing them would put runs with different settings in one table: {adopt}", out.display(), old.script.display(), sets(&old), new.script.display(), sets(&new));
             }
             Ok(old) if !old.script_hash.is_empty() && old.script_hash != new.script_hash => {
@@ -83,7 +85,12 @@ pub fn launch(r: &Launch) -> Result<u8> {
     } else if !r.replan {
         let foreign = foreign_runs(&out, &new);
         if !foreign.is_empty() {
-            bail!("{} holds {} runs that are not in this grid (such as {}): it is another sweep's folder; {adopt}", out.display(), foreign.len(), foreign[0]);
+            bail!(
+                "{} holds {} runs that are not in this grid (such as {}): it is another sweep's folder; {adopt}",
+                out.display(),
+                foreign.len(),
+                foreign[0]
+            );
         }
     }
     new.write()?;
@@ -125,7 +132,12 @@ pub fn launch(r: &Launch) -> Result<u8> {
                     return Ok(130);
                 }
                 if !outcome.failed.is_empty() {
-                    eprintln!("sweep: {} runs failed: {} (`gapscope sweep {} --status` shows why)", outcome.failed.len(), outcome.failed.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "), out.display());
+                    eprintln!(
+                        "sweep: {} runs failed: {} (`gapscope sweep {} --status` shows why)",
+                        outcome.failed.len(),
+                        outcome.failed.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "),
+                        out.display()
+                    );
                 }
             } else if n(Status::Running) + n(Status::Queued) == 0 && !r.quiet {
                 eprintln!("sweep: every run is complete");
@@ -136,7 +148,12 @@ pub fn launch(r: &Launch) -> Result<u8> {
         }
         Backend::Slurm => {
             if todo.is_empty() {
-                eprintln!("sweep: nothing to submit ({} complete, {} running or queued); `gapscope sweep {} --status` follows them", n(Status::Complete), n(Status::Running) + n(Status::Queued), out.display());
+                eprintln!(
+                    "sweep: nothing to submit ({} complete, {} running or queued); `gapscope sweep {} --status` follows them",
+                    n(Status::Complete),
+                    n(Status::Running) + n(Status::Queued),
+                    out.display()
+                );
                 return Ok(0);
             }
             let sub = slurm::submit(&new, &todo, &r.slurm, r.task)?;
@@ -180,7 +197,10 @@ pub fn cancel(out: &Path) -> Result<u8> {
     if ids.is_empty() {
         println!("nothing of this sweep is in the queue");
     } else {
-        println!("cancelled jobs {}; running tasks stop at their next batch. Resubmit with the same `gapscope sweep` command to resume", ids.join(", "));
+        println!(
+            "cancelled jobs {}; running tasks stop at their next batch. Resubmit with the same `gapscope sweep` command to resume",
+            ids.join(", ")
+        );
     }
     Ok(0)
 }

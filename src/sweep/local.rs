@@ -24,8 +24,13 @@ pub struct Outcome {
 
 fn start(exe: &Path, out: &Path, key: &str, threads: usize, task: TaskOptions) -> Result<Child> {
     let log_path = state::log_path(out, key);
-    std::fs::create_dir_all(log_path.parent().unwrap()).with_context(|| format!("cannot create {}", log_path.parent().unwrap().display()))?;
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("cannot open {}", log_path.display()))?;
+    std::fs::create_dir_all(log_path.parent().unwrap())
+        .with_context(|| format!("cannot create {}", log_path.parent().unwrap().display()))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
     Command::new(exe)
         .arg("sweep")
         .arg(out)
@@ -48,7 +53,12 @@ pub fn run(m: &Manifest, keys: &[String], jobs: usize, task: TaskOptions, quiet:
     let exe = std::env::current_exe().context("cannot find the gapscope binary to start tasks with")?;
     let threads = super::threads::per_process(jobs);
     if !quiet {
-        eprintln!("sweep: {} runs, {} at a time, {threads} torch threads each; logs in {}", keys.len(), jobs.min(keys.len()), state::meta(&m.out).join("logs").display());
+        eprintln!(
+            "sweep: {} runs, {} at a time, {threads} torch threads each; logs in {}",
+            keys.len(),
+            jobs.min(keys.len()),
+            state::meta(&m.out).join("logs").display()
+        );
     }
     let queue = Arc::new(Mutex::new(keys.iter().cloned().collect::<VecDeque<_>>()));
     let (tx, rx) = mpsc::channel::<(String, Result<i32, String>)>();
@@ -99,7 +109,11 @@ pub fn run(m: &Manifest, keys: &[String], jobs: usize, task: TaskOptions, quiet:
 
 /// A newline when a live progress bar holds the terminal's current line.
 fn fresh_line() -> &'static str {
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) { "\n" } else { "" }
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        "\n"
+    } else {
+        ""
+    }
 }
 
 /// Waits for a task, passing a stop on to it (SIGTERM; the task stops at its next batch).

@@ -36,7 +36,11 @@ pub struct Manifest {
 /// `s` as one shell word.
 pub fn quote(s: &str) -> String {
     let safe = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c));
-    if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// FNV-1a, 64 bits: enough to notice an edit, with no dependency.
@@ -113,7 +117,9 @@ impl Manifest {
     pub fn write(&self) -> Result<()> {
         let body = self.body();
         let text = format!("{body}# checksum\t{}\n", checksum(&body));
-        crate::tensor::io::write_atomically(&Self::path(&self.out), |tmp| std::fs::write(tmp, &text).map_err(|e| crate::Error::io(tmp, e)))?;
+        crate::tensor::io::write_atomically(&Self::path(&self.out), |tmp| {
+            std::fs::write(tmp, &text).map_err(|e| crate::Error::io(tmp, e))
+        })?;
         Ok(())
     }
 
@@ -123,7 +129,8 @@ impl Manifest {
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!("{} has no sweep manifest ({FILE}): plan one with `gapscope sweep SCRIPT --out {}`", out.display(), out.display())
         })?;
-        let replan = format!("plan it again with `gapscope sweep SCRIPT --out {} --replan` (complete runs are kept, not rerun)", out.display());
+        let replan =
+            format!("plan it again with `gapscope sweep SCRIPT --out {} --replan` (complete runs are kept, not rerun)", out.display());
         let Some(at) = text.rfind("# checksum\t") else {
             bail!("{} is not a complete sweep manifest (no checksum line): {replan}", path.display());
         };
@@ -131,11 +138,19 @@ impl Manifest {
         if tail.trim_end().strip_prefix("# checksum\t") != Some(checksum(body).as_str()) {
             bail!("{} was edited by hand (its checksum does not match), and tasks run what it says: {replan}", path.display());
         }
-        let mut m = Manifest { script: PathBuf::new(), script_hash: String::new(), sets: Vec::new(), out: PathBuf::new(), exe: PathBuf::new(), runs: Vec::new() };
+        let mut m = Manifest {
+            script: PathBuf::new(),
+            script_hash: String::new(),
+            sets: Vec::new(),
+            out: PathBuf::new(),
+            exe: PathBuf::new(),
+            runs: Vec::new(),
+        };
         let mut in_runs = false;
         for line in body.lines() {
             if in_runs {
-                let (key, command) = line.split_once('\t').with_context(|| format!("{}: a run line without a tab: {line:?}", path.display()))?;
+                let (key, command) =
+                    line.split_once('\t').with_context(|| format!("{}: a run line without a tab: {line:?}", path.display()))?;
                 m.runs.push(PlannedRun { key: key.into(), command: command.into() });
             } else if line == "run\tcommand" {
                 in_runs = true;
@@ -164,7 +179,14 @@ mod tests {
     use super::*;
 
     fn sample(out: &Path) -> Manifest {
-        let mut m = Manifest { script: "/x/table2.rhai".into(), script_hash: "00ff".into(), sets: vec!["dataset=mfeat".into(), "note=it's".into()], out: out.into(), exe: "/bin/gapscope".into(), runs: vec![] };
+        let mut m = Manifest {
+            script: "/x/table2.rhai".into(),
+            script_hash: "00ff".into(),
+            sets: vec!["dataset=mfeat".into(), "note=it's".into()],
+            out: out.into(),
+            exe: "/bin/gapscope".into(),
+            runs: vec![],
+        };
         for key in ["concat/seed0", "d&r/seed0", "tau=0 (all)/seed1"] {
             m.runs.push(PlannedRun { key: key.into(), command: m.command(Some(key)) });
         }
@@ -189,7 +211,10 @@ mod tests {
     #[test]
     fn commands_quote_for_the_shell() {
         let m = sample(Path::new("/o"));
-        assert_eq!(m.runs[2].command, "/bin/gapscope run /x/table2.rhai --set dataset=mfeat --set 'note=it'\\''s' --set out=/o --set 'sweep_run=tau=0 (all)/seed1'");
+        assert_eq!(
+            m.runs[2].command,
+            "/bin/gapscope run /x/table2.rhai --set dataset=mfeat --set 'note=it'\\''s' --set out=/o --set 'sweep_run=tau=0 (all)/seed1'"
+        );
         assert_eq!(quote("d&r/seed0"), "'d&r/seed0'");
     }
 }

@@ -29,11 +29,21 @@ pub fn add(record: &str) -> Result<String, String> {
         let c = p.as_mut().ok_or("sweep_plan: only `gapscope sweep` plans runs; in a script, ex::sweep runs them")?;
         let key = Path::new(record)
             .strip_prefix(&c.out)
-            .map_err(|_| format!("sweep_plan: the run folder {record} is not under the sweep's output folder {}: build run folders from param(\"out\")", c.out.display()))?
+            .map_err(|_| {
+                format!(
+                    "sweep_plan: the run folder {record} is not under the sweep's output folder {}: build run folders from param(\"out\")",
+                    c.out.display()
+                )
+            })?
             .to_string_lossy()
             .to_string();
-        if key.is_empty() || key.contains(['\t', '\n', '\r']) || key.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part.starts_with('.')) {
-            return Err(format!("sweep_plan: {key:?} cannot name a run folder (no empty, hidden or dot parts, tabs or newlines): rename the variant"));
+        if key.is_empty()
+            || key.contains(['\t', '\n', '\r'])
+            || key.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part.starts_with('.'))
+        {
+            return Err(format!(
+                "sweep_plan: {key:?} cannot name a run folder (no empty, hidden or dot parts, tabs or newlines): rename the variant"
+            ));
         }
         if c.keys.contains(&key) {
             return Err(format!("sweep_plan: the grid names the run {key} twice: give each variant a distinct name"));
@@ -67,7 +77,14 @@ pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path) -> Result<Ma
         Ok(_) => {}
     }
     let script_hash = std::fs::read_to_string(script).map(|t| super::manifest::checksum(&t)).unwrap_or_default();
-    let mut m = Manifest { script: script.to_path_buf(), script_hash, sets: sets.to_vec(), out: out.to_path_buf(), exe: exe.to_path_buf(), runs: Vec::new() };
+    let mut m = Manifest {
+        script: script.to_path_buf(),
+        script_hash,
+        sets: sets.to_vec(),
+        out: out.to_path_buf(),
+        exe: exe.to_path_buf(),
+        runs: Vec::new(),
+    };
     for key in keys {
         let command = m.command(Some(&key));
         m.runs.push(PlannedRun { key, command });

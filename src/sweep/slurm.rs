@@ -215,12 +215,16 @@ pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions, task: TaskOptions
     let mut sub = Submission { arrays: Vec::new(), gather: String::new() };
     for (i, chunk) in keys.chunks(limit).enumerate() {
         let list = d.join(format!("keys-{stamp}-{i}.txt"));
-        std::fs::write(&list, chunk.iter().map(|k| format!("{k}\n")).collect::<String>()).with_context(|| format!("cannot write {}", list.display()))?;
+        std::fs::write(&list, chunk.iter().map(|k| format!("{k}\n")).collect::<String>())
+            .with_context(|| format!("cannot write {}", list.display()))?;
         let mut spec = format!("0-{}", chunk.len() - 1);
         if let Some(n) = o.max_parallel {
             spec.push_str(&format!("%{n}"));
         }
-        let id = parse_job_id(&slurm_command("sbatch", &["--parsable".into(), format!("--array={spec}"), array.display().to_string(), list.display().to_string()])?)?;
+        let id = parse_job_id(&slurm_command(
+            "sbatch",
+            &["--parsable".into(), format!("--array={spec}"), array.display().to_string(), list.display().to_string()],
+        )?)?;
         // Recorded at once: a failure further on still leaves this array findable.
         let mut jobs = std::fs::OpenOptions::new().create(true).append(true).open(jobs_file(&m.out))?;
         std::io::Write::write_all(&mut jobs, format!("{id}\t{}\n", list.display()).as_bytes())?;
@@ -234,7 +238,11 @@ pub fn submit(m: &Manifest, keys: &[String], o: &SlurmOptions, task: TaskOptions
     }
     args.push(gather.display().to_string());
     sub.gather = parse_job_id(&slurm_command("sbatch", &args).with_context(|| {
-        format!("the runs were submitted (jobs {}) but the gather job was not: when they end, run `gapscope sweep {} --gather`", after.join(", "), m.out.display())
+        format!(
+            "the runs were submitted (jobs {}) but the gather job was not: when they end, run `gapscope sweep {} --gather`",
+            after.join(", "),
+            m.out.display()
+        )
     })?)?;
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(gather_file(&m.out))?;
     std::io::Write::write_all(&mut file, format!("{}\n", sub.gather).as_bytes())?;
@@ -298,12 +306,15 @@ fn listing(out: &Path) -> Option<Vec<(String, Option<usize>, Queued)>> {
 /// cannot be run (no Slurm here) or the sweep never went to Slurm.
 pub fn queue(out: &Path) -> Option<HashMap<String, Queued>> {
     let jobs = std::fs::read_to_string(jobs_file(out)).ok()?;
-    let lists: HashMap<String, PathBuf> = jobs.lines().filter_map(|l| l.split_once('\t')).map(|(id, list)| (id.to_string(), PathBuf::from(list))).collect();
+    let lists: HashMap<String, PathBuf> =
+        jobs.lines().filter_map(|l| l.split_once('\t')).map(|(id, list)| (id.to_string(), PathBuf::from(list))).collect();
     let mut keys_of: HashMap<String, Vec<String>> = HashMap::new();
     let mut by_key = HashMap::new();
     for (array, task, q) in listing(out)? {
         let (Some(list), Some(task)) = (lists.get(&array), task) else { continue };
-        let keys = keys_of.entry(array.clone()).or_insert_with(|| std::fs::read_to_string(list).map(|t| t.lines().map(String::from).collect()).unwrap_or_default());
+        let keys = keys_of
+            .entry(array.clone())
+            .or_insert_with(|| std::fs::read_to_string(list).map(|t| t.lines().map(String::from).collect()).unwrap_or_default());
         if let Some(key) = keys.get(task) {
             by_key.insert(key.clone(), q);
         }

@@ -36,7 +36,9 @@ pub fn now() -> u64 {
 }
 
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| std::env::var("HOSTNAME").unwrap_or_default())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| std::env::var("HOSTNAME").unwrap_or_default())
 }
 
 /// A key as one file name: `/` and `%` escaped (`ogm-ge/seed2` -> `ogm-ge%2Fseed2`).

@@ -79,7 +79,10 @@ fn one(m: &Manifest, key: &str, queue: Option<&HashMap<String, Queued>>) -> RunS
                 None => st(Status::Running, format!("on {}, process {} (cannot check from here){log}", s.host, s.pid)),
             }
         }
-        "failed" => st(Status::Failed, format!("exit {}: {}{log}", s.exit_code.unwrap_or(1), s.error.as_deref().unwrap_or("").lines().next().unwrap_or(""))),
+        "failed" => st(
+            Status::Failed,
+            format!("exit {}: {}{log}", s.exit_code.unwrap_or(1), s.error.as_deref().unwrap_or("").lines().next().unwrap_or("")),
+        ),
         "stopped" => st(Status::Stopped, format!("{}; resumes from its checkpoint{log}", s.error.as_deref().unwrap_or("stopped"))),
         // "complete" whose final table is gone: it was deleted, so it is to be run again.
         _ => st(Status::Missing, "its final table was removed".into()),
@@ -97,7 +100,14 @@ pub fn counts(all: &[RunStatus]) -> HashMap<Status, usize> {
 /// The `--status` report: the counts, then every run that is not complete.
 pub fn render(m: &Manifest, all: &[RunStatus], slurm_note: &str) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "sweep {}: {} {} ({} runs)", m.out.display(), m.script.display(), m.sets.iter().map(|x| format!("--set {x}")).collect::<Vec<_>>().join(" "), all.len());
+    let _ = writeln!(
+        s,
+        "sweep {}: {} {} ({} runs)",
+        m.out.display(),
+        m.script.display(),
+        m.sets.iter().map(|x| format!("--set {x}")).collect::<Vec<_>>().join(" "),
+        all.len()
+    );
     let c = counts(all);
     let line: Vec<String> = Status::ALL.iter().map(|k| format!("{} {}", k.name(), c.get(k).copied().unwrap_or(0))).collect();
     let _ = writeln!(s, "{}", line.join(" · "));

@@ -47,7 +47,12 @@ pub fn run(out: &Path, key: &str, opts: TaskOptions) -> Result<u8> {
     let max_starts = opts.max_starts;
     let m = Manifest::read(out)?;
     if m.run(key).is_none() {
-        bail!("{key:?} is not a run of the sweep in {} (see its {}): run `gapscope sweep {} --status` for the list", out.display(), super::manifest::FILE, out.display());
+        bail!(
+            "{key:?} is not a run of the sweep in {} (see its {}): run `gapscope sweep {} --status` for the list",
+            out.display(),
+            super::manifest::FILE,
+            out.display()
+        );
     }
     if state::complete(out, key) {
         eprintln!("sweep: {key} is already complete; nothing to do");
@@ -113,7 +118,9 @@ pub fn run(out: &Path, key: &str, opts: TaskOptions) -> Result<u8> {
         Ok(_) => {
             s.state = "failed".into();
             s.exit_code = Some(1);
-            s.error = Some(format!("the script ended without recording {key}/final.parquet: does its grid go through ex::sweep with the sweep's out folder?"));
+            s.error = Some(format!(
+                "the script ended without recording {key}/final.parquet: does its grid go through ex::sweep with the sweep's out folder?"
+            ));
             1
         }
         Err(e) => {

@@ -55,7 +55,18 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for k in [Kind::Uint8, Kind::Int8, Kind::Int16, Kind::Int, Kind::Int64, Kind::Half, Kind::Float, Kind::Double, Kind::Bool, Kind::BFloat16] {
+        for k in [
+            Kind::Uint8,
+            Kind::Int8,
+            Kind::Int16,
+            Kind::Int,
+            Kind::Int64,
+            Kind::Half,
+            Kind::Float,
+            Kind::Double,
+            Kind::Bool,
+            Kind::BFloat16,
+        ] {
             assert_eq!(parse_kind(kind_name(k)).unwrap(), k);
         }
         assert!(parse_kind("float128").unwrap_err().to_string().contains("unknown dtype"));

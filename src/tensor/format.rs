@@ -122,10 +122,7 @@ enum Mode {
 
 impl Formatter {
     fn new(values: &[Nested]) -> Self {
-        let floats: Vec<f64> = values
-            .iter()
-            .filter_map(|v| if let Nested::Float(f) = v { Some(*f) } else { None })
-            .collect();
+        let floats: Vec<f64> = values.iter().filter_map(|v| if let Nested::Float(f) = v { Some(*f) } else { None }).collect();
         let mode = if floats.is_empty() {
             Mode::Plain
         } else {
@@ -133,9 +130,17 @@ impl Formatter {
             let integral = floats.iter().filter(|f| f.is_finite()).all(|f| f.fract() == 0.0);
             let (lo, hi) = finite.iter().fold((f64::INFINITY, 0f64), |(lo, hi), &f| (lo.min(f), hi.max(f)));
             if finite.is_empty() {
-                if integral { Mode::IntegralFloat } else { Mode::Fixed }
+                if integral {
+                    Mode::IntegralFloat
+                } else {
+                    Mode::Fixed
+                }
             } else if integral {
-                if hi / lo > 1000.0 || hi > 1e8 { Mode::Scientific } else { Mode::IntegralFloat }
+                if hi / lo > 1000.0 || hi > 1e8 {
+                    Mode::Scientific
+                } else {
+                    Mode::IntegralFloat
+                }
             } else if hi / lo > 1000.0 || hi > 1e8 || lo < 1e-4 {
                 Mode::Scientific
             } else {
@@ -156,10 +161,22 @@ impl Formatter {
 
     fn raw(&self, v: &Nested) -> String {
         match v {
-            Nested::Bool(b) => if *b { "True".into() } else { "False".into() },
+            Nested::Bool(b) => {
+                if *b {
+                    "True".into()
+                } else {
+                    "False".into()
+                }
+            }
             Nested::Int(i) => i.to_string(),
             Nested::Float(f) if f.is_nan() => "nan".into(),
-            Nested::Float(f) if f.is_infinite() => if *f > 0.0 { "inf".into() } else { "-inf".into() },
+            Nested::Float(f) if f.is_infinite() => {
+                if *f > 0.0 {
+                    "inf".into()
+                } else {
+                    "-inf".into()
+                }
+            }
             Nested::Float(f) => match self.mode {
                 Mode::IntegralFloat | Mode::Plain => format!("{f:.0}."),
                 Mode::Fixed => format!("{f:.4}"),

@@ -67,7 +67,12 @@ fn check_pair(op: &str, logits: &Tensor, labels: &Tensor) -> Result<()> {
         let lo = check(op, labels.f_min().and_then(|t| t.f_int64_value(&[])))?;
         let hi = check(op, labels.f_max().and_then(|t| t.f_int64_value(&[])))?;
         if lo < 0 || hi >= ls[1] {
-            return Err(Error::arg(format!("{op}: label {} is outside [0, {}) for {} classes", if lo < 0 { lo } else { hi }, ls[1], ls[1])));
+            return Err(Error::arg(format!(
+                "{op}: label {} is outside [0, {}) for {} classes",
+                if lo < 0 { lo } else { hi },
+                ls[1],
+                ls[1]
+            )));
         }
     }
     Ok(())
@@ -115,7 +120,13 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor, o: &CrossEntropy) -> Resu
     };
     // PyTorch's weighted mean divides by the weight of the labels drawn, not the batch size.
     let denominator = match (&o.class_weights, o.reduction) {
-        (Some(w), Reduction::Mean) => Some(check(op, w.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(logits.device())).and_then(|w| w.f_index_select(0, labels)).and_then(|w| w.f_sum(Kind::Float)))?),
+        (Some(w), Reduction::Mean) => Some(check(
+            op,
+            w.f_to_kind(Kind::Float)
+                .and_then(|w| w.f_to_device(logits.device()))
+                .and_then(|w| w.f_index_select(0, labels))
+                .and_then(|w| w.f_sum(Kind::Float)),
+        )?),
         _ => None,
     };
     let per_sample = match &o.weights {

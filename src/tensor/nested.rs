@@ -92,7 +92,13 @@ fn collect<'a>(
                 Some(k) if (k == Leaf::Bool) != (this == Leaf::Bool) => {
                     return Err(Error::arg(format!("mixed bools and numbers in one tensor at {}", where_())))
                 }
-                Some(k) => if this > k { this } else { k },
+                Some(k) => {
+                    if this > k {
+                        this
+                    } else {
+                        k
+                    }
+                }
             });
             leaves.push(leaf);
         }

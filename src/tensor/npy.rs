@@ -65,7 +65,10 @@ pub fn parse_header(bytes: &[u8]) -> std::result::Result<(Header, usize), String
         2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(format!("unsupported .npy version {v}")),
     };
-    let end = start.checked_add(len).filter(|&e| e <= bytes.len()).ok_or_else(|| format!("truncated header: it claims {len} bytes, the file has {}", bytes.len().saturating_sub(start)))?;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| format!("truncated header: it claims {len} bytes, the file has {}", bytes.len().saturating_sub(start)))?;
     let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| "header is not text".to_string())?;
     let descr = field(text, "descr")?.trim_matches(|c| c == '\'' || c == '"');
     let (kind, elem_size, big_endian) = dtype(descr)?;
@@ -78,7 +81,9 @@ pub fn parse_header(bytes: &[u8]) -> std::result::Result<(Header, usize), String
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse::<i64>().ok().filter(|&d| d >= 0).ok_or_else(|| format!("header: bad dimension '{s}' in shape")))
+        .map(|s| {
+            s.trim_end_matches('L').parse::<i64>().ok().filter(|&d| d >= 0).ok_or_else(|| format!("header: bad dimension '{s}' in shape"))
+        })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok((Header { kind, elem_size, big_endian, fortran_order, shape }, end))
 }
@@ -117,7 +122,8 @@ mod tests {
     use super::*;
 
     fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut header = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': ({shape}), }}", if fortran { "True" } else { "False" });
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': ({shape}), }}", if fortran { "True" } else { "False" });
         while (10 + header.len() + 1) % 64 != 0 {
             header.push(' ');
         }

@@ -11,11 +11,7 @@ pub fn norm_dim(op: &str, dim: i64, ndim: usize) -> Result<i64> {
     let n = ndim.max(1) as i64;
     let d = if dim < 0 { dim + n } else { dim };
     if d < 0 || d >= n {
-        return Err(Error::arg(format!(
-            "{op}: dim {dim} is out of range for a {ndim}-d tensor (valid: {} to {})",
-            -n,
-            n - 1
-        )));
+        return Err(Error::arg(format!("{op}: dim {dim} is out of range for a {ndim}-d tensor (valid: {} to {})", -n, n - 1)));
     }
     Ok(d)
 }

@@ -65,7 +65,15 @@ fn sync(path: &Path) -> Result<()> {
 }
 
 /// Writes the checkpoint of `epoch` under `dir` and prunes all but the newest `keep`.
-pub fn save(dir: &Path, epoch: i64, model: &Model, opt: Option<&Optimizer>, tensors: &[(String, Tensor)], state: Value, keep: usize) -> Result<PathBuf> {
+pub fn save(
+    dir: &Path,
+    epoch: i64,
+    model: &Model,
+    opt: Option<&Optimizer>,
+    tensors: &[(String, Tensor)],
+    state: Value,
+    keep: usize,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let name = epoch_dir_name(epoch);
     let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
@@ -147,7 +155,11 @@ pub fn load(path: &Path, model: &Model, opt: Option<&mut Optimizer>) -> Result<L
         };
         let kind = saved.get("kind").and_then(Value::as_str).unwrap_or("");
         if kind != opt.kind_name() {
-            return Err(Error::arg(format!("{}: the optimizer state is {kind}'s, this optimizer is {}; build it with kind: \"{kind}\"", path.display(), opt.kind_name())));
+            return Err(Error::arg(format!(
+                "{}: the optimizer state is {kind}'s, this optimizer is {}; build it with kind: \"{kind}\"",
+                path.display(),
+                opt.kind_name()
+            )));
         }
         opt.load_state(&load_safetensors(&path.join("optimizer.safetensors"))?)?;
         if let Some(lr) = saved.get("lr").and_then(Value::as_f64) {

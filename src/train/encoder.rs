@@ -19,8 +19,12 @@ use tch::nn;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum EncoderKind {
-    Mlp { hidden: Vec<i64> },
-    Cnn { width: i64 },
+    Mlp {
+        hidden: Vec<i64>,
+    },
+    Cnn {
+        width: i64,
+    },
     ResNet18,
     /// ResNet-18 with PMR's compress / recover stack after layer 2.
     ResNet18Compress,
@@ -36,7 +40,11 @@ impl EncoderKind {
         };
         let sizes = |arg: &str| -> Result<Vec<i64>> {
             let v: Option<Vec<i64>> = arg.split(',').map(|s| s.trim().parse::<i64>().ok().filter(|&n| n > 0)).collect();
-            v.filter(|v| !v.is_empty()).ok_or_else(|| Error::arg(format!("encoder \"{name}\": sizes after ':' must be positive integers separated by commas, e.g. \"mlp:128,64\" or \"cnn:16\"")))
+            v.filter(|v| !v.is_empty()).ok_or_else(|| {
+                Error::arg(format!(
+                    "encoder \"{name}\": sizes after ':' must be positive integers separated by commas, e.g. \"mlp:128,64\" or \"cnn:16\""
+                ))
+            })
         };
         match (base, arg) {
             ("mlp", None) => Ok(EncoderKind::Mlp { hidden: vec![256, 256] }),
@@ -133,7 +141,11 @@ impl Compress {
             }
         };
         let u = p / "recover_layer";
-        let up = kernels.iter().enumerate().map(|(i, (k, s))| ConvTranspose::new(&(&u / i.to_string()), if i == 0 { 512 } else { 128 }, 128, *k, *s)).collect();
+        let up = kernels
+            .iter()
+            .enumerate()
+            .map(|(i, (k, s))| ConvTranspose::new(&(&u / i.to_string()), if i == 0 { 512 } else { 128 }, 128, *k, *s))
+            .collect();
         Ok(Compress { down, up })
     }
 
@@ -197,7 +209,10 @@ impl Encoder {
                 let mut c = cin;
                 for (i, &w) in widths.iter().enumerate() {
                     let stride = if i == 0 { 1 } else { 2 };
-                    blocks.push((Conv::new(&(p / format!("conv{}", i + 1)), c, w, 3, stride, 1, false), BatchNorm::new(&(p / format!("bn{}", i + 1)), w)));
+                    blocks.push((
+                        Conv::new(&(p / format!("conv{}", i + 1)), c, w, 3, stride, 1, false),
+                        BatchNorm::new(&(p / format!("bn{}", i + 1)), w),
+                    ));
                     c = w;
                 }
                 (Net::Cnn(blocks), c)
@@ -223,7 +238,15 @@ impl Encoder {
                     layers.push(Block::new(&(&lp / "1"), w, w, 1));
                     c = w;
                 }
-                (Net::ResNet { conv1: Conv::new(&(p / "conv1"), cin, 64, 7, 2, 3, false), bn1: BatchNorm::new(&(p / "bn1"), 64), layers, compress }, 512)
+                (
+                    Net::ResNet {
+                        conv1: Conv::new(&(p / "conv1"), cin, 64, 7, 2, 3, false),
+                        bn1: BatchNorm::new(&(p / "bn1"), 64),
+                        layers,
+                        compress,
+                    },
+                    512,
+                )
             }
         };
         Ok(Encoder { kind: kind.clone(), input: input.to_vec(), dim, net })
@@ -233,7 +256,11 @@ impl Encoder {
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let size = x.size();
         if size.len() != self.input.len() + 1 || size[1..] != self.input[..] {
-            return Err(Error::arg(format!("encoder {}: expected inputs [B, {}], got {size:?}", self.kind.name(), self.input.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))));
+            return Err(Error::arg(format!(
+                "encoder {}: expected inputs [B, {}], got {size:?}",
+                self.kind.name(),
+                self.input.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+            )));
         }
         let x = check("encoder", x.f_to_kind(Kind::Float))?;
         let b = size[0];

@@ -48,7 +48,9 @@ impl FusionKind {
             "film" => Ok(FusionKind::Film),
             "gated" => Ok(FusionKind::Gated),
             "shared" => Ok(FusionKind::Shared),
-            other => Err(Error::arg(format!("unknown fusion \"{other}\": use \"concat\", \"concat+heads\", \"sum\", \"film\", \"gated\", \"shared\" or \"shared_mlp\""))),
+            other => Err(Error::arg(format!(
+                "unknown fusion \"{other}\": use \"concat\", \"concat+heads\", \"sum\", \"film\", \"gated\", \"shared\" or \"shared_mlp\""
+            ))),
         }
     }
 
@@ -97,7 +99,12 @@ fn unit_rows(x: &Tensor) -> Result<Tensor> {
 
 /// scale · x̂ · Ŵᵀ: each sample and each class's weight row normalised separately.
 fn cosine_logits(x: &Tensor, w: &Tensor, scale: f64) -> Result<Tensor> {
-    check("cosine", unit_rows(x)?.f_matmul(&unit_rows(w)?.f_t_copy().map_err(|e| crate::error::Error::torch("cosine", e))?).and_then(|l| l.f_mul_scalar(scale)))
+    check(
+        "cosine",
+        unit_rows(x)?
+            .f_matmul(&unit_rows(w)?.f_t_copy().map_err(|e| crate::error::Error::torch("cosine", e))?)
+            .and_then(|l| l.f_mul_scalar(scale)),
+    )
 }
 
 /// Per-sample fusion gates [B, N] from each modality's logits: entropies from log_softmax,
@@ -105,7 +112,14 @@ fn cosine_logits(x: &Tensor, w: &Tensor, scale: f64) -> Result<Tensor> {
 /// (the reference code's gate over the whole batch made results depend on batch make-up).
 pub fn entropy_gates(per: &[Tensor]) -> Result<Tensor> {
     let op = "entropy gates";
-    let entropy = |l: &Tensor| check(op, l.f_log_softmax(-1, tch::Kind::Float).and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, tch::Kind::Float)).and_then(|s| s.f_neg()));
+    let entropy = |l: &Tensor| {
+        check(
+            op,
+            l.f_log_softmax(-1, tch::Kind::Float)
+                .and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, tch::Kind::Float))
+                .and_then(|s| s.f_neg()),
+        )
+    };
     let h = check(op, Tensor::f_stack(&per.iter().map(entropy).collect::<Result<Vec<_>>>()?, 1))?;
     // softmax(max H − H) over the modalities is exactly the normalised exp(max H − H_m).
     check(op, h.f_neg().and_then(|x| x.f_softmax(1, tch::Kind::Float)))
@@ -170,8 +184,18 @@ impl Fusion {
             // Two modalities keep their historical names (fc_a, fc_v); more are numbered.
             FusionKind::Sum if n == 2 => vec![Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
             FusionKind::Sum => dims.iter().enumerate().map(|(i, &d)| Linear::new(&(p / format!("fc_{i}")), d, classes)).collect(),
-            FusionKind::Film => vec![Linear::new(&(p / "fc_film"), da, 2 * dv), Linear::new(&(p / "fc_out"), dv, classes), Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
-            FusionKind::Gated => vec![Linear::new(&(p / "fc_gate"), da, dv), Linear::new(&(p / "fc_out"), dv, classes), Linear::new(&(p / "fc_a"), da, classes), Linear::new(&(p / "fc_v"), dv, classes)],
+            FusionKind::Film => vec![
+                Linear::new(&(p / "fc_film"), da, 2 * dv),
+                Linear::new(&(p / "fc_out"), dv, classes),
+                Linear::new(&(p / "fc_a"), da, classes),
+                Linear::new(&(p / "fc_v"), dv, classes),
+            ],
+            FusionKind::Gated => vec![
+                Linear::new(&(p / "fc_gate"), da, dv),
+                Linear::new(&(p / "fc_out"), dv, classes),
+                Linear::new(&(p / "fc_a"), da, classes),
+                Linear::new(&(p / "fc_v"), dv, classes),
+            ],
             FusionKind::Shared | FusionKind::SharedMlp => {
                 if dims.iter().any(|&d| d != da) {
                     return Err(Error::arg(format!(
@@ -219,7 +243,12 @@ impl Fusion {
             let weights: Vec<Tensor> = match self.kind {
                 FusionKind::Concat => self.concat_blocks(&self.layers[0].weight)?,
                 FusionKind::Sum => self.layers.iter().map(|l| l.weight.shallow_clone()).collect(),
-                other => return Err(Error::arg(format!("cosine logits (MMCosine) need a concat or sum head, not {}: its logits are not a sum of one linear map per modality", other.name()))),
+                other => {
+                    return Err(Error::arg(format!(
+                    "cosine logits (MMCosine) need a concat or sum head, not {}: its logits are not a sum of one linear map per modality",
+                    other.name()
+                )))
+                }
             };
             let per = features.iter().zip(&weights).map(|(x, w)| cosine_logits(x, w, scale)).collect::<Result<Vec<_>>>()?;
             return Ok(Logits { fused: sum_all(op, &per)?, per });
@@ -228,7 +257,10 @@ impl Fusion {
             let per = features.iter().map(|x| self.shared_logits(x)).collect::<Result<Vec<_>>>()?;
             let fused = match rule {
                 HeadRule::Mix { .. } if n != 2 => {
-                    return Err(Error::arg(format!("the {} head rule (MLA's fixed fusion) weighs the first of two modalities; this model has {n}", rule.describe())));
+                    return Err(Error::arg(format!(
+                        "the {} head rule (MLA's fixed fusion) weighs the first of two modalities; this model has {n}",
+                        rule.describe()
+                    )));
                 }
                 HeadRule::EntropyGate => {
                     // Σ_m λ_m·l_m in the model's order (first·λ_0 + second·λ_1 for two).
@@ -255,11 +287,14 @@ impl Fusion {
                 let fc = &self.layers[0];
                 let share = check(op, fc.bias.f_div_scalar(n as f64))?;
                 let blocks = self.concat_blocks(&fc.weight)?;
-                let split = features.iter().zip(&blocks).map(|(x, w)| check(op, x.f_linear(w, Some(&share)))).collect::<Result<Vec<_>>>()?;
+                let split =
+                    features.iter().zip(&blocks).map(|(x, w)| check(op, x.f_linear(w, Some(&share)))).collect::<Result<Vec<_>>>()?;
                 let fused = sum_all(op, &split)?;
                 let per = match self.kind {
                     // The unimodal logits come from each modality's own head, not the split.
-                    FusionKind::ConcatHeads => features.iter().zip(&self.layers[1..]).map(|(x, l)| l.forward(x)).collect::<Result<Vec<_>>>()?,
+                    FusionKind::ConcatHeads => {
+                        features.iter().zip(&self.layers[1..]).map(|(x, l)| l.forward(x)).collect::<Result<Vec<_>>>()?
+                    }
                     _ => split,
                 };
                 Ok(Logits { fused, per })

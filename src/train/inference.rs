@@ -52,11 +52,17 @@ pub fn predict(model: &Model, split: &Split, batch_size: usize) -> Result<Output
 }
 
 /// `predict` with another forward pass (Shapley's with modalities removed).
-pub fn predict_with(model: &Model, split: &Split, batch_size: usize, forward: impl Fn(&Model, &[&Tensor]) -> Result<crate::train::fusion::Logits>) -> Result<Outputs> {
+pub fn predict_with(
+    model: &Model,
+    split: &Split,
+    batch_size: usize,
+    forward: impl Fn(&Model, &[&Tensor]) -> Result<crate::train::fusion::Logits>,
+) -> Result<Outputs> {
     let _guard = tch::no_grad_guard();
     let opts = BatchOptions { batch_size, shuffle: false, augment: false, ..BatchOptions::default() };
     let n = model.modalities.len();
-    let (mut f, mut per, mut y, mut idx): (Vec<Tensor>, Vec<Vec<Tensor>>, Vec<Tensor>, Vec<Tensor>) = (Vec::new(), (0..n).map(|_| Vec::new()).collect(), Vec::new(), Vec::new());
+    let (mut f, mut per, mut y, mut idx): (Vec<Tensor>, Vec<Vec<Tensor>>, Vec<Tensor>, Vec<Tensor>) =
+        (Vec::new(), (0..n).map(|_| Vec::new()).collect(), Vec::new(), Vec::new());
     for b in Batches::new(split, &opts)? {
         crate::interrupt::check("predict")?;
         let b = b?;
@@ -95,7 +101,10 @@ pub fn evaluate(model: &Model, split: &Split, batch_size: usize) -> Result<Evalu
     let truth = check("evaluate", Vec::<i64>::try_from(&out.labels))?;
     let argmax = |t: &Tensor| check("evaluate", t.f_argmax(-1, false).and_then(|p| Vec::<i64>::try_from(&p)));
     let k = model.classes as usize;
-    Ok(Evaluation { fused: scores(&argmax(&out.fused)?, &truth, k), per: out.per.iter().map(|l| Ok(scores(&argmax(l)?, &truth, k))).collect::<Result<_>>()? })
+    Ok(Evaluation {
+        fused: scores(&argmax(&out.fused)?, &truth, k),
+        per: out.per.iter().map(|l| Ok(scores(&argmax(l)?, &truth, k))).collect::<Result<_>>()?,
+    })
 }
 
 /// Per-sample gaps over a split (eval mode), with each modality's mean true-class score.
@@ -113,9 +122,15 @@ pub fn collect(model: &Model, split: &Split, kind: GapKind, batch_size: usize) -
     }
     let out = predict(model, split, batch_size)?;
     let g = crate::gap::gap_against_rest(&out.per, &out.labels, kind)?;
-    let mean = |logits: &Tensor| -> Result<f64> { check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))) };
+    let mean = |logits: &Tensor| -> Result<f64> {
+        check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])))
+    };
     let others: Vec<f64> = out.per[1..].iter().map(mean).collect::<Result<_>>()?;
-    Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(&out.per[0])?, score_second: others.iter().sum::<f64>() / others.len() as f64 })
+    Ok(Collected {
+        gaps: check("collect", g.f_to_kind(Kind::Double))?,
+        score_first: mean(&out.per[0])?,
+        score_second: others.iter().sum::<f64>() / others.len() as f64,
+    })
 }
 
 /// The gaps of modality `pair.0` minus modality `pair.1` (indices in the model's order).
@@ -123,7 +138,9 @@ pub fn collect_pair(model: &Model, split: &Split, kind: GapKind, batch_size: usi
     let out = predict(model, split, batch_size)?;
     let (a, b) = (&out.per[pair.0], &out.per[pair.1]);
     let g = gap(a, b, &out.labels, kind)?;
-    let mean = |logits: &Tensor| -> Result<f64> { check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))) };
+    let mean = |logits: &Tensor| -> Result<f64> {
+        check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])))
+    };
     Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(a)?, score_second: mean(b)? })
 }
 

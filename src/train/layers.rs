@@ -16,7 +16,11 @@ pub struct Conv {
 impl Conv {
     /// k x k convolution, Kaiming-normal (fan out, ReLU) as torchvision's ResNet initialises.
     pub fn new(p: &nn::Path, cin: i64, cout: i64, k: i64, stride: i64, padding: i64, bias: bool) -> Conv {
-        let init = Init::Kaiming { dist: nn::init::NormalOrUniform::Normal, fan: nn::init::FanInOut::FanOut, non_linearity: nn::init::NonLinearity::ReLU };
+        let init = Init::Kaiming {
+            dist: nn::init::NormalOrUniform::Normal,
+            fan: nn::init::FanInOut::FanOut,
+            non_linearity: nn::init::NonLinearity::ReLU,
+        };
         let weight = p.var("weight", &[cout, cin, k, k], init);
         let bias = bias.then(|| p.var("bias", &[cout], Init::Const(0.0)));
         Conv { weight, bias, stride, padding }
@@ -78,7 +82,20 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        check("batch_norm", Tensor::f_batch_norm(x, Some(&self.weight), Some(&self.bias), Some(&self.running_mean), Some(&self.running_var), train, 0.1, 1e-5, true))
+        check(
+            "batch_norm",
+            Tensor::f_batch_norm(
+                x,
+                Some(&self.weight),
+                Some(&self.bias),
+                Some(&self.running_mean),
+                Some(&self.running_var),
+                train,
+                0.1,
+                1e-5,
+                true,
+            ),
+        )
     }
 }
 
@@ -91,7 +108,10 @@ impl Linear {
     /// Xavier-normal weights (the public code's init for linear layers), zero bias.
     pub fn new(p: &nn::Path, din: i64, dout: i64) -> Linear {
         let std = (2.0 / (din + dout) as f64).sqrt();
-        Linear { weight: p.var("weight", &[dout, din], Init::Randn { mean: 0.0, stdev: std }), bias: p.var("bias", &[dout], Init::Const(0.0)) }
+        Linear {
+            weight: p.var("weight", &[dout, din], Init::Randn { mean: 0.0, stdev: std }),
+            bias: p.var("bias", &[dout], Init::Const(0.0)),
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

@@ -9,8 +9,8 @@
 use super::fusion::Logits;
 use crate::error::{Error, Result};
 use crate::gap::{gap, GapKind};
-use crate::tensor::{check, Kind, Tensor};
 use crate::tensor::loss::per_sample_cross_entropy as ce;
+use crate::tensor::{check, Kind, Tensor};
 
 #[derive(Clone, Debug)]
 pub struct LossConfig {
@@ -31,7 +31,17 @@ pub struct LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        LossConfig { alpha: 1.0, beta: 1.0, gamma: 1.0, rho: 0.95, t: 0, gap: GapKind::Prob, use_weights: true, unimodal: true, mu0_raw: 0.0 }
+        LossConfig {
+            alpha: 1.0,
+            beta: 1.0,
+            gamma: 1.0,
+            rho: 0.95,
+            t: 0,
+            gap: GapKind::Prob,
+            use_weights: true,
+            unimodal: true,
+            mu0_raw: 0.0,
+        }
     }
 }
 
@@ -110,7 +120,10 @@ pub fn adaptive(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossCo
     let (ce_f, ce_a, ce_v) = (ce(&logits.fused, labels)?, ce(&logits.first(), labels)?, ce(&logits.second(), labels)?);
     let fusion = check(op, ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha)))?;
     let reg = check(op, g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta)))?;
-    let align = check(op, g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)))?;
+    let align = check(
+        op,
+        g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)),
+    )?;
     let mut inner = check(op, reg.f_add(&align))?;
     if cfg.unimodal {
         inner = check(op, inner.f_add(&ce_a).and_then(|x| x.f_add(&ce_v)))?;
@@ -151,7 +164,10 @@ fn adaptive_n(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossConf
     let ces: Vec<Tensor> = logits.per.iter().map(|l| ce(l, labels)).collect::<Result<_>>()?;
     let fusion = check(op, ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha)))?;
     let reg = check(op, g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta)))?;
-    let align = check(op, g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)))?;
+    let align = check(
+        op,
+        g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)),
+    )?;
     let mut inner = check(op, reg.f_add(&align))?;
     if cfg.unimodal {
         for c in &ces {

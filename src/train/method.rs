@@ -20,10 +20,10 @@
 
 use super::model::Model;
 use super::optim::Optimizer;
+pub use super::options::{Resolved, Value};
 use crate::data::{BatchOptions, Split};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
-pub use super::options::{Resolved, Value};
 
 /// What a step's method sees.
 pub struct StepContext<'a> {
@@ -180,7 +180,15 @@ pub fn mean_ce(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 /// The confidence score s = Σ_i softmax(l)[i, y_i], detached (OGM, OPM).
 pub fn score_sum(logits: &Tensor, labels: &Tensor) -> Result<f64> {
     let op = "score";
-    check(op, logits.f_detach().and_then(|l| l.f_softmax(-1, Kind::Double)).and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false)).and_then(|p| p.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))
+    check(
+        op,
+        logits
+            .f_detach()
+            .and_then(|l| l.f_softmax(-1, Kind::Double))
+            .and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false))
+            .and_then(|p| p.f_sum(Kind::Double))
+            .and_then(|s| s.f_double_value(&[])),
+    )
 }
 
 /// How a method names modality m in its logged terms and state: "first" / "second" for a
@@ -250,12 +258,7 @@ impl Selection {
 
     /// The indices into `params` of encoder `m`'s selected tensors.
     pub fn pick(self, model: &Model, params: &[(String, Tensor)], m: usize) -> Vec<usize> {
-        params
-            .iter()
-            .enumerate()
-            .filter(|(_, (name, t))| model.encoder_of(name) == Some(m) && self.keeps(t))
-            .map(|(i, _)| i)
-            .collect()
+        params.iter().enumerate().filter(|(_, (name, t))| model.encoder_of(name) == Some(m) && self.keeps(t)).map(|(i, _)| i).collect()
     }
 }
 
@@ -272,7 +275,11 @@ pub fn state_tensor(values: &[f64]) -> Tensor {
 
 /// Reads a named state entry written by `state_tensor`, with the length it must have.
 pub fn read_state(method: &str, state: &[(String, Tensor)], name: &str, len: usize) -> Result<Vec<f64>> {
-    let t = state.iter().find(|(n, _)| n == name).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("{method}: the saved state has no \"{name}\"")))?;
+    let t = state
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t)
+        .ok_or_else(|| Error::arg(format!("{method}: the saved state has no \"{name}\"")))?;
     let v = check(method, t.f_to_kind(Kind::Double).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t)))?;
     if v.len() != len {
         return Err(Error::arg(format!("{method}: saved \"{name}\" has {} values, expected {len}", v.len())));
@@ -283,7 +290,9 @@ pub fn read_state(method: &str, state: &[(String, Tensor)], name: &str, len: usi
 /// Refuses state entries a method does not know.
 pub fn check_state_names(method: &str, state: &[(String, Tensor)], known: &[&str]) -> Result<()> {
     match state.iter().find(|(n, _)| !known.contains(&n.as_str())) {
-        Some((n, _)) => Err(Error::arg(format!("{method}: the saved state holds \"{n}\", which this method does not keep ({})", known.join(", ")))),
+        Some((n, _)) => {
+            Err(Error::arg(format!("{method}: the saved state holds \"{n}\", which this method does not keep ({})", known.join(", "))))
+        }
         None => Ok(()),
     }
 }

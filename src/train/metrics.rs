@@ -31,7 +31,11 @@ pub fn scores(pred: &[i64], truth: &[i64], classes: usize) -> Scores {
     let present: Vec<usize> = (0..classes).filter(|&c| support[c] > 0 || predicted[c] > 0).collect();
     let f1 = |c: usize| {
         let denom = support[c] + predicted[c];
-        if denom == 0 { 0.0 } else { 2.0 * tp[c] as f64 / denom as f64 }
+        if denom == 0 {
+            0.0
+        } else {
+            2.0 * tp[c] as f64 / denom as f64
+        }
     };
     let macro_f1 = if present.is_empty() { 0.0 } else { present.iter().map(|&c| f1(c)).sum::<f64>() / present.len() as f64 };
     let per_class = (0..classes).map(|c| if support[c] == 0 { f64::NAN } else { tp[c] as f64 / support[c] as f64 }).collect();

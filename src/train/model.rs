@@ -58,7 +58,11 @@ impl Model {
         }
         let n = spec.modalities.len();
         if n < 2 || spec.shapes.len() != n || spec.encoders.len() != n {
-            return Err(Error::arg(format!("model: needs two or more modalities, each with a shape and an encoder; got {n} modalities, {} shapes, {} encoders", spec.shapes.len(), spec.encoders.len())));
+            return Err(Error::arg(format!(
+                "model: needs two or more modalities, each with a shape and an encoder; got {n} modalities, {} shapes, {} encoders",
+                spec.shapes.len(),
+                spec.encoders.len()
+            )));
         }
         // The initialisation is drawn from libtorch's global generator, seeded and held so a
         // run is repeatable even with models built on two threads at once.
@@ -66,7 +70,10 @@ impl Model {
         // scalar_safe turns that panic back into the error, naming what could not be built.
         crate::rng::with_torch_seed(spec.seed, || match crate::tensor::scalar_safe(|| Ok(Model::build(spec))) {
             Ok(built) => built,
-            Err(e) => Err(Error::arg(format!("model: libtorch could not create the parameters ({}); choose smaller encoders", crate::error::clean_torch_message(&e.to_string())))),
+            Err(e) => Err(Error::arg(format!(
+                "model: libtorch could not create the parameters ({}); choose smaller encoders",
+                crate::error::clean_torch_message(&e.to_string())
+            ))),
         })
     }
 
@@ -79,7 +86,9 @@ impl Model {
         let dims: Vec<i64> = encoders.iter().map(|e| e.dim).collect();
         let fusion = Fusion::new(&(&root / "fusion"), spec.fusion, &dims, spec.classes)?;
         // "a mlp:256,256 [8] + v mlp:256,256 [8] -> concat -> 3 classes" (checkpoints check it).
-        let parts: Vec<String> = (0..spec.modalities.len()).map(|m| format!("{} {} {:?}", spec.modalities[m], spec.encoders[m].describe(), spec.shapes[m])).collect();
+        let parts: Vec<String> = (0..spec.modalities.len())
+            .map(|m| format!("{} {} {:?}", spec.modalities[m], spec.encoders[m].describe(), spec.shapes[m]))
+            .collect();
         let architecture = format!("{} -> {} -> {} classes", parts.join(" + "), spec.fusion.name(), spec.classes);
         Ok(Model {
             vs,
@@ -111,7 +120,8 @@ impl Model {
 
     /// Which modality (its index) a parameter's encoder belongs to, from its name; None for the head.
     pub fn encoder_of(&self, name: &str) -> Option<usize> {
-        (0..self.modalities.len()).find(|&m| name.strip_prefix(param_prefix(&self.modalities[m]).as_str()).is_some_and(|rest| rest.starts_with("_net.")))
+        (0..self.modalities.len())
+            .find(|&m| name.strip_prefix(param_prefix(&self.modalities[m]).as_str()).is_some_and(|rest| rest.starts_with("_net.")))
     }
 
     pub fn device(&self) -> Device {
@@ -142,7 +152,12 @@ impl Model {
     /// needs one encoder's graph and the others' outputs only.
     pub fn encode_some(&self, inputs: &[&Tensor], train: bool, which: &[Option<bool>]) -> Result<Vec<Option<Tensor>>> {
         if inputs.len() != self.modalities.len() || which.len() != self.modalities.len() {
-            return Err(Error::arg(format!("forward: {} inputs for a model of {} modalities ({})", inputs.len(), self.modalities.len(), self.modalities.join(", "))));
+            return Err(Error::arg(format!(
+                "forward: {} inputs for a model of {} modalities ({})",
+                inputs.len(),
+                self.modalities.len(),
+                self.modalities.join(", ")
+            )));
         }
         let dev = self.device();
         let mut out = Vec::with_capacity(inputs.len());
@@ -187,7 +202,8 @@ impl Model {
     /// `num_batches_tracked` (int64) for every batch norm, sorted by name.
     pub fn state_dict(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        let tracked: Vec<String> = out.iter().filter_map(|(n, _)| n.strip_suffix(".running_mean")).map(|p| format!("{p}.num_batches_tracked")).collect();
+        let tracked: Vec<String> =
+            out.iter().filter_map(|(n, _)| n.strip_suffix(".running_mean")).map(|p| format!("{p}.num_batches_tracked")).collect();
         for name in tracked {
             out.push((name, Tensor::from(self.batches_tracked.get())));
         }
@@ -206,12 +222,16 @@ impl Model {
         for (name, t) in &own {
             match named.iter().find(|(n, _)| n == name) {
                 None => missing.push(name.clone()),
-                Some((_, given)) if given.size() != t.size() => shapes.push(format!("{name} (checkpoint {:?}, model {:?})", given.size(), t.size())),
+                Some((_, given)) if given.size() != t.size() => {
+                    shapes.push(format!("{name} (checkpoint {:?}, model {:?})", given.size(), t.size()))
+                }
                 // A tensor of another dtype would be cast without a word (float64 weights
                 // rounded, integer weights made float): say so instead.
-                Some((_, given)) if given.kind() != t.kind() => {
-                    kinds.push(format!("{name} (checkpoint {}, model {})", crate::tensor::dtype::kind_name(given.kind()), crate::tensor::dtype::kind_name(t.kind())))
-                }
+                Some((_, given)) if given.kind() != t.kind() => kinds.push(format!(
+                    "{name} (checkpoint {}, model {})",
+                    crate::tensor::dtype::kind_name(given.kind()),
+                    crate::tensor::dtype::kind_name(t.kind())
+                )),
                 Some(_) => {}
             }
         }
@@ -226,7 +246,15 @@ impl Model {
                 let more = if names.len() > 8 { format!(" and {} more", names.len() - 8) } else { String::new() };
                 Some(format!("{what} ({}): {}{more}", names.len(), shown.join(", ")))
             };
-            let parts: Vec<String> = [list("missing from the checkpoint", &missing), list("not in this model", &unexpected), list("shape differs", &shapes), list("dtype differs (convert the checkpoint, e.g. PyTorch's model.float(), before loading)", &kinds)].into_iter().flatten().collect();
+            let parts: Vec<String> = [
+                list("missing from the checkpoint", &missing),
+                list("not in this model", &unexpected),
+                list("shape differs", &shapes),
+                list("dtype differs (convert the checkpoint, e.g. PyTorch's model.float(), before loading)", &kinds),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             return Err(Error::arg(format!(
                 "{source} does not fit this model ({}): {}. Build the model with the architecture the checkpoint was saved from",
                 self.architecture,

@@ -16,9 +16,14 @@ pub enum OptimKind {
 pub enum Schedule {
     None,
     /// lr · gamma^(epoch / step) (StepLR).
-    Step { step: usize, gamma: f64 },
+    Step {
+        step: usize,
+        gamma: f64,
+    },
     /// Cosine annealing from lr to 0 over `epochs` (CosineAnnealingLR, eta_min 0).
-    Cosine { epochs: usize },
+    Cosine {
+        epochs: usize,
+    },
 }
 
 impl Schedule {
@@ -26,7 +31,9 @@ impl Schedule {
         match self {
             Schedule::None => base,
             Schedule::Step { step, gamma } => base * gamma.powi((epoch / (*step).max(1)) as i32),
-            Schedule::Cosine { epochs } => base * 0.5 * (1.0 + (std::f64::consts::PI * epoch.min(*epochs) as f64 / (*epochs).max(1) as f64).cos()),
+            Schedule::Cosine { epochs } => {
+                base * 0.5 * (1.0 + (std::f64::consts::PI * epoch.min(*epochs) as f64 / (*epochs).max(1) as f64).cos())
+            }
         }
     }
 }
@@ -46,12 +53,31 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    pub fn new(kind: OptimKind, lr: f64, weight_decay: f64, schedule: Schedule, architecture: String, params: Vec<(String, Tensor)>) -> Result<Optimizer> {
+    pub fn new(
+        kind: OptimKind,
+        lr: f64,
+        weight_decay: f64,
+        schedule: Schedule,
+        architecture: String,
+        params: Vec<(String, Tensor)>,
+    ) -> Result<Optimizer> {
         if !(lr > 0.0 && lr.is_finite()) || weight_decay < 0.0 {
-            return Err(Error::arg(format!("optimizer: lr must be positive and weight_decay >= 0, got lr {lr}, weight_decay {weight_decay}")));
+            return Err(Error::arg(format!(
+                "optimizer: lr must be positive and weight_decay >= 0, got lr {lr}, weight_decay {weight_decay}"
+            )));
         }
         let n = params.len();
-        Ok(Optimizer { kind, lr, base_lr: lr, weight_decay, schedule, architecture, params, state: (0..n).map(|_| Vec::new()).collect(), steps: 0 })
+        Ok(Optimizer {
+            kind,
+            lr,
+            base_lr: lr,
+            weight_decay,
+            schedule,
+            architecture,
+            params,
+            state: (0..n).map(|_| Vec::new()).collect(),
+            steps: 0,
+        })
     }
 
     /// "sgd", "adam" or "adamw" (stored with checkpoints: state of one kind does not fit another).
@@ -210,14 +236,22 @@ impl Optimizer {
         let known = |key: &str| key == "steps" || self.params.iter().any(|(p, _)| slots.iter().any(|s| key == format!("{p}.{s}")));
         let foreign: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).filter(|n| !known(n)).take(5).collect();
         if !foreign.is_empty() {
-            return Err(Error::arg(format!("optimizer state holds entries this {} optimizer does not have: {}", self.kind_name(), foreign.join(", "))));
+            return Err(Error::arg(format!(
+                "optimizer state holds entries this {} optimizer does not have: {}",
+                self.kind_name(),
+                foreign.join(", ")
+            )));
         }
         for ((name, p), st) in self.params.iter().zip(self.state.iter_mut()) {
             st.clear();
             for s in slots {
                 if let Some(t) = find(&format!("{name}.{s}")) {
                     if t.size() != p.size() {
-                        return Err(Error::arg(format!("optimizer state {name}.{s} has shape {:?}, the parameter {:?}", t.size(), p.size())));
+                        return Err(Error::arg(format!(
+                            "optimizer state {name}.{s} has shape {:?}, the parameter {:?}",
+                            t.size(),
+                            p.size()
+                        )));
                     }
                     st.push(check("optimizer", t.f_to_device(p.device()))?);
                 }

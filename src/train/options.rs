@@ -86,7 +86,11 @@ fn accept(valid: Valid, value: &Value) -> Option<Value> {
             let (s, e) = (w[0], w[1]);
             (s >= 0.0 && (e == -1.0 || e >= s)).then(|| value.clone())
         }
-        (Valid::HeadWeights, Value::List(w)) if w.is_empty() || (w.len() >= 3 && w.iter().all(|x| x.is_finite() && *x >= 0.0) && w.iter().sum::<f64>() > 0.0) => Some(value.clone()),
+        (Valid::HeadWeights, Value::List(w))
+            if w.is_empty() || (w.len() >= 3 && w.iter().all(|x| x.is_finite() && *x >= 0.0) && w.iter().sum::<f64>() > 0.0) =>
+        {
+            Some(value.clone())
+        }
         _ => None,
     }
 }
@@ -104,7 +108,9 @@ pub fn resolve(method: &'static str, specs: &[Spec], given: &[(String, Value)]) 
     for s in specs {
         let value = match given.iter().rev().find(|(n, _)| n == s.name) {
             None => s.default.clone(),
-            Some((_, v)) => accept(s.valid, v).ok_or_else(|| Error::arg(format!("{method}: {} must be {}, got {v}", s.name, range_text(s.valid))))?,
+            Some((_, v)) => {
+                accept(s.valid, v).ok_or_else(|| Error::arg(format!("{method}: {} must be {}, got {v}", s.name, range_text(s.valid))))?
+            }
         };
         values.push((s.name, value));
     }

@@ -51,7 +51,13 @@ impl Removal {
 fn column(keep: &Tensor, m: usize, dims: usize, like: &Tensor) -> Result<Tensor> {
     let mut shape = vec![-1i64];
     shape.extend(std::iter::repeat_n(1, dims.saturating_sub(1)));
-    check("removal", keep.f_select(1, m as i64).and_then(|c| c.f_to_kind(like.kind())).and_then(|c| c.f_to_device(like.device())).and_then(|c| c.f_reshape(shape.as_slice())))
+    check(
+        "removal",
+        keep.f_select(1, m as i64)
+            .and_then(|c| c.f_to_kind(like.kind()))
+            .and_then(|c| c.f_to_device(like.device()))
+            .and_then(|c| c.f_reshape(shape.as_slice())),
+    )
 }
 
 /// The fused logits with the modalities where `keep` [B, N] is 0 removed, sample by sample.
@@ -78,12 +84,31 @@ pub fn fused_without(model: &Model, inputs: &[&Tensor], fwd: &Forward, keep: &Te
                 return Ok(total);
             }
             // Each removed modality's share of the bias stays: (removed count)·b/N.
-            let bias = model.vs.variables().get("fusion.fc_out.bias").map(|b| b.shallow_clone()).ok_or_else(|| Error::arg("removal: the concat head has no bias".to_string()))?;
-            let removed = check("removal", keep.f_to_kind(Kind::Float).and_then(|k| k.f_to_device(total.device())).and_then(|k| k.f_rsub_scalar(1.0)).and_then(|r| r.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)))?;
-            check("removal", removed.f_mul(&bias.f_div_scalar(n as f64).map_err(|e| Error::torch("removal", e))?).and_then(|b| total.f_add(&b)))
+            let bias = model
+                .vs
+                .variables()
+                .get("fusion.fc_out.bias")
+                .map(|b| b.shallow_clone())
+                .ok_or_else(|| Error::arg("removal: the concat head has no bias".to_string()))?;
+            let removed = check(
+                "removal",
+                keep.f_to_kind(Kind::Float)
+                    .and_then(|k| k.f_to_device(total.device()))
+                    .and_then(|k| k.f_rsub_scalar(1.0))
+                    .and_then(|r| r.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)),
+            )?;
+            check(
+                "removal",
+                removed.f_mul(&bias.f_div_scalar(n as f64).map_err(|e| Error::torch("removal", e))?).and_then(|b| total.f_add(&b)),
+            )
         }
         Removal::FeatureZero => {
-            let features = fwd.features.iter().enumerate().map(|(m, x)| check("removal", x.f_mul(&column(keep, m, x.dim(), x)?))).collect::<Result<Vec<_>>>()?;
+            let features = fwd
+                .features
+                .iter()
+                .enumerate()
+                .map(|(m, x)| check("removal", x.f_mul(&column(keep, m, x.dim(), x)?)))
+                .collect::<Result<Vec<_>>>()?;
             Ok(model.head_all(&features)?.fused)
         }
         Removal::InputZero => {

@@ -28,7 +28,9 @@ impl Removal {
         match name {
             "input" => Ok(Removal::Input),
             "feature" => Ok(Removal::Feature),
-            other => Err(Error::arg(format!("shapley: remove must be \"input\" (zero the inputs) or \"feature\" (zero the encoder features), got \"{other}\""))),
+            other => Err(Error::arg(format!(
+                "shapley: remove must be \"input\" (zero the inputs) or \"feature\" (zero the encoder features), got \"{other}\""
+            ))),
         }
     }
 }
@@ -59,13 +61,18 @@ fn correct_under(model: &Model, split: &Split, removal: Removal, mask: u32, batc
     let keep = |m: usize| mask & (1 << m) != 0;
     let out: Outputs = predict_with(model, split, batch_size, |model, inputs| match removal {
         Removal::Input => {
-            let zeroed: Vec<Tensor> = inputs.iter().enumerate().map(|(m, x)| if keep(m) { Ok(x.shallow_clone()) } else { check(op, x.f_zeros_like()) }).collect::<Result<_>>()?;
+            let zeroed: Vec<Tensor> = inputs
+                .iter()
+                .enumerate()
+                .map(|(m, x)| if keep(m) { Ok(x.shallow_clone()) } else { check(op, x.f_zeros_like()) })
+                .collect::<Result<_>>()?;
             let refs: Vec<&Tensor> = zeroed.iter().collect();
             Ok(model.forward_all(&refs, false)?.logits)
         }
         Removal::Feature => {
             let f = model.encode_all(inputs, false)?;
-            let zeroed: Vec<Tensor> = f.into_iter().enumerate().map(|(m, x)| if keep(m) { Ok(x) } else { check(op, x.f_zeros_like()) }).collect::<Result<_>>()?;
+            let zeroed: Vec<Tensor> =
+                f.into_iter().enumerate().map(|(m, x)| if keep(m) { Ok(x) } else { check(op, x.f_zeros_like()) }).collect::<Result<_>>()?;
             model.head_all(&zeroed)
         }
     })?;
@@ -76,7 +83,9 @@ pub fn shapley(model: &Model, split: &Split, removal: Removal, per_sample: bool,
     let op = "shapley";
     let n = model.modalities.len();
     if n > MAX_MODALITIES {
-        return Err(Error::arg(format!("{op}: exact Shapley values over {n} modalities need 2^{n} passes over the split; at most {MAX_MODALITIES} modalities")));
+        return Err(Error::arg(format!(
+            "{op}: exact Shapley values over {n} modalities need 2^{n} passes over the split; at most {MAX_MODALITIES} modalities"
+        )));
     }
     let count = 1u32 << n;
     let correct: Vec<Tensor> = (0..count).map(|mask| correct_under(model, split, removal, mask, batch_size)).collect::<Result<_>>()?;

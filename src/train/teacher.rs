@@ -32,14 +32,20 @@ impl Teacher {
         crate::rng::with_torch_seed(seed, || {
             let vs = nn::VarStore::new(student.device());
             let root = vs.root();
-            let encoder = Encoder::new(&(&root / format!("{}_net", param_prefix(&spec.modalities[m]))), &spec.encoders[m], &spec.shapes[m])?;
+            let encoder =
+                Encoder::new(&(&root / format!("{}_net", param_prefix(&spec.modalities[m]))), &spec.encoders[m], &spec.shapes[m])?;
             let head = Linear::new(&(&root / "head"), encoder.dim, spec.classes);
             Ok(Teacher { vs, modality: spec.modalities[m].clone(), encoder, head, val_acc: f64::NAN })
         })
     }
 
     fn input<'a>(&self, batch: &'a Batch) -> Result<Tensor> {
-        let x = batch.inputs.iter().find(|(n, _)| *n == self.modality).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("teacher: the batch has no modality \"{}\"", self.modality)))?;
+        let x = batch
+            .inputs
+            .iter()
+            .find(|(n, _)| *n == self.modality)
+            .map(|(_, t)| t)
+            .ok_or_else(|| Error::arg(format!("teacher: the batch has no modality \"{}\"", self.modality)))?;
         check("teacher", x.f_to_device(self.vs.device()))
     }
 
@@ -57,7 +63,14 @@ impl Teacher {
             let b = b?;
             let logits = self.head.forward(&self.encoder.forward(&self.input(&b)?, false)?)?;
             let labels = check("teacher", b.labels.f_to_device(self.vs.device()))?;
-            right += check("teacher", logits.f_argmax(-1, false).and_then(|p| p.f_eq_tensor(&labels)).and_then(|c| c.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?;
+            right += check(
+                "teacher",
+                logits
+                    .f_argmax(-1, false)
+                    .and_then(|p| p.f_eq_tensor(&labels))
+                    .and_then(|c| c.f_sum(Kind::Double))
+                    .and_then(|s| s.f_double_value(&[])),
+            )?;
             total += b.labels.size()[0] as f64;
         }
         Ok(if total > 0.0 { right / total } else { f64::NAN })
@@ -66,7 +79,15 @@ impl Teacher {
     /// Trains the teacher for `epochs` epochs with a fresh optimizer like `like` (kind, learning
     /// rate, weight decay; constant rate), keeping the epoch with the best validation accuracy
     /// (the last without a validation split).
-    pub fn train(&mut self, like: &Optimizer, train: &Split, val: Option<&Split>, batching: &BatchOptions, epochs: usize, quiet: bool) -> Result<()> {
+    pub fn train(
+        &mut self,
+        like: &Optimizer,
+        train: &Split,
+        val: Option<&Split>,
+        batching: &BatchOptions,
+        epochs: usize,
+        quiet: bool,
+    ) -> Result<()> {
         let mut params: Vec<(String, Tensor)> = self.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let mut opt = like.fresh_like(format!("teacher {}", self.modality), params)?;
@@ -116,9 +137,18 @@ impl Teacher {
     pub fn load(&self, saved: &[(String, Tensor)]) -> Result<()> {
         let _guard = tch::no_grad_guard();
         for (name, t) in self.vs.variables() {
-            let given = saved.iter().find(|(n, _)| *n == name).map(|(_, g)| g).ok_or_else(|| Error::arg(format!("teacher {}: the saved state has no \"{name}\"", self.modality)))?;
+            let given = saved
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, g)| g)
+                .ok_or_else(|| Error::arg(format!("teacher {}: the saved state has no \"{name}\"", self.modality)))?;
             if given.size() != t.size() {
-                return Err(Error::arg(format!("teacher {}: saved \"{name}\" is {:?}, the teacher's is {:?}", self.modality, given.size(), t.size())));
+                return Err(Error::arg(format!(
+                    "teacher {}: saved \"{name}\" is {:?}, the teacher's is {:?}",
+                    self.modality,
+                    given.size(),
+                    t.size()
+                )));
             }
             let mut target = t.shallow_clone();
             check("teacher", given.f_to_kind(t.kind()).and_then(|g| g.f_to_device(t.device())).and_then(|g| target.f_copy_(&g)))?;

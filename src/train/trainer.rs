@@ -3,10 +3,12 @@
 //! `inference`, below them (re-exported here, where scripts' callers have always found them).
 //! The two-stage recipe itself is Rhai (stdlib/train.rhai) over these.
 
-pub use super::inference::{collect, collect_pair, evaluate, features, forward_batch, inputs, predict, predict_with, Collected, Evaluation, Features, Outputs};
-use super::method::{value, EpochContext, Method, StepContext, StepLoss};
+pub use super::inference::{
+    collect, collect_pair, evaluate, features, forward_batch, inputs, predict, predict_with, Collected, Evaluation, Features, Outputs,
+};
 /// Where an epoch's batches come from (`train::method`), where callers have always found it.
 pub use super::method::EpochPlan;
+use super::method::{value, EpochContext, Method, StepContext, StepLoss};
 use super::model::Model;
 use super::optim::Optimizer;
 use crate::data::{view, Batch, Batches};
@@ -35,7 +37,12 @@ fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
     let lo = check("labels", labels.f_min().and_then(|t| t.f_int64_value(&[])))?;
     let hi = check("labels", labels.f_max().and_then(|t| t.f_int64_value(&[])))?;
     if lo < 0 || hi >= model.classes {
-        return Err(Error::arg(format!("labels: found {} outside [0, {}) for a {}-class model", if lo < 0 { lo } else { hi }, model.classes, model.classes)));
+        return Err(Error::arg(format!(
+            "labels: found {} outside [0, {}) for a {}-class model",
+            if lo < 0 { lo } else { hi },
+            model.classes,
+            model.classes
+        )));
     }
     Ok(())
 }
@@ -44,9 +51,19 @@ fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
 /// update (once per sub-step: MLA takes one round per modality). `batch` is the batch's place
 /// in its epoch (index, count). Returns ("loss", value: the mean of the sub-steps' totals),
 /// each logged term, then the method's diagnostics.
-pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn Method, epoch: usize, position: (usize, usize)) -> Result<Vec<(String, f64)>> {
+pub fn step(
+    model: &Model,
+    opt: &mut Optimizer,
+    batch: &Batch,
+    method: &mut dyn Method,
+    epoch: usize,
+    position: (usize, usize),
+) -> Result<Vec<(String, f64)>> {
     if opt.architecture != model.architecture {
-        return Err(Error::arg(format!("step: the optimizer was built for another model ({}), not this one ({}); build it with optimizer(model, ...)", opt.architecture, model.architecture)));
+        return Err(Error::arg(format!(
+            "step: the optimizer was built for another model ({}), not this one ({}); build it with optimizer(model, ...)",
+            opt.architecture, model.architecture
+        )));
     }
     // Same architecture is not the same model: an optimizer built for a twin would update the
     // twin's parameters and leave this model untrained without a word.
@@ -66,7 +83,17 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
     let mut logged: Vec<(String, f64)> = Vec::new();
     let mut diagnostics_out: Vec<(String, f64)> = Vec::new();
     for substep in 0..rounds {
-        let ctx = StepContext { model, inputs: &inputs, labels: &labels, indices: &batch.indices, keep: batch.keep.as_ref(), epoch, step: opt.steps, batch: position, substep };
+        let ctx = StepContext {
+            model,
+            inputs: &inputs,
+            labels: &labels,
+            indices: &batch.indices,
+            keep: batch.keep.as_ref(),
+            epoch,
+            step: opt.steps,
+            batch: position,
+            substep,
+        };
         let StepLoss { total, terms, diagnostics } = method.loss(&ctx)?;
         let total_value = value(&total)?;
         let mut these = vec![("loss".to_string(), total_value)];
@@ -74,7 +101,9 @@ pub fn step(model: &Model, opt: &mut Optimizer, batch: &Batch, method: &mut dyn 
             these.push((name.to_string(), value(t)?));
         }
         if let Some((name, value)) = these.iter().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::arg(format!("loss term {name} is {value}: stopping before the update (lower the learning rate, or check the inputs for NaN)")));
+            return Err(Error::arg(format!(
+                "loss term {name} is {value}: stopping before the update (lower the learning rate, or check the inputs for NaN)"
+            )));
         }
         let mut grads = match method.backward(&ctx, &total, opt.params())? {
             Some(own) => own,
@@ -108,7 +137,16 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     if method.fresh_optimizer(epoch) {
         opt.reset_state();
     }
-    method.begin_epoch(&EpochContext { model, opt, train: plan.train, val: plan.val, batching: plan.batching, epoch, quiet: plan.quiet, run_epoch: self::epoch })?;
+    method.begin_epoch(&EpochContext {
+        model,
+        opt,
+        train: plan.train,
+        val: plan.val,
+        batching: plan.batching,
+        epoch,
+        quiet: plan.quiet,
+        run_epoch: self::epoch,
+    })?;
     // A method that resamples the split (unimodal copies) trains on its view this epoch.
     let (batches, count): (Box<dyn Iterator<Item = Result<Batch>>>, usize) = match method.epoch_view() {
         Some(items) => {
@@ -151,4 +189,3 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     }
     Ok(sums.into_iter().map(|(k, s, n)| (k, s / n)).collect())
 }
-

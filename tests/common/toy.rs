@@ -14,7 +14,17 @@ use tch::{Kind, Tensor};
 
 /// The train and val splits.
 pub fn data() -> (Split, Split) {
-    let d = Rc::new(generate(&SyntheticOptions { n: 240, classes: 3, audio_shape: vec![6], visual_shape: vec![6], seed: 2, ..SyntheticOptions::default() }).unwrap());
+    let d = Rc::new(
+        generate(&SyntheticOptions {
+            n: 240,
+            classes: 3,
+            audio_shape: vec![6],
+            visual_shape: vec![6],
+            seed: 2,
+            ..SyntheticOptions::default()
+        })
+        .unwrap(),
+    );
     (d.split("train").unwrap(), d.split("val").unwrap())
 }
 
@@ -34,7 +44,8 @@ pub fn model(fusion: FusionKind) -> Model {
 
 /// SGD at lr 0.1, no weight decay.
 pub fn sgd(m: &Model, momentum: f64) -> Optimizer {
-    Optimizer::new(OptimKind::Sgd { momentum, nesterov: false }, 0.1, 0.0, Schedule::None, m.architecture.clone(), m.trainable_parameters()).unwrap()
+    Optimizer::new(OptimKind::Sgd { momentum, nesterov: false }, 0.1, 0.0, Schedule::None, m.architecture.clone(), m.trainable_parameters())
+        .unwrap()
 }
 
 pub fn opts(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {

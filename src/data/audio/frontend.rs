@@ -35,7 +35,9 @@ impl FrontEndKind {
             "A" | "a" => Ok(FrontEndKind::A),
             "B" | "b" => Ok(FrontEndKind::B),
             "C" | "c" => Ok(FrontEndKind::C),
-            other => Err(Error::arg(format!("unknown audio front-end \"{other}\": use \"A\" (log STFT), \"B\" (scipy PSD, z-scored) or \"C\" (Kaldi fbank)"))),
+            other => Err(Error::arg(format!(
+                "unknown audio front-end \"{other}\": use \"A\" (log STFT), \"B\" (scipy PSD, z-scored) or \"C\" (Kaldi fbank)"
+            ))),
         }
     }
 }
@@ -125,7 +127,7 @@ impl FrontEnd {
         } else {
             let frames = x.f_unfold(0, size, shift)?; // snip_edges: only whole frames
             let frames = frames.f_sub(&frames.f_mean_dim(-1, true, kind)?)?; // remove_dc_offset
-            // Pre-emphasis 0.97, the first sample against itself (replicate padding).
+                                                                             // Pre-emphasis 0.97, the first sample against itself (replicate padding).
             let previous = Tensor::f_cat(&[frames.f_narrow(1, 0, 1)?, frames.f_narrow(1, 0, size - 1)?], 1)?;
             let frames = frames.f_sub(&previous.f_mul_scalar(0.97)?)?;
             let window = Tensor::f_hann_window_periodic(size, false, (kind, x.device()))?;
@@ -138,11 +140,8 @@ impl FrontEnd {
             power.f_matmul(&banks.f_transpose(0, 1)?)?.f_clamp_min(f32::EPSILON as f64)?.f_log()?
         };
         let t = log_mel.size()[0];
-        let fitted = if t >= self.frames {
-            log_mel.f_narrow(0, 0, self.frames)?
-        } else {
-            log_mel.f_constant_pad_nd([0, 0, 0, self.frames - t])?
-        };
+        let fitted =
+            if t >= self.frames { log_mel.f_narrow(0, 0, self.frames)? } else { log_mel.f_constant_pad_nd([0, 0, 0, self.frames - t])? };
         fitted.f_add_scalar(4.503877)?.f_div_scalar(5.141276 * 2.0)
     }
 }

@@ -50,7 +50,11 @@ pub fn resample_direct(wave: &Tensor, from: u32, to: u32) -> Result<Tensor> {
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// `wave` [n] from `from` Hz to `to` Hz, in the waveform's float dtype.

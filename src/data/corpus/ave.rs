@@ -17,7 +17,9 @@ pub fn load(opts: CorpusOptions) -> Result<Dataset> {
     let splits = FILES
         .iter()
         .zip(&texts)
-        .map(|((split, file), text)| Ok(SplitRows { split: split.to_string(), file: file.to_string(), entries: ave(file, text, &categories)? }))
+        .map(|((split, file), text)| {
+            Ok(SplitRows { split: split.to_string(), file: file.to_string(), entries: ave(file, text, &categories)? })
+        })
         .collect::<Result<Vec<_>>>()?;
     open("ave", categories, splits, opts)
 }

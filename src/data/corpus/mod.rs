@@ -112,7 +112,10 @@ pub fn open(name: &str, class_names: Vec<String>, splits: Vec<SplitRows>, opts: 
     let features_root = opts.features_dir();
     let have_features = features_root.is_dir();
     if !have_features && !audio_root.is_dir() {
-        return Err(Error::io(&audio_root, format!("no such folder (nor {}); give audio_dir, or run `gapscope prep {name}`", features_root.display())));
+        return Err(Error::io(
+            &audio_root,
+            format!("no such folder (nor {}); give audio_dir, or run `gapscope prep {name}`", features_root.display()),
+        ));
     }
     if !frames_root.is_dir() {
         return Err(Error::io(&frames_root, format!("no such folder; give frames_dir, or run `gapscope prep {name}`")));
@@ -148,7 +151,10 @@ pub fn open(name: &str, class_names: Vec<String>, splits: Vec<SplitRows>, opts: 
         split_rows.push((rows.split, indices));
     }
     if skipped > 0 {
-        eprintln!("warning: {name}: skipped {skipped} clip(s) with missing files (skip_corrupt); first: {}", first_skip.unwrap_or_default());
+        eprintln!(
+            "warning: {name}: skipped {skipped} clip(s) with missing files (skip_corrupt); first: {}",
+            first_skip.unwrap_or_default()
+        );
     }
     let audio_shape = audio_shape(&opts.front_end);
     let visual_shape = vec![3, opts.frames as i64, opts.size, opts.size];
@@ -197,7 +203,14 @@ impl Corpus {
             let at = match &clip.audio {
                 AudioFile::Features(p) | AudioFile::Wav(p) => p.clone(),
             };
-            return Err(Error::io(at, format!("audio features have shape {:?}, expected {:?} (computed with other settings? rerun `gapscope prep`)", out.size(), self.audio_shape)));
+            return Err(Error::io(
+                at,
+                format!(
+                    "audio features have shape {:?}, expected {:?} (computed with other settings? rerun `gapscope prep`)",
+                    out.size(),
+                    self.audio_shape
+                ),
+            ));
         }
         check("audio", out.f_to_kind(Kind::Float))
     }
@@ -222,7 +235,11 @@ impl Corpus {
             .into_iter()
             .map(|i| {
                 let img = vision::load_image(available[i])?;
-                if augment { vision::train_transform(&img, size, rng) } else { vision::test_transform(&img, size) }
+                if augment {
+                    vision::train_transform(&img, size, rng)
+                } else {
+                    vision::test_transform(&img, size)
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         check("visual", Tensor::f_stack(&frames, 1)) // [3, T, H, W]
@@ -249,7 +266,10 @@ pub fn clip_features(path: &Path, fe: &FrontEnd, span: Option<(f64, f64)>) -> Re
         let n = wav.samples.len() as i64;
         let (a, b) = (((start * wav.sample_rate as f64) as i64).min(n), ((end * wav.sample_rate as f64) as i64).min(n));
         if b <= a {
-            return Err(Error::io(path, format!("the span [{start}, {end}] s lies beyond the clip's {:.2} s", n as f64 / wav.sample_rate as f64)));
+            return Err(Error::io(
+                path,
+                format!("the span [{start}, {end}] s lies beyond the clip's {:.2} s", n as f64 / wav.sample_rate as f64),
+            ));
         }
         x = check("audio", x.f_narrow(0, a, b - a))?;
     }
@@ -266,5 +286,6 @@ pub fn clip_features(path: &Path, fe: &FrontEnd, span: Option<(f64, f64)>) -> Re
 /// Reads a split file as text (an error naming it when it is missing).
 pub fn read_split_file(root: &Path, file: &str) -> Result<String> {
     let path = root.join(file);
-    std::fs::read_to_string(&path).map_err(|e| Error::io(&path, format!("{e} (the split file is missing: is this the dataset's root folder?)")))
+    std::fs::read_to_string(&path)
+        .map_err(|e| Error::io(&path, format!("{e} (the split file is missing: is this the dataset's root folder?)")))
 }

@@ -48,7 +48,10 @@ pub fn current_model() -> Option<ScriptModel> {
 /// functions, which the training call (in the main script) cannot otherwise see.
 pub fn call(hook: &FnPtr, libs: &[rhai::Shared<rhai::Module>], model: &Model, args: Vec<Dynamic>) -> RhaiResult<Dynamic> {
     let ptr = FRAMES.with(|f| f.borrow().last().map(|fr| fr.ctx)).ok_or_else(|| {
-        Box::new(EvalAltResult::ErrorRuntime("a scripted method runs only inside train_step, train_epoch or a recipe (it was called from elsewhere)".into(), Position::NONE))
+        Box::new(EvalAltResult::ErrorRuntime(
+            "a scripted method runs only inside train_step, train_epoch or a recipe (it was called from elsewhere)".into(),
+            Position::NONE,
+        ))
     })?;
     struct Unmark;
     impl Drop for Unmark {

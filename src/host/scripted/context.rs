@@ -3,8 +3,8 @@
 //! settings). Everything is keyed by the model's modality names, never by position, so a method
 //! written against this API holds when models take more than two modalities.
 
-use crate::error::{Error, Result};
 use crate::data::Split;
+use crate::error::{Error, Result};
 use crate::host::tensor::ScriptTensor;
 use crate::host::train::ScriptModel;
 use crate::host::RhaiResult;
@@ -115,7 +115,12 @@ impl PerModality {
     fn get(&self, name: &str) -> RhaiResult<ScriptTensor> {
         match self.entries.iter().find(|(n, _)| n == name) {
             Some((_, t)) => Ok(ScriptTensor::new(t.shallow_clone())),
-            None => Err(Error::arg(format!("{}: the model has no modality \"{name}\"; its modalities are {} (ctx.modalities)", self.what, self.names().join(", "))).into()),
+            None => Err(Error::arg(format!(
+                "{}: the model has no modality \"{name}\"; its modalities are {} (ctx.modalities)",
+                self.what,
+                self.names().join(", ")
+            ))
+            .into()),
         }
     }
 
@@ -142,9 +147,9 @@ fn strings(op: &str, what: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
     if let Ok(s) = v.clone().into_string() {
         return Ok(vec![s]);
     }
-    v.read_lock::<Array>()
-        .and_then(|a| a.iter().map(|x| x.clone().into_string().ok()).collect::<Option<Vec<_>>>())
-        .ok_or_else(|| Error::arg(format!("{op}: {what} must be a name or an array of names, found {}", crate::host::convert::type_label(&v))).into())
+    v.read_lock::<Array>().and_then(|a| a.iter().map(|x| x.clone().into_string().ok()).collect::<Option<Vec<_>>>()).ok_or_else(|| {
+        Error::arg(format!("{op}: {what} must be a name or an array of names, found {}", crate::host::convert::type_label(&v))).into()
+    })
 }
 
 impl StepHook {
@@ -159,7 +164,11 @@ impl StepHook {
             Some(v) => strings(op, "zero", v)?,
         };
         if let Some(bad) = zero.iter().find(|z| !model.modalities.contains(z)) {
-            return Err(Error::arg(format!("{op}: zero names \"{bad}\", which is not one of the model's modalities ({})", model.modalities.join(", "))).into());
+            return Err(Error::arg(format!(
+                "{op}: zero names \"{bad}\", which is not one of the model's modalities ({})",
+                model.modalities.join(", ")
+            ))
+            .into());
         }
         let mut inputs = Vec::with_capacity(d.inputs.len());
         for (name, x) in model.modalities.iter().zip(&d.inputs) {
@@ -184,13 +193,20 @@ impl StepHook {
         let how = crate::train::removal::Removal::parse(&o.string("removal", "logit")?)?;
         let d = &self.0;
         let model = &d.model.0;
-        let field = |name: &str| out.get(name).cloned().ok_or_else(|| Error::arg(format!("{op}: its first argument must be what ctx.forward() returned (a map with fused, logits and features); it has no \"{name}\"")));
+        let field = |name: &str| {
+            out.get(name).cloned().ok_or_else(|| Error::arg(format!("{op}: its first argument must be what ctx.forward() returned (a map with fused, logits and features); it has no \"{name}\"")))
+        };
         let fused = field("fused")?.try_cast::<ScriptTensor>().ok_or_else(|| Error::arg(format!("{op}: out.fused must be a tensor")))?;
         let per = |name: &str| -> RhaiResult<Vec<Tensor>> {
-            let p = field(name)?.try_cast::<PerModality>().ok_or_else(|| Error::arg(format!("{op}: out.{name} must be the per-modality map ctx.forward() returned")))?;
+            let p = field(name)?
+                .try_cast::<PerModality>()
+                .ok_or_else(|| Error::arg(format!("{op}: out.{name} must be the per-modality map ctx.forward() returned")))?;
             Ok(p.entries.iter().map(|(_, t)| t.shallow_clone()).collect())
         };
-        let fwd = crate::train::model::Forward { logits: crate::train::fusion::Logits { fused: fused.tensor().shallow_clone(), per: per("logits")? }, features: per("features")? };
+        let fwd = crate::train::model::Forward {
+            logits: crate::train::fusion::Logits { fused: fused.tensor().shallow_clone(), per: per("logits")? },
+            features: per("features")?,
+        };
         let inputs: Vec<&Tensor> = d.inputs.iter().collect();
         let keep = check(op, keep.tensor().f_to_kind(Kind::Float))?;
         Ok(ScriptTensor::new(crate::train::removal::fused_without(model, &inputs, &fwd, &keep, how, true)?))
@@ -209,7 +225,13 @@ impl StepHook {
         let owner = match model.modalities.iter().position(|m| m == part) {
             Some(i) => Some(i),
             None if part == "head" => None,
-            None => return Err(Error::arg(format!("{op}: \"{part}\" is neither one of the model's modalities ({}) nor \"head\"", model.modalities.join(", "))).into()),
+            None => {
+                return Err(Error::arg(format!(
+                    "{op}: \"{part}\" is neither one of the model's modalities ({}) nor \"head\"",
+                    model.modalities.join(", ")
+                ))
+                .into())
+            }
         };
         let selection = Selection::parse(&select);
         Ok(self
@@ -230,13 +252,18 @@ pub fn grad_of(params: &[(String, Tensor)], loss: &Tensor, names: &[String]) -> 
         return Err(Error::arg(format!("{op}: the loss must be a scalar tensor, got shape {:?}", loss.size())).into());
     }
     if !loss.requires_grad() {
-        return Err(Error::arg(format!("{op}: the loss has no autograd graph; compute it from ctx.forward()'s outputs inside a method's hook")).into());
+        return Err(Error::arg(format!(
+            "{op}: the loss has no autograd graph; compute it from ctx.forward()'s outputs inside a method's hook"
+        ))
+        .into());
     }
     let mut picked = Vec::with_capacity(names.len());
     for n in names {
         match params.iter().find(|(p, _)| p == n) {
             Some((_, t)) => picked.push(t),
-            None => return Err(Error::arg(format!("{op}: no trainable parameter is named \"{n}\"; ctx.params(modality) lists them")).into()),
+            None => {
+                return Err(Error::arg(format!("{op}: no trainable parameter is named \"{n}\"; ctx.params(modality) lists them")).into())
+            }
         }
     }
     let loss = check(op, loss.f_reshape([] as [i64; 0]))?;
@@ -255,7 +282,8 @@ pub fn shape(op: &str, v: &Dynamic) -> RhaiResult<Vec<i64>> {
     if let Ok(n) = v.as_int() {
         return Ok(vec![n]);
     }
-    let a = v.read_lock::<Array>().map(|a| a.clone()).ok_or_else(|| Error::arg(format!("{op}: shape must be an array of ints or one int")))?;
+    let a =
+        v.read_lock::<Array>().map(|a| a.clone()).ok_or_else(|| Error::arg(format!("{op}: shape must be an array of ints or one int")))?;
     crate::host::convert::shape_from_array(op, &a)
 }
 
@@ -264,11 +292,29 @@ pub fn register(engine: &mut rhai::Engine, docs: &mut crate::host::Docs) {
     engine.register_type_with_name::<EpochHook>("EpochContext");
     engine.register_type_with_name::<PerModality>("PerModality");
     let a = "method";
-    docs.add(a, "[]", "out.logits.<modality> | out.logits[name]", "A forward pass's logits or features of one modality, by name (an unknown name is an error listing the model's).", "out.logits.audio");
+    docs.add(
+        a,
+        "[]",
+        "out.logits.<modality> | out.logits[name]",
+        "A forward pass's logits or features of one modality, by name (an unknown name is an error listing the model's).",
+        "out.logits.audio",
+    );
     engine.register_indexer_get(|p: &mut PerModality, name: &str| p.get(name));
-    docs.add(a, "keys", "out.logits.keys()", "The modality names of a forward pass's logits or features, in the model's order.", "for m in out.logits.keys() { ... }");
+    docs.add(
+        a,
+        "keys",
+        "out.logits.keys()",
+        "The modality names of a forward pass's logits or features, in the model's order.",
+        "for m in out.logits.keys() { ... }",
+    );
     engine.register_fn("keys", |p: &mut PerModality| -> Array { p.names().into_iter().map(Dynamic::from).collect() });
-    docs.add(a, "values", "out.logits.values()", "The tensors of a forward pass's logits or features, in the model's order.", "stack(out.features.values())");
+    docs.add(
+        a,
+        "values",
+        "out.logits.values()",
+        "The tensors of a forward pass's logits or features, in the model's order.",
+        "stack(out.features.values())",
+    );
     engine.register_fn("values", |p: &mut PerModality| -> Array { p.entries.iter().map(|(_, t)| tensor(t)).collect() });
     docs.add(a, "contains", "name in out.logits", "Whether a forward pass has that modality.", "\"audio\" in out.logits");
     engine.register_fn("contains", |p: &mut PerModality, name: &str| p.entries.iter().any(|(n, _)| n == name));
@@ -284,31 +330,85 @@ pub fn register(engine: &mut rhai::Engine, docs: &mut crate::host::Docs) {
         "let z = ctx.without(out, stack([ones([n]), zeros([n])], 1));");
     engine.register_fn("without", |c: &mut StepHook, out: Map, keep: ScriptTensor| c.without(&out, &keep, &Map::new()));
     engine.register_fn("without", |c: &mut StepHook, out: Map, keep: ScriptTensor, opts: Map| c.without(&out, &keep, &opts));
-    docs.add(a, "keep", "ctx.keep", "The batch's [B, N] keep masks when the epoch runs over a resampled view (a method whose epoch adds unimodal copies), else ().", "if ctx.keep != () { ... }");
-    engine.register_get("keep", |c: &mut StepHook| c.0.keep.as_ref().map(|k| Dynamic::from(ScriptTensor::new(k.shallow_clone()))).unwrap_or(Dynamic::UNIT));
+    docs.add(
+        a,
+        "keep",
+        "ctx.keep",
+        "The batch's [B, N] keep masks when the epoch runs over a resampled view (a method whose epoch adds unimodal copies), else ().",
+        "if ctx.keep != () { ... }",
+    );
+    engine.register_get("keep", |c: &mut StepHook| {
+        c.0.keep.as_ref().map(|k| Dynamic::from(ScriptTensor::new(k.shallow_clone()))).unwrap_or(Dynamic::UNIT)
+    });
     docs.add(a, "labels", "ctx.labels", "The batch's labels, [B] int64, on the model's device.", "cross_entropy(out.fused, ctx.labels)");
     engine.register_get("labels", |c: &mut StepHook| ScriptTensor::new(c.0.labels.shallow_clone()));
-    docs.add(a, "indices", "ctx.indices", "The batch's dataset row indices, [B] int64 (for per-sample state).", "ctx.state.seen[ctx.indices[0].item()]");
+    docs.add(
+        a,
+        "indices",
+        "ctx.indices",
+        "The batch's dataset row indices, [B] int64 (for per-sample state).",
+        "ctx.state.seen[ctx.indices[0].item()]",
+    );
     engine.register_get("indices", |c: &mut StepHook| ScriptTensor::new(c.0.indices.shallow_clone()));
     docs.add(a, "epoch", "ctx.epoch | ectx.epoch", "The 0-based epoch.", "if ctx.epoch < 10 { ... }");
     engine.register_get("epoch", |c: &mut StepHook| c.0.epoch as rhai::INT);
     engine.register_get("epoch", |c: &mut EpochHook| c.0.epoch as rhai::INT);
     docs.add(a, "step", "ctx.step", "Optimizer steps taken before this one (restored with a checkpoint).", "ctx.step");
     engine.register_get("step", |c: &mut StepHook| c.0.step as rhai::INT);
-    docs.add(a, "batch", "ctx.batch", "The batch's place in its epoch: [index, count] (0-based; [0, 1] for a lone train_step).", "let frac = ctx.batch[0] / ctx.batch[1];");
-    engine.register_get("batch", |c: &mut StepHook| -> Array { vec![Dynamic::from_int(c.0.batch.0 as rhai::INT), Dynamic::from_int(c.0.batch.1 as rhai::INT)] });
-    docs.add(a, "substep", "ctx.substep", "Which of the method's substeps this is (0 unless substeps > 1).", "let m = ctx.modalities[ctx.substep];");
+    docs.add(
+        a,
+        "batch",
+        "ctx.batch",
+        "The batch's place in its epoch: [index, count] (0-based; [0, 1] for a lone train_step).",
+        "let frac = ctx.batch[0] / ctx.batch[1];",
+    );
+    engine.register_get("batch", |c: &mut StepHook| -> Array {
+        vec![Dynamic::from_int(c.0.batch.0 as rhai::INT), Dynamic::from_int(c.0.batch.1 as rhai::INT)]
+    });
+    docs.add(
+        a,
+        "substep",
+        "ctx.substep",
+        "Which of the method's substeps this is (0 unless substeps > 1).",
+        "let m = ctx.modalities[ctx.substep];",
+    );
     engine.register_get("substep", |c: &mut StepHook| c.0.substep as rhai::INT);
-    docs.add(a, "model", "ctx.model | ectx.model", "The model being trained (read it; its parameters change only through the gradients a hook returns).", "ctx.model.modalities");
+    docs.add(
+        a,
+        "model",
+        "ctx.model | ectx.model",
+        "The model being trained (read it; its parameters change only through the gradients a hook returns).",
+        "ctx.model.modalities",
+    );
     engine.register_get("model", |c: &mut StepHook| c.0.model.clone());
     engine.register_get("model", |c: &mut EpochHook| c.0.model.clone());
-    docs.add(a, "modalities", "ctx.modalities | ectx.modalities", "The model's modality names, in its order.", "for m in ctx.modalities { ... }");
+    docs.add(
+        a,
+        "modalities",
+        "ctx.modalities | ectx.modalities",
+        "The model's modality names, in its order.",
+        "for m in ctx.modalities { ... }",
+    );
     engine.register_get("modalities", |c: &mut StepHook| modality_names(&c.0.model));
     engine.register_get("modalities", |c: &mut EpochHook| modality_names(&c.0.model));
     docs.add(a, "state", "ctx.state | ectx.state", "The method's state, kept across steps and epochs and saved with every checkpoint: ctx.state.n += 1 persists. Numbers, strings, bools, arrays, maps and tensors.", "ctx.state.coef = k;");
-    engine.register_get_set("state", |c: &mut StepHook| c.0.shared.state.borrow().clone(), |c: &mut StepHook, v: Dynamic| *c.0.shared.state.borrow_mut() = v);
-    engine.register_get_set("state", |c: &mut EpochHook| c.0.shared.state.borrow().clone(), |c: &mut EpochHook, v: Dynamic| *c.0.shared.state.borrow_mut() = v);
-    docs.add(a, "options", "ctx.options | ectx.options | meth.options", "The method's options: for a scripted method the options map it was built with.", "ctx.options.alpha");
+    engine.register_get_set(
+        "state",
+        |c: &mut StepHook| c.0.shared.state.borrow().clone(),
+        |c: &mut StepHook, v: Dynamic| *c.0.shared.state.borrow_mut() = v,
+    );
+    engine.register_get_set(
+        "state",
+        |c: &mut EpochHook| c.0.shared.state.borrow().clone(),
+        |c: &mut EpochHook, v: Dynamic| *c.0.shared.state.borrow_mut() = v,
+    );
+    docs.add(
+        a,
+        "options",
+        "ctx.options | ectx.options | meth.options",
+        "The method's options: for a scripted method the options map it was built with.",
+        "ctx.options.alpha",
+    );
     engine.register_get("options", |c: &mut StepHook| c.0.shared.options.clone());
     engine.register_get("options", |c: &mut EpochHook| c.0.shared.options.clone());
     docs.add(a, "args", "ctx.args | ectx.args", "The train_step / train_epoch call's other keys (beyond its own and method): per-call values a recipe hands the method, e.g. the adaptive stage's weights, t and mu0_raw.", "ctx.args.t");
@@ -320,31 +420,56 @@ pub fn register(engine: &mut rhai::Engine, docs: &mut crate::host::Docs) {
     engine.register_fn("params", |c: &mut StepHook, part: &str| c.params(part, &Map::new()));
     engine.register_fn("params", |c: &mut StepHook, part: &str, opts: Map| c.params(part, &opts));
     docs.add(a, "randn", "ctx.randn(shape) | ectx.randn(shape)", "Standard normal draws (float32, on the model's device) from the per-step generator the native methods use: seeded by (method seed, global step), so a resumed run draws the same numbers.", "g + ctx.randn(g.shape) * g.std()");
-    engine.register_fn("randn", |c: &mut StepHook, s: Dynamic| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(c.0.draws.draw("ctx.randn", &shape("ctx.randn", &s)?, false)?)) });
-    engine.register_fn("randn", |c: &mut EpochHook, s: Dynamic| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(c.0.draws.draw("ectx.randn", &shape("ectx.randn", &s)?, false)?)) });
-    docs.add(a, "rand", "ctx.rand(shape) | ectx.rand(shape)", "Uniform draws on [0, 1) from the same per-step generator as ctx.randn.", "ctx.rand([ctx.labels.shape[0]]) < 0.5");
-    engine.register_fn("rand", |c: &mut StepHook, s: Dynamic| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(c.0.draws.draw("ctx.rand", &shape("ctx.rand", &s)?, true)?)) });
-    engine.register_fn("rand", |c: &mut EpochHook, s: Dynamic| -> RhaiResult<ScriptTensor> { Ok(ScriptTensor::new(c.0.draws.draw("ectx.rand", &shape("ectx.rand", &s)?, true)?)) });
+    engine.register_fn("randn", |c: &mut StepHook, s: Dynamic| -> RhaiResult<ScriptTensor> {
+        Ok(ScriptTensor::new(c.0.draws.draw("ctx.randn", &shape("ctx.randn", &s)?, false)?))
+    });
+    engine.register_fn("randn", |c: &mut EpochHook, s: Dynamic| -> RhaiResult<ScriptTensor> {
+        Ok(ScriptTensor::new(c.0.draws.draw("ectx.randn", &shape("ectx.randn", &s)?, false)?))
+    });
+    docs.add(
+        a,
+        "rand",
+        "ctx.rand(shape) | ectx.rand(shape)",
+        "Uniform draws on [0, 1) from the same per-step generator as ctx.randn.",
+        "ctx.rand([ctx.labels.shape[0]]) < 0.5",
+    );
+    engine.register_fn("rand", |c: &mut StepHook, s: Dynamic| -> RhaiResult<ScriptTensor> {
+        Ok(ScriptTensor::new(c.0.draws.draw("ctx.rand", &shape("ctx.rand", &s)?, true)?))
+    });
+    engine.register_fn("rand", |c: &mut EpochHook, s: Dynamic| -> RhaiResult<ScriptTensor> {
+        Ok(ScriptTensor::new(c.0.draws.draw("ectx.rand", &shape("ectx.rand", &s)?, true)?))
+    });
     docs.add(a, "grad_of", "grad_of(loss, names) | ctx.grad_of(loss, names)",
         "Inside a method's hook: the gradients of a scalar loss with respect to the named parameters, as a map name -> Tensor, without updating anything (for rules that compare per-loss gradients, MMPareto-style). Parameters the loss does not reach get zeros.",
         "let g_a = grad_of(cross_entropy(out.logits.audio, ctx.labels), ctx.params(\"audio\"));");
-    engine.register_fn("grad_of", |c: &mut StepHook, loss: ScriptTensor, names: Dynamic| grad_of(&c.0.params, loss.tensor(), &strings("grad_of", "names", &names)?));
+    engine.register_fn("grad_of", |c: &mut StepHook, loss: ScriptTensor, names: Dynamic| {
+        grad_of(&c.0.params, loss.tensor(), &strings("grad_of", "names", &names)?)
+    });
     engine.register_fn("grad_of", |loss: ScriptTensor, names: Dynamic| -> RhaiResult<Map> {
-        let model = super::caller::current_model().ok_or_else(|| Error::arg("grad_of: only inside a method's hook (there is no training step running)"))?;
+        let model = super::caller::current_model()
+            .ok_or_else(|| Error::arg("grad_of: only inside a method's hook (there is no training step running)"))?;
         grad_of(&model.0.trainable_parameters(), loss.tensor(), &strings("grad_of", "names", &names)?)
     });
     docs.add(a, "lr", "ectx.lr", "The optimizer's learning rate for this epoch.", "ectx.lr");
     engine.register_get("lr", |c: &mut EpochHook| c.0.lr);
     docs.add(a, "train", "ectx.train", "The training split.", "collect_gaps(ectx.model, ectx.train, \"prob\")");
     engine.register_get("train", |c: &mut EpochHook| c.0.train.clone());
-    docs.add(a, "val", "ectx.val", "The validation split given to train_epoch (val:), or ().", "if ectx.val != () { evaluate(ectx.model, ectx.val) }");
+    docs.add(
+        a,
+        "val",
+        "ectx.val",
+        "The validation split given to train_epoch (val:), or ().",
+        "if ectx.val != () { evaluate(ectx.model, ectx.val) }",
+    );
     engine.register_get("val", |c: &mut EpochHook| c.0.val.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
     docs.add(a, "batch_size", "ectx.batch_size", "The epoch's batch size.", "ectx.batch_size");
     engine.register_get("batch_size", |c: &mut EpochHook| c.0.batch_size as rhai::INT);
     docs.add(a, "quiet", "ectx.quiet", "Whether the epoch runs without progress bars (pass it on to long work in the hook).", "ectx.quiet");
     engine.register_get("quiet", |c: &mut EpochHook| c.0.quiet);
     for name in ["to_string", "to_debug"] {
-        engine.register_fn(name, |c: &mut StepHook| format!("StepContext({} epoch {} step {} batch {}/{})", c.0.shared.name, c.0.epoch, c.0.step, c.0.batch.0 + 1, c.0.batch.1));
+        engine.register_fn(name, |c: &mut StepHook| {
+            format!("StepContext({} epoch {} step {} batch {}/{})", c.0.shared.name, c.0.epoch, c.0.step, c.0.batch.0 + 1, c.0.batch.1)
+        });
         engine.register_fn(name, |c: &mut EpochHook| format!("EpochContext({} epoch {})", c.0.shared.name, c.0.epoch));
     }
 }

@@ -66,7 +66,10 @@ fn resolved(def: &Definition, seed: u64) -> Resolved {
             Value::Int(i)
         } else if let Ok(b) = v.as_bool() {
             Value::Bool(b)
-        } else if let Some(nums) = v.read_lock::<rhai::Array>().and_then(|a| a.iter().map(|x| x.as_float().ok().or_else(|| x.as_int().ok().map(|i| i as f64))).collect::<Option<Vec<_>>>()) {
+        } else if let Some(nums) = v
+            .read_lock::<rhai::Array>()
+            .and_then(|a| a.iter().map(|x| x.as_float().ok().or_else(|| x.as_int().ok().map(|i| i as f64))).collect::<Option<Vec<_>>>())
+        {
             Value::List(nums)
         } else {
             Value::Text(v.to_string())
@@ -84,7 +87,12 @@ impl ScriptedMethod {
             Some(s) if !def.seed_given => s,
             _ => def.seed,
         };
-        let shared = Rc::new(MethodShared { name: def.name, options: def.options.clone(), state: std::cell::RefCell::new(def.initial_state.clone()), args: Default::default() });
+        let shared = Rc::new(MethodShared {
+            name: def.name,
+            options: def.options.clone(),
+            state: std::cell::RefCell::new(def.initial_state.clone()),
+            args: Default::default(),
+        });
         ScriptedMethod { resolved: resolved(&def, seed), def, seed, shared, pending: None, params: None }
     }
 
@@ -100,13 +108,19 @@ impl ScriptedMethod {
     }
 
     fn model_handle(&self, model: &Model) -> Result<crate::host::train::ScriptModel> {
-        caller::current_model().filter(|m| std::ptr::eq(m.0.as_ref(), model)).ok_or_else(|| Error::arg(format!("{}: a scripted method trains only the model of the train_step / train_epoch call that runs it", self.def.name)))
+        caller::current_model().filter(|m| std::ptr::eq(m.0.as_ref(), model)).ok_or_else(|| {
+            Error::arg(format!(
+                "{}: a scripted method trains only the model of the train_step / train_epoch call that runs it",
+                self.def.name
+            ))
+        })
     }
 
     /// Runs one hook, turning its error into one at the hook's own line that says which hook,
     /// epoch and step failed.
     fn run(&self, hook: &FnPtr, which: &str, place: &str, model: &Model, args: Vec<Dynamic>) -> Result<Dynamic> {
-        caller::call(hook, &self.def.libs, model, args).map_err(|e| Error::script(locate(e, &format!("{which} hook of method \"{}\"", self.def.name), place)))
+        caller::call(hook, &self.def.libs, model, args)
+            .map_err(|e| Error::script(locate(e, &format!("{which} hook of method \"{}\"", self.def.name), place)))
     }
 
     fn hook_error(&self, which: &str, place: &str, msg: String) -> Error {
@@ -135,7 +149,9 @@ fn locate(err: Box<EvalAltResult>, hook: &str, place: &str) -> Box<EvalAltResult
     let mut err = err;
     innermost(&mut err, place);
     match *err {
-        EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) if name.starts_with("anon$") => Box::new(EvalAltResult::ErrorInFunctionCall(format!("hook:{hook}"), src, inner, pos)),
+        EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) if name.starts_with("anon$") => {
+            Box::new(EvalAltResult::ErrorInFunctionCall(format!("hook:{hook}"), src, inner, pos))
+        }
         other => Box::new(other),
     }
 }
@@ -234,11 +250,15 @@ impl Method for ScriptedMethod {
         let (total, rest) = if let Some(t) = out.clone().try_cast::<ScriptTensor>() {
             (t.tensor().shallow_clone(), Map::new())
         } else if let Some(mut m) = out.clone().try_cast::<Map>() {
-            let total = m.remove("total").ok_or_else(|| err("the loss map has no \"total\": return #{ total: loss, <term>: ... }".into()))?;
+            let total =
+                m.remove("total").ok_or_else(|| err("the loss map has no \"total\": return #{ total: loss, <term>: ... }".into()))?;
             let total = total.flatten().try_cast::<ScriptTensor>().ok_or_else(|| err("the loss map's total must be a tensor".into()))?;
             (total.tensor().shallow_clone(), m)
         } else {
-            return Err(err(format!("the loss hook must return a scalar tensor or a map #{{ total, <term>: ... }}, got {}", crate::host::convert::type_label(&out))));
+            return Err(err(format!(
+                "the loss hook must return a scalar tensor or a map #{{ total, <term>: ... }}, got {}",
+                crate::host::convert::type_label(&out)
+            )));
         };
         if total.numel() != 1 {
             return Err(err(format!("the loss must be a scalar tensor, got shape {:?}: reduce it with .mean() or .sum()", total.size())));
@@ -295,24 +315,38 @@ impl Method for ScriptedMethod {
         let result: Map = if out.is_unit() {
             shared_map.flatten().try_cast::<Map>().unwrap_or_default()
         } else {
-            out.clone().try_cast::<Map>().ok_or_else(|| err(format!("the gradients hook must return the gradient map (name -> tensor), or () after changing it in place; got {}", crate::host::convert::type_label(&out))))?
+            out.clone().try_cast::<Map>().ok_or_else(|| {
+                err(format!(
+                    "the gradients hook must return the gradient map (name -> tensor), or () after changing it in place; got {}",
+                    crate::host::convert::type_label(&out)
+                ))
+            })?
         };
         for (name, v) in result {
             let Some(i) = params.iter().position(|(n, _)| n == name.as_str()) else {
-                let near: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).filter(|n| n.ends_with(name.rsplit('.').next().unwrap_or(""))).take(3).collect();
-                return Err(err(format!("the gradients map names \"{name}\", which is not a trainable parameter{}; ctx.params(modality) lists them", if near.is_empty() { String::new() } else { format!(" (like {})", near.join(", ")) })));
+                let near: Vec<&str> =
+                    params.iter().map(|(n, _)| n.as_str()).filter(|n| n.ends_with(name.rsplit('.').next().unwrap_or(""))).take(3).collect();
+                return Err(err(format!(
+                    "the gradients map names \"{name}\", which is not a trainable parameter{}; ctx.params(modality) lists them",
+                    if near.is_empty() { String::new() } else { format!(" (like {})", near.join(", ")) }
+                )));
             };
             let v = v.flatten();
             if v.is_unit() {
                 grads[i] = Tensor::new();
                 continue;
             }
-            let g = v.clone().try_cast::<ScriptTensor>().ok_or_else(|| err(format!("the gradient of {name} must be a tensor (or () for no update), got {}", crate::host::convert::type_label(&v))))?;
+            let g = v.clone().try_cast::<ScriptTensor>().ok_or_else(|| {
+                err(format!("the gradient of {name} must be a tensor (or () for no update), got {}", crate::host::convert::type_label(&v)))
+            })?;
             let p = &params[i].1;
             if g.tensor().size() != p.size() {
                 return Err(err(format!("the gradient of {name} has shape {:?}, but the parameter is {:?}", g.tensor().size(), p.size())));
             }
-            grads[i] = crate::tensor::check("gradients", g.tensor().f_detach().and_then(|t| t.f_to_kind(p.kind())).and_then(|t| t.f_to_device(p.device())))?;
+            grads[i] = crate::tensor::check(
+                "gradients",
+                g.tensor().f_detach().and_then(|t| t.f_to_kind(p.kind())).and_then(|t| t.f_to_device(p.device())),
+            )?;
         }
         Ok(())
     }

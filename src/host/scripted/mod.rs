@@ -24,7 +24,19 @@ const KEYS: [&str; 9] = ["name", "loss", "gradients", "begin_epoch", "state", "s
 
 fn hook(op: &str, key: &str, v: Option<&Dynamic>, params: usize) -> RhaiResult<Option<FnPtr>> {
     let Some(v) = v.filter(|v| !v.is_unit()) else { return Ok(None) };
-    let f = v.clone().try_cast::<FnPtr>().ok_or_else(|| Error::arg(format!("{op}: {key} must be a closure, e.g. {key}: |{}| ..., found {}", if params == 2 { "ctx, grads" } else if key == "begin_epoch" { "ectx" } else { "ctx" }, crate::host::convert::type_label(v))))?;
+    let f = v.clone().try_cast::<FnPtr>().ok_or_else(|| {
+        Error::arg(format!(
+            "{op}: {key} must be a closure, e.g. {key}: |{}| ..., found {}",
+            if params == 2 {
+                "ctx, grads"
+            } else if key == "begin_epoch" {
+                "ectx"
+            } else {
+                "ctx"
+            },
+            crate::host::convert::type_label(v)
+        ))
+    })?;
     Ok(Some(f))
 }
 
@@ -48,16 +60,25 @@ fn source_of(ctx: &NativeCallContext, def_names: &[&str]) -> Source {
 fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
     let op = "method";
     if let Some(k) = spec.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(Error::arg(format!("{op}: unknown key \"{k}\" (a scripted method takes {}); the method's own knobs go in options: #{{ ... }}", KEYS.join(", "))).into());
+        return Err(Error::arg(format!(
+            "{op}: unknown key \"{k}\" (a scripted method takes {}); the method's own knobs go in options: #{{ ... }}",
+            KEYS.join(", ")
+        ))
+        .into());
     }
     let name = match spec.get("name") {
         None => return Err(Error::arg(format!("{op}: give the method a name: method(#{{ name: \"my-method\", loss: |ctx| ... }})")).into()),
         Some(v) => v.clone().into_string().map_err(|_| Error::arg(format!("{op}: name must be a string")))?,
     };
     if name.trim().is_empty() || crate::train::methods::NAMES.contains(&name.as_str()) || name == "baseline" {
-        return Err(Error::arg(format!("{op}: name \"{name}\" {}; choose another (records and tables tell methods apart by name)", if name.trim().is_empty() { "is empty" } else { "is a native method's" })).into());
+        return Err(Error::arg(format!(
+            "{op}: name \"{name}\" {}; choose another (records and tables tell methods apart by name)",
+            if name.trim().is_empty() { "is empty" } else { "is a native method's" }
+        ))
+        .into());
     }
-    let loss = hook(op, "loss", spec.get("loss"), 1)?.ok_or_else(|| Error::arg(format!("{op}: {name} needs a loss: loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels)")))?;
+    let loss = hook(op, "loss", spec.get("loss"), 1)?
+        .ok_or_else(|| Error::arg(format!("{op}: {name} needs a loss: loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels)")))?;
     let gradients = hook(op, "gradients", spec.get("gradients"), 2)?;
     let begin_epoch = hook(op, "begin_epoch", spec.get("begin_epoch"), 1)?;
     let count = |key: &str, default: i64, lo: i64| -> RhaiResult<i64> {
@@ -73,12 +94,18 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
     let seed = count("seed", 0, 0)? as u64;
     let options = match spec.get("options") {
         None => Map::new(),
-        Some(v) => v.clone().try_cast::<Map>().ok_or_else(|| Error::arg(format!("{op}: options must be a map of the method's knobs, e.g. options: #{{ alpha: 0.8 }}")))?,
+        Some(v) => v
+            .clone()
+            .try_cast::<Map>()
+            .ok_or_else(|| Error::arg(format!("{op}: options must be a map of the method's knobs, e.g. options: #{{ alpha: 0.8 }}")))?,
     };
     let head = match spec.get("head") {
         None => None,
         Some(v) => {
-            let m = v.clone().try_cast::<Map>().ok_or_else(|| Error::arg(format!("{op}: head must be #{{ rule: \"cosine\", scale: 10.0 }} or #{{ rule: \"linear\" }}")))?;
+            let m = v
+                .clone()
+                .try_cast::<Map>()
+                .ok_or_else(|| Error::arg(format!("{op}: head must be #{{ rule: \"cosine\", scale: 10.0 }} or #{{ rule: \"linear\" }}")))?;
             let o = crate::host::options::Options::new("method head", &m, &["rule", "scale"])?;
             match o.string("rule", "linear")?.as_str() {
                 "linear" => Some(HeadRule::Linear),
@@ -89,7 +116,12 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
                     }
                     Some(HeadRule::Cosine { scale })
                 }
-                other => return Err(Error::arg(format!("{op}: head rule must be \"linear\" or \"cosine\" (MMCosine's normalised logits), got \"{other}\"")).into()),
+                other => {
+                    return Err(Error::arg(format!(
+                        "{op}: head rule must be \"linear\" or \"cosine\" (MMCosine's normalised logits), got \"{other}\""
+                    ))
+                    .into())
+                }
             }
         }
     };
@@ -99,7 +131,20 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
     let source = source_of(ctx, &names);
     // Innermost first: the module whose function is building the method.
     let libs: Vec<rhai::Shared<rhai::Module>> = ctx.namespaces().iter().rev().cloned().collect();
-    Ok(Definition { name: intern(&name), options, loss, gradients, begin_epoch, substeps, head, initial_state, seed, seed_given: spec.contains_key("seed"), source, libs })
+    Ok(Definition {
+        name: intern(&name),
+        options,
+        loss,
+        gradients,
+        begin_epoch,
+        substeps,
+        head,
+        initial_state,
+        seed,
+        seed_given: spec.contains_key("seed"),
+        source,
+        libs,
+    })
 }
 
 /// `method(#{ ... })`: the definition and a method at its initial state.

@@ -49,7 +49,12 @@ fn encode_at(what: &str, v: &Dynamic, tensors: &mut Option<Vec<(String, Tensor)>
     }
     if v.is_array() {
         let items = v.read_lock::<Array>().ok_or_else(|| Error::arg(format!("{what}: the array is in use")))?;
-        return items.iter().enumerate().map(|(i, x)| encode_at(&format!("{what}[{i}]"), x, tensors, depth + 1)).collect::<Result<Vec<_>>>().map(Value::Array);
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| encode_at(&format!("{what}[{i}]"), x, tensors, depth + 1))
+            .collect::<Result<Vec<_>>>()
+            .map(Value::Array);
     }
     if v.is_map() {
         let map = v.read_lock::<Map>().ok_or_else(|| Error::arg(format!("{what}: the map is in use")))?;
@@ -93,7 +98,11 @@ fn decode_at(v: &Value, named: &[(String, Tensor)]) -> Result<Dynamic> {
         Value::Array(items) => Dynamic::from_array(items.iter().map(|x| decode_at(x, named)).collect::<Result<_>>()?),
         Value::Object(map) => {
             if let (1, Some(Value::String(name))) = (map.len(), map.get("$tensor")) {
-                let t = named.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone()).ok_or_else(|| Error::arg(format!("the saved state refers to {name}, which the checkpoint does not hold")))?;
+                let t = named
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, t)| t.shallow_clone())
+                    .ok_or_else(|| Error::arg(format!("the saved state refers to {name}, which the checkpoint does not hold")))?;
                 return Ok(Dynamic::from(ScriptTensor::new(t)));
             }
             if let (1, Some(Value::String(f))) = (map.len(), map.get("$float")) {
@@ -119,7 +128,9 @@ pub fn is_encoded(named: &[(String, Tensor)]) -> bool {
 
 /// The state back from what `encode` wrote.
 pub fn decode(method: &str, named: &[(String, Tensor)]) -> Result<Dynamic> {
-    let structure = named.iter().find(|(n, _)| n == STRUCTURE).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("{method}: the saved state has no \"{STRUCTURE}\" entry; it was not saved from a scripted method")))?;
+    let structure = named.iter().find(|(n, _)| n == STRUCTURE).map(|(_, t)| t).ok_or_else(|| {
+        Error::arg(format!("{method}: the saved state has no \"{STRUCTURE}\" entry; it was not saved from a scripted method"))
+    })?;
     let bytes = check("state", structure.f_to_kind(Kind::Uint8).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<u8>::try_from(&t)))?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::arg(format!("{method}: the saved state is damaged ({e})")))?;
     if let Some((n, _)) = named.iter().find(|(n, _)| n != STRUCTURE && !n.starts_with(TENSOR_PREFIX)) {

@@ -4,7 +4,6 @@
 //! from each batch's live gaps.
 
 use super::options::{resolve, spec, Resolved, Spec, Valid};
-use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::gap::GapKind;
@@ -12,19 +11,20 @@ use crate::mixture::Mixture;
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::fusion::Logits;
 use crate::train::loss::{self, LossConfig};
+use crate::train::method::{Method, StepContext, StepLoss, Value};
 use std::rc::Rc;
 
 fn specs() -> Vec<Spec> {
     vec![
-    spec("alpha", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
-    spec("beta", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
-    spec("gamma", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
-    spec("rho", Value::Float(0.95), Valid::Float(0.0, 1.0)),
-    spec("t", Value::Int(0), Valid::Int(0, i64::MAX)),
-    spec("gap", Value::Text("prob".into()), Valid::Choice(&["prob", "kl"])),
-    spec("use_weights", Value::Bool(true), Valid::Bool),
-    spec("unimodal", Value::Bool(true), Valid::Bool),
-    spec("mu0_raw", Value::Float(0.0), Valid::Float(f64::NEG_INFINITY, f64::INFINITY)),
+        spec("alpha", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
+        spec("beta", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
+        spec("gamma", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
+        spec("rho", Value::Float(0.95), Valid::Float(0.0, 1.0)),
+        spec("t", Value::Int(0), Valid::Int(0, i64::MAX)),
+        spec("gap", Value::Text("prob".into()), Valid::Choice(&["prob", "kl"])),
+        spec("use_weights", Value::Bool(true), Valid::Bool),
+        spec("unimodal", Value::Bool(true), Valid::Bool),
+        spec("mu0_raw", Value::Float(0.0), Valid::Float(f64::NEG_INFINITY, f64::INFINITY)),
     ]
 }
 
@@ -43,7 +43,13 @@ impl Weights {
         match self {
             Weights::Stored(table) => table.lookup(indices),
             Weights::Live(mix) => {
-                let g = check("weights", crate::gap::gap_against_rest(&logits.per, labels, kind)?.f_detach().and_then(|g| g.f_to_kind(Kind::Double)).and_then(|g| g.f_to_device(tch::Device::Cpu)))?;
+                let g = check(
+                    "weights",
+                    crate::gap::gap_against_rest(&logits.per, labels, kind)?
+                        .f_detach()
+                        .and_then(|g| g.f_to_kind(Kind::Double))
+                        .and_then(|g| g.f_to_device(tch::Device::Cpu)),
+                )?;
                 let g = check("weights", Vec::<f64>::try_from(&g))?;
                 let z: Vec<f64> = g.iter().map(|x| (x - mix.raw.mean) / mix.raw.std).collect();
                 let w = mix.balance_weights(&z);

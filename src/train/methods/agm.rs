@@ -26,9 +26,11 @@
 //! each encoder's non-1-D gradients as OGM does, and clipping at 5 to norm 5.
 
 use super::options::{resolve, spec, Resolved, Valid, Window};
-use crate::train::method::{check_state_names, gradient_only, mean_ce, per_modality, read_state, state_tensor, Method, Selection, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::method::{
+    check_state_names, gradient_only, mean_ce, per_modality, read_state, state_tensor, Method, Selection, StepContext, StepLoss, Value,
+};
 
 pub struct Agm {
     opts: Resolved,
@@ -79,7 +81,17 @@ pub fn shapley_weight(k: usize, n: usize) -> f64 {
 /// s = mean_i −log max(softmax(m)[i, y_i], 1e-8), detached.
 fn score(m: &Tensor, labels: &Tensor) -> Result<f64> {
     let op = "agm";
-    check(op, m.f_detach().and_then(|m| m.f_softmax(-1, Kind::Double)).and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false)).and_then(|p| p.f_clamp_min(1e-8)).and_then(|p| p.f_log()).and_then(|l| l.f_mean(Kind::Double)).and_then(|l| l.f_neg()).and_then(|l| l.f_double_value(&[])))
+    check(
+        op,
+        m.f_detach()
+            .and_then(|m| m.f_softmax(-1, Kind::Double))
+            .and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false))
+            .and_then(|p| p.f_clamp_min(1e-8))
+            .and_then(|p| p.f_log())
+            .and_then(|l| l.f_mean(Kind::Double))
+            .and_then(|l| l.f_neg())
+            .and_then(|l| l.f_double_value(&[])),
+    )
 }
 
 impl Agm {
@@ -94,7 +106,16 @@ impl Agm {
             ],
             given,
         )?;
-        Ok(Agm { alpha: opts.float("alpha"), window: opts.window("window"), clip: opts.boolean("clip"), bb: opts.text("variant") == "bb", opts, running: vec![0.0; 2], steps: 0, pending: vec![1.0; 2] })
+        Ok(Agm {
+            alpha: opts.float("alpha"),
+            window: opts.window("window"),
+            clip: opts.boolean("clip"),
+            bb: opts.text("variant") == "bb",
+            opts,
+            running: vec![0.0; 2],
+            steps: 0,
+            pending: vec![1.0; 2],
+        })
     }
 }
 
@@ -160,7 +181,15 @@ impl Agm {
             let mut out = check(op, full.f_detach())?;
             for set in 1..=full_mask {
                 let k = set.count_ones() as usize;
-                let coef: f64 = (0..n).map(|i| if set >> i & 1 == 1 { self.pending[i] * shapley_weight(k - 1, n) } else { -self.pending[i] * shapley_weight(k, n) }).sum();
+                let coef: f64 = (0..n)
+                    .map(|i| {
+                        if set >> i & 1 == 1 {
+                            self.pending[i] * shapley_weight(k - 1, n)
+                        } else {
+                            -self.pending[i] * shapley_weight(k, n)
+                        }
+                    })
+                    .sum();
                 out = check(op, out.f_add(&gradient_only(get(set), coef)?))?;
             }
             out
@@ -197,7 +226,10 @@ impl Method for Agm {
         let n = ctx.model.modalities.len();
         if self.running.len() != n {
             if self.steps > 0 {
-                return Err(Error::arg(format!("agm: its running scores are for {} modalities and this model has {n}: build a fresh method for this model", self.running.len())));
+                return Err(Error::arg(format!(
+                    "agm: its running scores are for {} modalities and this model has {n}: build a fresh method for this model",
+                    self.running.len()
+                )));
             }
             self.running = vec![0.0; n];
         }
@@ -216,7 +248,9 @@ impl Method for Agm {
             let _guard = self.bb.then(tch::no_grad_guard);
             (padded(a, &zv)?, padded(&za, v)?)
         };
-        let half = |x: &Tensor, minus: &Tensor, plus: &Tensor| check(op, x.f_sub(minus).and_then(|d| d.f_add(plus)).and_then(|d| d.f_mul_scalar(0.5)));
+        let half = |x: &Tensor, minus: &Tensor, plus: &Tensor| {
+            check(op, x.f_sub(minus).and_then(|d| d.f_add(plus)).and_then(|d| d.f_mul_scalar(0.5)))
+        };
         let m_first = half(&full, &without_first, &without_second)?;
         let m_second = half(&full, &without_second, &without_first)?;
         let s = [score(&m_first, ctx.labels)?, score(&m_second, ctx.labels)?];
@@ -234,14 +268,24 @@ impl Method for Agm {
         } else {
             // The value is exactly F; the gradient follows the hooks' factors.
             let detached = check(op, full.f_detach())?;
-            let parts = [gradient_only(&full, (ca + cv) / 2.0)?, gradient_only(&without_first, (cv - ca) / 2.0)?, gradient_only(&without_second, (ca - cv) / 2.0)?];
+            let parts = [
+                gradient_only(&full, (ca + cv) / 2.0)?,
+                gradient_only(&without_first, (cv - ca) / 2.0)?,
+                gradient_only(&without_second, (ca - cv) / 2.0)?,
+            ];
             parts.iter().try_fold(detached, |acc, p| check(op, acc.f_add(p)))?
         };
         let total = mean_ce(&output, ctx.labels)?;
         Ok(StepLoss {
             total: total.shallow_clone(),
             terms: vec![("ce_fused", total), ("ce_first", Tensor::from(s[0])), ("ce_second", Tensor::from(s[1]))],
-            diagnostics: vec![("coef_first", self.pending[0]), ("coef_second", self.pending[1]), ("running_first", self.running[0]), ("running_second", self.running[1]), ("active", active as i64 as f64)],
+            diagnostics: vec![
+                ("coef_first", self.pending[0]),
+                ("coef_second", self.pending[1]),
+                ("running_first", self.running[0]),
+                ("running_second", self.running[1]),
+                ("active", active as i64 as f64),
+            ],
         })
     }
 
@@ -328,7 +372,11 @@ mod tests {
             assert!((got[i] - want).abs() < 1e-12, "{i}: {got:?}");
         }
         // Shapley weights for N = 3: 1/3 alone, 1/6 with one other, 1/3 with both.
-        assert!((shapley_weight(0, 3) - 1.0 / 3.0).abs() < 1e-15 && (shapley_weight(1, 3) - 1.0 / 6.0).abs() < 1e-15 && (shapley_weight(2, 3) - 1.0 / 3.0).abs() < 1e-15);
+        assert!(
+            (shapley_weight(0, 3) - 1.0 / 3.0).abs() < 1e-15
+                && (shapley_weight(1, 3) - 1.0 / 6.0).abs() < 1e-15
+                && (shapley_weight(2, 3) - 1.0 / 3.0).abs() < 1e-15
+        );
         assert_eq!(shapley_weight(0, 2), 0.5);
     }
 }

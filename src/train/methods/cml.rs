@@ -45,10 +45,24 @@ pub fn ranking_penalty(conf: &[Tensor], correct: &[Tensor], hinge: Hinge, masked
             let first = check(op, rise.f_mul(&correct[k]))?;
             // Trick 2: both predictions wrong; the gradient reaches κ_{k+1} only.
             let both_wrong = check(op, correct[k].f_rsub_scalar(1.0).and_then(|w| w.f_mul(&correct[k + 1].f_rsub_scalar(1.0)?)))?;
-            let second = check(op, conf[k + 1].f_sub(&conf[k].f_detach().map_err(|e| Error::torch(op, e))?).and_then(|d| d.f_mul(&both_wrong)))?;
+            let second =
+                check(op, conf[k + 1].f_sub(&conf[k].f_detach().map_err(|e| Error::torch(op, e))?).and_then(|d| d.f_mul(&both_wrong)))?;
             match hinge {
-                Hinge::Sample => check(op, first.f_sub_scalar(eps).and_then(|a| a.f_relu()).and_then(|a| a.f_add(&second.f_sub_scalar(eps)?.f_relu()?)).and_then(|t| t.f_sum(Kind::Float)))?,
-                Hinge::Batch => check(op, first.f_sum(Kind::Float).and_then(|a| a.f_sub_scalar(eps)?.f_relu()).and_then(|a| a.f_add(&second.f_sum(Kind::Float)?.f_sub_scalar(eps)?.f_relu()?)))?,
+                Hinge::Sample => check(
+                    op,
+                    first
+                        .f_sub_scalar(eps)
+                        .and_then(|a| a.f_relu())
+                        .and_then(|a| a.f_add(&second.f_sub_scalar(eps)?.f_relu()?))
+                        .and_then(|t| t.f_sum(Kind::Float)),
+                )?,
+                Hinge::Batch => check(
+                    op,
+                    first
+                        .f_sum(Kind::Float)
+                        .and_then(|a| a.f_sub_scalar(eps)?.f_relu())
+                        .and_then(|a| a.f_add(&second.f_sum(Kind::Float)?.f_sub_scalar(eps)?.f_relu()?)),
+                )?,
             }
         } else {
             match hinge {
@@ -76,7 +90,8 @@ pub struct Cml {
     seed: u64,
 }
 
-const SWITCHES: [(&str, &str, &str); 4] = [("hinge", "sample", "batch"), ("mask", "official", "none"), ("order", "per_sample", "per_epoch"), ("reduce", "mean", "sum")];
+const SWITCHES: [(&str, &str, &str); 4] =
+    [("hinge", "sample", "batch"), ("mask", "official", "none"), ("order", "per_sample", "per_epoch"), ("reduce", "mean", "sum")];
 
 impl Cml {
     pub fn new(given: &[(String, Value)]) -> Result<Cml> {
@@ -263,7 +278,11 @@ mod tests {
     fn removal_orders_are_permutations_and_per_epoch_orders_are_shared() {
         let c = Cml::new(&[]).unwrap();
         let r = c.ranks(50, 3, 0, 7);
-        assert!(r.iter().all(|rank| { let mut s = rank.clone(); s.sort(); s == vec![0, 1, 2] }));
+        assert!(r.iter().all(|rank| {
+            let mut s = rank.clone();
+            s.sort();
+            s == vec![0, 1, 2]
+        }));
         assert!(r.iter().any(|x| x != &r[0]), "per-sample orders should differ");
         assert_eq!(r, c.ranks(50, 3, 0, 7), "the same step draws the same orders");
         let bb = Cml::new(&[("order".into(), Value::Text("per_epoch".into()))]).unwrap();

@@ -2,9 +2,9 @@
 //! as the paper's Fig. 1 plots them.
 
 use super::options::{resolve, Resolved};
-use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::error::Result;
 use crate::train::loss;
+use crate::train::method::{Method, StepContext, StepLoss, Value};
 
 pub struct Concat {
     opts: Resolved,

@@ -12,11 +12,13 @@
 //! touched. The diagnosis is per encoder, so it holds for any number of modalities as it is.
 
 use super::options::{resolve, spec, Resolved, Valid};
-use crate::train::method::{check_state_names, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
 use crate::cluster::{kmeans, minmax_scale, purity, KMeansOptions};
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{check, Tensor};
+use crate::train::method::{
+    check_state_names, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value,
+};
 use crate::train::model::Model;
 use crate::train::trainer;
 
@@ -93,7 +95,8 @@ impl Relearn {
     }
 
     fn capture(&mut self, model: &Model) {
-        let mut named: Vec<(String, Tensor)> = self.blended(model).into_iter().map(|(n, t)| (n, t.to_device(tch::Device::Cpu).copy())).collect();
+        let mut named: Vec<(String, Tensor)> =
+            self.blended(model).into_iter().map(|(n, t)| (n, t.to_device(tch::Device::Cpu).copy())).collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         self.initial = named;
     }
@@ -104,7 +107,12 @@ impl Relearn {
         let _guard = tch::no_grad_guard();
         for (name, mut t) in self.blended(model) {
             let m = model.encoder_of(&name).expect("encoder tensors only");
-            let start = self.initial.iter().find(|(n, _)| *n == name).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("d&r: θ0 has no {name}")))?;
+            let start = self
+                .initial
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t)
+                .ok_or_else(|| Error::arg(format!("d&r: θ0 has no {name}")))?;
             let start = check(op, start.f_to_device(t.device()).and_then(|s| s.f_to_kind(t.kind())))?;
             let value = check(op, start.f_mul_scalar(w[m]).and_then(|s| s.f_add(&t.f_mul_scalar(1.0 - w[m])?)))?;
             check(op, t.f_copy_(&value))?;
@@ -205,13 +213,18 @@ impl Method for Relearn {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![("resets".to_string(), state_tensor(&[self.resets as f64])), ("last".into(), state_tensor(&self.last)), ("begun".into(), state_tensor(&[self.begun as f64]))];
+        let mut out = vec![
+            ("resets".to_string(), state_tensor(&[self.resets as f64])),
+            ("last".into(), state_tensor(&self.last)),
+            ("begun".into(), state_tensor(&[self.begun as f64])),
+        ];
         out.extend(self.initial.iter().map(|(n, t)| (format!("theta0.{n}"), t.shallow_clone())));
         out
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        let scalars: Vec<(String, Tensor)> = state.iter().filter(|(n, _)| !n.starts_with("theta0.")).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+        let scalars: Vec<(String, Tensor)> =
+            state.iter().filter(|(n, _)| !n.starts_with("theta0.")).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
         check_state_names("d&r", &scalars, &["resets", "last", "begun", "theta0.<encoder tensor>"])?;
         if state.is_empty() {
             return Ok(());
@@ -223,7 +236,8 @@ impl Method for Relearn {
         }
         self.last = read_state("d&r", state, "last", len)?;
         self.begun = read_state("d&r", state, "begun", 1)?[0] as i64;
-        let mut initial: Vec<(String, Tensor)> = state.iter().filter_map(|(n, t)| n.strip_prefix("theta0.").map(|p| (p.to_string(), t.shallow_clone()))).collect();
+        let mut initial: Vec<(String, Tensor)> =
+            state.iter().filter_map(|(n, t)| n.strip_prefix("theta0.").map(|p| (p.to_string(), t.shallow_clone()))).collect();
         initial.sort_by(|a, b| a.0.cmp(&b.0));
         self.initial = initial;
         Ok(())

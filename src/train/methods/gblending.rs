@@ -18,13 +18,15 @@
 //! with the other modality's input zeroed).
 
 use super::options::{resolve, spec, Resolved, Valid};
-use crate::train::method::{check_state_names, cross_entropy, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
 use crate::data::{BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::fusion::Logits;
-use crate::train::model::Model;
 use crate::train::method::EpochPlan;
+use crate::train::method::{
+    check_state_names, cross_entropy, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value,
+};
+use crate::train::model::Model;
 
 pub struct GBlending {
     opts: Resolved,
@@ -61,7 +63,11 @@ fn head_logits(model: &Model, inputs: &[&Tensor], head: usize, zero_input: bool,
     let n = inputs.len();
     if zero_input && head < n {
         let op = "g-blending";
-        let kept = inputs.iter().enumerate().map(|(m, x)| if m == head { Ok(x.shallow_clone()) } else { check(op, x.f_zeros_like()) }).collect::<Result<Vec<_>>>()?;
+        let kept = inputs
+            .iter()
+            .enumerate()
+            .map(|(m, x)| if m == head { Ok(x.shallow_clone()) } else { check(op, x.f_zeros_like()) })
+            .collect::<Result<Vec<_>>>()?;
         return Ok(model.forward_all(&kept.iter().collect::<Vec<_>>(), train)?.logits.fused);
     }
     let Logits { fused, mut per } = model.forward_all(inputs, train)?.logits;
@@ -84,7 +90,13 @@ fn mean_loss(model: &Model, split: &Split, head: usize, zero_input: bool) -> Res
     let (mut sum, mut n) = (0.0, 0.0);
     for b in Batches::new(split, &opts)? {
         let b = b?;
-        let x = |name: &str| b.inputs.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone()).ok_or_else(|| Error::arg(format!("g-blending: the batch has no modality \"{name}\"")));
+        let x = |name: &str| {
+            b.inputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.shallow_clone())
+                .ok_or_else(|| Error::arg(format!("g-blending: the batch has no modality \"{name}\"")))
+        };
         let xs = model.modalities.iter().map(|m| x(m)).collect::<Result<Vec<_>>>()?;
         let logits = head_logits(model, &xs.iter().collect::<Vec<_>>(), head, zero_input, false)?;
         let labels = check("g-blending", b.labels.f_to_device(model.device()))?;
@@ -179,9 +191,13 @@ impl GBlending {
             before[head] = (mean_loss(&copy, ctx.train, head, self.zero_input)?, mean_loss(&copy, val, head, self.zero_input)?);
             let mut inner = OneHead { opts: self.opts.clone(), head, zero_input: self.zero_input };
             for j in 0..self.super_epoch {
-                let batching = BatchOptions { seed: ctx.batching.seed.wrapping_mul(31).wrapping_add(1000 * head as u64 + j as u64 + 1), ..ctx.batching.clone() };
+                let batching = BatchOptions {
+                    seed: ctx.batching.seed.wrapping_mul(31).wrapping_add(1000 * head as u64 + j as u64 + 1),
+                    ..ctx.batching.clone()
+                };
                 let plan = EpochPlan { train: ctx.train, val: None, batching: &batching, epoch: j, quiet: ctx.quiet };
-                (ctx.run_epoch)(&copy, &mut opt, &plan, &mut inner).map_err(|e| Error::arg(format!("g-blending estimate ({} head, inner epoch {j}): {e}", head_name(ctx.model, head))))?;
+                (ctx.run_epoch)(&copy, &mut opt, &plan, &mut inner)
+                    .map_err(|e| Error::arg(format!("g-blending estimate ({} head, inner epoch {j}): {e}", head_name(ctx.model, head))))?;
             }
             after[head] = (mean_loss(&copy, ctx.train, head, self.zero_input)?, mean_loss(&copy, val, head, self.zero_input)?);
         }
@@ -256,7 +272,9 @@ impl Method for GBlending {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         match &self.weights {
-            Some(w) if !self.fixed => vec![("weights".into(), state_tensor(w)), ("estimated_at".into(), state_tensor(&[self.estimated_at as f64]))],
+            Some(w) if !self.fixed => {
+                vec![("weights".into(), state_tensor(w)), ("estimated_at".into(), state_tensor(&[self.estimated_at as f64]))]
+            }
             _ => Vec::new(),
         }
     }
@@ -268,7 +286,9 @@ impl Method for GBlending {
         }
         let len = state.iter().find(|(n, _)| n == "weights").map_or(3, |(_, t)| t.numel());
         if len < 3 {
-            return Err(Error::arg(format!("g-blending: the saved weights have {len} values, expected one per modality and the fused head's (3 or more)")));
+            return Err(Error::arg(format!(
+                "g-blending: the saved weights have {len} values, expected one per modality and the fused head's (3 or more)"
+            )));
         }
         self.weights = Some(read_state("g-blending", state, "weights", len)?);
         self.estimated_at = read_state("g-blending", state, "estimated_at", 1)?[0] as i64;
@@ -288,7 +308,17 @@ mod tests {
 
     #[test]
     fn the_estimate_trains_copies_and_leaves_the_live_model_and_optimizer_alone() {
-        let data = Rc::new(generate(&SyntheticOptions { n: 120, classes: 3, audio_shape: vec![6], visual_shape: vec![6], seed: 2, ..SyntheticOptions::default() }).unwrap());
+        let data = Rc::new(
+            generate(&SyntheticOptions {
+                n: 120,
+                classes: 3,
+                audio_shape: vec![6],
+                visual_shape: vec![6],
+                seed: 2,
+                ..SyntheticOptions::default()
+            })
+            .unwrap(),
+        );
         let (train, val) = (data.split("train").unwrap(), data.split("val").unwrap());
         let spec = ModelSpec {
             modalities: vec!["audio".into(), "visual".into()],
@@ -300,7 +330,15 @@ mod tests {
             device: tch::Device::Cpu,
         };
         let model = Model::new(&spec).unwrap();
-        let mut opt = Optimizer::new(OptimKind::Sgd { momentum: 0.9, nesterov: false }, 0.1, 1e-4, Schedule::None, model.architecture.clone(), model.trainable_parameters()).unwrap();
+        let mut opt = Optimizer::new(
+            OptimKind::Sgd { momentum: 0.9, nesterov: false },
+            0.1,
+            1e-4,
+            Schedule::None,
+            model.architecture.clone(),
+            model.trainable_parameters(),
+        )
+        .unwrap();
         // Give the live optimiser some state first, so "unchanged" means something.
         let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
         let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true };
@@ -308,11 +346,22 @@ mod tests {
         let snapshot = |named: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> { named.into_iter().map(|(k, t)| (k, t.copy())).collect() };
         let (params_before, state_before, steps) = (snapshot(model.state_dict()), snapshot(opt.state_tensors()), opt.steps);
         let mut gb = GBlending::new(&[("super_epoch".into(), Value::Int(2))]).unwrap();
-        let ctx = EpochContext { model: &model, opt: &opt, train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true, run_epoch: crate::train::trainer::epoch };
+        let ctx = EpochContext {
+            model: &model,
+            opt: &opt,
+            train: &train,
+            val: Some(&val),
+            batching: &batching,
+            epoch: 0,
+            quiet: true,
+            run_epoch: crate::train::trainer::epoch,
+        };
         gb.begin_epoch(&ctx).unwrap();
         let w = gb.weights.clone().expect("estimated");
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9 && w.iter().all(|&x| x >= 0.0), "{w:?}");
-        let same = |a: &[(String, Tensor)], b: &[(String, Tensor)]| a.len() == b.len() && a.iter().zip(b).all(|((ka, ta), (kb, tb))| ka == kb && ta.equal(tb));
+        let same = |a: &[(String, Tensor)], b: &[(String, Tensor)]| {
+            a.len() == b.len() && a.iter().zip(b).all(|((ka, ta), (kb, tb))| ka == kb && ta.equal(tb))
+        };
         assert!(same(&params_before, &model.state_dict()), "the live model changed");
         assert!(same(&state_before, &opt.state_tensors()) && opt.steps == steps, "the live optimizer changed");
     }

@@ -25,7 +25,9 @@ use crate::tensor::{check, Kind, Tensor};
 use crate::train::fusion::{FusionKind, Logits};
 use crate::train::gradients::hessian_vector;
 use crate::train::inference::inputs;
-use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, Selection, StepContext, StepLoss, Value};
+use crate::train::method::{
+    check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, Selection, StepContext, StepLoss, Value,
+};
 use crate::train::model::Model;
 
 /// The official fitted schedule's coefficients, c_0 .. c_5 (LFM `Crema_epoch.py`).
@@ -49,8 +51,11 @@ pub fn alignment(a: &Tensor, b: &Tensor, js: bool) -> Result<Tensor> {
     let m = check(op, p.f_add(&q).and_then(|s| s.f_mul_scalar(0.5)))?;
     let lm = check(op, m.f_log())?;
     // KL(x‖y) per sample = Σ_c x (log x − log y).
-    let kl = |x: &Tensor, lx: &Tensor, ly: &Tensor| check(op, lx.f_sub(ly).and_then(|d| d.f_mul(x)).and_then(|t| t.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)));
-    let per = if js { check(op, kl(&p, &lp, &lm)?.f_add(&kl(&q, &lq, &lm)?))? } else { check(op, kl(&m, &lm, &lp)?.f_add(&kl(&m, &lm, &lq)?))? };
+    let kl = |x: &Tensor, lx: &Tensor, ly: &Tensor| {
+        check(op, lx.f_sub(ly).and_then(|d| d.f_mul(x)).and_then(|t| t.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)))
+    };
+    let per =
+        if js { check(op, kl(&p, &lp, &lm)?.f_add(&kl(&q, &lq, &lm)?))? } else { check(op, kl(&m, &lm, &lp)?.f_add(&kl(&m, &lm, &lq)?))? };
     check(op, per.f_mean(Kind::Float).and_then(|x| x.f_mul_scalar(0.5)))
 }
 
@@ -167,9 +172,12 @@ impl Lfm {
         Rng::new(self.seed ^ 0x1F).shuffle(&mut positions);
         positions.truncate(self.val_size.min(val.len()));
         let subset = val.subset_positions(&positions)?;
-        let batch = Batches::new(&subset, &BatchOptions { batch_size: positions.len().max(1), shuffle: false, workers: 0, ..ctx.batching.clone() })?
-            .next()
-            .ok_or_else(|| Error::arg("lfm: the validation split is empty".to_string()))??;
+        let batch = Batches::new(
+            &subset,
+            &BatchOptions { batch_size: positions.len().max(1), shuffle: false, workers: 0, ..ctx.batching.clone() },
+        )?
+        .next()
+        .ok_or_else(|| Error::arg("lfm: the validation split is empty".to_string()))??;
         let labels = check("lfm", batch.labels.f_to_device(model.device()))?;
         let fwd = model.forward_all(&inputs(model, &batch)?, true)?;
         let (ce, align) = self.terms(&fwd.logits, &labels)?;
@@ -236,7 +244,11 @@ impl Method for Lfm {
         if self.schedule == Schedule::Learned {
             diagnostics.push(("hvp", self.last_hvp));
         }
-        Ok(StepLoss { total, terms: vec![("ce_fused", check("lfm", ce.f_detach())?), ("align", check("lfm", align.f_detach())?)], diagnostics })
+        Ok(StepLoss {
+            total,
+            terms: vec![("ce_fused", check("lfm", ce.f_detach())?), ("align", check("lfm", align.f_detach())?)],
+            diagnostics,
+        })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

@@ -25,10 +25,10 @@
 //! modality; the model's head rule, so evaluation uses them too).
 
 use super::options::{resolve, spec, Resolved, Valid};
-use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::fusion::{FusionKind, HeadRule};
+use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
 use crate::train::model::Model;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -61,7 +61,11 @@ pub struct Mla {
 pub fn update_projection(p: &Tensor, r: &Tensor, alpha: f64, outer: bool) -> Result<Tensor> {
     let op = "mla";
     let k = check(op, p.f_matmul(&r.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
-    let denom = if outer { check(op, k.f_matmul(r).and_then(|x| x.f_add_scalar(alpha)))? } else { check(op, r.f_matmul(&k).and_then(|x| x.f_add_scalar(alpha)))? };
+    let denom = if outer {
+        check(op, k.f_matmul(r).and_then(|x| x.f_add_scalar(alpha)))?
+    } else {
+        check(op, r.f_matmul(&k).and_then(|x| x.f_add_scalar(alpha)))?
+    };
     let next = check(op, (|| -> std::result::Result<_, tch::TchError> { p.f_sub(&k.f_matmul(&k.f_t_copy()?)?.f_div(&denom)?) })())?;
     let norm = check(op, next.f_square().and_then(|s| s.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?.sqrt();
     check(op, next.f_div_scalar(norm))
@@ -156,7 +160,11 @@ impl Method for Mla {
         self.mean_feature = Some(check(op, features.f_detach().and_then(|f| f.f_mean_dim([0i64].as_slice(), true, Kind::Float)))?);
         let (b, n) = ctx.batch;
         let alpha = 0.1f64.powf(1.0 + b as f64 / n.max(1) as f64);
-        Ok(StepLoss { total: l.shallow_clone(), terms: vec![(name, l)], diagnostics: if ctx.substep == 0 { vec![("projection_alpha", alpha)] } else { Vec::new() } })
+        Ok(StepLoss {
+            total: l.shallow_clone(),
+            terms: vec![(name, l)],
+            diagnostics: if ctx.substep == 0 { vec![("projection_alpha", alpha)] } else { Vec::new() },
+        })
     }
 
     fn adjust_gradients(&mut self, ctx: &StepContext, params: &[(String, Tensor)], grads: &mut [Tensor]) -> Result<()> {
@@ -176,7 +184,10 @@ impl Method for Mla {
         let (b, n) = ctx.batch;
         let alpha = 0.1f64.powf(1.0 + b as f64 / n.max(1) as f64);
         let p = update_projection(&p, &r, alpha, self.projection == Projection::Authors)?;
-        let i = params.iter().position(|(name, _)| name == "fusion.fc_out.weight").ok_or_else(|| Error::arg("mla: the shared head has no fusion.fc_out.weight"))?;
+        let i = params
+            .iter()
+            .position(|(name, _)| name == "fusion.fc_out.weight")
+            .ok_or_else(|| Error::arg("mla: the shared head has no fusion.fc_out.weight"))?;
         if grads[i].defined() {
             let projected = check(op, grads[i].f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
             grads[i] = if self.projection == Projection::Add { check(op, grads[i].f_add(&projected))? } else { projected };
@@ -201,7 +212,9 @@ impl Method for Mla {
         self.rounds = read_state("mla", state, "rounds", 1)?[0] as u64;
         self.p = match state.iter().find(|(n, _)| n == "projection") {
             Some((_, t)) if t.dim() == 2 && t.size()[0] == t.size()[1] => Some(check("mla", t.f_to_kind(Kind::Float))?),
-            Some((_, t)) => return Err(Error::arg(format!("mla: the saved projection must be a square [d, d] matrix, got {:?}", t.size()))),
+            Some((_, t)) => {
+                return Err(Error::arg(format!("mla: the saved projection must be a square [d, d] matrix, got {:?}", t.size())))
+            }
             None => None,
         };
         Ok(())

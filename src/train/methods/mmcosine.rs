@@ -6,10 +6,10 @@
 //! (λ = 0 in the reference) is not implemented.
 
 use super::options::{resolve, spec, Resolved, Valid};
-use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::error::Result;
 use crate::train::fusion::HeadRule;
 use crate::train::loss;
+use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::train::model::Model;
 
 pub struct MmCosine {

@@ -89,9 +89,19 @@ impl MmPareto {
             given,
         )?;
         if opts.int("passes") == 3 {
-            return Err(Error::arg("mmpareto: passes must be 2 (L_mm, then the unimodal losses together) or 4 (the reference's order), got 3".to_string()));
+            return Err(Error::arg(
+                "mmpareto: passes must be 2 (L_mm, then the unimodal losses together) or 4 (the reference's order), got 3".to_string(),
+            ));
         }
-        Ok(MmPareto { gamma: opts.float("gamma"), bb_bug: opts.text("variant") == "bb_bug", separate: opts.text("heads") == "separate", passes: opts.int("passes"), opts, pending: None, last: Vec::new() })
+        Ok(MmPareto {
+            gamma: opts.float("gamma"),
+            bb_bug: opts.text("variant") == "bb_bug",
+            separate: opts.text("heads") == "separate",
+            passes: opts.int("passes"),
+            opts,
+            pending: None,
+            last: Vec::new(),
+        })
     }
 }
 

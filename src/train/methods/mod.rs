@@ -45,13 +45,30 @@ pub mod sample;
 pub mod umt;
 pub mod warmup;
 
-
-use crate::error::{Error, Result};
 /// The trait, contexts and helpers, where the methods have always found them.
 pub use super::method::*;
+use crate::error::{Error, Result};
 
 /// Every method a script can name: Table II's order, then BalanceBenchmark's beyond it.
-pub const NAMES: [&str; 17] = ["concat", "g-blending", "ogm-ge", "pmr", "mmcosine", "agm", "mla", "d&r", "opm&ogm", "warmup", "adaptive", "mmpareto", "lfm", "reconboost", "umt", "cml", "sample"];
+pub const NAMES: [&str; 17] = [
+    "concat",
+    "g-blending",
+    "ogm-ge",
+    "pmr",
+    "mmcosine",
+    "agm",
+    "mla",
+    "d&r",
+    "opm&ogm",
+    "warmup",
+    "adaptive",
+    "mmpareto",
+    "lfm",
+    "reconboost",
+    "umt",
+    "cml",
+    "sample",
+];
 
 /// Builds a method by name from its options; "baseline" is the concat method's older name.
 /// `adaptive` also needs its per-sample weights, which are not plain values.
@@ -74,7 +91,8 @@ pub fn build(name: &str, given: &[(String, Value)], weights: Option<adaptive::We
         "umt" => Box::new(umt::Umt::new(given)?),
         "sample" => Box::new(sample::SampleValuation::new(given)?),
         "reconboost" => Box::new(reconboost::ReconBoost::new(given)?),
-        other => return Err(Error::arg(format!("unknown method \"{other}\": use one of {}", NAMES.map(|n| format!("\"{n}\"")).join(", ")))),
+        other => {
+            return Err(Error::arg(format!("unknown method \"{other}\": use one of {}", NAMES.map(|n| format!("\"{n}\"")).join(", "))))
+        }
     })
 }
-

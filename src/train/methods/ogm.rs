@@ -10,12 +10,12 @@
 //! global step), so a resumed run draws the same noise.
 
 use super::options::{resolve, spec, Resolved, Spec, Valid, Window};
-use crate::train::method::{pairwise_ratios, per_modality, score_sum, Method, Selection, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::rng::{with_torch_seed, Rng};
 use crate::tensor::{check, Tensor};
 use crate::train::fusion::FusionKind;
 use crate::train::loss;
+use crate::train::method::{pairwise_ratios, per_modality, score_sum, Method, Selection, StepContext, StepLoss, Value};
 use crate::train::model::Model;
 
 /// OGM's options, shared with OPM&OGM (which has its own defaults for them).
@@ -88,7 +88,10 @@ impl Ogm {
     pub fn modulate(&self, model: &Model, params: &[(String, Tensor)], grads: &mut [Tensor], k: &[f64], step: i64) -> Result<()> {
         let op = "ogm";
         let _guard = tch::no_grad_guard();
-        let picked: Vec<(usize, f64)> = (0..k.len()).flat_map(|m| self.params.pick(model, params, m).into_iter().map(move |i| (i, k[m]))).filter(|(i, _)| grads[*i].defined()).collect();
+        let picked: Vec<(usize, f64)> = (0..k.len())
+            .flat_map(|m| self.params.pick(model, params, m).into_iter().map(move |i| (i, k[m])))
+            .filter(|(i, _)| grads[*i].defined())
+            .collect();
         let seed = Rng::stream(self.seed, step as u64).next_u64();
         with_torch_seed(seed, || -> Result<()> {
             for &(i, k) in &picked {
@@ -96,7 +99,11 @@ impl Ogm {
                 let mut out = check(op, g.f_mul_scalar(k))?;
                 if self.ge {
                     // Unbiased std over the tensor, as torch.std; a one-element gradient has none.
-                    let std = if g.numel() > 1 { check(op, g.f_std(true))? } else { check(op, g.f_zeros_like().and_then(|z| z.f_sum(g.kind())))? };
+                    let std = if g.numel() > 1 {
+                        check(op, g.f_std(true))?
+                    } else {
+                        check(op, g.f_zeros_like().and_then(|z| z.f_sum(g.kind())))?
+                    };
                     let noise = check(op, g.f_randn_like().and_then(|n| n.f_mul(&std.f_add_scalar(1e-8)?)))?;
                     out = check(op, out.f_add(&noise))?;
                 }
@@ -157,7 +164,8 @@ impl Method for OgmGe {
         self.pending = if active { self.ogm.coefficients_n(&s) } else { vec![1.0; s.len()] };
         let l = loss::fused_only_all(&fwd.logits, ctx.labels, &ctx.model.modalities)?;
         let n = ctx.labels.size()[0].max(1) as f64;
-        let mut diagnostics: Vec<(&'static str, f64)> = per_modality(ctx.model, "score").into_iter().zip(&s).map(|(k, v)| (k, v / n)).collect();
+        let mut diagnostics: Vec<(&'static str, f64)> =
+            per_modality(ctx.model, "score").into_iter().zip(&s).map(|(k, v)| (k, v / n)).collect();
         diagnostics.extend(per_modality(ctx.model, "coef").into_iter().zip(self.pending.iter().copied()));
         diagnostics.push(("active", active as i64 as f64));
         Ok(StepLoss { total: l.total, terms: l.terms, diagnostics })

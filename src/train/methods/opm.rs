@@ -13,10 +13,10 @@
 
 use super::ogm::{self, Ogm};
 use super::options::{resolve, spec, Resolved, Valid};
-use crate::train::method::{per_modality, ratios_to_mean, score_sum, Method, StepContext, StepLoss, Value};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Tensor};
+use crate::train::method::{per_modality, ratios_to_mean, score_sum, Method, StepContext, StepLoss, Value};
 use crate::train::model::Model;
 
 /// θ's cap: 1/(1 − θ) grows without bound as θ → 1 (unreachable with the defaults).

@@ -18,11 +18,11 @@
 //! modality back early in training.
 
 use super::options::{resolve, spec, Resolved, Valid, Window};
-use crate::train::method::{check_state_names, cross_entropy, per_modality, ratios_to_mean, Method, StepContext, StepLoss, Value};
-use crate::train::method::EpochContext;
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::method::EpochContext;
+use crate::train::method::{check_state_names, cross_entropy, per_modality, ratios_to_mean, Method, StepContext, StepLoss, Value};
 use crate::train::trainer;
 
 pub struct Pmr {
@@ -48,7 +48,14 @@ pub fn prototype_logits(x: &Tensor, p: &Tensor) -> Result<Tensor> {
     let xx = check(op, x.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)))?;
     let pp = check(op, p.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)).and_then(|s| s.f_t_copy()))?;
     let cross = check(op, x.f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
-    check(op, xx.f_add(&pp).and_then(|d| d.f_sub(&cross.f_mul_scalar(2.0)?)).and_then(|d| d.f_clamp_min(1e-12)).and_then(|d| d.f_sqrt()).and_then(|d| d.f_neg()))
+    check(
+        op,
+        xx.f_add(&pp)
+            .and_then(|d| d.f_sub(&cross.f_mul_scalar(2.0)?))
+            .and_then(|d| d.f_clamp_min(1e-12))
+            .and_then(|d| d.f_sqrt())
+            .and_then(|d| d.f_neg()),
+    )
 }
 
 /// Per-class means [C, d] of `features` [n, d] and the class counts; a class with no sample
@@ -139,7 +146,9 @@ impl Pmr {
             let (means, _) = class_means(x, &f.labels, model.classes, previous)?;
             let means = check("pmr", means.f_to_device(dev))?;
             let blended = match previous {
-                Some(o) if ctx.epoch >= 2 && self.momentum > 0.0 => check("pmr", means.f_mul_scalar(1.0 - self.momentum).and_then(|n| n.f_add(&o.f_mul_scalar(self.momentum)?)))?,
+                Some(o) if ctx.epoch >= 2 && self.momentum > 0.0 => {
+                    check("pmr", means.f_mul_scalar(1.0 - self.momentum).and_then(|n| n.f_add(&o.f_mul_scalar(self.momentum)?)))?
+                }
                 _ => means,
             };
             fresh.push((label.to_string(), blended));
@@ -153,7 +162,13 @@ impl Pmr {
 /// Mean entropy of softmax(q) over the batch.
 fn mean_entropy(q: &Tensor) -> Result<Tensor> {
     let op = "pmr";
-    check(op, q.f_log_softmax(-1, Kind::Float).and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)).and_then(|s| s.f_mean(Kind::Float)).and_then(|s| s.f_neg()))
+    check(
+        op,
+        q.f_log_softmax(-1, Kind::Float)
+            .and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float))
+            .and_then(|s| s.f_mean(Kind::Float))
+            .and_then(|s| s.f_neg()),
+    )
 }
 
 impl Method for Pmr {
@@ -200,11 +215,17 @@ impl Method for Pmr {
             diagnostics.push(("active", 0.0));
             return Ok(StepLoss { total: ce_f, terms, diagnostics });
         }
-        let protos = self.prototypes.as_ref().ok_or_else(|| Error::arg("pmr: no prototypes yet: train_epoch computes them before each epoch; to step by hand, run one train_epoch first"))?;
+        let protos = self.prototypes.as_ref().ok_or_else(|| {
+            Error::arg("pmr: no prototypes yet: train_epoch computes them before each epoch; to step by hand, run one train_epoch first")
+        })?;
         let mut q = Vec::with_capacity(n_mod);
         for m in 0..n_mod {
             let label = crate::train::method::modality_label(model, m);
-            let p = protos.iter().find(|(l, _)| l == label).map(|(_, t)| t).ok_or_else(|| Error::arg(format!("pmr: no prototypes for modality {label} (computed for another model?): run train_epoch to refresh them")))?;
+            let p = protos.iter().find(|(l, _)| l == label).map(|(_, t)| t).ok_or_else(|| {
+                Error::arg(format!(
+                    "pmr: no prototypes for modality {label} (computed for another model?): run train_epoch to refresh them"
+                ))
+            })?;
             q.push(prototype_logits(&fwd.features[m], p)?);
         }
         let pce = q.iter().map(|q| cross_entropy(q, ctx.labels)).collect::<Result<Vec<_>>>()?;
@@ -257,7 +278,8 @@ impl Method for Pmr {
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        let scalars: Vec<(String, Tensor)> = state.iter().filter(|(n, _)| !n.starts_with("prototypes_")).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+        let scalars: Vec<(String, Tensor)> =
+            state.iter().filter(|(n, _)| !n.starts_with("prototypes_")).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
         check_state_names("pmr", &scalars, &["refreshed_at", "prototypes_<modality>"])?;
         if state.is_empty() {
             return Ok(());

@@ -40,9 +40,24 @@ pub fn boosting_loss(logits: &Tensor, rest: Option<&Tensor>, labels: &Tensor, w1
     let op = "reconboost";
     let c = logits.size()[1] as f64;
     let y = check(op, labels.f_unsqueeze(1))?;
-    let nll = check(op, logits.f_log_softmax(-1, Kind::Float).and_then(|l| l.f_gather(1, &y, false)).and_then(|g| g.f_squeeze_dim(1)).and_then(|g| g.f_neg()))?;
+    let nll = check(
+        op,
+        logits
+            .f_log_softmax(-1, Kind::Float)
+            .and_then(|l| l.f_gather(1, &y, false))
+            .and_then(|g| g.f_squeeze_dim(1))
+            .and_then(|g| g.f_neg()),
+    )?;
     let weight = match rest {
-        Some(r) => check(op, r.f_detach().and_then(|r| r.f_softmax(-1, Kind::Float)).and_then(|q| q.f_gather(1, &y, false)).and_then(|q| q.f_squeeze_dim(1)).and_then(|q| q.f_mul_scalar(-w2)).and_then(|q| q.f_add_scalar(w1)))?,
+        Some(r) => check(
+            op,
+            r.f_detach()
+                .and_then(|r| r.f_softmax(-1, Kind::Float))
+                .and_then(|q| q.f_gather(1, &y, false))
+                .and_then(|q| q.f_squeeze_dim(1))
+                .and_then(|q| q.f_mul_scalar(-w2))
+                .and_then(|q| q.f_add_scalar(w1)),
+        )?,
         // The empty ensemble at stage 0 predicts nothing: the uniform 1/C.
         None => check(op, nll.f_zeros_like().and_then(|z| z.f_add_scalar(w1 - w2 / c)))?,
     };
@@ -84,7 +99,15 @@ impl ReconBoost {
         ];
         let mut opts = resolve("reconboost", &specs, given)?;
         if opts.text("variant") == "bb" {
-            opts.set_unless_given(given, vec![("boost_rate", Value::Float(0.01)), ("stage_epochs", Value::Int(1)), ("correct_epochs", Value::Int(1)), ("optimizer", Value::Text("persistent".into()))]);
+            opts.set_unless_given(
+                given,
+                vec![
+                    ("boost_rate", Value::Float(0.01)),
+                    ("stage_epochs", Value::Int(1)),
+                    ("correct_epochs", Value::Int(1)),
+                    ("optimizer", Value::Text("persistent".into())),
+                ],
+            );
         }
         let beta = Tensor::from_slice(&[opts.float("boost_rate") as f32]).set_requires_grad(true);
         Ok(ReconBoost {
@@ -220,7 +243,11 @@ impl Method for ReconBoost {
                 }
                 let ensemble = check(op, sum.f_mul(&beta))?;
                 let ce = mean_ce(&ensemble, ctx.labels)?;
-                Ok(StepLoss { terms: vec![("ce_ensemble", check(op, ce.f_detach())?)], total: ce, diagnostics: vec![("learner", -1.0), ("beta", self.beta_value())] })
+                Ok(StepLoss {
+                    terms: vec![("ce_ensemble", check(op, ce.f_detach())?)],
+                    total: ce,
+                    diagnostics: vec![("learner", -1.0), ("beta", self.beta_value())],
+                })
             }
         }
     }

@@ -42,14 +42,20 @@ fn factorial(k: usize) -> f64 {
 /// per sample; mask bit m = modality m present), with v(S) = |S|·c (size) or c, v(∅) = 0.
 pub fn shapley_values(correct: &[Vec<f64>], n: usize, size_valued: bool) -> Vec<Vec<f64>> {
     let b = correct.get(1).map_or(0, Vec::len);
-    let v = |mask: usize, i: usize| if mask == 0 { 0.0 } else { correct[mask][i] * if size_valued { mask.count_ones() as f64 } else { 1.0 } };
+    let v =
+        |mask: usize, i: usize| if mask == 0 { 0.0 } else { correct[mask][i] * if size_valued { mask.count_ones() as f64 } else { 1.0 } };
     let nf = factorial(n);
     (0..b)
         .map(|i| {
             (0..n)
                 .map(|m| {
                     let bit = 1usize << m;
-                    (0..1usize << n).filter(|s| s & bit == 0).map(|s| factorial(s.count_ones() as usize) * factorial(n - s.count_ones() as usize - 1) / nf * (v(s | bit, i) - v(s, i))).sum()
+                    (0..1usize << n)
+                        .filter(|s| s & bit == 0)
+                        .map(|s| {
+                            factorial(s.count_ones() as usize) * factorial(n - s.count_ones() as usize - 1) / nf * (v(s | bit, i) - v(s, i))
+                        })
+                        .sum()
                 })
                 .collect()
         })
@@ -153,8 +159,18 @@ impl SampleValuation {
             for mask in 1..(1usize << n) {
                 let keep: Vec<f32> = (0..rows).flat_map(|_| (0..n).map(move |m| if mask & (1 << m) != 0 { 1.0 } else { 0.0 })).collect();
                 let keep = check("sample", Tensor::f_from_slice(&keep).and_then(|t| t.f_reshape([rows, n as i64])))?;
-                let z = if mask == (1 << n) - 1 { fwd.logits.fused.shallow_clone() } else { fused_without(model, &x, &fwd, &keep, self.drop, false)? };
-                let c = check("sample", z.f_argmax(-1, false).and_then(|p| p.f_eq_tensor(&labels)).and_then(|c| c.f_to_kind(Kind::Double)).and_then(|c| c.f_to_device(tch::Device::Cpu)))?;
+                let z = if mask == (1 << n) - 1 {
+                    fwd.logits.fused.shallow_clone()
+                } else {
+                    fused_without(model, &x, &fwd, &keep, self.drop, false)?
+                };
+                let c = check(
+                    "sample",
+                    z.f_argmax(-1, false)
+                        .and_then(|p| p.f_eq_tensor(&labels))
+                        .and_then(|c| c.f_to_kind(Kind::Double))
+                        .and_then(|c| c.f_to_device(tch::Device::Cpu)),
+                )?;
                 correct[mask] = check("sample", Vec::<f64>::try_from(&c))?;
             }
             out.extend(shapley_values(&correct, n, self.size_valued));
@@ -266,7 +282,11 @@ impl Method for SampleValuation {
             (None, _) => ctx.model.forward_all(ctx.inputs, true)?.logits.fused,
         };
         let ce = mean_ce(&fused, ctx.labels)?;
-        Ok(StepLoss { terms: vec![("ce_fused", check("sample", ce.f_detach())?)], total: ce, diagnostics: vec![("extra_items", self.extra as f64)] })
+        Ok(StepLoss {
+            terms: vec![("ce_fused", check("sample", ce.f_detach())?)],
+            total: ce,
+            diagnostics: vec![("extra_items", self.extra as f64)],
+        })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

@@ -41,7 +41,14 @@ impl Umt {
             ],
             given,
         )?;
-        Ok(Umt { lambda: opts.float("lambda"), epochs: opts.int("teacher_epochs") as usize, seed: opts.int("seed") as u64, opts, teachers: Vec::new(), saved: None })
+        Ok(Umt {
+            lambda: opts.float("lambda"),
+            epochs: opts.int("teacher_epochs") as usize,
+            seed: opts.int("seed") as u64,
+            opts,
+            teachers: Vec::new(),
+            saved: None,
+        })
     }
 
     /// Rebuilds the teachers a checkpoint held, on the first call after `load_state`.
@@ -51,7 +58,8 @@ impl Umt {
         for m in 0..model.modalities.len() {
             let mut t = Teacher::new(model, m, self.seed)?;
             let prefix = format!("teacher{m}.");
-            let own: Vec<(String, Tensor)> = saved.iter().filter_map(|(n, v)| n.strip_prefix(&prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect();
+            let own: Vec<(String, Tensor)> =
+                saved.iter().filter_map(|(n, v)| n.strip_prefix(&prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect();
             t.load(&own)?;
             t.val_acc = read_state("umt", &saved, &format!("teacher{m}_val_acc"), 1)?[0];
             self.teachers.push(t);
@@ -134,7 +142,9 @@ impl Method for Umt {
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
         if let Some((name, _)) = state.iter().find(|(n, _)| !n.starts_with("teacher")) {
-            return Err(Error::arg(format!("umt: the saved state holds \"{name}\", which this method does not keep (its teachers' tensors)")));
+            return Err(Error::arg(format!(
+                "umt: the saved state holds \"{name}\", which this method does not keep (its teachers' tensors)"
+            )));
         }
         self.teachers.clear();
         self.saved = if state.is_empty() { None } else { Some(state.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()) };

@@ -1,9 +1,9 @@
 //! The paper's warm-up objective (Eq. 10): L_wp = CE_f + CE_a + CE_v.
 
 use super::options::{resolve, Resolved};
-use crate::train::method::{Method, StepContext, StepLoss, Value};
 use crate::error::Result;
 use crate::train::loss;
+use crate::train::method::{Method, StepContext, StepLoss, Value};
 
 pub struct Warmup {
     opts: Resolved,
