@@ -128,15 +128,9 @@ pub fn guard<R>(f: impl FnOnce() -> Result<R, ScriptError>) -> Result<R, ScriptE
     }
 }
 
-/// Script text without a leading UTF-8 byte-order mark (Windows editors save one; Rhai reads it
-/// as a stray character and reports a syntax error).
-pub fn without_bom(text: &str) -> &str {
-    text.strip_prefix('\u{feff}').unwrap_or(text)
-}
-
 /// Compiles source text with a source name for error reports and relative imports.
 pub fn compile(host: &Host, scope: &Scope, source_name: &str, text: &str) -> Result<AST, ScriptError> {
-    let text = without_bom(text);
+    let text = crate::files::without_bom(text);
     let mut ast = host.engine.compile_with_scope(scope, text).map_err(|e| ScriptError(format_parse_error(source_name, &e)))?;
     ast.set_source(source_name);
     Ok(ast)

@@ -7,12 +7,14 @@
 mod common;
 use common::toy::{data, max_diff, model, opts, sgd, snapshot};
 use gapscope::data::{view, Batch, BatchOptions, Batches, Split};
+use gapscope::train::declaration::{with_options, BuildInputs};
 use gapscope::train::fusion::FusionKind;
-use gapscope::train::method::{EpochContext, Method, Value};
+use gapscope::train::method::{EpochContext, Method};
 use gapscope::train::methods;
 use gapscope::train::methods::sample::SampleValuation;
 use gapscope::train::model::{Model, ModelSpec};
 use gapscope::train::optim::Optimizer;
+use gapscope::train::options::Value;
 use gapscope::train::removal::{fused_without, Removal};
 use gapscope::train::trainer::{self, EpochPlan};
 use tch::Tensor;
@@ -22,7 +24,7 @@ fn text(s: &str) -> Value {
 }
 
 fn build(name: &str, pairs: &[(&str, Value)]) -> Box<dyn Method> {
-    methods::build(name, &opts(pairs), None).unwrap()
+    Box::new(methods::build(name, &opts(pairs), &BuildInputs::default()).unwrap())
 }
 
 fn first_batch(split: &Split, size: usize) -> Batch {
@@ -266,7 +268,7 @@ fn umt_with_no_distillation_is_concat_bit_for_bit_and_its_teachers_stay_frozen()
 fn sample_values_do_not_depend_on_the_batch_and_the_view_adds_the_tables_copies() {
     let (train, _) = data();
     let m = model(FusionKind::Concat);
-    let sv = SampleValuation::new(&[]).unwrap();
+    let sv = with_options(&methods::sample::SPEC, &[], SampleValuation::new).unwrap();
     let small = sv.valuate(&m, &train, &BatchOptions { batch_size: 7, ..BatchOptions::default() }).unwrap();
     let large = sv.valuate(&m, &train, &BatchOptions { batch_size: 64, ..BatchOptions::default() }).unwrap();
     assert_eq!(small, large, "per-sample values changed with the batch size");

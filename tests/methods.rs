@@ -180,7 +180,8 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         "let data = dataset(\"synthetic\", #{{ n: 240, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 }});
         import \"train\" as tr;
         let out = [];
-        for name in methods() {{
+        for declared in methods() {{
+            let name = declared.name;
             if name == \"warmup\" || name == \"adaptive\" {{ continue; }}
             let opts = switch name {{ \"g-blending\" => #{{ super_epoch: 1 }}, \"umt\" => #{{ teacher_epochs: 1 }}, \"sample\" => #{{ warmup: 1 }}, _ => #{{}} }};
             // Each method's own model: MLA's and ReconBoost's shared classifier, LFM's head per
@@ -394,8 +395,8 @@ fn pmr_mla_and_dr_train_from_rhai_with_their_diagnostics_and_state() {
     assert_eq!(v[4].as_float().unwrap(), 1.0);
     assert!(v[5].as_bool().unwrap());
     assert_eq!(v[6].as_float().unwrap(), 0.0);
-    // Table II's nine rows, the paper's two objectives, BalanceBenchmark's six.
-    assert_eq!(v[7].as_int().unwrap(), 17);
+    // Every method the registry declares, and no other.
+    assert_eq!(v[7].as_int().unwrap() as usize, gapscope::train::methods::ALL.len());
 }
 
 #[test]
@@ -413,4 +414,90 @@ fn stateful_methods_say_how_to_be_used() {
     assert!(err.contains("projection must be one of"), "{err}");
     let err = eval_err("method(\"d&r\", #{ every: 0 })");
     assert!(err.contains("every must be an integer >= 1"), "{err}");
+}
+
+/// One test over every declaration in the registry: each builds with its defaults, with each
+/// variant and with every choice of every option (so an option a rule reads but does not declare
+/// fails here, not in a run), and one epoch of each logs only the terms and diagnostics it
+/// declares, each filed as declared.
+#[test]
+fn every_declared_method_builds_and_logs_what_it_declares() {
+    use gapscope::train::declaration::BuildInputs;
+    use gapscope::train::methods::ALL;
+    use gapscope::train::options::{Valid, Value};
+    for spec in ALL {
+        let inputs = BuildInputs::default();
+        if spec.name == "adaptive" {
+            // Its weights are not an option: without them it is a clean error.
+            let err = spec.configure(&[], &inputs).err().expect("adaptive needs weights").to_string();
+            assert!(err.contains("needs weights"), "{err}");
+            continue;
+        }
+        spec.configure(&[], &inputs).unwrap_or_else(|e| panic!("{} with defaults: {e}", spec.name));
+        for v in spec.variants {
+            let given = vec![("variant".to_string(), Value::Text(v.name.into()))];
+            let built = spec.configure(&given, &inputs).unwrap_or_else(|e| panic!("{} variant {}: {e}", spec.name, v.name));
+            for (k, l) in v.values {
+                assert_eq!(
+                    built.options.values.iter().find(|(n, _)| n == k).map(|(_, x)| x.clone()),
+                    Some(l.value()),
+                    "{} {}",
+                    spec.name,
+                    v.name
+                );
+            }
+        }
+        for o in spec.options {
+            if let Valid::Choice(choices) = o.valid {
+                for c in choices {
+                    spec.configure(&[(o.name.to_string(), Value::Text(c.to_string()))], &inputs)
+                        .unwrap_or_else(|e| panic!("{} {}: {c}: {e}", spec.name, o.name));
+                }
+            }
+        }
+        if let Some(k) = spec.knob {
+            assert!(spec.takes_option(k.key), "{}: its knob {} is not an option", spec.name, k.key);
+        }
+    }
+    // A name is a term in every declaration or a diagnostic in every one, never both.
+    for a in ALL {
+        for b in ALL {
+            for t in a.terms {
+                assert!(!b.diagnostics.contains(t), "{t}: a term of {} and a diagnostic of {}", a.name, b.name);
+            }
+        }
+    }
+    let src = "let data = dataset(\"synthetic\", #{ n: 120, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });
+        let out = #{};
+        for declared in methods() {
+            let name = declared.name;
+            if name == \"adaptive\" { continue; }
+            let opts = switch name { \"g-blending\" => #{ super_epoch: 1 }, \"umt\" => #{ teacher_epochs: 1 }, \"sample\" => #{ warmup: 0 }, \"d&r\" => #{ every: 1 }, \"reconboost\" => #{ stage_epochs: 1, correct_epochs: 1 }, \"lfm\" => #{ schedule: \"learned\" }, \"mla\" => #{ projection: \"replace\" }, \"pmr\" => #{ source: \"train\" }, _ => #{} };
+            let fusion = switch name { \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" => \"sum\", _ => \"concat\" };
+            let heads = if name == \"mmpareto\" { \"separate\" } else { \"split\" };
+            let m = model(data, #{ seed: 1, fusion: fusion, heads: heads });
+            let meth = method(name, opts);
+            let o = optimizer(m, #{ lr: 0.01 });
+            let names = [];
+            for ep in 0..3 {
+                for k in train_epoch(m, o, data.train, #{ method: meth, val: data.val, epoch: ep, quiet: true }).keys() { if !(k in names) { names.push(k); } }
+            }
+            out[name] = names;
+        }
+        out";
+    let logged = eval_ok(src).cast::<rhai::Map>();
+    for spec in ALL.iter().filter(|s| s.name != "adaptive") {
+        let names = logged.get(spec.name).unwrap_or_else(|| panic!("{} did not run", spec.name)).clone().into_array().unwrap();
+        assert!(!names.is_empty());
+        for n in names {
+            let n = n.into_string().unwrap();
+            if n == "loss" {
+                continue;
+            }
+            let term = spec.declares_term(&n);
+            let diagnostic = spec.declares_diagnostic(&n);
+            assert!(term || diagnostic, "{} logs {n}, which it does not declare", spec.name);
+            assert_eq!(gapscope::train::term_kinds::is_diagnostic(&n), diagnostic, "{} logs {n} as the other kind", spec.name);
+        }
+    }
 }

@@ -5,8 +5,11 @@
 mod common;
 use common::toy::{data, max_diff, model, opts, sgd, snapshot};
 use gapscope::data::{BatchOptions, Batches};
+use gapscope::train::declaration::{with_options, BuildInputs};
 use gapscope::train::fusion::{entropy_gates, FusionKind};
-use gapscope::train::methods::{cross_entropy, dr::Relearn, mla::Mla, pmr::Pmr, EpochContext, Method, Value};
+use gapscope::train::method::{cross_entropy, EpochContext, Method};
+use gapscope::train::methods::{dr, dr::Relearn, mla, mla::Mla, pmr, pmr::Pmr};
+use gapscope::train::options::Value;
 use gapscope::train::trainer::{self, EpochPlan};
 use tch::{Kind, Tensor};
 
@@ -16,7 +19,7 @@ fn pmr_prototypes_are_the_class_means_of_the_validation_features() {
     let m = model(FusionKind::Concat);
     let opt = sgd(&m, 0.9);
     let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
-    let mut pmr = Pmr::new(&opts(&[("source", Value::Text("val".into()))])).unwrap();
+    let mut pmr = with_options(&pmr::SPEC, &opts(&[("source", Value::Text("val".into()))]), Pmr::new).unwrap();
     pmr.begin_epoch(&EpochContext {
         model: &m,
         opt: &opt,
@@ -47,8 +50,9 @@ fn pmr_momentum_blends_exactly_from_the_third_refresh() {
     let (train, val) = data();
     let m = model(FusionKind::Concat);
     let opt = sgd(&m, 0.9);
-    let mut blended = Pmr::new(&opts(&[("momentum", Value::Float(0.5)), ("fraction", Value::Float(0.3))])).unwrap();
-    let mut plain = Pmr::new(&opts(&[("momentum", Value::Float(0.0)), ("fraction", Value::Float(0.3))])).unwrap();
+    let mut blended =
+        with_options(&pmr::SPEC, &opts(&[("momentum", Value::Float(0.5)), ("fraction", Value::Float(0.3))]), Pmr::new).unwrap();
+    let mut plain = with_options(&pmr::SPEC, &opts(&[("momentum", Value::Float(0.0)), ("fraction", Value::Float(0.3))]), Pmr::new).unwrap();
     let mut before = None;
     for epoch in 0..3 {
         // A different shuffle each epoch, so the subsets (and their means) differ.
@@ -89,8 +93,10 @@ fn pmr_with_alpha_zero_trains_an_epoch_exactly_as_concat() {
     let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true };
     let (a, b) = (model(FusionKind::Concat), model(FusionKind::Concat));
     let (mut oa, mut ob) = (sgd(&a, 0.9), sgd(&b, 0.9));
-    trainer::epoch(&a, &mut oa, &plan, gapscope::train::methods::build("concat", &[], None).unwrap().as_mut()).unwrap();
-    let terms = trainer::epoch(&b, &mut ob, &plan, &mut Pmr::new(&opts(&[("alpha", Value::Float(0.0))])).unwrap()).unwrap();
+    trainer::epoch(&a, &mut oa, &plan, &mut gapscope::train::methods::build("concat", &[], &BuildInputs::default()).unwrap()).unwrap();
+    let terms =
+        trainer::epoch(&b, &mut ob, &plan, &mut with_options(&pmr::SPEC, &opts(&[("alpha", Value::Float(0.0))]), Pmr::new).unwrap())
+            .unwrap();
     for ((k, x), (_, y)) in snapshot(&a).iter().zip(snapshot(&b).iter()) {
         assert_eq!(max_diff(x, y), 0.0, "{k}");
     }
@@ -105,7 +111,7 @@ fn mla_rounds_are_one_sgd_step_per_modality_through_the_shared_head() {
     let m = model(FusionKind::Shared);
     let mut opt = sgd(&m, 0.0);
     let start = snapshot(&m);
-    trainer::step(&m, &mut opt, &batch, &mut Mla::new(&[]).unwrap(), 0, (0, 1)).unwrap();
+    trainer::step(&m, &mut opt, &batch, &mut with_options(&mla::SPEC, &[], Mla::new).unwrap(), 0, (0, 1)).unwrap();
     let after = snapshot(&m);
     // By hand on a copy: CE(h(x_audio)) step, then CE(h(x_visual)) step with the updated head.
     let r = model(FusionKind::Shared);
@@ -162,7 +168,7 @@ fn mla_entropy_gates_follow_the_spec() {
 #[test]
 fn mla_needs_a_shared_head_of_one_feature_size() {
     let m = model(FusionKind::Concat);
-    let err = Mla::new(&[]).unwrap().prepare(&m).unwrap_err().to_string();
+    let err = with_options(&mla::SPEC, &[], Mla::new).unwrap().prepare(&m).unwrap_err().to_string();
     assert!(err.contains("fusion: \"shared\""), "{err}");
 }
 
@@ -172,7 +178,7 @@ fn dr_resets_blend_towards_the_start_and_leave_the_head_alone() {
     let m = model(FusionKind::Concat);
     let mut opt = sgd(&m, 0.9);
     let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
-    let mut dr = Relearn::new(&opts(&[("every", Value::Int(1)), ("lambda", Value::Float(0.0))])).unwrap();
+    let mut dr = with_options(&dr::SPEC, &opts(&[("every", Value::Int(1)), ("lambda", Value::Float(0.0))]), Relearn::new).unwrap();
     let initial = snapshot(&m);
     for epoch in 0..3 {
         let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch, quiet: true };
@@ -199,7 +205,7 @@ fn dr_resets_blend_towards_the_start_and_leave_the_head_alone() {
     let mut oc = sgd(&c, 0.9);
     for epoch in 0..3 {
         let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch, quiet: true };
-        trainer::epoch(&c, &mut oc, &plan, gapscope::train::methods::build("concat", &[], None).unwrap().as_mut()).unwrap();
+        trainer::epoch(&c, &mut oc, &plan, &mut gapscope::train::methods::build("concat", &[], &BuildInputs::default()).unwrap()).unwrap();
     }
     for ((k, x), (_, y)) in trained.iter().zip(snapshot(&c).iter()) {
         assert_eq!(max_diff(x, y), 0.0, "λ = 0 changed {k}");
@@ -213,10 +219,15 @@ fn dr_without_a_validation_split_says_which_to_add() {
     let mut opt = sgd(&m, 0.9);
     let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
     let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true };
-    let err = trainer::epoch(&m, &mut opt, &plan, &mut Relearn::new(&[]).unwrap()).unwrap_err().to_string();
+    let err = trainer::epoch(&m, &mut opt, &plan, &mut with_options(&dr::SPEC, &[], Relearn::new).unwrap()).unwrap_err().to_string();
     assert!(err.contains("add a val split"), "{err}");
-    let err = trainer::epoch(&m, &mut opt, &plan, &mut Pmr::new(&opts(&[("source", Value::Text("val".into()))])).unwrap())
-        .unwrap_err()
-        .to_string();
+    let err = trainer::epoch(
+        &m,
+        &mut opt,
+        &plan,
+        &mut with_options(&pmr::SPEC, &opts(&[("source", Value::Text("val".into()))]), Pmr::new).unwrap(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("add a val split"), "{err}");
 }

@@ -143,3 +143,35 @@ pub fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
 pub fn type_label(v: &Dynamic) -> String {
     super::type_names::script_type(v.type_name())
 }
+
+/// A Rhai value as a method option's value: a number, bool, string or array of numbers (the one
+/// conversion every method option goes through, native or scripted); None for anything else.
+pub fn option_value(v: &Dynamic) -> Option<crate::train::options::Value> {
+    use crate::train::options::Value;
+    if let Ok(x) = v.as_float() {
+        return Some(Value::Float(x));
+    }
+    if let Ok(i) = v.as_int() {
+        return Some(Value::Int(i));
+    }
+    if let Ok(b) = v.as_bool() {
+        return Some(Value::Bool(b));
+    }
+    if let Ok(s) = v.clone().into_string() {
+        return Some(Value::Text(s));
+    }
+    let list = v.read_lock::<rhai::Array>()?;
+    list.iter().map(|x| x.as_float().ok().or_else(|| x.as_int().ok().map(|i| i as f64))).collect::<Option<Vec<f64>>>().map(Value::List)
+}
+
+/// A method option's value as a Rhai value.
+pub fn option_dynamic(v: &crate::train::options::Value) -> Dynamic {
+    use crate::train::options::Value;
+    match v {
+        Value::Float(x) => Dynamic::from_float(*x),
+        Value::Int(i) => Dynamic::from_int(*i),
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Text(s) => s.clone().into(),
+        Value::List(l) => Dynamic::from_array(l.iter().map(|x| Dynamic::from_float(*x)).collect()),
+    }
+}

@@ -20,7 +20,7 @@ use std::rc::Rc;
 /// with what it was built from, so a recipe can start each run from a fresh copy.
 #[derive(Clone)]
 pub struct ScriptMethod {
-    pub method: Rc<RefCell<Box<dyn Method>>>,
+    pub method: Rc<RefCell<Configured>>,
     pub origin: Origin,
 }
 
@@ -34,13 +34,14 @@ pub enum Origin {
 
 impl ScriptMethod {
     fn native(name: &str, given: Vec<(String, Value)>, weights: Option<Weights>) -> RhaiResult<ScriptMethod> {
-        let built = methods::build(name, &given, weights.clone()).map_err(|e| Error::arg(format!("method: {e}")))?;
+        let built =
+            methods::build(name, &given, &BuildInputs { weights: weights.clone() }).map_err(|e| Error::arg(format!("method: {e}")))?;
         Ok(ScriptMethod { method: Rc::new(RefCell::new(built)), origin: Origin::Native { name: name.to_string(), given, weights } })
     }
 
-    fn scripted(def: Rc<Definition>, m: ScriptedMethod) -> ScriptMethod {
-        let shared = m.shared.clone();
-        ScriptMethod { method: Rc::new(RefCell::new(Box::new(m))), origin: Origin::Scripted { def, shared } }
+    fn scripted(def: Rc<Definition>, seed: Option<u64>) -> ScriptMethod {
+        let (configured, shared) = ScriptedMethod::configured(def.clone(), seed);
+        ScriptMethod { method: Rc::new(RefCell::new(configured)), origin: Origin::Scripted { def, shared } }
     }
 
     /// The same method at its initial state, for a new run; `seed` (the run's) is used unless
@@ -49,13 +50,13 @@ impl ScriptMethod {
         match &self.origin {
             Origin::Native { name, given, weights } => {
                 let mut given = given.clone();
-                let takes_seed = self.method.borrow().options().values.iter().any(|(k, _)| *k == "seed");
+                let takes_seed = self.method.borrow().spec.takes_option("seed");
                 if let Some(s) = seed.filter(|_| takes_seed && !given.iter().any(|(k, _)| k == "seed")) {
                     given.push(("seed".into(), Value::Int(s as i64)));
                 }
                 ScriptMethod::native(name, given, weights.clone())
             }
-            Origin::Scripted { def, .. } => Ok(ScriptMethod::scripted(def.clone(), ScriptedMethod::new(def.clone(), seed))),
+            Origin::Scripted { def, .. } => Ok(ScriptMethod::scripted(def.clone(), seed)),
         }
     }
 
@@ -81,52 +82,22 @@ impl ScriptMethod {
 /// A method for one call: a shared one, or one built from its name for this call alone.
 pub enum Chosen {
     Shared(ScriptMethod),
-    Own(Box<dyn Method>),
+    Own(Configured),
 }
 
 impl Chosen {
     pub fn with<T>(&mut self, f: impl FnOnce(&mut dyn Method) -> T) -> T {
         match self {
             Chosen::Shared(m) => f(m.method.borrow_mut().as_mut()),
-            Chosen::Own(m) => f(m.as_mut()),
+            Chosen::Own(m) => f(m),
         }
     }
 }
 
 fn to_value(op: &str, key: &str, v: &Dynamic) -> RhaiResult<Value> {
-    if let Ok(x) = v.as_float() {
-        return Ok(Value::Float(x));
-    }
-    if let Ok(i) = v.as_int() {
-        return Ok(Value::Int(i));
-    }
-    if let Ok(b) = v.as_bool() {
-        return Ok(Value::Bool(b));
-    }
-    if let Ok(s) = v.clone().into_string() {
-        return Ok(Value::Text(s));
-    }
-    if let Some(list) = v.read_lock::<Array>() {
-        let nums: Option<Vec<f64>> = list.iter().map(|x| x.as_float().ok().or_else(|| x.as_int().ok().map(|i| i as f64))).collect();
-        if let Some(nums) = nums {
-            return Ok(Value::List(nums));
-        }
-    }
-    Err(Error::arg(format!(
-        "{op}: option {key} must be a number, bool, string or array of numbers, found {}",
-        super::convert::type_label(v)
-    ))
-    .into())
-}
-
-fn from_value(v: &Value) -> Dynamic {
-    match v {
-        Value::Float(x) => Dynamic::from_float(*x),
-        Value::Int(i) => Dynamic::from_int(*i),
-        Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Text(s) => s.clone().into(),
-        Value::List(l) => Dynamic::from_array(l.iter().map(|x| Dynamic::from_float(*x)).collect()),
-    }
+    option_value(v).ok_or_else(|| {
+        Error::arg(format!("{op}: option {key} must be a number, bool, string or array of numbers, found {}", type_label(v))).into()
+    })
 }
 
 /// The adaptive loss's weights, when the options carry a weight table or a mixture.
@@ -139,9 +110,9 @@ fn adaptive_weights(v: Option<&Dynamic>) -> Option<Weights> {
 }
 
 /// Builds a method by name from the entries of `opts` other than `skip`.
-fn build(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<Box<dyn Method>> {
+fn build(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<Configured> {
     let (given, weights) = given_options(op, name, opts, skip)?;
-    methods::build(name, &given, weights).map_err(|e| Error::arg(format!("{op}: {e}")).into())
+    methods::build(name, &given, &BuildInputs { weights }).map_err(|e| Error::arg(format!("{op}: {e}")).into())
 }
 
 /// The options of `opts` (other than `skip`) as method values, and the adaptive loss's weights.
@@ -157,7 +128,7 @@ fn given_options(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<
             if name == "adaptive" {
                 return Err(Error::arg(format!(
                     "{op}: adaptive: weights must be a weight table from the last refit, weight_table(data.train, mix.balance_weights(z)), or the fitted mixture itself (mix, fitted with raw: zs), found {}",
-                    super::convert::type_label(v)
+                    type_label(v)
                 ))
                 .into());
             }
@@ -181,9 +152,10 @@ pub fn choose(op: &str, opts: &Map, call_keys: &[&str]) -> RhaiResult<Chosen> {
     }
     let name = match given {
         None => "warmup".to_string(),
-        Some(v) => v.clone().into_string().map_err(|_| {
-            Error::arg(format!("{op}: method must be a method's name or method(name, opts), found {}", super::convert::type_label(v)))
-        })?,
+        Some(v) => v
+            .clone()
+            .into_string()
+            .map_err(|_| Error::arg(format!("{op}: method must be a method's name or method(name, opts), found {}", type_label(v))))?,
     };
     let built = build(op, &name, opts, &skip)?;
     if built.keeps_state() {
@@ -265,27 +237,121 @@ fn native(name: &str, opts: &Map) -> RhaiResult<ScriptMethod> {
     ScriptMethod::native(name, given, weights)
 }
 
+fn literal(l: Literal) -> Dynamic {
+    option_dynamic(&l.value())
+}
+
+fn strings(items: &[&str]) -> Dynamic {
+    Dynamic::from_array(items.iter().map(|s| Dynamic::from(s.to_string())).collect())
+}
+
+/// A declaration as the map `methods()` gives for it.
+fn declaration_map(spec: &MethodSpec) -> Map {
+    let mut m = Map::new();
+    m.insert("name".into(), spec.name.into());
+    m.insert("aliases".into(), strings(spec.aliases));
+    m.insert("summary".into(), spec.summary.into());
+    let r = spec.reference;
+    let reference: Map = [("authors", r.authors), ("venue", r.venue), ("code", r.code), ("commit", r.commit)]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    m.insert("reference".into(), reference.into());
+    let options: Array = spec
+        .options
+        .iter()
+        .map(|o| {
+            let mut x = Map::new();
+            x.insert("name".into(), o.name.into());
+            x.insert("default".into(), literal(o.default));
+            x.insert("valid".into(), range_text(o.valid).into());
+            x.insert("help".into(), o.help.into());
+            Dynamic::from_map(x)
+        })
+        .collect();
+    m.insert("options".into(), options.into());
+    let variants: Array = spec
+        .variants
+        .iter()
+        .map(|v| {
+            let mut x = Map::new();
+            x.insert("name".into(), v.name.into());
+            x.insert("help".into(), v.help.into());
+            x.insert("values".into(), Dynamic::from_map(v.values.iter().map(|(k, l)| ((*k).into(), literal(*l))).collect()));
+            Dynamic::from_map(x)
+        })
+        .collect();
+    m.insert("variants".into(), variants.into());
+    let (most, beyond): (Dynamic, &str) = match spec.modalities {
+        Modalities::Any => ("any".into(), ""),
+        Modalities::AtMost(n, why) => (Dynamic::from_int(n as i64), why),
+    };
+    m.insert("modalities".into(), most);
+    m.insert("beyond".into(), beyond.into());
+    let keeps: Dynamic = match spec.keeps_state {
+        Keeps::Never => false.into(),
+        Keeps::Always => true.into(),
+        Keeps::When(_, when) => when.into(),
+    };
+    m.insert("keeps_state".into(), keeps);
+    m.insert("terms".into(), strings(spec.terms));
+    m.insert("diagnostics".into(), strings(spec.diagnostics));
+    let knob = match spec.knob {
+        None => Dynamic::UNIT,
+        Some(k) => {
+            let mut x = Map::new();
+            x.insert("key".into(), k.key.into());
+            x.insert("values".into(), Dynamic::from_array(k.values.iter().map(|l| literal(*l)).collect()));
+            Dynamic::from_map(x)
+        }
+    };
+    m.insert("knob".into(), knob);
+    m
+}
+
+/// `help("method")`, written from the registry so it names every method (once per process).
+fn method_help() -> &'static str {
+    static HELP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HELP.get_or_init(help_text)
+}
+
+fn help_text() -> String {
+    let names: Vec<String> = methods::ALL.iter().map(|s| format!("\"{}\"", s.name)).collect();
+    format!(
+        "A training method, built once so it keeps its state across steps and epochs. By name, one of {}, with its options (unknown options and values out of range are errors; methods() lists each one's options, ranges and variants; docs/methods.md). From closures, your own method (docs/your-method.md): loss: |ctx| a scalar tensor or #{{ total, <term>: tensor or number }}; gradients: |ctx, grads| the map name -> gradient the optimizer applies; begin_epoch: |ectx| work before each epoch; state: its initial value (saved with checkpoints); substeps (1); options (its knobs, read as ctx.options); seed (of ctx.randn; default the run's in a recipe); head: #{{ rule: \"cosine\", scale }} for MMCosine's logits. Pass it as method: to train_step, train_epoch or a recipe's cfg.",
+        names.join(", ")
+    )
+}
+
 pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_type_with_name::<ScriptMethod>("Method");
     super::scripted::register(engine, docs);
     let a = "train";
     docs.add(a, "method", "method(name, #{ options }) | method(#{ name, loss, gradients, begin_epoch, state, substeps, options, seed, head })",
-        "A training method, built once so it keeps its state across steps and epochs. By name: \"concat\", \"g-blending\", \"ogm-ge\", \"pmr\", \"mmcosine\", \"agm\", \"mla\" (needs fusion: \"shared\"), \"d&r\", \"opm&ogm\", or the paper's \"warmup\" / \"adaptive\", with its options (unknown options and values out of range are errors; docs/methods.md). From closures, your own method (docs/your-method.md): loss: |ctx| a scalar tensor or #{ total, <term>: tensor or number }; gradients: |ctx, grads| the map name -> gradient the optimizer applies; begin_epoch: |ectx| work before each epoch; state: its initial value (saved with checkpoints); substeps (1); options (its knobs, read as ctx.options); seed (of ctx.randn; default the run's in a recipe); head: #{ rule: \"cosine\", scale } for MMCosine's logits. Pass it as method: to train_step, train_epoch or a recipe's cfg.",
+        method_help(),
         "let meth = method(\"ogm-ge\", #{ alpha: 0.8 }); let mine = method(#{ name: \"mine\", loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels) });");
     engine.register_fn("method", |name: &str, opts: Map| native(name, &opts));
     engine.register_fn("method", |name: &str| native(name, &Map::new()));
     engine.register_fn("method", |ctx: NativeCallContext, spec: Map| -> RhaiResult<ScriptMethod> {
-        let (def, m) = super::scripted::define(&ctx, &spec)?;
-        Ok(ScriptMethod::scripted(def, m))
+        let def = super::scripted::define(&ctx, &spec)?;
+        Ok(ScriptMethod::scripted(def, None))
     });
     docs.add(
         a,
         "methods",
         "methods()",
-        "The names of the training methods, in Table II's order, then the paper's two objectives.",
-        "print(methods());",
+        "Every native method's declaration, in Table II's order, then the paper's two objectives, then BalanceBenchmark's: an array of #{ name, aliases, summary, reference: #{ authors, venue, code, commit }, options: [#{ name, default, valid, help }], variants: [#{ name, help, values }], modalities (\"any\" or a number), beyond (why not more), keeps_state, terms, diagnostics, knob: #{ key, values } or () }. Names only: methods().map(|m| m.name).",
+        "for m in methods() { print(`${m.name}: ${m.summary}`); }",
     );
-    engine.register_fn("methods", || -> Array { methods::NAMES.iter().map(|n| Dynamic::from(n.to_string())).collect() });
+    engine.register_fn("methods", || -> Array { methods::ALL.iter().map(|s| Dynamic::from_map(declaration_map(s))).collect() });
+    docs.add(
+        a,
+        "declaration",
+        "meth.declaration",
+        "What the method is, as methods() gives it (a scripted method's too).",
+        "print(method(\"agm\").declaration.options);",
+    );
+    engine.register_get("declaration", |m: &mut ScriptMethod| declaration_map(m.method.borrow().spec));
     docs.add(
         a,
         "options",
@@ -296,7 +362,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("options", |m: &mut ScriptMethod| -> Map {
         match &m.origin {
             Origin::Scripted { def, .. } => def.options.clone(),
-            Origin::Native { .. } => m.method.borrow().options().values.iter().map(|(k, v)| ((*k).into(), from_value(v))).collect(),
+            Origin::Native { .. } => m.method.borrow().options.values.iter().map(|(k, v)| ((*k).into(), option_dynamic(v))).collect(),
         }
     });
     engine.register_get("name", |m: &mut ScriptMethod| m.method.borrow().name().to_string());

@@ -65,7 +65,18 @@ fn raw_units(op: &str, v: &Dynamic) -> RhaiResult<RawUnits> {
         let x = map.get(k).ok_or_else(|| Error::arg(format!("{op}: option raw needs a \"{k}\" entry")))?;
         x.as_float().or_else(|_| x.as_int().map(|i| i as f64)).map_err(|_| Error::arg(format!("{op}: raw.{k} must be a number")).into())
     };
-    Ok(RawUnits { mean: get("mean")?, std: get("std")? })
+    let (mean, std) = (get("mean")?, get("std")?);
+    if !mean.is_finite() {
+        return Err(Error::arg(format!("{op}: raw.mean must be a finite number, got {mean}")).into());
+    }
+    // The raw std scales z-scores back to gap units: zero or negative would flip or collapse them.
+    if !(std.is_finite() && std > 0.0) {
+        return Err(Error::arg(format!(
+            "{op}: raw.std must be a positive number (the gaps' standard deviation, as zscore_stats gives), got {std}"
+        ))
+        .into());
+    }
+    Ok(RawUnits { mean, std })
 }
 
 const FIT_KEYS: [&str; 12] =

@@ -79,6 +79,6 @@ impl ModuleResolver for Resolver {
             ))
         })?;
         let key = std::fs::canonicalize(&file).unwrap_or(file.clone()).display().to_string();
-        self.load(engine, key, file.display().to_string(), crate::script::without_bom(&text), pos)
+        self.load(engine, key, file.display().to_string(), crate::files::without_bom(&text), pos)
     }
 }

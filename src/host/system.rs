@@ -53,7 +53,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, params: Rc<RefCell<Map>>) 
 /// created.
 fn write_text(path: &str, text: &str) -> RhaiResult<()> {
     let p = std::path::Path::new(path);
-    crate::tensor::io::write_atomically(p, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(tmp, e)))
+    crate::files::write_atomically(p, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(tmp, e)))
         .map_err(|e| Error::arg(format!("write_text: cannot write {path}: {e}")).into())
 }
 
@@ -91,7 +91,9 @@ pub fn register_help(engine: &mut Engine, docs: Rc<Docs>) {
                 Ok(())
             }
             None => {
-                let close: Vec<&str> = docs.entries().iter().map(|d| d.name).filter(|n| n.contains(name) || name.contains(n)).collect();
+                let mut close = crate::suggest::nearest(name, docs.entries().iter().map(|d| d.name));
+                close.dedup();
+                close.truncate(3);
                 let hint = if close.is_empty() {
                     "help() lists every function".to_string()
                 } else {

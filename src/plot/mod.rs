@@ -18,7 +18,7 @@ pub mod histogram;
 pub mod mixture_fig;
 
 use crate::error::{Error, Result};
-use crate::tensor::io::write_atomically;
+use crate::files::write_atomically;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;

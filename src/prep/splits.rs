@@ -6,7 +6,7 @@ use super::{CorpusKind, PrepOptions};
 use crate::data::split_files::{self, CremadLabels, CREMAD_OGM};
 use crate::data::stratify::stratified;
 use crate::error::{Error, Result};
-use crate::tensor::io::write_atomically;
+use crate::files::write_atomically;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 
 use super::polars_error;
 use crate::error::{Error, Result};
-use crate::tensor::io::write_atomically;
+use crate::files::write_atomically;
 use polars::prelude::*;
 use polars_io::csv::read::CsvReadOptions;
 use polars_io::csv::write::CsvWriter;

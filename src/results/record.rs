@@ -17,7 +17,7 @@
 use super::files::{write_csv, write_parquet};
 use super::DataFrame;
 use crate::error::{Error, Result};
-use crate::tensor::io::write_atomically;
+use crate::files::write_atomically;
 use std::path::{Path, PathBuf};
 
 pub const CONFIG: &str = "config.json";

@@ -145,7 +145,32 @@ pub fn runs(root: &Path) -> Result<(DataFrame, Vec<String>)> {
         row.with_column(flag).map_err(|e| polars_error("runs", e))?;
         rows.push(row);
     }
-    Ok((stack(rows)?, warnings))
+    let frame = stack(rows.clone()).map_err(|e| match disagreement(&rows) {
+        Some(which) => Error::arg(format!(
+            "runs: {which}; records written by different versions of a script? read them apart (runs(dir) on each) or fix that config: {e}"
+        )),
+        None => e,
+    })?;
+    Ok((frame, warnings))
+}
+
+/// The first column whose type differs between two runs' rows, naming both runs.
+fn disagreement(rows: &[DataFrame]) -> Option<String> {
+    let run_of = |df: &DataFrame| df.column("run").ok().and_then(|c| c.str().ok()?.get(0).map(str::to_string)).unwrap_or_default();
+    let mut seen: Vec<(String, DataType, String)> = Vec::new();
+    for df in rows {
+        for c in df.get_columns() {
+            let name = c.name().to_string();
+            match seen.iter().find(|(n, _, _)| *n == name) {
+                Some((_, dtype, first)) if dtype != c.dtype() && *c.dtype() != DataType::Null && *dtype != DataType::Null => {
+                    return Some(format!("column \"{name}\" is {dtype} in run {first} but {} in run {}", c.dtype(), run_of(df)));
+                }
+                Some(_) => {}
+                None => seen.push((name, c.dtype().clone(), run_of(df))),
+            }
+        }
+    }
+    None
 }
 
 /// Every run's `<name>.parquet` stacked, with a leading `run` column. Files are read in

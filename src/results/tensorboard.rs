@@ -13,7 +13,7 @@ use super::files::read_parquet;
 use super::tfevents::{EventFile, Histogram, Value};
 use super::DataFrame;
 use crate::error::{Error, Result};
-use crate::tensor::io::write_atomically;
+use crate::files::write_atomically;
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
 

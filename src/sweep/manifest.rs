@@ -117,9 +117,7 @@ impl Manifest {
     pub fn write(&self) -> Result<()> {
         let body = self.body();
         let text = format!("{body}# checksum\t{}\n", checksum(&body));
-        crate::tensor::io::write_atomically(&Self::path(&self.out), |tmp| {
-            std::fs::write(tmp, &text).map_err(|e| crate::Error::io(tmp, e))
-        })?;
+        crate::files::write_atomically(&Self::path(&self.out), |tmp| std::fs::write(tmp, &text).map_err(|e| crate::Error::io(tmp, e)))?;
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 
 use super::check;
 use crate::error::{Error, Result};
-use std::path::{Path, PathBuf};
+use crate::files::write_atomically;
+use std::path::Path;
 use tch::Tensor;
 
 fn must_exist(path: &Path) -> Result<()> {
@@ -13,30 +14,6 @@ fn must_exist(path: &Path) -> Result<()> {
     } else {
         Err(Error::io(path, "no such file"))
     }
-}
-
-/// A sibling temporary path in the same directory (so the final rename is atomic).
-pub fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    // The extension stays last: encoders that choose the format by extension (PNG, SVG) still work.
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
-        _ => (name.clone(), String::new()),
-    };
-    path.with_file_name(format!(".{stem}.tmp{}{ext}", std::process::id()))
-}
-
-/// Runs `write` against a temporary sibling of `path`, then renames it into place.
-pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let tmp = temp_sibling(path);
-    let result = write(&tmp).and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 pub fn load_npy(path: &Path) -> Result<Tensor> {

@@ -18,9 +18,9 @@
 //! so a checkpoint written between epochs holds the model as evaluated. Methods keep what they
 //! carry across steps in themselves, and expose it as named tensors for checkpoints.
 
+use super::fusion::FusionKind;
 use super::model::Model;
 use super::optim::Optimizer;
-pub use super::options::{Resolved, Value};
 use crate::data::{BatchOptions, Split};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
@@ -83,11 +83,9 @@ pub struct StepLoss {
     pub diagnostics: Vec<(&'static str, f64)>,
 }
 
+/// A method's behaviour; what it is (name, options, modalities, state) is its declaration
+/// (`declaration::MethodSpec`). Only `loss` is required.
 pub trait Method {
-    /// The name a script chooses it by.
-    fn name(&self) -> &'static str;
-    /// Its options with every default filled in (what run records store).
-    fn options(&self) -> &Resolved;
     /// Checks the model suits the method and configures its head; called before every step.
     fn prepare(&self, _model: &Model) -> Result<()> {
         Ok(())
@@ -127,28 +125,26 @@ pub trait Method {
     fn adjust_gradients(&mut self, _ctx: &StepContext, _params: &[(String, Tensor)], _grads: &mut [Tensor]) -> Result<()> {
         Ok(())
     }
-    /// The most modalities the method's rule is defined for (None: any number). The trainer
-    /// refuses a model with more, with `why` naming what is undefined.
-    fn max_modalities(&self) -> Option<usize> {
-        Some(2)
-    }
-    /// What the rule lacks beyond `max_modalities` (the refusal's reason).
-    fn beyond_two(&self) -> &'static str {
-        "its rule compares exactly two modalities"
-    }
-    /// Whether it carries state across steps or epochs: such a method must be built once and
-    /// passed to every step, not re-created from its name each call.
-    fn keeps_state(&self) -> bool {
-        false
-    }
     fn state(&self) -> Vec<(String, Tensor)> {
         Vec::new()
     }
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
         match state.first() {
             None => Ok(()),
-            Some((name, _)) => Err(Error::arg(format!("{}: has no state, but the checkpoint holds \"{name}\"", self.name()))),
+            Some((name, _)) => Err(Error::arg(format!("has no state, but the checkpoint holds \"{name}\""))),
         }
+    }
+}
+
+/// Refuses heads with no per-modality additive logits (OGM-GE's scores and MMCosine's normalised
+/// blocks need them; scripted methods ask for the same).
+pub fn require_additive_head(method: &str, model: &Model) -> Result<()> {
+    match model.fusion.kind {
+        FusionKind::Concat | FusionKind::Sum => Ok(()),
+        other => Err(Error::arg(format!(
+            "{method}: needs a concat or sum head, whose logits split into one part per modality; {} fusion has none (the reference code's split of its weight is wrong); use fusion: \"concat\"",
+            other.name()
+        ))),
     }
 }
 

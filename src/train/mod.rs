@@ -11,6 +11,8 @@
 //! - `teacher`: frozen unimodal teachers trained before a run (UMT)
 //! - `inference`: predict, evaluate, collect gaps and features over a split (no gradients)
 //! - `loss`: warm-up (Eq. 10) and adaptive (Eq. 11) losses, term by term
+//! - `declaration`: what a method is, as data (`MethodSpec`), and a configured method
+//! - `weights`: the adaptive loss's per-sample weights
 //! - `method`: the `Method` trait, its step and epoch contexts, and the helpers methods share
 //! - `methods`: every Table II row as one `Method` (concat, the paper's objectives, G-Blending,
 //!   OGM-GE, AGM, MMCosine, OPM&OGM) hooked into the one step loop
@@ -22,6 +24,7 @@
 //! - `checkpoint`: model + optimizer + script state per epoch, written atomically
 
 pub mod checkpoint;
+pub mod declaration;
 pub mod encoder;
 pub mod fusion;
 pub mod gradients;
@@ -39,3 +42,4 @@ pub mod shapley;
 pub mod teacher;
 pub mod term_kinds;
 pub mod trainer;
+pub mod weights;

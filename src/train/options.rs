@@ -42,17 +42,60 @@ pub enum Valid {
     /// One non-negative weight per modality, then the fused head's (G-Blending), with a positive
     /// sum, or an empty list; the count is checked against the model when training starts.
     HeadWeights,
+    /// Whatever a scripted method's options map holds (the script checks its own).
+    Any,
 }
 
-/// One option of a method: its name, default and accepted values.
-pub struct Spec {
+/// An option's default as a declaration writes it (`Value` owns its text and lists, which a
+/// `static` cannot).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Literal {
+    Float(f64),
+    Int(i64),
+    Bool(bool),
+    Text(&'static str),
+    List(&'static [f64]),
+}
+
+impl Literal {
+    pub fn value(self) -> Value {
+        match self {
+            Literal::Float(x) => Value::Float(x),
+            Literal::Int(i) => Value::Int(i),
+            Literal::Bool(b) => Value::Bool(b),
+            Literal::Text(s) => Value::Text(s.to_string()),
+            Literal::List(l) => Value::List(l.to_vec()),
+        }
+    }
+}
+
+/// One option of a method: its name, default, accepted values and a one-line help.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionSpec {
     pub name: &'static str,
-    pub default: Value,
+    pub default: Literal,
     pub valid: Valid,
+    pub help: &'static str,
 }
 
-pub fn spec(name: &'static str, default: Value, valid: Valid) -> Spec {
-    Spec { name, default, valid }
+pub const fn opt(name: &'static str, default: Literal, valid: Valid, help: &'static str) -> OptionSpec {
+    OptionSpec { name, default, valid, help }
+}
+
+/// Two option tables as one (OPM&OGM's own options, then OGM's): `C` must be `A + B`.
+pub const fn join<const A: usize, const B: usize, const C: usize>(a: [OptionSpec; A], b: [OptionSpec; B]) -> [OptionSpec; C] {
+    assert!(A + B == C, "join: C must be A + B");
+    let mut out = [opt("", Literal::Bool(false), Valid::Bool, ""); C];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < C {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
 }
 
 /// A method's options with every default filled in.
@@ -62,7 +105,8 @@ pub struct Resolved {
     pub values: Vec<(&'static str, Value)>,
 }
 
-fn range_text(valid: Valid) -> String {
+/// What values an option accepts, in words (errors and help).
+pub fn range_text(valid: Valid) -> String {
     match valid {
         Valid::Float(lo, hi) if hi == f64::INFINITY => format!("a number >= {lo}"),
         Valid::Float(lo, hi) => format!("a number in [{lo}, {hi}]"),
@@ -71,6 +115,7 @@ fn range_text(valid: Valid) -> String {
         Valid::Bool => "true or false".into(),
         Valid::Choice(names) => format!("one of {}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")),
         Valid::Window => "an epoch window [start, end] with 0 <= start <= end (end -1: to the end of training)".into(),
+        Valid::Any => "any value".into(),
         Valid::HeadWeights => "one non-negative number per modality then one for the fused head (3 for two modalities), with a positive sum (or [] to estimate them)".into(),
     }
 }
@@ -91,12 +136,13 @@ fn accept(valid: Valid, value: &Value) -> Option<Value> {
         {
             Some(value.clone())
         }
+        (Valid::Any, v) => Some(v.clone()),
         _ => None,
     }
 }
 
 /// Checks `given` against `specs` and fills in the defaults.
-pub fn resolve(method: &'static str, specs: &[Spec], given: &[(String, Value)]) -> Result<Resolved> {
+pub fn resolve(method: &'static str, specs: &[OptionSpec], given: &[(String, Value)]) -> Result<Resolved> {
     for (name, _) in given {
         if !specs.iter().any(|s| s.name == name) {
             let valid: Vec<&str> = specs.iter().map(|s| s.name).collect();
@@ -107,7 +153,7 @@ pub fn resolve(method: &'static str, specs: &[Spec], given: &[(String, Value)]) 
     let mut values = Vec::with_capacity(specs.len());
     for s in specs {
         let value = match given.iter().rev().find(|(n, _)| n == s.name) {
-            None => s.default.clone(),
+            None => s.default.value(),
             Some((_, v)) => {
                 accept(s.valid, v).ok_or_else(|| Error::arg(format!("{method}: {} must be {}, got {v}", s.name, range_text(s.valid))))?
             }
@@ -192,11 +238,11 @@ impl Window {
 mod tests {
     use super::*;
 
-    fn specs() -> Vec<Spec> {
+    fn specs() -> Vec<OptionSpec> {
         vec![
-            spec("alpha", Value::Float(0.8), Valid::Float(0.0, f64::INFINITY)),
-            spec("window", Value::List(vec![0.0, 50.0]), Valid::Window),
-            spec("form", Value::Text("paper".into()), Valid::Choice(&["paper", "shifted"])),
+            opt("alpha", Literal::Float(0.8), Valid::Float(0.0, f64::INFINITY), ""),
+            opt("window", Literal::List(&[0.0, 50.0]), Valid::Window, ""),
+            opt("form", Literal::Text("paper"), Valid::Choice(&["paper", "shifted"]), ""),
         ]
     }
 

@@ -1,17 +1,15 @@
 //! Which names a training step reports are loss terms and which are a method's diagnostics.
 //! Both come back from `train_epoch` in one map (and so in one epochs table); the TensorBoard
-//! writer files them under `train/` and `method/`. The trainer notes each name as it sees it,
-//! which is exact for every method, native or scripted, run in this process; for records
-//! written by another process, `is_diagnostic` falls back to the built-in terms' names.
+//! writer files them under `train/` and `method/`. Native methods declare theirs
+//! (`MethodSpec::terms` / `diagnostics`); a scripted method's are learnt as the trainer sees them,
+//! which is exact for every method run in this process. A name neither declared nor seen (a
+//! scripted method's, in a record written by another process) is filed as a diagnostic.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 static DIAGNOSTICS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 static TERMS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-/// Loss-term names of the built-in methods that do not start with "ce" or "loss".
-const BUILT_IN_TERMS: &[&str] = &["align", "penalty", "boost", "ga", "gap", "gap_reg", "gap_align", "fusion", "proto_entropy", "distill"];
 
 pub fn note_term(name: &str) {
     note(&TERMS, name);
@@ -36,7 +34,11 @@ pub fn is_diagnostic(name: &str) -> bool {
     if TERMS.lock().unwrap_or_else(|p| p.into_inner()).contains(name) {
         return false;
     }
-    !(name == "loss" || name.starts_with("ce") || name.starts_with("loss") || BUILT_IN_TERMS.contains(&name))
+    let all = super::methods::ALL;
+    if name == "loss" || all.iter().any(|s| s.declares_term(name)) {
+        return false;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -44,8 +46,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn noted_names_win_over_the_fallback() {
+    fn declared_names_are_filed_and_noted_names_win() {
         assert!(!is_diagnostic("ce_fused") && !is_diagnostic("align") && is_diagnostic("coef_first"));
+        assert!(!is_diagnostic("ce_audio") && is_diagnostic("w_fused"));
         note_term("kl_private_term");
         note_diagnostic("ce_like_but_a_diagnostic");
         assert!(!is_diagnostic("kl_private_term"));

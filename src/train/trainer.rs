@@ -16,20 +16,6 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::tensor::{check, Tensor};
 
-/// Refuses a model with more modalities than the method's rule is defined for.
-fn check_modalities(model: &Model, method: &dyn Method) -> Result<()> {
-    match method.max_modalities() {
-        Some(max) if model.modalities.len() > max => Err(Error::arg(format!(
-            "method {} is defined for {max} modalities and this model has {} ({}): {}; train it with a method defined for any number (concat, or a scripted method), or a model of {max}",
-            method.name(),
-            model.modalities.len(),
-            model.modalities.join(", "),
-            method.beyond_two()
-        ))),
-        _ => Ok(()),
-    }
-}
-
 fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
     if labels.numel() == 0 {
         return Ok(());
@@ -74,7 +60,6 @@ pub fn step(
         }
     }
     check_labels(model, &batch.labels)?;
-    check_modalities(model, method)?;
     method.prepare(model)?;
     let inputs = inputs(model, batch)?;
     let labels = check("step", batch.labels.f_to_device(model.device()))?;
@@ -132,7 +117,6 @@ pub fn step(
 /// term and diagnostic.
 pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut dyn Method) -> Result<Vec<(String, f64)>> {
     let epoch = plan.epoch;
-    check_modalities(model, method)?;
     method.prepare(model)?;
     if method.fresh_optimizer(epoch) {
         opt.reset_state();

@@ -10,7 +10,7 @@ use crate::host::train::ScriptModel;
 use crate::host::RhaiResult;
 use crate::rng::{hold_torch_seed, Rng, TorchSeedHold};
 use crate::tensor::{check, ops, Kind, Tensor};
-use crate::train::methods::Selection;
+use crate::train::method::Selection;
 use rhai::{Array, Dynamic, Map};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -8,9 +8,11 @@ use super::state;
 use crate::error::{Error, Result};
 use crate::host::tensor::ScriptTensor;
 use crate::tensor::Tensor;
+use crate::train::declaration::{Configured, Keeps, MethodSpec, Modalities, Reference};
 use crate::train::fusion::HeadRule;
-use crate::train::methods::{intern, EpochContext, Method, Resolved, StepContext, StepLoss};
+use crate::train::method::{intern, require_additive_head, EpochContext, Method, StepContext, StepLoss};
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, OptionSpec, Resolved, Valid, Value};
 use rhai::{Dynamic, EvalAltResult, FnPtr, Map};
 use std::rc::Rc;
 
@@ -40,6 +42,8 @@ pub struct Definition {
     pub source: Source,
     /// The script-function libraries where the method was defined (its closures live there).
     pub libs: Vec<rhai::Shared<rhai::Module>>,
+    /// Its declaration, produced at run time (`declare`).
+    pub spec: &'static MethodSpec,
 }
 
 pub struct ScriptedMethod {
@@ -54,30 +58,52 @@ pub struct ScriptedMethod {
     params: Option<(crate::host::train::ScriptModel, Rc<Vec<(String, Tensor)>>)>,
 }
 
-/// The options as run records store them (numbers, bools, strings, lists of numbers).
-fn resolved(def: &Definition, seed: u64) -> Resolved {
-    use crate::train::methods::Value;
+/// The options as run records store them (numbers, bools, strings, lists of numbers; anything
+/// else as its text).
+fn resolved(name: &'static str, options: &Map, seed: u64) -> Resolved {
     let mut values: Vec<(&'static str, Value)> = Vec::new();
-    for (k, v) in &def.options {
+    for (k, v) in options {
         let v = v.flatten_clone();
-        let value = if let Ok(x) = v.as_float() {
-            Value::Float(x)
-        } else if let Ok(i) = v.as_int() {
-            Value::Int(i)
-        } else if let Ok(b) = v.as_bool() {
-            Value::Bool(b)
-        } else if let Some(nums) = v
-            .read_lock::<rhai::Array>()
-            .and_then(|a| a.iter().map(|x| x.as_float().ok().or_else(|| x.as_int().ok().map(|i| i as f64))).collect::<Option<Vec<_>>>())
-        {
-            Value::List(nums)
-        } else {
-            Value::Text(v.to_string())
-        };
+        let value = crate::host::convert::option_value(&v).unwrap_or_else(|| Value::Text(v.to_string()));
         values.push((intern(k), value));
     }
     values.push(("seed", Value::Int(seed as i64)));
-    Resolved { method: def.name, values }
+    Resolved { method: name, values }
+}
+
+/// A scripted method's declaration, produced when it is defined: its name, its options as given
+/// (any value: the script checks its own), any number of modalities (its context is keyed by
+/// modality name), state kept. What it logs is learnt as it runs (`train::term_kinds`). Leaked
+/// once per definition, as a native declaration is static.
+pub fn declare(name: &'static str, options: &Map, seed: u64) -> &'static MethodSpec {
+    let declared: Vec<OptionSpec> = resolved(name, options, seed)
+        .values
+        .into_iter()
+        .map(|(k, v)| {
+            let default = match v {
+                Value::Float(x) => Literal::Float(x),
+                Value::Int(i) => Literal::Int(i),
+                Value::Bool(b) => Literal::Bool(b),
+                Value::Text(t) => Literal::Text(intern(&t)),
+                Value::List(l) => Literal::List(Box::leak(l.into_boxed_slice())),
+            };
+            opt(k, default, Valid::Any, "")
+        })
+        .collect();
+    Box::leak(Box::new(MethodSpec {
+        name,
+        aliases: &[],
+        summary: "a method written in Rhai (docs/your-method.md)",
+        reference: Reference::NONE,
+        options: Box::leak(declared.into_boxed_slice()),
+        variants: &[],
+        modalities: Modalities::Any,
+        keeps_state: Keeps::Always,
+        terms: &[],
+        diagnostics: &[],
+        knob: None,
+        build: |_, _| Err(Error::arg("a scripted method is built from its closures: method(#{ name, loss: |ctx| ... })")),
+    }))
 }
 
 impl ScriptedMethod {
@@ -93,7 +119,14 @@ impl ScriptedMethod {
             state: std::cell::RefCell::new(def.initial_state.clone()),
             args: Default::default(),
         });
-        ScriptedMethod { resolved: resolved(&def, seed), def, seed, shared, pending: None, params: None }
+        ScriptedMethod { def, seed, shared, pending: None, params: None }
+    }
+
+    /// A method at its initial state, with its declaration and options, as the trainer runs it.
+    pub fn configured(def: Rc<Definition>, seed: Option<u64>) -> (Configured, Rc<MethodShared>) {
+        let m = ScriptedMethod::new(def.clone(), seed);
+        let shared = m.shared.clone();
+        (Configured { spec: def.spec, options: resolved(def.name, &def.options, m.seed), rule: Box::new(m) }, shared)
     }
 
     /// The state as a checkpoint stores it.
@@ -165,29 +198,12 @@ fn scalar_value(t: &Tensor) -> Result<f64> {
 }
 
 impl Method for ScriptedMethod {
-    fn name(&self) -> &'static str {
-        self.def.name
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.resolved
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
         if let Some(rule) = self.def.head {
-            crate::train::methods::ogm::require_additive_head(self.def.name, model)?;
+            require_additive_head(self.def.name, model)?;
             model.head_rule.set(rule);
         }
         Ok(())
-    }
-
-    fn keeps_state(&self) -> bool {
-        true
-    }
-
-    /// The script decides: its context is keyed by modality name, for any number.
-    fn max_modalities(&self) -> Option<usize> {
-        None
     }
 
     fn substeps(&self, _model: &Model) -> usize {

@@ -15,7 +15,7 @@ pub mod state;
 use crate::error::Error;
 use crate::host::{Docs, RhaiResult};
 use crate::train::fusion::HeadRule;
-use crate::train::methods::intern;
+use crate::train::method::intern;
 pub use method::{Definition, ScriptedMethod, Source};
 use rhai::{Dynamic, FnPtr, Map, NativeCallContext};
 use std::rc::Rc;
@@ -70,7 +70,7 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
         None => return Err(Error::arg(format!("{op}: give the method a name: method(#{{ name: \"my-method\", loss: |ctx| ... }})")).into()),
         Some(v) => v.clone().into_string().map_err(|_| Error::arg(format!("{op}: name must be a string")))?,
     };
-    if name.trim().is_empty() || crate::train::methods::NAMES.contains(&name.as_str()) || name == "baseline" {
+    if name.trim().is_empty() || crate::train::methods::find(&name).is_ok() {
         return Err(Error::arg(format!(
             "{op}: name \"{name}\" {}; choose another (records and tables tell methods apart by name)",
             if name.trim().is_empty() { "is empty" } else { "is a native method's" }
@@ -131,8 +131,10 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
     let source = source_of(ctx, &names);
     // Innermost first: the module whose function is building the method.
     let libs: Vec<rhai::Shared<rhai::Module>> = ctx.namespaces().iter().rev().cloned().collect();
+    let name = intern(&name);
     Ok(Definition {
-        name: intern(&name),
+        spec: method::declare(name, &options, seed),
+        name,
         options,
         loss,
         gradients,
@@ -147,11 +149,9 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
     })
 }
 
-/// `method(#{ ... })`: the definition and a method at its initial state.
-pub fn define(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<(Rc<Definition>, ScriptedMethod)> {
-    let def = Rc::new(build(ctx, spec)?);
-    let m = ScriptedMethod::new(def.clone(), None);
-    Ok((def, m))
+/// `method(#{ ... })`: the definition a method is built from (and rebuilt, fresh, per run).
+pub fn define(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Rc<Definition>> {
+    Ok(Rc::new(build(ctx, spec)?))
 }
 
 pub fn register(engine: &mut rhai::Engine, docs: &mut Docs) {

@@ -14,94 +14,44 @@ use crate::train::loss::{self, LossConfig};
 use crate::train::method::{Method, StepContext, StepLoss, Value};
 use std::rc::Rc;
 
-fn specs() -> Vec<Spec> {
-    vec![
-        spec("alpha", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
-        spec("beta", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
-        spec("gamma", Value::Float(1.0), Valid::Float(0.0, f64::INFINITY)),
-        spec("rho", Value::Float(0.95), Valid::Float(0.0, 1.0)),
-        spec("t", Value::Int(0), Valid::Int(0, i64::MAX)),
-        spec("gap", Value::Text("prob".into()), Valid::Choice(&["prob", "kl"])),
-        spec("use_weights", Value::Bool(true), Valid::Bool),
-        spec("unimodal", Value::Bool(true), Valid::Bool),
-        spec("mu0_raw", Value::Float(0.0), Valid::Float(f64::NEG_INFINITY, f64::INFINITY)),
-    ]
-}
-
-/// Where the adaptive loss's (w0, w1) come from.
-#[derive(Clone)]
-pub enum Weights {
-    /// The posteriors of the last refit, looked up by dataset index (the paper's protocol).
-    Stored(WeightTable),
-    /// The posteriors of each batch's own current gaps under the last fitted mixture (z-scored
-    /// with the mixture's raw units), so the weights follow the model between refits.
-    Live(Rc<Mixture>),
-}
-
-impl Weights {
-    fn for_batch(&self, logits: &Logits, labels: &Tensor, indices: &Tensor, kind: GapKind) -> Result<Tensor> {
-        match self {
-            Weights::Stored(table) => table.lookup(indices),
-            Weights::Live(mix) => {
-                let g = check(
-                    "weights",
-                    crate::gap::gap_against_rest(&logits.per, labels, kind)?
-                        .f_detach()
-                        .and_then(|g| g.f_to_kind(Kind::Double))
-                        .and_then(|g| g.f_to_device(tch::Device::Cpu)),
-                )?;
-                let g = check("weights", Vec::<f64>::try_from(&g))?;
-                let z: Vec<f64> = g.iter().map(|x| (x - mix.raw.mean) / mix.raw.std).collect();
-                let w = mix.balance_weights(&z);
-                check("weights", Tensor::from_slice(&w).f_reshape([z.len() as i64, 2]))
-            }
-        }
-    }
-}
-
-/// Per-sample (w0, w1) by dataset row index, built from a split and its [len, 2] weights.
-pub struct WeightTable {
-    dense: Tensor,
-}
-
-impl Clone for WeightTable {
-    fn clone(&self) -> Self {
-        WeightTable { dense: self.dense.shallow_clone() }
-    }
-}
-
-impl WeightTable {
-    pub fn new(split: &Split, weights: &Tensor) -> Result<WeightTable> {
-        let n = split.len() as i64;
-        if weights.size() != [n, 2] {
-            return Err(Error::arg(format!(
-                "weights: expected [{n}, 2] (w0, w1 for each of the {n} samples of split {}), got {:?}; compute them on the same split",
-                split.name,
-                weights.size()
-            )));
-        }
-        let rows = split.dataset.len() as i64;
-        let dense = check("weights", Tensor::f_ones([rows, 2], (Kind::Float, tch::Device::Cpu)))?;
-        let idx = Tensor::from_slice(&split.indices[..]);
-        let w = check("weights", weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(tch::Device::Cpu)))?;
-        let dense = check("weights", dense.f_index_put(&[Some(idx)], &w, false))?;
-        Ok(WeightTable { dense })
-    }
-
-    pub fn lookup(&self, indices: &Tensor) -> Result<Tensor> {
-        check("weights", indices.f_to_device(tch::Device::Cpu).and_then(|i| self.dense.f_index_select(0, &i)))
-    }
-}
+// N modalities: the first against the others' mean (docs/method.md).
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "adaptive",
+    aliases: &[],
+    summary: "the paper's Eq. 11: each sample's fused and unimodal terms weighted by the gap mixture's posteriors",
+    reference: Reference { authors: "the paper (arXiv 2510.21797)", venue: "2025", code: "", commit: "" },
+    options: &[
+        opt("alpha", Literal::Float(1.0), Valid::Float(0.0, f64::INFINITY), "weight of the fused CE (times w0)"),
+        opt("beta", Literal::Float(1.0), Valid::Float(0.0, f64::INFINITY), "weight of the gap penalty g²"),
+        opt("gamma", Literal::Float(1.0), Valid::Float(0.0, f64::INFINITY), "weight of the pull towards the balanced mean (times w1)"),
+        opt("rho", Literal::Float(0.95), Valid::Float(0.0, 1.0), "decay of the unimodal terms, λ_t = ρ^t"),
+        opt("t", Literal::Int(0), Valid::Int(0, i64::MAX), "the epoch count t of λ_t"),
+        opt("gap", Literal::Text("prob"), Valid::Choice(&["prob", "kl"]), "the gap: softmax score difference or the KL variant"),
+        opt("use_weights", Literal::Bool(true), Valid::Bool, "false: every sample weighs 1 (ablation)"),
+        opt("unimodal", Literal::Bool(true), Valid::Bool, "false: drop the unimodal CE terms (ablation)"),
+        opt(
+            "mu0_raw",
+            Literal::Float(0.0),
+            Valid::Float(f64::NEG_INFINITY, f64::INFINITY),
+            "the balanced component's mean, in raw gap units",
+        ),
+    ],
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Never,
+    terms: &["fusion", "gap_reg", "gap_align", "ce_fused", "ce_*", "gap"],
+    diagnostics: &[],
+    knob: None,
+    build: |o, inputs| Ok(Box::new(Adaptive::new(o, inputs.weights.clone())?)),
+};
 
 pub struct Adaptive {
-    opts: Resolved,
     cfg: LossConfig,
     weights: Weights,
 }
 
 impl Adaptive {
-    pub fn new(given: &[(String, Value)], weights: Option<Weights>) -> Result<Adaptive> {
-        let opts = resolve("adaptive", &specs(), given)?;
+    pub fn new(opts: &Resolved, weights: Option<Weights>) -> Result<Adaptive> {
         let weights = weights.ok_or_else(|| {
             Error::arg("adaptive: needs weights: a weight table from the last refit, weight_table(data.train, mix.balance_weights(z)), or the fitted mixture itself (mix, fitted with raw: zs) for weights from each batch's live gaps")
         })?;
@@ -116,24 +66,11 @@ impl Adaptive {
             unimodal: opts.boolean("unimodal"),
             mu0_raw: opts.float("mu0_raw"),
         };
-        Ok(Adaptive { opts, cfg, weights })
+        Ok(Adaptive { cfg, weights })
     }
 }
 
 impl Method for Adaptive {
-    fn name(&self) -> &'static str {
-        "adaptive"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    /// N modalities: the first against the others' mean (docs/method.md).
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let fwd = ctx.model.forward_all(ctx.inputs, true)?;
         let w = self.weights.for_batch(&fwd.logits, ctx.labels, ctx.indices, self.cfg.gap)?;

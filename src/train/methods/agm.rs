@@ -25,15 +25,39 @@
 //! the ratio's sign inverted (r_a = exp(s_a − s_v)), the exponent capped at 7, c_m multiplying
 //! each encoder's non-1-D gradients as OGM does, and clipping at 5 to norm 5.
 
-use super::options::{resolve, spec, Resolved, Valid, Window};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::method::{
     check_state_names, gradient_only, mean_ce, per_modality, read_state, state_tensor, Method, Selection, StepContext, StepLoss, Value,
 };
+use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "agm",
+    aliases: &[],
+    summary: "adaptive gradient modulation: Shapley-style unimodal logits, each scaled towards its running target",
+    reference: Reference { authors: "Li et al.", venue: "ICCV 2023", code: "https://github.com/Lingy12/AGM_ICCV2023", commit: "a24f2ce" },
+    options: &[
+        opt("alpha", Literal::Float(1.5), Valid::Float(0.0, f64::INFINITY), "strength α of c_m = exp(α·(r̄_m − r_m))"),
+        opt("window", Literal::List(&[0.0, -1.0]), Valid::Window, "epochs in which the coefficients act"),
+        opt("clip", Literal::Bool(true), Valid::Bool, "clip the global gradient norm to 1 when the fusion gradient leaves [−1, 1]"),
+        opt("variant", Literal::Text("official"), Valid::Choice(&["official", "bb"]), "the authors' rule, or BalanceBenchmark's form"),
+    ],
+    variants: &[Variant {
+        name: "bb",
+        help: "BalanceBenchmark: no-grad scores, inverted ratio, exponent cap 7, OGM-style scaling, clip at 5",
+        values: &[],
+    }],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Always,
+    terms: &["ce_fused", "ce_*"],
+    diagnostics: &["coef_*", "running_*", "active"],
+    knob: Some(Knob { key: "alpha", values: &[Literal::Float(0.5), Literal::Float(1.0), Literal::Float(1.5), Literal::Float(2.0)] }),
+    build: |o, _| Ok(Box::new(Agm::new(o)?)),
+};
 
 pub struct Agm {
-    opts: Resolved,
     alpha: f64,
     window: Window,
     clip: bool,
@@ -95,23 +119,12 @@ fn score(m: &Tensor, labels: &Tensor) -> Result<f64> {
 }
 
 impl Agm {
-    pub fn new(given: &[(String, Value)]) -> Result<Agm> {
-        let opts = resolve(
-            "agm",
-            &[
-                spec("alpha", Value::Float(1.5), Valid::Float(0.0, f64::INFINITY)),
-                spec("window", Value::List(vec![0.0, -1.0]), Valid::Window),
-                spec("clip", Value::Bool(true), Valid::Bool),
-                spec("variant", Value::Text("official".into()), Valid::Choice(&["official", "bb"])),
-            ],
-            given,
-        )?;
+    pub fn new(opts: &Resolved) -> Result<Agm> {
         Ok(Agm {
             alpha: opts.float("alpha"),
             window: opts.window("window"),
             clip: opts.boolean("clip"),
             bb: opts.text("variant") == "bb",
-            opts,
             running: vec![0.0; 2],
             steps: 0,
             pending: vec![1.0; 2],
@@ -205,23 +218,6 @@ impl Agm {
 }
 
 impl Method for Agm {
-    fn name(&self) -> &'static str {
-        "agm"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    fn keeps_state(&self) -> bool {
-        true
-    }
-
-    /// Any number: the Shapley split over every subset (the authors' three-modality form).
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let n = ctx.model.modalities.len();
         if self.running.len() != n {

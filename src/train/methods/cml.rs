@@ -16,12 +16,13 @@
 //! (`reduce: "sum"` reproduces them). Removal is by logit by default (exact for a concat head,
 //! one softmax more than concat), or `feature_zero` / `input_zero` (`train::removal`).
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::method::{mean_ce, value, Method, StepContext, StepLoss, Value};
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Resolved, Valid};
 use crate::train::removal::{fused_without, Removal};
 
 /// How the ranking penalty sums over a batch.
@@ -79,7 +80,6 @@ pub fn ranking_penalty(conf: &[Tensor], correct: &[Tensor], hinge: Hinge, masked
 }
 
 pub struct Cml {
-    opts: Resolved,
     lambda: f64,
     hinge: Hinge,
     masked: bool,
@@ -90,27 +90,57 @@ pub struct Cml {
     seed: u64,
 }
 
-const SWITCHES: [(&str, &str, &str); 4] =
-    [("hinge", "sample", "batch"), ("mask", "official", "none"), ("order", "per_sample", "per_epoch"), ("reduce", "mean", "sum")];
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "cml",
+    aliases: &[],
+    summary: "calibrated multimodal learning: a ranking penalty that keeps confidence from rising when a modality is removed",
+    reference: Reference { authors: "Ma et al.", venue: "ICML 2023", code: "https://github.com/QingyangZhang/CML", commit: "9d2496e" },
+    options: &[
+        opt(
+            "variant",
+            Literal::Text("official"),
+            Valid::Choice(&["official", "bb"]),
+            "the authors' rule, or BalanceBenchmark's four switches at once",
+        ),
+        opt("lambda", Literal::Float(0.1), Valid::Float(0.0, 1e6), "weight λ of the ranking penalty"),
+        opt("hinge", Literal::Text("sample"), Valid::Choice(&["sample", "batch"]), "each sample's own hinge, or one over the batch mean"),
+        opt(
+            "mask",
+            Literal::Text("official"),
+            Valid::Choice(&["official", "none"]),
+            "penalise only where removal raised confidence (official), or everywhere",
+        ),
+        opt("removal", Literal::Text("logit"), Valid::Choice(Removal::NAMES), "where a modality is removed: its logits, features or input"),
+        opt(
+            "order",
+            Literal::Text("per_sample"),
+            Valid::Choice(&["per_sample", "per_epoch"]),
+            "removal order drawn per sample, or once per epoch",
+        ),
+        opt("reduce", Literal::Text("mean"), Valid::Choice(&["mean", "sum"]), "the penalty's reduction over the batch"),
+        opt("eps", Literal::Float(0.0), Valid::Float(0.0, 1.0), "margin ε of the hinge"),
+        opt("seed", Literal::Int(0), Valid::Int(0, i64::MAX), "seed of the removal order"),
+    ],
+    variants: &[Variant {
+        name: "bb",
+        help: "BalanceBenchmark: batch hinge, no mask, one order per epoch, summed",
+        values: &[
+            ("hinge", Literal::Text("batch")),
+            ("mask", Literal::Text("none")),
+            ("order", Literal::Text("per_epoch")),
+            ("reduce", Literal::Text("sum")),
+        ],
+    }],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Never,
+    terms: &["ce_fused", "ce_removed", "penalty"],
+    diagnostics: &["conf_full", "conf_removed"],
+    knob: Some(Knob { key: "lambda", values: &[Literal::Float(0.05), Literal::Float(0.1), Literal::Float(0.5)] }),
+    build: |o, _| Ok(Box::new(Cml::new(o)?)),
+};
 
 impl Cml {
-    pub fn new(given: &[(String, Value)]) -> Result<Cml> {
-        let specs = vec![
-            spec("variant", Value::Text("official".into()), Valid::Choice(&["official", "bb"])),
-            spec("lambda", Value::Float(0.1), Valid::Float(0.0, 1e6)),
-            spec("hinge", Value::Text("sample".into()), Valid::Choice(&["sample", "batch"])),
-            spec("mask", Value::Text("official".into()), Valid::Choice(&["official", "none"])),
-            spec("removal", Value::Text("logit".into()), Valid::Choice(Removal::NAMES)),
-            spec("order", Value::Text("per_sample".into()), Valid::Choice(&["per_sample", "per_epoch"])),
-            spec("reduce", Value::Text("mean".into()), Valid::Choice(&["mean", "sum"])),
-            spec("eps", Value::Float(0.0), Valid::Float(0.0, 1.0)),
-            spec("seed", Value::Int(0), Valid::Int(0, i64::MAX)),
-        ];
-        let mut opts = resolve("cml", &specs, given)?;
-        // variant "bb" is BalanceBenchmark's four switches at once; one given explicitly wins.
-        if opts.text("variant") == "bb" {
-            opts.set_unless_given(given, SWITCHES.iter().map(|(name, _, bb)| (*name, Value::Text(bb.to_string()))).collect());
-        }
+    pub fn new(opts: &Resolved) -> Result<Cml> {
         Ok(Cml {
             lambda: opts.float("lambda"),
             hinge: if opts.text("hinge") == "batch" { Hinge::Batch } else { Hinge::Sample },
@@ -120,7 +150,6 @@ impl Cml {
             mean: opts.text("reduce") == "mean",
             eps: opts.float("eps"),
             seed: opts.int("seed") as u64,
-            opts,
         })
     }
 
@@ -155,19 +184,6 @@ fn rank_of(order: &[usize]) -> Vec<usize> {
 }
 
 impl Method for Cml {
-    fn name(&self) -> &'static str {
-        "cml"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    /// Any number: each sample's modalities are removed one at a time in its order.
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
         self.removal.check("cml", model)
     }
@@ -223,6 +239,8 @@ impl Method for Cml {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::declaration::with_options;
+    use crate::train::options::Value;
 
     fn t(v: &[f32]) -> Tensor {
         Tensor::from_slice(v)
@@ -267,16 +285,22 @@ mod tests {
 
     #[test]
     fn variant_bb_sets_balancebenchmarks_switches_unless_given() {
-        let c = Cml::new(&[("variant".into(), Value::Text("bb".into()))]).unwrap();
+        let c = with_options(&SPEC, &[("variant".into(), Value::Text("bb".into()))], Cml::new).unwrap();
         assert_eq!((c.hinge, c.masked, c.per_sample, c.mean), (Hinge::Batch, false, false, false));
-        let c = Cml::new(&[("variant".into(), Value::Text("bb".into())), ("reduce".into(), Value::Text("mean".into()))]).unwrap();
+        let c =
+            with_options(&SPEC, &[("variant".into(), Value::Text("bb".into())), ("reduce".into(), Value::Text("mean".into()))], Cml::new)
+                .unwrap();
         assert!(c.mean && !c.per_sample);
-        assert!(Cml::new(&[("lambda".into(), Value::Float(-1.0))]).err().expect("an error").to_string().contains("lambda must be"));
+        assert!(with_options(&SPEC, &[("lambda".into(), Value::Float(-1.0))], Cml::new)
+            .err()
+            .expect("an error")
+            .to_string()
+            .contains("lambda must be"));
     }
 
     #[test]
     fn removal_orders_are_permutations_and_per_epoch_orders_are_shared() {
-        let c = Cml::new(&[]).unwrap();
+        let c = with_options(&SPEC, &[], Cml::new).unwrap();
         let r = c.ranks(50, 3, 0, 7);
         assert!(r.iter().all(|rank| {
             let mut s = rank.clone();
@@ -285,7 +309,7 @@ mod tests {
         }));
         assert!(r.iter().any(|x| x != &r[0]), "per-sample orders should differ");
         assert_eq!(r, c.ranks(50, 3, 0, 7), "the same step draws the same orders");
-        let bb = Cml::new(&[("order".into(), Value::Text("per_epoch".into()))]).unwrap();
+        let bb = with_options(&SPEC, &[("order".into(), Value::Text("per_epoch".into()))], Cml::new).unwrap();
         let r = bb.ranks(10, 2, 4, 0);
         assert!(r.iter().all(|x| x == &r[0]));
     }

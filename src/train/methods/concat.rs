@@ -1,34 +1,29 @@
 //! Concat, the baseline: fused cross-entropy only. Each modality's CE is logged (detached),
 //! as the paper's Fig. 1 plots them.
 
-use super::options::{resolve, Resolved};
 use crate::error::Result;
+use crate::train::declaration::{Keeps, MethodSpec, Modalities, Reference};
 use crate::train::loss;
-use crate::train::method::{Method, StepContext, StepLoss, Value};
+use crate::train::method::{Method, StepContext, StepLoss};
 
-pub struct Concat {
-    opts: Resolved,
-}
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "concat",
+    aliases: &["baseline"],
+    summary: "the baseline: fused cross-entropy only (each modality's CE logged, detached)",
+    reference: Reference::NONE,
+    options: &[],
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Never,
+    terms: &["ce_fused", "ce_*"],
+    diagnostics: &[],
+    knob: None,
+    build: |_, _| Ok(Box::new(Concat)),
+};
 
-impl Concat {
-    pub fn new(given: &[(String, Value)]) -> Result<Concat> {
-        Ok(Concat { opts: resolve("concat", &[], given)? })
-    }
-}
+pub struct Concat;
 
 impl Method for Concat {
-    fn name(&self) -> &'static str {
-        "concat"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let fwd = ctx.model.forward_all(ctx.inputs, true)?;
         let l = loss::fused_only_all(&fwd.logits, ctx.labels, &ctx.model.modalities)?;

@@ -11,19 +11,45 @@
 //! (buffers) are left alone unless `blend_buffers`; the head and the optimiser state are never
 //! touched. The diagnosis is per encoder, so it holds for any number of modalities as it is.
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::cluster::{kmeans, minmax_scale, purity, KMeansOptions};
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{check, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::method::{
     check_state_names, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value,
 };
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Resolved, Valid, Window};
 use crate::train::trainer;
 
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "d&r",
+    aliases: &[],
+    summary: "diagnose each encoder by k-means purity on train and validation, and re-initialise the weaker towards its start",
+    reference: Reference {
+        authors: "Wei et al.",
+        venue: "ECCV 2024",
+        code: "https://github.com/GeWu-Lab/Diagnosing_Relearning_ECCV2024",
+        commit: "025085e",
+    },
+    options: &[
+        opt("lambda", Literal::Float(3.0), Valid::Float(0.0, f64::INFINITY), "strength λ of the re-initialisation weight"),
+        opt("every", Literal::Int(20), Valid::Int(1, i64::MAX), "epochs between diagnoses"),
+        opt("times", Literal::Int(3), Valid::Int(0, i64::MAX), "how many re-initialisations at most"),
+        opt("blend_buffers", Literal::Bool(false), Valid::Bool, "blend batch-norm running statistics too"),
+        opt("kmeans_seed", Literal::Int(0), Valid::Int(0, i64::MAX), "seed of the k-means purity"),
+    ],
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Always,
+    terms: &["ce_fused"],
+    diagnostics: &["resets", "purity_train_*", "purity_val_*", "w_*"],
+    knob: Some(Knob { key: "lambda", values: &[Literal::Float(1.0), Literal::Float(3.0), Literal::Float(5.0)] }),
+    build: |o, _| Ok(Box::new(Relearn::new(o)?)),
+};
+
 pub struct Relearn {
-    opts: Resolved,
     lambda: f64,
     every: usize,
     times: usize,
@@ -57,18 +83,7 @@ pub fn diagnose(features: &Tensor, labels: &Tensor, classes: usize, seed: u64) -
 }
 
 impl Relearn {
-    pub fn new(given: &[(String, Value)]) -> Result<Relearn> {
-        let opts = resolve(
-            "d&r",
-            &[
-                spec("lambda", Value::Float(3.0), Valid::Float(0.0, f64::INFINITY)),
-                spec("every", Value::Int(20), Valid::Int(1, i64::MAX)),
-                spec("times", Value::Int(3), Valid::Int(0, i64::MAX)),
-                spec("blend_buffers", Value::Bool(false), Valid::Bool),
-                spec("kmeans_seed", Value::Int(0), Valid::Int(0, i64::MAX)),
-            ],
-            given,
-        )?;
+    pub fn new(opts: &Resolved) -> Result<Relearn> {
         Ok(Relearn {
             lambda: opts.float("lambda"),
             every: opts.int("every") as usize,
@@ -79,7 +94,6 @@ impl Relearn {
             resets: 0,
             last: vec![0.0; 6],
             begun: -1,
-            opts,
         })
     }
 
@@ -151,18 +165,6 @@ impl Relearn {
 }
 
 impl Method for Relearn {
-    fn name(&self) -> &'static str {
-        "d&r"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    fn keeps_state(&self) -> bool {
-        true
-    }
-
     fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
         let val = match ctx.val {
             Some(v) if v.len() >= ctx.model.classes as usize => v,
@@ -189,11 +191,6 @@ impl Method for Relearn {
             self.relearn(ctx, val)?;
         }
         Ok(())
-    }
-
-    /// Any number: each encoder is diagnosed and re-learned on its own.
-    fn max_modalities(&self) -> Option<usize> {
-        None
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {

@@ -17,19 +17,54 @@
 //! "split" trains head k on its Eq. 2 split logits; "zero_input" is BB's form (the fused logits
 //! with the other modality's input zeroed).
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::data::{BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::Logits;
 use crate::train::method::EpochPlan;
 use crate::train::method::{
     check_state_names, cross_entropy, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value,
 };
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "g-blending",
+    aliases: &[],
+    summary: "gradient blending: each head's loss weighted by its overfitting-to-generalisation ratio",
+    reference: Reference {
+        authors: "Wang, Tran and Feiszli",
+        venue: "CVPR 2020",
+        code: "https://github.com/facebookresearch/VMZ (c2/tutorials/gradient_blending.md)",
+        commit: "",
+    },
+    options: &[
+        opt("super_epoch", Literal::Int(10), Valid::Int(1, 100_000), "epochs between weight estimates (and of each estimate)"),
+        opt("mode", Literal::Text("online"), Valid::Choice(&["online", "offline"]), "re-estimate every super-epoch, or once"),
+        opt(
+            "heads",
+            Literal::Text("split"),
+            Valid::Choice(&["split", "zero_input"]),
+            "unimodal heads from the split logits, or the fused head with the other inputs zeroed",
+        ),
+        opt(
+            "weights",
+            Literal::List(&[]),
+            Valid::HeadWeights,
+            "fixed weights (one per modality, then the fused head's); [] estimates them",
+        ),
+    ],
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::When(|o| o.list("weights").is_empty(), "when it estimates its weights (weights: [])"),
+    terms: &["ce_fused", "ce_*"],
+    diagnostics: &["w_*"],
+    knob: Some(Knob { key: "super_epoch", values: &[Literal::Int(2), Literal::Int(5), Literal::Int(10)] }),
+    build: |o, _| Ok(Box::new(GBlending::new(o)?)),
+};
 
 pub struct GBlending {
-    opts: Resolved,
     super_epoch: usize,
     online: bool,
     zero_input: bool,
@@ -108,24 +143,11 @@ fn mean_loss(model: &Model, split: &Split, head: usize, zero_input: bool) -> Res
 
 /// Trains a copy on one head's CE (the estimate's inner runs).
 struct OneHead {
-    opts: Resolved,
     head: usize,
     zero_input: bool,
 }
 
 impl Method for OneHead {
-    fn name(&self) -> &'static str {
-        "g-blending head"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
         let logits = head_logits(ctx.model, ctx.inputs, self.head, self.zero_input, true)?;
         let l = mean_ce(&logits, ctx.labels)?;
@@ -134,17 +156,7 @@ impl Method for OneHead {
 }
 
 impl GBlending {
-    pub fn new(given: &[(String, Value)]) -> Result<GBlending> {
-        let opts = resolve(
-            "g-blending",
-            &[
-                spec("super_epoch", Value::Int(10), Valid::Int(1, 100_000)),
-                spec("mode", Value::Text("online".into()), Valid::Choice(&["online", "offline"])),
-                spec("heads", Value::Text("split".into()), Valid::Choice(&["split", "zero_input"])),
-                spec("weights", Value::List(Vec::new()), Valid::HeadWeights),
-            ],
-            given,
-        )?;
+    pub fn new(opts: &Resolved) -> Result<GBlending> {
         let fixed = opts.list("weights");
         let weights = (!fixed.is_empty()).then(|| {
             let total: f64 = fixed.iter().sum();
@@ -157,7 +169,6 @@ impl GBlending {
             fixed: weights.is_some(),
             weights,
             estimated_at: -1,
-            opts,
         })
     }
 
@@ -189,7 +200,7 @@ impl GBlending {
             let copy = ctx.model.copy()?;
             let mut opt = ctx.opt.fresh_like(copy.architecture.clone(), copy.trainable_parameters())?;
             before[head] = (mean_loss(&copy, ctx.train, head, self.zero_input)?, mean_loss(&copy, val, head, self.zero_input)?);
-            let mut inner = OneHead { opts: self.opts.clone(), head, zero_input: self.zero_input };
+            let mut inner = OneHead { head, zero_input: self.zero_input };
             for j in 0..self.super_epoch {
                 let batching = BatchOptions {
                     seed: ctx.batching.seed.wrapping_mul(31).wrapping_add(1000 * head as u64 + j as u64 + 1),
@@ -206,18 +217,6 @@ impl GBlending {
 }
 
 impl Method for GBlending {
-    fn name(&self) -> &'static str {
-        "g-blending"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    fn keeps_state(&self) -> bool {
-        !self.fixed
-    }
-
     fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
         if self.due(ctx.epoch) && self.estimated_at != ctx.epoch as i64 {
             let val = self.check_val(ctx)?;
@@ -225,11 +224,6 @@ impl Method for GBlending {
             self.estimated_at = ctx.epoch as i64;
         }
         Ok(())
-    }
-
-    /// Any number: one head (and one weight) per modality, then the fused one.
-    fn max_modalities(&self) -> Option<usize> {
-        None
     }
 
     fn prepare(&self, model: &Model) -> Result<()> {
@@ -300,10 +294,12 @@ impl Method for GBlending {
 mod tests {
     use super::*;
     use crate::data::synthetic::{generate, SyntheticOptions};
+    use crate::train::declaration::with_options;
     use crate::train::encoder::EncoderKind;
     use crate::train::fusion::FusionKind;
     use crate::train::model::ModelSpec;
     use crate::train::optim::{OptimKind, Optimizer, Schedule};
+    use crate::train::options::Value;
     use std::rc::Rc;
 
     #[test]
@@ -342,10 +338,10 @@ mod tests {
         // Give the live optimiser some state first, so "unchanged" means something.
         let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
         let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true };
-        crate::train::trainer::epoch(&model, &mut opt, &plan, &mut super::super::concat::Concat::new(&[]).unwrap()).unwrap();
+        crate::train::trainer::epoch(&model, &mut opt, &plan, &mut super::super::concat::Concat).unwrap();
         let snapshot = |named: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> { named.into_iter().map(|(k, t)| (k, t.copy())).collect() };
         let (params_before, state_before, steps) = (snapshot(model.state_dict()), snapshot(opt.state_tensors()), opt.steps);
-        let mut gb = GBlending::new(&[("super_epoch".into(), Value::Int(2))]).unwrap();
+        let mut gb = with_options(&SPEC, &[("super_epoch".into(), Value::Int(2))], GBlending::new).unwrap();
         let ctx = EpochContext {
             model: &model,
             opt: &opt,

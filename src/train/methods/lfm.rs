@@ -17,11 +17,11 @@
 //! fixed batch of the validation split, η halving every 20 epochs; a heuristic, implemented as
 //! written, not the bilevel hypergradient), or fixed (`schedule: "fixed"`, `alpha_align`).
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::data::{BatchOptions, Batches};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::{FusionKind, Logits};
 use crate::train::gradients::hessian_vector;
 use crate::train::inference::inputs;
@@ -29,6 +29,51 @@ use crate::train::method::{
     check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, Selection, StepContext, StepLoss, Value,
 };
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "lfm",
+    aliases: &[],
+    summary: "learning to fuse: a scheduled mix of fused cross-entropy and unimodal alignment",
+    reference: Reference {
+        authors: "Yang et al.",
+        venue: "NeurIPS 2024",
+        code: "https://github.com/njustkmg/NeurIPS24-LFM",
+        commit: "ad44fa0",
+    },
+    options: &[
+        opt(
+            "schedule",
+            Literal::Text("fitted"),
+            Valid::Choice(&["fitted", "learned", "fixed"]),
+            "the CE / alignment mix: the authors' fitted curve, learned by a hypergradient, or fixed",
+        ),
+        opt(
+            "init",
+            Literal::Text("official"),
+            Valid::Choice(&["official", "bb"]),
+            "the learned schedule's start: mostly alignment (official) or mostly CE (BalanceBenchmark)",
+        ),
+        opt("alpha_align", Literal::Float(0.5), Valid::Float(0.0, 1.0), "the fixed schedule's alignment weight"),
+        opt("align", Literal::Text("code"), Valid::Choice(&["code", "js"]), "the alignment term: the code's form or Jensen-Shannon"),
+        opt(
+            "heads",
+            Literal::Text("separate"),
+            Valid::Choice(&["separate", "split"]),
+            "unimodal heads: separate classifiers or the split fused head",
+        ),
+        opt("lr_alpha", Literal::Float(1e-4), Valid::Float(0.0, 1e3), "the learned schedule's learning rate"),
+        opt("val_size", Literal::Int(8), Valid::Int(1, 4096), "validation batches per hypergradient"),
+        opt("seed", Literal::Int(0), Valid::Int(0, i64::MAX), "seed of its validation draws"),
+    ],
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::When(|o| o.text("schedule") == "learned", "when its schedule is learned"),
+    terms: &["ce_fused", "align"],
+    diagnostics: &["alpha_ce", "alpha_align", "hvp"],
+    knob: Some(Knob { key: "schedule", values: &[Literal::Text("fitted"), Literal::Text("learned")] }),
+    build: |o, _| Ok(Box::new(Lfm::new(o)?)),
+};
 
 /// The official fitted schedule's coefficients, c_0 .. c_5 (LFM `Crema_epoch.py`).
 const FITTED: [f64; 6] = [0.204623704, 3.35472727e-3, 1.22989557e-4, -2.92947416e-6, 2.23835486e-8, -5.39717505e-11];
@@ -72,7 +117,6 @@ enum Schedule {
 }
 
 pub struct Lfm {
-    opts: Resolved,
     schedule: Schedule,
     js: bool,
     separate: bool,
@@ -86,21 +130,7 @@ pub struct Lfm {
 }
 
 impl Lfm {
-    pub fn new(given: &[(String, Value)]) -> Result<Lfm> {
-        let opts = resolve(
-            "lfm",
-            &[
-                spec("schedule", Value::Text("fitted".into()), Valid::Choice(&["fitted", "learned", "fixed"])),
-                spec("init", Value::Text("official".into()), Valid::Choice(&["official", "bb"])),
-                spec("alpha_align", Value::Float(0.5), Valid::Float(0.0, 1.0)),
-                spec("align", Value::Text("code".into()), Valid::Choice(&["code", "js"])),
-                spec("heads", Value::Text("separate".into()), Valid::Choice(&["separate", "split"])),
-                spec("lr_alpha", Value::Float(1e-4), Valid::Float(0.0, 1e3)),
-                spec("val_size", Value::Int(8), Valid::Int(1, 4096)),
-                spec("seed", Value::Int(0), Valid::Int(0, i64::MAX)),
-            ],
-            given,
-        )?;
+    pub fn new(opts: &Resolved) -> Result<Lfm> {
         let schedule = match opts.text("schedule") {
             "learned" => Schedule::Learned,
             "fixed" => Schedule::Fixed,
@@ -122,7 +152,6 @@ impl Lfm {
             seed: opts.int("seed") as u64,
             alpha_align,
             last_hvp: 0.0,
-            opts,
         })
     }
 
@@ -200,19 +229,6 @@ impl Lfm {
 }
 
 impl Method for Lfm {
-    fn name(&self) -> &'static str {
-        "lfm"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    /// Any number: the alignment is averaged over every pair of modalities.
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
         match (self.separate, model.fusion.kind) {
             (true, FusionKind::Sum) | (false, FusionKind::Concat) => Ok(()),
@@ -222,10 +238,6 @@ impl Method for Lfm {
             ))),
             (false, other) => Err(Error::arg(format!("lfm: heads \"split\" uses the concat head's split logits; this model's head is {}: build it with fusion: \"concat\"", other.name()))),
         }
-    }
-
-    fn keeps_state(&self) -> bool {
-        self.schedule == Schedule::Learned
     }
 
     fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
@@ -273,6 +285,8 @@ impl Method for Lfm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::declaration::with_options;
+    use crate::train::options::Value;
 
     #[test]
     fn the_fitted_schedule_rises_as_published() {
@@ -303,9 +317,11 @@ mod tests {
 
     #[test]
     fn the_learned_start_and_its_bb_swap() {
-        let l = Lfm::new(&[("schedule".into(), Value::Text("learned".into()))]).unwrap();
+        let l = with_options(&SPEC, &[("schedule".into(), Value::Text("learned".into()))], Lfm::new).unwrap();
         assert_eq!(l.alphas(0), (0.050000000000000044, 0.95));
-        let bb = Lfm::new(&[("schedule".into(), Value::Text("learned".into())), ("init".into(), Value::Text("bb".into()))]).unwrap();
+        let bb =
+            with_options(&SPEC, &[("schedule".into(), Value::Text("learned".into())), ("init".into(), Value::Text("bb".into()))], Lfm::new)
+                .unwrap();
         assert!((bb.alphas(0).0 - 0.95).abs() < 1e-12);
     }
 }

@@ -24,12 +24,42 @@
 //! plain mean of all of them), or per-sample entropy gates with `fusion: "entropy"` (over every
 //! modality; the model's head rule, so evaluation uses them too).
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::{FusionKind, HeadRule};
 use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "mla",
+    aliases: &[],
+    summary: "multimodal learning alternately: one modality per sub-step through a shared head, entropy-gated fusion at test time",
+    reference: Reference {
+        authors: "Zhang et al.",
+        venue: "CVPR 2024",
+        code: "https://github.com/Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation",
+        commit: "ab6c184",
+    },
+    options: &[
+        opt(
+            "projection",
+            Literal::Text("off"),
+            Valid::Choice(&["off", "replace", "add", "authors"]),
+            "gradient projection of the shared head between modalities",
+        ),
+        opt("fusion", Literal::Text("entropy"), Valid::Choice(&["entropy", "fixed"]), "test-time fusion: entropy gate or a fixed mix"),
+        opt("av_alpha", Literal::Float(0.5), Valid::Float(0.0, 1.0), "the fixed mix's weight of the first modality"),
+    ],
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::When(|o| o.text("projection") != "off", "when it projects gradients"),
+    terms: &["ce_*"],
+    diagnostics: &["projection_alpha"],
+    knob: Some(Knob { key: "fusion", values: &[Literal::Text("entropy"), Literal::Text("fixed")] }),
+    build: |o, _| Ok(Box::new(Mla::new(o)?)),
+};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Projection {
@@ -42,7 +72,6 @@ enum Projection {
 }
 
 pub struct Mla {
-    opts: Resolved,
     projection: Projection,
     rule: HeadRule,
     /// P [d, d] (created at the first projected round).
@@ -72,16 +101,7 @@ pub fn update_projection(p: &Tensor, r: &Tensor, alpha: f64, outer: bool) -> Res
 }
 
 impl Mla {
-    pub fn new(given: &[(String, Value)]) -> Result<Mla> {
-        let opts = resolve(
-            "mla",
-            &[
-                spec("projection", Value::Text("off".into()), Valid::Choice(&["off", "replace", "add", "authors"])),
-                spec("fusion", Value::Text("entropy".into()), Valid::Choice(&["entropy", "fixed"])),
-                spec("av_alpha", Value::Float(0.5), Valid::Float(0.0, 1.0)),
-            ],
-            given,
-        )?;
+    pub fn new(opts: &Resolved) -> Result<Mla> {
         let projection = match opts.text("projection") {
             "replace" => Projection::Replace,
             "add" => Projection::Add,
@@ -89,7 +109,7 @@ impl Mla {
             _ => Projection::Off,
         };
         let rule = if opts.text("fusion") == "entropy" { HeadRule::EntropyGate } else { HeadRule::Mix { first: opts.float("av_alpha") } };
-        Ok(Mla { projection, rule, p: None, rounds: 0, pending: Vec::new(), mean_feature: None, opts })
+        Ok(Mla { projection, rule, p: None, rounds: 0, pending: Vec::new(), mean_feature: None })
     }
 
     /// The projection matrix, once a projected round has created it.
@@ -99,14 +119,6 @@ impl Mla {
 }
 
 impl Method for Mla {
-    fn name(&self) -> &'static str {
-        "mla"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
         if model.fusion.kind != FusionKind::Shared {
             return Err(Error::arg(format!(
@@ -128,15 +140,6 @@ impl Method for Mla {
         };
         model.head_rule.set(rule);
         Ok(())
-    }
-
-    /// Any number: one round per modality.
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
-    fn keeps_state(&self) -> bool {
-        self.projection != Projection::Off
     }
 
     fn substeps(&self, model: &Model) -> usize {

@@ -5,41 +5,42 @@
 //! BalanceBenchmark use the cosine logits, as here). The supplementary contrastive term
 //! (λ = 0 in the reference) is not implemented.
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::error::Result;
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::fusion::HeadRule;
 use crate::train::loss;
-use crate::train::method::{Method, StepContext, StepLoss, Value};
+use crate::train::method::{require_additive_head, Method, StepContext, StepLoss};
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Valid};
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "mmcosine",
+    aliases: &[],
+    summary: "cosine-normalised logits with a scale, fused as their sum",
+    reference: Reference {
+        authors: "Xu et al.",
+        venue: "ICASSP 2023",
+        code: "https://github.com/GeWu-Lab/MMCosine_ICASSP23",
+        commit: "00ba0a9",
+    },
+    options: &[opt("scale", Literal::Float(10.0), Valid::Float(1e-6, 1e6), "the scale s of s·cos(x, W)")],
+    variants: &[],
+    // Any number: every modality's head block is normalised, and the fused logits are their sum.
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Never,
+    terms: &["ce_fused", "ce_*"],
+    diagnostics: &[],
+    knob: Some(Knob { key: "scale", values: &[Literal::Float(5.0), Literal::Float(10.0), Literal::Float(20.0), Literal::Float(40.0)] }),
+    build: |o, _| Ok(Box::new(MmCosine { scale: o.float("scale") })),
+};
 
 pub struct MmCosine {
-    opts: Resolved,
     scale: f64,
 }
 
-impl MmCosine {
-    pub fn new(given: &[(String, Value)]) -> Result<MmCosine> {
-        let opts = resolve("mmcosine", &[spec("scale", Value::Float(10.0), Valid::Float(1e-6, 1e6))], given)?;
-        Ok(MmCosine { scale: opts.float("scale"), opts })
-    }
-}
-
 impl Method for MmCosine {
-    fn name(&self) -> &'static str {
-        "mmcosine"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    /// Any number: every modality's head block is normalised, and the fused logits are their sum.
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
-        super::ogm::require_additive_head("mmcosine", model)?;
+        require_additive_head("mmcosine", model)?;
         model.head_rule.set(HeadRule::Cosine { scale: self.scale });
         Ok(())
     }

@@ -18,13 +18,54 @@
 //! between passes, so both captures are the summed gradient, cos = 1 and every encoder gradient
 //! is 2γ times the summed one (no Pareto step ever fires); for comparison only.
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::FusionKind;
 use crate::train::gradients::{dot, or_zeros, per_loss, squared_norm};
 use crate::train::method::{mean_ce, per_modality, Method, Selection, StepContext, StepLoss, Value};
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "mmpareto",
+    aliases: &[],
+    summary: "Pareto integration of the multimodal and unimodal gradients, rescaled to their norm",
+    reference: Reference {
+        authors: "Wei and Hu",
+        venue: "ICML 2024",
+        code: "https://github.com/GeWu-Lab/MMPareto_ICML2024",
+        commit: "a339db3",
+    },
+    options: &[
+        opt("gamma", Literal::Float(1.5), Valid::Float(0.0, 1e6), "the rescaling γ of the combined gradient"),
+        opt(
+            "variant",
+            Literal::Text("official"),
+            Valid::Choice(&["official", "bb_bug"]),
+            "the authors' rule, or BalanceBenchmark's (with its bug)",
+        ),
+        opt(
+            "heads",
+            Literal::Text("separate"),
+            Valid::Choice(&["separate", "split"]),
+            "unimodal heads: separate classifiers or the split fused head",
+        ),
+        opt(
+            "passes",
+            Literal::Int(2),
+            Valid::Int(2, 4),
+            "backward passes: 2 (multimodal, then the unimodal losses together) or 4 (the reference's order)",
+        ),
+    ],
+    variants: &[Variant { name: "bb_bug", help: "BalanceBenchmark combination, bug included", values: &[] }],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Never,
+    terms: &["ce_fused", "ce_*"],
+    diagnostics: &["cos_*", "k_*"],
+    knob: Some(Knob { key: "gamma", values: &[Literal::Float(1.0), Literal::Float(1.5), Literal::Float(2.0)] }),
+    build: |o, _| Ok(Box::new(MmPareto::new(o)?)),
+};
 
 /// (cos(g1, g2), k): the weight k on g1 of the combined direction, from ⟨g1,g1⟩, ⟨g2,g2⟩ and
 /// ⟨g1,g2⟩: ½ when the gradients agree (cos > 0), else the min-norm point of the segment
@@ -65,7 +106,6 @@ fn add_defined(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 pub struct MmPareto {
-    opts: Resolved,
     gamma: f64,
     bb_bug: bool,
     separate: bool,
@@ -77,17 +117,7 @@ pub struct MmPareto {
 }
 
 impl MmPareto {
-    pub fn new(given: &[(String, Value)]) -> Result<MmPareto> {
-        let opts = resolve(
-            "mmpareto",
-            &[
-                spec("gamma", Value::Float(1.5), Valid::Float(0.0, 1e6)),
-                spec("variant", Value::Text("official".into()), Valid::Choice(&["official", "bb_bug"])),
-                spec("heads", Value::Text("separate".into()), Valid::Choice(&["separate", "split"])),
-                spec("passes", Value::Int(2), Valid::Int(2, 4)),
-            ],
-            given,
-        )?;
+    pub fn new(opts: &Resolved) -> Result<MmPareto> {
         if opts.int("passes") == 3 {
             return Err(Error::arg(
                 "mmpareto: passes must be 2 (L_mm, then the unimodal losses together) or 4 (the reference's order), got 3".to_string(),
@@ -98,7 +128,6 @@ impl MmPareto {
             bb_bug: opts.text("variant") == "bb_bug",
             separate: opts.text("heads") == "separate",
             passes: opts.int("passes"),
-            opts,
             pending: None,
             last: Vec::new(),
         })
@@ -106,19 +135,6 @@ impl MmPareto {
 }
 
 impl Method for MmPareto {
-    fn name(&self) -> &'static str {
-        "mmpareto"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    /// Any number: each encoder's two gradients are its multimodal and its own unimodal loss's.
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
         match (self.separate, model.fusion.kind) {
             (true, FusionKind::ConcatHeads) | (false, FusionKind::Concat) => Ok(()),
@@ -215,6 +231,8 @@ impl Method for MmPareto {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::declaration::with_options;
+    use crate::train::options::Value;
 
     fn v(t: &Tensor) -> Vec<f64> {
         Vec::<f64>::try_from(t).unwrap()
@@ -253,7 +271,11 @@ mod tests {
 
     #[test]
     fn passes_must_be_two_or_four() {
-        assert!(MmPareto::new(&[("passes".into(), Value::Int(3))]).is_err());
-        assert!(MmPareto::new(&[("gamma".into(), Value::Float(-1.0))]).err().expect("an error").to_string().contains("gamma must be"));
+        assert!(with_options(&SPEC, &[("passes".into(), Value::Int(3))], MmPareto::new).is_err());
+        assert!(with_options(&SPEC, &[("gamma".into(), Value::Float(-1.0))], MmPareto::new)
+            .err()
+            .expect("an error")
+            .to_string()
+            .contains("gamma must be"));
     }
 }

@@ -23,7 +23,9 @@
 //!   (../shared/baselines.md)
 //! - `mmpareto`, `lfm`, `cml`, `umt`, `sample`, `reconboost`: BalanceBenchmark's methods beyond Table II
 //!   (../shared/baselines-2.md), each with the official rule as its default
-//! - `options`: each method's option table, checked before training
+//!
+//! Each file declares its method (`pub static SPEC: MethodSpec`, `train::declaration`) beside its
+//! rule; `ALL` below is the registry everything else reads.
 
 pub mod adaptive;
 pub mod agm;
@@ -37,62 +39,62 @@ pub mod mmcosine;
 pub mod mmpareto;
 pub mod ogm;
 pub mod opm;
-/// Each method's option table (`train::options`), where the methods have always found it.
-pub use super::options;
 pub mod pmr;
 pub mod reconboost;
 pub mod sample;
 pub mod umt;
 pub mod warmup;
 
-/// The trait, contexts and helpers, where the methods have always found them.
-pub use super::method::*;
 use crate::error::{Error, Result};
+use crate::train::declaration::{BuildInputs, Configured, MethodSpec};
+use crate::train::options::Value;
 
-/// Every method a script can name: Table II's order, then BalanceBenchmark's beyond it.
-pub const NAMES: [&str; 17] = [
-    "concat",
-    "g-blending",
-    "ogm-ge",
-    "pmr",
-    "mmcosine",
-    "agm",
-    "mla",
-    "d&r",
-    "opm&ogm",
-    "warmup",
-    "adaptive",
-    "mmpareto",
-    "lfm",
-    "reconboost",
-    "umt",
-    "cml",
-    "sample",
+/// Every native method: Table II's order, then the paper's two objectives, then
+/// BalanceBenchmark's methods beyond Table II. Adding a method is its file and one line here.
+pub static ALL: &[&MethodSpec] = &[
+    &concat::SPEC,
+    &gblending::SPEC,
+    &ogm::SPEC,
+    &pmr::SPEC,
+    &mmcosine::SPEC,
+    &agm::SPEC,
+    &mla::SPEC,
+    &dr::SPEC,
+    &opm::SPEC,
+    &warmup::SPEC,
+    &adaptive::SPEC,
+    &mmpareto::SPEC,
+    &lfm::SPEC,
+    &reconboost::SPEC,
+    &umt::SPEC,
+    &cml::SPEC,
+    &sample::SPEC,
 ];
 
-/// Builds a method by name from its options; "baseline" is the concat method's older name.
-/// `adaptive` also needs its per-sample weights, which are not plain values.
-pub fn build(name: &str, given: &[(String, Value)], weights: Option<adaptive::Weights>) -> Result<Box<dyn Method>> {
-    Ok(match name {
-        "concat" | "baseline" => Box::new(concat::Concat::new(given)?),
-        "warmup" => Box::new(warmup::Warmup::new(given)?),
-        "adaptive" => Box::new(adaptive::Adaptive::new(given, weights)?),
-        "g-blending" => Box::new(gblending::GBlending::new(given)?),
-        "ogm-ge" => Box::new(ogm::OgmGe::new(given)?),
-        "agm" => Box::new(agm::Agm::new(given)?),
-        "mmcosine" => Box::new(mmcosine::MmCosine::new(given)?),
-        "opm&ogm" => Box::new(opm::OpmOgm::new(given)?),
-        "pmr" => Box::new(pmr::Pmr::new(given)?),
-        "mla" => Box::new(mla::Mla::new(given)?),
-        "d&r" => Box::new(dr::Relearn::new(given)?),
-        "mmpareto" => Box::new(mmpareto::MmPareto::new(given)?),
-        "lfm" => Box::new(lfm::Lfm::new(given)?),
-        "cml" => Box::new(cml::Cml::new(given)?),
-        "umt" => Box::new(umt::Umt::new(given)?),
-        "sample" => Box::new(sample::SampleValuation::new(given)?),
-        "reconboost" => Box::new(reconboost::ReconBoost::new(given)?),
-        other => {
-            return Err(Error::arg(format!("unknown method \"{other}\": use one of {}", NAMES.map(|n| format!("\"{n}\"")).join(", "))))
-        }
-    })
+/// The names a script can choose, in registry order.
+pub fn names() -> Vec<&'static str> {
+    ALL.iter().map(|s| s.name).collect()
+}
+
+/// The declaration a name (or an alias) chooses; an unknown name lists the valid ones, nearest
+/// first.
+pub fn find(name: &str) -> Result<&'static MethodSpec> {
+    if let Some(spec) = ALL.iter().find(|s| s.answers_to(name)) {
+        return Ok(spec);
+    }
+    let names = names();
+    let near = crate::suggest::nearest(name, names.iter().copied());
+    let hint = match near.first() {
+        Some(n) => format!(" (did you mean \"{n}\"?)"),
+        None => String::new(),
+    };
+    Err(Error::arg(format!(
+        "unknown method \"{name}\"{hint}: use one of {}",
+        names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+/// Builds a method by name from its options (and, for `adaptive`, its per-sample weights).
+pub fn build(name: &str, given: &[(String, Value)], inputs: &BuildInputs) -> Result<Configured> {
+    find(name)?.configure(given, inputs)
 }

@@ -9,27 +9,52 @@
 //! 1 − tanh(α·relu(ρ − 1)) for both). The noise is drawn from a generator seeded by (seed,
 //! global step), so a resumed run draws the same noise.
 
-use super::options::{resolve, spec, Resolved, Spec, Valid, Window};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::rng::{with_torch_seed, Rng};
 use crate::tensor::{check, Tensor};
-use crate::train::fusion::FusionKind;
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::loss;
-use crate::train::method::{pairwise_ratios, per_modality, score_sum, Method, Selection, StepContext, StepLoss, Value};
+use crate::train::method::{pairwise_ratios, per_modality, require_additive_head, score_sum, Method, Selection, StepContext, StepLoss};
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, OptionSpec, Resolved, Valid, Window};
 
-/// OGM's options, shared with OPM&OGM (which has its own defaults for them).
-pub fn specs(alpha: f64, window_end: f64) -> Vec<Spec> {
-    vec![
-        spec("alpha", Value::Float(alpha), Valid::Float(0.0, f64::INFINITY)),
-        spec("window", Value::List(vec![0.0, window_end]), Valid::Window),
-        spec("ge", Value::Bool(true), Valid::Bool),
-        spec("coeff_form", Value::Text("paper".into()), Valid::Choice(&["paper", "shifted"])),
-        spec("params", Value::Text("weights".into()), Valid::Choice(&["weights", "conv_only"])),
-        spec("eps", Value::Float(0.0), Valid::Float(0.0, 1.0)),
-        spec("seed", Value::Int(0), Valid::Int(0, i64::MAX)),
+/// OGM's options, shared with OPM&OGM (which has its own defaults for α and the window).
+pub const fn options(alpha: f64, window: &'static [f64]) -> [OptionSpec; 7] {
+    [
+        opt("alpha", Literal::Float(alpha), Valid::Float(0.0, f64::INFINITY), "strength α of k = 1 − tanh(α·ρ)"),
+        opt("window", Literal::List(window), Valid::Window, "epochs in which the modulation acts"),
+        opt("ge", Literal::Bool(true), Valid::Bool, "generalisation enhancement: Gaussian noise with the gradient's own std"),
+        opt(
+            "coeff_form",
+            Literal::Text("paper"),
+            Valid::Choice(&["paper", "shifted"]),
+            "damp only the dominant modality (paper), or 1 − tanh(α·relu(ρ − 1)) for both (first release)",
+        ),
+        opt("params", Literal::Text("weights"), Valid::Choice(&["weights", "conv_only"]), "which encoder tensors are modulated"),
+        opt("eps", Literal::Float(0.0), Valid::Float(0.0, 1.0), "ε added to the ratio's denominator"),
+        opt("seed", Literal::Int(0), Valid::Int(0, i64::MAX), "seed of the GE noise (drawn per (seed, step))"),
     ]
 }
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "ogm-ge",
+    aliases: &[],
+    summary: "on-the-fly gradient modulation: the dominant encoder's gradients damped, with Gaussian noise (GE)",
+    reference: Reference {
+        authors: "Peng et al.",
+        venue: "CVPR 2022",
+        code: "https://github.com/GeWu-Lab/OGM-GE_CVPR2022",
+        commit: "343dc1d",
+    },
+    options: &options(0.8, &[0.0, 50.0]),
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Never,
+    terms: &["ce_fused", "ce_*"],
+    diagnostics: &["score_*", "coef_*", "active"],
+    knob: Some(Knob { key: "alpha", values: &[Literal::Float(0.1), Literal::Float(0.3), Literal::Float(0.5), Literal::Float(0.8)] }),
+    build: |o, _| Ok(Box::new(OgmGe { ogm: Ogm::from_options(o), pending: Vec::new() })),
+};
 
 /// The modulation as configured.
 #[derive(Clone, Debug)]
@@ -114,47 +139,15 @@ impl Ogm {
     }
 }
 
-/// Refuses heads with no per-modality additive logits (OGM-GE's scores need them).
-pub fn require_additive_head(method: &str, model: &Model) -> Result<()> {
-    match model.fusion.kind {
-        FusionKind::Concat | FusionKind::Sum => Ok(()),
-        other => Err(Error::arg(format!(
-            "{method}: needs a concat or sum head, whose logits split into one part per modality; {} fusion has none (the reference code's split of its weight is wrong); use fusion: \"concat\"",
-            other.name()
-        ))),
-    }
-}
-
 pub struct OgmGe {
-    opts: Resolved,
     ogm: Ogm,
     /// The coefficients of the current step (one per modality), from its forward pass.
     pending: Vec<f64>,
 }
 
-impl OgmGe {
-    pub fn new(given: &[(String, Value)]) -> Result<OgmGe> {
-        let opts = resolve("ogm-ge", &specs(0.8, 50.0), given)?;
-        Ok(OgmGe { ogm: Ogm::from_options(&opts), opts, pending: Vec::new() })
-    }
-}
-
 impl Method for OgmGe {
-    fn name(&self) -> &'static str {
-        "ogm-ge"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
         require_additive_head("ogm-ge", model)
-    }
-
-    /// Any number: the ratios average over the other modalities (`coefficients_n`).
-    fn max_modalities(&self) -> Option<usize> {
-        None
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {

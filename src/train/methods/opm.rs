@@ -12,18 +12,47 @@
 //! (seed, global step) draws both the coin and the masks.
 
 use super::ogm::{self, Ogm};
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::method::{per_modality, ratios_to_mean, score_sum, Method, StepContext, StepLoss, Value};
 use crate::train::model::Model;
+use crate::train::options::{join, opt, Literal, OptionSpec, Resolved, Valid};
+
+const OWN: [OptionSpec; 6] = [
+    opt("warmup", Literal::Int(6), Valid::Int(0, i64::MAX), "epochs before dropping or modulating"),
+    opt("opm", Literal::Bool(true), Valid::Bool, "on-the-fly prediction modulation: drop the dominant modality's features"),
+    opt("ogm", Literal::Bool(true), Valid::Bool, "on-the-fly gradient modulation (OGM's options below)"),
+    opt("q_base", Literal::Float(0.5), Valid::Float(0.0, 1.0), "the base drop rate q_base"),
+    opt("lambda", Literal::Float(0.5), Valid::Float(0.0, f64::INFINITY), "how the drop rate grows with the score ratio"),
+    opt("p_exe", Literal::Float(0.7), Valid::Float(0.0, 1.0), "probability that a step drops at all"),
+];
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "opm&ogm",
+    aliases: &[],
+    summary: "on-the-fly prediction modulation (dropping the dominant modality's features) with OGM's gradient modulation",
+    reference: Reference {
+        authors: "Wei et al.",
+        venue: "TPAMI 2024",
+        code: "https://github.com/GeWu-Lab/BML_TPAMI2024",
+        commit: "4b3aa4f",
+    },
+    options: &join::<6, 7, 13>(OWN, ogm::options(0.8, &[0.0, 60.0])),
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Never,
+    terms: &["ce_fused", "ce_*"],
+    diagnostics: &["score_*", "q_*", "dropped", "kept_fraction", "coef_*"],
+    knob: Some(Knob { key: "q_base", values: &[Literal::Float(0.3), Literal::Float(0.5), Literal::Float(0.7)] }),
+    build: |o, _| Ok(Box::new(OpmOgm::new(o)?)),
+};
 
 /// θ's cap: 1/(1 − θ) grows without bound as θ → 1 (unreachable with the defaults).
 const THETA_MAX: f64 = 0.9;
 
 pub struct OpmOgm {
-    opts: Resolved,
     warmup: usize,
     opm: bool,
     q_base: f64,
@@ -53,17 +82,7 @@ pub fn theta(q: &[f64], dims: &[i64]) -> f64 {
 }
 
 impl OpmOgm {
-    pub fn new(given: &[(String, Value)]) -> Result<OpmOgm> {
-        let mut specs = vec![
-            spec("warmup", Value::Int(6), Valid::Int(0, i64::MAX)),
-            spec("opm", Value::Bool(true), Valid::Bool),
-            spec("ogm", Value::Bool(true), Valid::Bool),
-            spec("q_base", Value::Float(0.5), Valid::Float(0.0, 1.0)),
-            spec("lambda", Value::Float(0.5), Valid::Float(0.0, f64::INFINITY)),
-            spec("p_exe", Value::Float(0.7), Valid::Float(0.0, 1.0)),
-        ];
-        specs.extend(ogm::specs(0.8, 60.0));
-        let opts = resolve("opm&ogm", &specs, given)?;
+    pub fn new(opts: &Resolved) -> Result<OpmOgm> {
         Ok(OpmOgm {
             warmup: opts.int("warmup") as usize,
             opm: opts.boolean("opm"),
@@ -71,9 +90,8 @@ impl OpmOgm {
             lambda: opts.float("lambda"),
             p_exe: opts.float("p_exe"),
             seed: opts.int("seed") as u64,
-            ogm: opts.boolean("ogm").then(|| Ogm::from_options(&opts)),
+            ogm: opts.boolean("ogm").then(|| Ogm::from_options(opts)),
             pending: Vec::new(),
-            opts,
         })
     }
 
@@ -83,21 +101,8 @@ impl OpmOgm {
 }
 
 impl Method for OpmOgm {
-    fn name(&self) -> &'static str {
-        "opm&ogm"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
         ogm::require_additive_head("opm&ogm", model)
-    }
-
-    /// Any number: each modality's ratio is against the mean of the others (`drop_rates_n`).
-    fn max_modalities(&self) -> Option<usize> {
-        None
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {

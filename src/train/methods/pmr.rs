@@ -17,16 +17,44 @@
 //! code lacks: −μ·mean_i H(softmax(q_dominant)[i]) over `entropy_window`, holding the dominant
 //! modality back early in training.
 
-use super::options::{resolve, spec, Resolved, Valid, Window};
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::method::EpochContext;
 use crate::train::method::{check_state_names, cross_entropy, per_modality, ratios_to_mean, Method, StepContext, StepLoss, Value};
+use crate::train::options::{opt, Literal, Resolved, Valid, Window};
 use crate::train::trainer;
 
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "pmr",
+    aliases: &[],
+    summary: "prototypical modal rebalance: a prototype cross-entropy that pulls the weaker modality along",
+    reference: Reference {
+        authors: "Fan et al.",
+        venue: "CVPR 2023",
+        code: "https://github.com/fanyunfeng-bit/Modal-Imbalance-PMR",
+        commit: "3615e48",
+    },
+    options: &[
+        opt("alpha", Literal::Float(2.0), Valid::Float(0.0, f64::INFINITY), "strength α of the prototype term"),
+        opt("momentum", Literal::Float(0.0), Valid::Float(0.0, 1.0), "momentum of the prototype update"),
+        opt("window", Literal::List(&[0.0, 70.0]), Valid::Window, "epochs in which the prototype term acts"),
+        opt("fraction", Literal::Float(0.1), Valid::Float(1e-6, 1.0), "share of the split the prototypes are computed on"),
+        opt("source", Literal::Text("train"), Valid::Choice(&["train", "val"]), "split the prototypes are computed on"),
+        opt("entropy", Literal::Float(0.0), Valid::Float(0.0, f64::INFINITY), "weight of the prototype entropy term"),
+        opt("entropy_window", Literal::List(&[0.0, 10.0]), Valid::Window, "epochs in which the entropy term acts"),
+    ],
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Always,
+    terms: &["ce_fused", "ce_*", "proto_ce_*", "proto_entropy"],
+    diagnostics: &["rho", "rho_*", "coef_*", "proto_score_*", "active"],
+    knob: Some(Knob { key: "alpha", values: &[Literal::Float(0.5), Literal::Float(1.0), Literal::Float(2.0), Literal::Float(4.0)] }),
+    build: |o, _| Ok(Box::new(Pmr::new(o)?)),
+};
+
 pub struct Pmr {
-    opts: Resolved,
     alpha: f64,
     momentum: f64,
     window: Window,
@@ -92,20 +120,7 @@ pub fn coefficients(alpha: f64, rho: f64) -> [f64; 2] {
 }
 
 impl Pmr {
-    pub fn new(given: &[(String, Value)]) -> Result<Pmr> {
-        let opts = resolve(
-            "pmr",
-            &[
-                spec("alpha", Value::Float(2.0), Valid::Float(0.0, f64::INFINITY)),
-                spec("momentum", Value::Float(0.0), Valid::Float(0.0, 1.0)),
-                spec("window", Value::List(vec![0.0, 70.0]), Valid::Window),
-                spec("fraction", Value::Float(0.1), Valid::Float(1e-6, 1.0)),
-                spec("source", Value::Text("train".into()), Valid::Choice(&["train", "val"])),
-                spec("entropy", Value::Float(0.0), Valid::Float(0.0, f64::INFINITY)),
-                spec("entropy_window", Value::List(vec![0.0, 10.0]), Valid::Window),
-            ],
-            given,
-        )?;
+    pub fn new(opts: &Resolved) -> Result<Pmr> {
         Ok(Pmr {
             alpha: opts.float("alpha"),
             momentum: opts.float("momentum"),
@@ -116,7 +131,6 @@ impl Pmr {
             entropy_window: opts.window("entropy_window"),
             prototypes: None,
             refreshed_at: -1,
-            opts,
         })
     }
 
@@ -172,18 +186,6 @@ fn mean_entropy(q: &Tensor) -> Result<Tensor> {
 }
 
 impl Method for Pmr {
-    fn name(&self) -> &'static str {
-        "pmr"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    fn keeps_state(&self) -> bool {
-        true
-    }
-
     fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
         if self.from_val && ctx.val.is_none() {
             // Said before any work, so a long run does not fail after its first epoch.
@@ -193,11 +195,6 @@ impl Method for Pmr {
             self.refresh(ctx)?;
         }
         Ok(())
-    }
-
-    /// Any number: prototypes per modality, each compared with the others' mean.
-    fn max_modalities(&self) -> Option<usize> {
-        None
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {

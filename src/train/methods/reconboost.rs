@@ -21,12 +21,13 @@
 //! this method (start it from a checkpoint for that). `variant: "bb"`: one epoch per phase,
 //! β starting at 0.01, one persistent optimizer.
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::FusionKind;
 use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Resolved, Valid};
 
 /// Where an epoch falls: stage s, and learner m's phase 1 or the rectification phase 2.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,12 +65,49 @@ pub fn boosting_loss(logits: &Tensor, rest: Option<&Tensor>, labels: &Tensor, w1
     check(op, weight.f_mul(&nll).and_then(|l| l.f_div_scalar(c)))
 }
 
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "reconboost",
+    aliases: &[],
+    summary: "alternating boosting: one modality's learner per stage, trained against the others' ensemble, then a global rectification",
+    reference: Reference { authors: "Hua et al.", venue: "ICML 2024", code: "https://github.com/huacong/ReconBoost", commit: "14ab57a" },
+    options: &[
+        opt("variant", Literal::Text("official"), Valid::Choice(&["official", "bb"]), "the authors' schedule, or BalanceBenchmark's"),
+        opt("w1", Literal::Float(5.0), Valid::Float(0.0, 1e6), "weight of the boosting term"),
+        opt("w2", Literal::Float(1.0), Valid::Float(0.0, 1e6), "weight of the ensemble's CE"),
+        opt("alpha", Literal::Float(0.5), Valid::Float(0.0, 1e6), "weight α of the GA (reconcilement) term"),
+        opt("ga", Literal::Text("code"), Valid::Choice(&["code", "live"]), "the GA term as the code computes it, or from live features"),
+        opt("boost_rate", Literal::Float(1.0), Valid::Float(1e-6, 1e6), "the boost rate β's start"),
+        opt("stage_epochs", Literal::Int(4), Valid::Int(1, 10_000), "epochs each learner trains per stage"),
+        opt("correct_epochs", Literal::Int(4), Valid::Int(1, 10_000), "epochs of global rectification per stage"),
+        opt("optimizer", Literal::Text("per_phase"), Valid::Choice(&["per_phase", "persistent"]), "a fresh optimizer per phase (official), or one throughout"),
+        opt("beta_lr", Literal::Float(0.01), Valid::Float(0.0, 1e3), "learning rate of β"),
+        opt(
+            "ga_pass",
+            Literal::Text("shared"),
+            Valid::Choice(&["shared", "reference"]),
+            "the frozen learners run once per step (shared), or again in training mode for GA as train.py's pre_model call (their batch-norm statistics move twice)",
+        ),
+    ],
+    variants: &[Variant {
+        name: "bb",
+        help: "BalanceBenchmark: boost rate 0.01, one epoch per phase, one optimizer throughout",
+        values: &[("boost_rate", Literal::Float(0.01)), ("stage_epochs", Literal::Int(1)), ("correct_epochs", Literal::Int(1)), ("optimizer", Literal::Text("persistent"))],
+    }],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Always,
+    terms: &["ce_ensemble", "boost", "ga", "ce_fused", "ce_*"],
+    diagnostics: &["beta", "learner"],
+    knob: Some(Knob { key: "w1", values: &[Literal::Float(3.0), Literal::Float(5.0), Literal::Float(7.0)] }),
+    build: |o, _| Ok(Box::new(ReconBoost::new(o)?)),
+};
+
 pub struct ReconBoost {
-    opts: Resolved,
     w1: f64,
     w2: f64,
     alpha: f64,
     ga_live: bool,
+    /// A second training-mode pass of the frozen learners for GA (the reference's `pre_model` call).
+    second_pass: bool,
     stage_epochs: usize,
     correct_epochs: usize,
     per_phase: bool,
@@ -84,37 +122,14 @@ pub struct ReconBoost {
 }
 
 impl ReconBoost {
-    pub fn new(given: &[(String, Value)]) -> Result<ReconBoost> {
-        let specs = vec![
-            spec("variant", Value::Text("official".into()), Valid::Choice(&["official", "bb"])),
-            spec("w1", Value::Float(5.0), Valid::Float(0.0, 1e6)),
-            spec("w2", Value::Float(1.0), Valid::Float(0.0, 1e6)),
-            spec("alpha", Value::Float(0.5), Valid::Float(0.0, 1e6)),
-            spec("ga", Value::Text("code".into()), Valid::Choice(&["code", "live"])),
-            spec("boost_rate", Value::Float(1.0), Valid::Float(1e-6, 1e6)),
-            spec("stage_epochs", Value::Int(4), Valid::Int(1, 10_000)),
-            spec("correct_epochs", Value::Int(4), Valid::Int(1, 10_000)),
-            spec("optimizer", Value::Text("per_phase".into()), Valid::Choice(&["per_phase", "persistent"])),
-            spec("beta_lr", Value::Float(0.01), Valid::Float(0.0, 1e3)),
-        ];
-        let mut opts = resolve("reconboost", &specs, given)?;
-        if opts.text("variant") == "bb" {
-            opts.set_unless_given(
-                given,
-                vec![
-                    ("boost_rate", Value::Float(0.01)),
-                    ("stage_epochs", Value::Int(1)),
-                    ("correct_epochs", Value::Int(1)),
-                    ("optimizer", Value::Text("persistent".into())),
-                ],
-            );
-        }
+    pub fn new(opts: &Resolved) -> Result<ReconBoost> {
         let beta = Tensor::from_slice(&[opts.float("boost_rate") as f32]).set_requires_grad(true);
         Ok(ReconBoost {
             w1: opts.float("w1"),
             w2: opts.float("w2"),
             alpha: opts.float("alpha"),
             ga_live: opts.text("ga") == "live",
+            second_pass: opts.text("ga_pass") == "reference",
             stage_epochs: opts.int("stage_epochs") as usize,
             correct_epochs: opts.int("correct_epochs") as usize,
             per_phase: opts.text("optimizer") == "per_phase",
@@ -124,7 +139,6 @@ impl ReconBoost {
             beta_momentum: 0.0,
             beta_grad: None,
             beta_lr: opts.float("beta_lr"),
-            opts,
         })
     }
 
@@ -147,23 +161,6 @@ impl ReconBoost {
 }
 
 impl Method for ReconBoost {
-    fn name(&self) -> &'static str {
-        "reconboost"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    /// Any number: the learners take turns in the model's order.
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
-    fn keeps_state(&self) -> bool {
-        true
-    }
-
     fn prepare(&self, model: &Model) -> Result<()> {
         match model.fusion.kind {
             FusionKind::SharedMlp | FusionKind::Shared => Ok(()),
@@ -213,6 +210,13 @@ impl Method for ReconBoost {
                 let boost = check(op, boosting_loss(&per[m], rest.as_ref(), ctx.labels, self.w1, self.w2)?.f_mean(Kind::Float))?;
                 let mut total = boost.shallow_clone();
                 let mut terms = vec![("boost", check(op, boost.f_detach())?)];
+                if stage >= 1 && self.second_pass {
+                    // The reference computes GA's other side with a second call of the frozen
+                    // learner in training mode: same values (batch statistics), but its running
+                    // statistics take a second momentum step.
+                    let again: Vec<Option<bool>> = (0..n).map(|k| (k != m).then_some(false)).collect();
+                    model.encode_some(ctx.inputs, true, &again)?;
+                }
                 if stage >= 1 {
                     // GA against the mean of the other learners' predictions (the other one for two).
                     let own = check(op, per[m].f_softmax(-1, Kind::Float))?;

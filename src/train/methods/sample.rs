@@ -21,14 +21,15 @@
 //! level, indicator value, input-zero removal, two copies per draw, one warm-up epoch, α = 2
 //! (its ⌊(4/3)·|Δgap|·N⌋).
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::data::view::{all_kept, Item};
 use crate::data::{BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Kind, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::inference::inputs;
 use crate::train::method::{check_state_names, mean_ce, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::train::options::{opt, Literal, Resolved, Valid};
 use crate::train::removal::{fused_without, zero_inputs, Removal};
 
 /// Coalitions of more modalities than this are too many head evaluations per sample.
@@ -81,7 +82,6 @@ pub fn modality_draws(alpha: f64, gap_difference: f64, n: usize) -> usize {
 }
 
 pub struct SampleValuation {
-    opts: Resolved,
     sample_level: bool,
     size_valued: bool,
     drop: Removal,
@@ -98,35 +98,74 @@ pub struct SampleValuation {
     extra: usize,
 }
 
-/// BalanceBenchmark's switches (`variant: "bb"`).
-fn bb() -> Vec<(&'static str, Value)> {
-    vec![
-        ("level", Value::Text("modality".into())),
-        ("value", Value::Text("indicator".into())),
-        ("drop", Value::Text("input_zero".into())),
-        ("modality_copies", Value::Int(2)),
-        ("warmup", Value::Int(1)),
-        ("alpha", Value::Float(2.0)),
-    ]
-}
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "sample",
+    aliases: &[],
+    summary: "valuate each sample's modality contributions (Shapley) and resample the low-contributing modality",
+    reference: Reference {
+        authors: "Wei et al.",
+        venue: "CVPR 2024",
+        code: "https://github.com/GeWu-Lab/Valuate-and-Enhance-Multimodal-Cooperation",
+        commit: "7ed12b0",
+    },
+    options: &[
+        opt(
+            "variant",
+            Literal::Text("official"),
+            Valid::Choice(&["official", "bb"]),
+            "the authors' sample level, or BalanceBenchmark's modality level",
+        ),
+        opt(
+            "level",
+            Literal::Text("sample"),
+            Valid::Choice(&["sample", "modality"]),
+            "valuate per sample, or per modality over a part of the split",
+        ),
+        opt(
+            "value",
+            Literal::Text("size"),
+            Valid::Choice(&["size", "indicator"]),
+            "a contribution's value: its size, or whether it is the smaller",
+        ),
+        opt(
+            "drop",
+            Literal::Text("feature_zero"),
+            Valid::Choice(&["feature_zero", "input_zero"]),
+            "how a modality is removed to valuate it",
+        ),
+        opt("modality_copies", Literal::Int(1), Valid::Int(1, 2), "copies of a low-contributing sample added per epoch"),
+        opt("warmup", Literal::Int(5), Valid::Int(0, 100_000), "epochs before resampling starts"),
+        opt("part_ratio", Literal::Float(0.2), Valid::Float(1e-6, 1.0), "the modality level's share of the split"),
+        opt("alpha", Literal::Float(1.0), Valid::Float(0.0, 1e3), "the modality level's resampling strength"),
+        opt("seed", Literal::Int(0), Valid::Int(0, i64::MAX), "seed of the resampling"),
+    ],
+    variants: &[Variant {
+        name: "bb",
+        help: "BalanceBenchmark: modality level, indicator values, inputs zeroed, two copies, warm-up 1, α 2",
+        values: &[
+            ("level", Literal::Text("modality")),
+            ("value", Literal::Text("indicator")),
+            ("drop", Literal::Text("input_zero")),
+            ("modality_copies", Literal::Int(2)),
+            ("warmup", Literal::Int(1)),
+            ("alpha", Literal::Float(2.0)),
+        ],
+    }],
+    modalities: Modalities::AtMost(
+        MAX_MODALITIES,
+        "its exact per-sample Shapley values evaluate the head on every coalition (2^N per sample)",
+    ),
+    keeps_state: Keeps::Always,
+    terms: &["ce_fused"],
+    diagnostics: &["extra_items"],
+    // Sample level (the default) resamples from its warm-up on; part_ratio acts only at the
+    // modality level.
+    knob: Some(Knob { key: "warmup", values: &[Literal::Int(1), Literal::Int(5), Literal::Int(10)] }),
+    build: |o, _| Ok(Box::new(SampleValuation::new(o)?)),
+};
 
 impl SampleValuation {
-    pub fn new(given: &[(String, Value)]) -> Result<SampleValuation> {
-        let specs = vec![
-            spec("variant", Value::Text("official".into()), Valid::Choice(&["official", "bb"])),
-            spec("level", Value::Text("sample".into()), Valid::Choice(&["sample", "modality"])),
-            spec("value", Value::Text("size".into()), Valid::Choice(&["size", "indicator"])),
-            spec("drop", Value::Text("feature_zero".into()), Valid::Choice(&["feature_zero", "input_zero"])),
-            spec("modality_copies", Value::Int(1), Valid::Int(1, 2)),
-            spec("warmup", Value::Int(5), Valid::Int(0, 100_000)),
-            spec("part_ratio", Value::Float(0.2), Valid::Float(1e-6, 1.0)),
-            spec("alpha", Value::Float(1.0), Valid::Float(0.0, 1e3)),
-            spec("seed", Value::Int(0), Valid::Int(0, i64::MAX)),
-        ];
-        let mut opts = resolve("sample", &specs, given)?;
-        if opts.text("variant") == "bb" {
-            opts.set_unless_given(given, bb());
-        }
+    pub fn new(opts: &Resolved) -> Result<SampleValuation> {
         Ok(SampleValuation {
             sample_level: opts.text("level") == "sample",
             size_valued: opts.text("value") == "size",
@@ -136,7 +175,6 @@ impl SampleValuation {
             part_ratio: opts.float("part_ratio"),
             alpha: opts.float("alpha"),
             seed: opts.int("seed") as u64,
-            opts,
             phi: None,
             view: None,
             extra: 0,
@@ -213,30 +251,16 @@ impl SampleValuation {
 }
 
 impl Method for SampleValuation {
-    fn name(&self) -> &'static str {
-        "sample"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    /// Sample level: any number up to 8 (exact Shapley over every coalition); modality level
-    /// compares two.
-    fn max_modalities(&self) -> Option<usize> {
-        Some(if self.sample_level { MAX_MODALITIES } else { 2 })
-    }
-
-    fn beyond_two(&self) -> &'static str {
-        if self.sample_level {
-            "its exact per-sample Shapley values evaluate the head on every coalition (2^N per sample)"
-        } else {
-            "the modality level resamples the weaker of two modalities; use level: \"sample\""
+    /// The modality level compares two (the declaration allows up to 8, for the sample level).
+    fn prepare(&self, model: &Model) -> Result<()> {
+        if !self.sample_level && model.modalities.len() > 2 {
+            return Err(Error::arg(format!(
+                "method sample is defined for 2 modalities at the modality level and this model has {} ({}): the modality level resamples the weaker of two modalities; use level: \"sample\"",
+                model.modalities.len(),
+                model.modalities.join(", ")
+            )));
         }
-    }
-
-    fn keeps_state(&self) -> bool {
-        true
+        Ok(())
     }
 
     fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {

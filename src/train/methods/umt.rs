@@ -13,15 +13,39 @@
 //! mode, so their batch norms keep moving). They are saved with the method's state, so a
 //! resumed run distils from the same teachers. λ = 0 is the concat step exactly.
 
-use super::options::{resolve, spec, Resolved, Valid};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Tensor};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::method::{mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
 use crate::train::model::Model;
+use crate::train::options::{opt, Literal, Resolved, Valid, Window};
 use crate::train::teacher::Teacher;
 
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "umt",
+    aliases: &[],
+    summary: "uni-modal teachers: frozen unimodal models trained first, distilled into the multimodal encoders",
+    reference: Reference {
+        authors: "Du et al.",
+        venue: "ICML 2023",
+        code: "no official code; BalanceBenchmark's reading, https://github.com/GeWu-Lab/BalanceBenchmark",
+        commit: "4c1482f",
+    },
+    options: &[
+        opt("lambda", Literal::Float(10.0), Valid::Float(0.0, 1e6), "weight λ of the feature distillation"),
+        opt("teacher_epochs", Literal::Int(10), Valid::Int(1, 100_000), "epochs each teacher trains before the run"),
+        opt("seed", Literal::Int(0), Valid::Int(0, i64::MAX), "seed of the teachers' initialisation and batches"),
+    ],
+    variants: &[],
+    modalities: Modalities::Any,
+    keeps_state: Keeps::Always,
+    terms: &["ce_fused", "distill_*"],
+    diagnostics: &["teacher_acc_*"],
+    knob: Some(Knob { key: "lambda", values: &[Literal::Float(1.0), Literal::Float(10.0), Literal::Float(50.0)] }),
+    build: |o, _| Ok(Box::new(Umt::new(o)?)),
+};
+
 pub struct Umt {
-    opts: Resolved,
     lambda: f64,
     epochs: usize,
     seed: u64,
@@ -31,21 +55,11 @@ pub struct Umt {
 }
 
 impl Umt {
-    pub fn new(given: &[(String, Value)]) -> Result<Umt> {
-        let opts = resolve(
-            "umt",
-            &[
-                spec("lambda", Value::Float(10.0), Valid::Float(0.0, 1e6)),
-                spec("teacher_epochs", Value::Int(10), Valid::Int(1, 100_000)),
-                spec("seed", Value::Int(0), Valid::Int(0, i64::MAX)),
-            ],
-            given,
-        )?;
+    pub fn new(opts: &Resolved) -> Result<Umt> {
         Ok(Umt {
             lambda: opts.float("lambda"),
             epochs: opts.int("teacher_epochs") as usize,
             seed: opts.int("seed") as u64,
-            opts,
             teachers: Vec::new(),
             saved: None,
         })
@@ -69,23 +83,6 @@ impl Umt {
 }
 
 impl Method for Umt {
-    fn name(&self) -> &'static str {
-        "umt"
-    }
-
-    fn options(&self) -> &Resolved {
-        &self.opts
-    }
-
-    /// Any number: one teacher per modality.
-    fn max_modalities(&self) -> Option<usize> {
-        None
-    }
-
-    fn keeps_state(&self) -> bool {
-        true
-    }
-
     fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
         self.restore(ctx.model)?;
         if !self.teachers.is_empty() || self.lambda == 0.0 {
