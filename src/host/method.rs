@@ -3,6 +3,7 @@
 //! `method: m` for one built with `method(...)`). The methods themselves are
 //! `crate::train::methods`.
 
+use super::convert::{option_dynamic, option_value, type_label};
 use super::mixture::ScriptMixture;
 use super::scripted::context::MethodShared;
 use super::scripted::{Definition, ScriptedMethod};
@@ -11,7 +12,11 @@ use super::train::ScriptWeights;
 use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::tensor::Tensor;
-use crate::train::methods::{self, adaptive::Weights, Method, Value};
+use crate::train::declaration::{BuildInputs, Configured, Keeps, MethodSpec, Modalities};
+use crate::train::method::Method;
+use crate::train::methods;
+use crate::train::options::{range_text, Literal, Value};
+use crate::train::weights::Weights;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -88,7 +93,7 @@ pub enum Chosen {
 impl Chosen {
     pub fn with<T>(&mut self, f: impl FnOnce(&mut dyn Method) -> T) -> T {
         match self {
-            Chosen::Shared(m) => f(m.method.borrow_mut().as_mut()),
+            Chosen::Shared(m) => f(&mut *m.method.borrow_mut()),
             Chosen::Own(m) => f(m),
         }
     }

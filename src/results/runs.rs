@@ -159,7 +159,7 @@ fn disagreement(rows: &[DataFrame]) -> Option<String> {
     let run_of = |df: &DataFrame| df.column("run").ok().and_then(|c| c.str().ok()?.get(0).map(str::to_string)).unwrap_or_default();
     let mut seen: Vec<(String, DataType, String)> = Vec::new();
     for df in rows {
-        for c in df.get_columns() {
+        for c in df.columns() {
             let name = c.name().to_string();
             match seen.iter().find(|(n, _, _)| *n == name) {
                 Some((_, dtype, first)) if dtype != c.dtype() && *c.dtype() != DataType::Null && *dtype != DataType::Null => {

@@ -6,7 +6,7 @@ use gapscope::data::synthetic::{generate, SyntheticOptions};
 use gapscope::data::Split;
 use gapscope::train::encoder::EncoderKind;
 use gapscope::train::fusion::FusionKind;
-use gapscope::train::methods::Value;
+use gapscope::train::options::Value;
 use gapscope::train::model::{Model, ModelSpec};
 use gapscope::train::optim::{OptimKind, Optimizer, Schedule};
 use std::rc::Rc;

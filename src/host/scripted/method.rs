@@ -49,7 +49,6 @@ pub struct Definition {
 pub struct ScriptedMethod {
     pub def: Rc<Definition>,
     pub seed: u64,
-    resolved: Resolved,
     pub shared: Rc<MethodShared>,
     /// The loss hook's view of the current step, reused by its gradients hook.
     pending: Option<Rc<StepData>>,

@@ -3,16 +3,13 @@
 //! with (w0, w1) the mixture's posteriors: stored per sample by the last refit, or computed
 //! from each batch's live gaps.
 
-use super::options::{resolve, spec, Resolved, Spec, Valid};
-use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::gap::GapKind;
-use crate::mixture::Mixture;
-use crate::tensor::{check, Kind, Tensor};
-use crate::train::fusion::Logits;
+use crate::train::declaration::{Keeps, MethodSpec, Modalities, Reference};
 use crate::train::loss::{self, LossConfig};
-use crate::train::method::{Method, StepContext, StepLoss, Value};
-use std::rc::Rc;
+use crate::train::method::{Method, StepContext, StepLoss};
+use crate::train::options::{opt, Literal, Resolved, Valid};
+pub use crate::train::weights::{WeightTable, Weights};
 
 // N modalities: the first against the others' mean (docs/method.md).
 pub static SPEC: MethodSpec = MethodSpec {

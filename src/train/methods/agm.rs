@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::method::{
-    check_state_names, gradient_only, mean_ce, per_modality, read_state, state_tensor, Method, Selection, StepContext, StepLoss, Value,
+    check_state_names, gradient_only, mean_ce, per_modality, read_state, state_tensor, Method, Selection, StepContext, StepLoss,
 };
 use crate::train::options::{opt, Literal, Resolved, Valid, Window};
 

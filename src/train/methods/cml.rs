@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
-use crate::train::method::{mean_ce, value, Method, StepContext, StepLoss, Value};
+use crate::train::method::{mean_ce, value, Method, StepContext, StepLoss};
 use crate::train::model::Model;
 use crate::train::options::{opt, Literal, Resolved, Valid};
 use crate::train::removal::{fused_without, Removal};

@@ -15,12 +15,12 @@ use crate::cluster::{kmeans, minmax_scale, purity, KMeansOptions};
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{check, Tensor};
-use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::method::{
-    check_state_names, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value,
+    check_state_names, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss,
 };
 use crate::train::model::Model;
-use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+use crate::train::options::{opt, Literal, Resolved, Valid};
 use crate::train::trainer;
 
 pub static SPEC: MethodSpec = MethodSpec {

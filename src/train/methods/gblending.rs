@@ -20,14 +20,14 @@
 use crate::data::{BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
-use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::fusion::Logits;
 use crate::train::method::EpochPlan;
 use crate::train::method::{
-    check_state_names, cross_entropy, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value,
+    check_state_names, cross_entropy, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss,
 };
 use crate::train::model::Model;
-use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+use crate::train::options::{opt, Literal, Resolved, Valid};
 
 pub static SPEC: MethodSpec = MethodSpec {
     name: "g-blending",

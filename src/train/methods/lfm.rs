@@ -21,15 +21,13 @@ use crate::data::{BatchOptions, Batches};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Kind, Tensor};
-use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::fusion::{FusionKind, Logits};
 use crate::train::gradients::hessian_vector;
 use crate::train::inference::inputs;
-use crate::train::method::{
-    check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, Selection, StepContext, StepLoss, Value,
-};
+use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, EpochContext, Method, Selection, StepContext, StepLoss};
 use crate::train::model::Model;
-use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+use crate::train::options::{opt, Literal, Resolved, Valid};
 
 pub static SPEC: MethodSpec = MethodSpec {
     name: "lfm",

@@ -26,11 +26,11 @@
 
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
-use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::fusion::{FusionKind, HeadRule};
-use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss};
 use crate::train::model::Model;
-use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+use crate::train::options::{opt, Literal, Resolved, Valid};
 
 pub static SPEC: MethodSpec = MethodSpec {
     name: "mla",

@@ -23,9 +23,9 @@ use crate::tensor::{check, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::FusionKind;
 use crate::train::gradients::{dot, or_zeros, per_loss, squared_norm};
-use crate::train::method::{mean_ce, per_modality, Method, Selection, StepContext, StepLoss, Value};
+use crate::train::method::{mean_ce, per_modality, Method, Selection, StepContext, StepLoss};
 use crate::train::model::Model;
-use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+use crate::train::options::{opt, Literal, Resolved, Valid};
 
 pub static SPEC: MethodSpec = MethodSpec {
     name: "mmpareto",

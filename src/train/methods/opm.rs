@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{check, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
-use crate::train::method::{per_modality, ratios_to_mean, score_sum, Method, StepContext, StepLoss, Value};
+use crate::train::method::{per_modality, ratios_to_mean, score_sum, Method, StepContext, StepLoss};
 use crate::train::model::Model;
 use crate::train::options::{join, opt, Literal, OptionSpec, Resolved, Valid};
 
@@ -102,7 +102,7 @@ impl OpmOgm {
 
 impl Method for OpmOgm {
     fn prepare(&self, model: &Model) -> Result<()> {
-        ogm::require_additive_head("opm&ogm", model)
+        crate::train::method::require_additive_head("opm&ogm", model)
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {

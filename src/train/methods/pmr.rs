@@ -20,9 +20,9 @@
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
-use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::method::EpochContext;
-use crate::train::method::{check_state_names, cross_entropy, per_modality, ratios_to_mean, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, cross_entropy, per_modality, ratios_to_mean, Method, StepContext, StepLoss};
 use crate::train::options::{opt, Literal, Resolved, Valid, Window};
 use crate::train::trainer;
 

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::FusionKind;
-use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss};
 use crate::train::model::Model;
 use crate::train::options::{opt, Literal, Resolved, Valid};
 
@@ -307,6 +307,8 @@ impl Method for ReconBoost {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::declaration::with_options;
+    use crate::train::options::Value;
 
     #[test]
     fn the_specs_boosting_example() {
@@ -325,7 +327,7 @@ mod tests {
 
     #[test]
     fn the_schedule_alternates_learners_and_rectifies() {
-        let rb = ReconBoost::new(&[("stage_epochs".into(), Value::Int(2)), ("correct_epochs".into(), Value::Int(1))]).unwrap();
+        let rb = with_options(&SPEC, &[("stage_epochs".into(), Value::Int(2)), ("correct_epochs".into(), Value::Int(1))], ReconBoost::new).unwrap();
         let phases: Vec<Phase> = (0..7).map(|e| rb.phase(e, 2)).collect();
         assert_eq!(
             phases,
@@ -342,7 +344,7 @@ mod tests {
         // A fresh optimizer at each phase's first epoch only.
         let fresh: Vec<bool> = (0..6).map(|e| rb.fresh_optimizer(e)).collect();
         assert_eq!(fresh, vec![true, false, true, true, false, true]);
-        let bb = ReconBoost::new(&[("variant".into(), Value::Text("bb".into()))]).unwrap();
+        let bb = with_options(&SPEC, &[("variant".into(), Value::Text("bb".into()))], ReconBoost::new).unwrap();
         assert!(!(0..6).any(|e| bb.fresh_optimizer(e)));
         assert!((bb.beta_value() - 0.01).abs() < 1e-9);
     }

@@ -28,7 +28,8 @@ use crate::rng::Rng;
 use crate::tensor::{check, Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::inference::inputs;
-use crate::train::method::{check_state_names, mean_ce, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::train::method::{check_state_names, mean_ce, EpochContext, Method, StepContext, StepLoss};
+use crate::train::model::Model;
 use crate::train::options::{opt, Literal, Resolved, Valid};
 use crate::train::removal::{fused_without, zero_inputs, Removal};
 

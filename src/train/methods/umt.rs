@@ -15,10 +15,10 @@
 
 use crate::error::{Error, Result};
 use crate::tensor::{check, Tensor};
-use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
-use crate::train::method::{mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss, Value};
+use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
+use crate::train::method::{mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss};
 use crate::train::model::Model;
-use crate::train::options::{opt, Literal, Resolved, Valid, Window};
+use crate::train::options::{opt, Literal, Resolved, Valid};
 use crate::train::teacher::Teacher;
 
 pub static SPEC: MethodSpec = MethodSpec {
