@@ -66,13 +66,10 @@ fn raw_units(op: &str, v: &Dynamic) -> RhaiResult<RawUnits> {
         x.as_float().or_else(|_| x.as_int().map(|i| i as f64)).map_err(|_| Error::arg(format!("{op}: raw.{k} must be a number")).into())
     };
     let (mean, std) = (get("mean")?, get("std")?);
-    if !mean.is_finite() {
-        return Err(Error::arg(format!("{op}: raw.mean must be a finite number, got {mean}")).into());
-    }
     // The raw std scales z-scores back to gap units: zero or negative would flip or collapse them.
-    if !(std.is_finite() && std > 0.0) {
+    if !(mean.is_finite() && std.is_finite() && std > 0.0) {
         return Err(Error::arg(format!(
-            "{op}: raw.std must be a positive number (the gaps' standard deviation, as zscore_stats gives), got {std}"
+            "{op}: raw: mean must be finite and std finite and > 0 (pass the map zscore_stats returns), got mean {mean}, std {std}"
         ))
         .into());
     }

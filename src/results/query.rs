@@ -28,17 +28,30 @@ fn query_error(op: &str, df: &DataFrame, err: PolarsError) -> Error {
 /// The most terms an expression or query may join with operators. Polars' planner takes time
 /// that grows faster than the expression (20,000 terms ran for minutes); a real query has tens.
 pub const MAX_TERMS: usize = 1_000;
+/// The deepest bracket nesting an expression may have (the SQL parser recurses per level).
+pub const MAX_DEPTH: usize = 64;
 
 /// Refuses text with more than `MAX_TERMS` operator-joined terms, before polars parses it.
 fn check_size(op: &str, text: &str) -> Result<()> {
     let mut terms = 1usize;
     let mut in_string = false;
+    let (mut depth, mut deepest) = (0usize, 0usize);
     for c in text.chars() {
         match c {
             '\'' => in_string = !in_string,
+            '(' if !in_string => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !in_string => depth = depth.saturating_sub(1),
             '+' | '-' | '*' | '/' | '%' | '<' | '>' | '=' | ',' | '&' | '|' if !in_string => terms += 1,
             _ => {}
         }
+    }
+    if deepest > MAX_DEPTH {
+        return Err(Error::arg(format!(
+            "{op}: the expression nests brackets {deepest} deep, past the recursion limit of {MAX_DEPTH} gapscope reads; compute it in steps"
+        )));
     }
     let words = text.split_whitespace().filter(|w| w.eq_ignore_ascii_case("and") || w.eq_ignore_ascii_case("or")).count();
     if terms + words > MAX_TERMS {

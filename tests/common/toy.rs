@@ -6,9 +6,9 @@ use gapscope::data::synthetic::{generate, SyntheticOptions};
 use gapscope::data::Split;
 use gapscope::train::encoder::EncoderKind;
 use gapscope::train::fusion::FusionKind;
-use gapscope::train::options::Value;
 use gapscope::train::model::{Model, ModelSpec};
 use gapscope::train::optim::{OptimKind, Optimizer, Schedule};
+use gapscope::train::options::Value;
 use std::rc::Rc;
 use tch::{Kind, Tensor};
 

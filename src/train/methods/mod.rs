@@ -85,11 +85,11 @@ pub fn find(name: &str) -> Result<&'static MethodSpec> {
     let names = names();
     let near = crate::suggest::nearest(name, names.iter().copied());
     let hint = match near.first() {
-        Some(n) => format!(" (did you mean \"{n}\"?)"),
+        Some(n) => format!("; did you mean \"{n}\"?"),
         None => String::new(),
     };
     Err(Error::arg(format!(
-        "unknown method \"{name}\"{hint}: use one of {}",
+        "unknown method \"{name}\": use one of {}{hint}",
         names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
     )))
 }

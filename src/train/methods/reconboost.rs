@@ -327,7 +327,8 @@ mod tests {
 
     #[test]
     fn the_schedule_alternates_learners_and_rectifies() {
-        let rb = with_options(&SPEC, &[("stage_epochs".into(), Value::Int(2)), ("correct_epochs".into(), Value::Int(1))], ReconBoost::new).unwrap();
+        let rb = with_options(&SPEC, &[("stage_epochs".into(), Value::Int(2)), ("correct_epochs".into(), Value::Int(1))], ReconBoost::new)
+            .unwrap();
         let phases: Vec<Phase> = (0..7).map(|e| rb.phase(e, 2)).collect();
         assert_eq!(
             phases,
