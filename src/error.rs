@@ -75,6 +75,15 @@ impl Error {
     }
 }
 
+/// A libtorch error met inside an equation (`?` on a tch call in `train` or `gap`): the message
+/// without its C++ backtrace. The trainer adds where it happened (epoch, step) with `context`;
+/// the host's tensor functions name their operation with `tensor::check` instead.
+impl From<tch::TchError> for Error {
+    fn from(err: tch::TchError) -> Self {
+        Error::torch("libtorch", err)
+    }
+}
+
 /// Strips libtorch's C++ backtrace and "Torch(...)" wrapper from an error message.
 pub fn clean_torch_message(raw: &str) -> String {
     let mut msg = raw.trim();

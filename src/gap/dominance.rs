@@ -2,8 +2,8 @@
 //! collected set (method.md; the paper assumes audio).
 
 use super::metric::true_class_score;
-use crate::error::Result;
-use crate::tensor::{check, Kind, Tensor};
+use crate::error::{Error, Result};
+use crate::tensor::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Dominance {
@@ -16,7 +16,7 @@ pub struct Dominance {
 pub fn dominance(first: &Tensor, second: &Tensor, labels: &Tensor) -> Result<Dominance> {
     let mean = |l: &Tensor| -> Result<f64> {
         let s = true_class_score(l, labels)?;
-        check("dominance", s.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])))
+        s.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])).map_err(Error::from)
     };
     let mean_scores = [mean(first)?, mean(second)?];
     let dominant = usize::from(mean_scores[1] > mean_scores[0]);

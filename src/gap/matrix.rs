@@ -4,7 +4,7 @@
 
 use super::metric::{gap, true_class_score, GapKind};
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 
 /// m(l_r) − m(l_c) averaged over the samples, for every ordered pair (r, c): [N, N] float64,
 /// antisymmetric, zero on the diagonal.
@@ -15,11 +15,11 @@ pub fn gap_matrix(logits: &[Tensor], labels: &Tensor, kind: GapKind) -> Result<T
         for c in 0..n {
             if r != c {
                 let g = gap(&logits[r], &logits[c], labels, kind)?;
-                out[r * n + c] = check("gap_matrix", g.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])))?;
+                out[r * n + c] = g.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))?;
             }
         }
     }
-    check("gap_matrix", Tensor::from_slice(&out).f_reshape([n as i64, n as i64]))
+    Tensor::from_slice(&out).f_reshape([n as i64, n as i64]).map_err(Error::from)
 }
 
 /// Per sample, each modality's confidence [n, N] (the true-class score for "prob", the KL to
@@ -43,15 +43,18 @@ pub fn against_others(logits: &[Tensor], labels: &Tensor, kind: GapKind) -> Resu
         GapKind::Prob => logits.iter().map(|l| true_class_score(l, labels)).collect::<Result<_>>()?,
         GapKind::Kl => {
             // KL(softmax(l) ‖ U) is the KL gap of l against logits that are all equal.
-            logits.iter().map(|l| check(op, l.f_zeros_like()).and_then(|z| gap(l, &z, labels, GapKind::Kl))).collect::<Result<_>>()?
+            logits
+                .iter()
+                .map(|l| l.f_zeros_like().map_err(Error::from).and_then(|z| gap(l, &z, labels, GapKind::Kl)))
+                .collect::<Result<_>>()?
         }
     };
-    let scores = check(op, Tensor::f_stack(&per, 1).and_then(|s| s.f_to_kind(Kind::Double)))?;
-    let total = check(op, scores.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double))?;
+    let scores = Tensor::f_stack(&per, 1).and_then(|s| s.f_to_kind(Kind::Double))?;
+    let total = scores.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)?;
     // s_m − (Σ_k s_k − s_m) / (N − 1)
-    let others = check(op, total.f_sub(&scores).and_then(|o| o.f_div_scalar((n - 1) as f64)))?;
-    let against = check(op, scores.f_sub(&others))?;
-    let means = check(op, scores.f_mean_dim([0i64].as_slice(), false, Kind::Double).and_then(|m| Vec::<f64>::try_from(&m)))?;
+    let others = total.f_sub(&scores).and_then(|o| o.f_div_scalar((n - 1) as f64))?;
+    let against = scores.f_sub(&others)?;
+    let means = scores.f_mean_dim([0i64].as_slice(), false, Kind::Double).and_then(|m| Vec::<f64>::try_from(&m))?;
     let order = |better: fn(f64, f64) -> bool| (0..n).fold(0, |best, m| if better(means[m], means[best]) { m } else { best });
     Ok(AgainstOthers { scores, against_others: against, dominant: order(|a, b| a > b), neglected: order(|a, b| a < b) })
 }

@@ -2,7 +2,7 @@
 //! on whichever device the logits are on.
 
 use crate::error::{Error, Result};
-use crate::tensor::{check, dtype, Kind, Tensor};
+use crate::tensor::{dtype, Kind, Tensor};
 
 /// How the gap between two modalities is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,8 +47,8 @@ fn check_logits(op: &str, what: &str, logits: &Tensor, labels: &Tensor) -> Resul
         return Err(Error::arg(format!("{op}: labels must be an int tensor, got {}", dtype::kind_name(labels.kind()))));
     }
     if ls[0] > 0 {
-        let lo = check(op, labels.f_min().and_then(|t| t.f_int64_value(&[])))?;
-        let hi = check(op, labels.f_max().and_then(|t| t.f_int64_value(&[])))?;
+        let lo = labels.f_min().and_then(|t| t.f_int64_value(&[]))?;
+        let hi = labels.f_max().and_then(|t| t.f_int64_value(&[]))?;
         if lo < 0 || hi >= shape[1] {
             let bad = if lo < 0 { lo } else { hi };
             return Err(Error::arg(format!("{op}: label {bad} is outside [0, {}) for {} classes", shape[1], shape[1])));
@@ -61,23 +61,22 @@ fn check_logits(op: &str, what: &str, logits: &Tensor, labels: &Tensor) -> Resul
 pub fn true_class_score(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     let op = "true_class_score";
     check_logits(op, "logits", logits, labels)?;
-    let labels = check(op, labels.f_to_kind(Kind::Int64).and_then(|l| l.f_to_device(logits.device())))?;
-    check(
-        op,
-        logits.f_softmax(-1, logits.kind()).and_then(|s| s.f_gather(1, &labels.f_unsqueeze(1)?, false)).and_then(|s| s.f_squeeze_dim(1)),
-    )
+    let labels = labels.f_to_kind(Kind::Int64).and_then(|l| l.f_to_device(logits.device()))?;
+    logits
+        .f_softmax(-1, logits.kind())
+        .and_then(|s| s.f_gather(1, &labels.f_unsqueeze(1)?, false))
+        .and_then(|s| s.f_squeeze_dim(1))
+        .map_err(Error::from)
 }
 
 /// KL(softmax(l) ‖ U) = log M + Σ s log s per row, [B]; computed from log-softmax for stability.
-fn kl_to_uniform(op: &str, logits: &Tensor) -> Result<Tensor> {
+fn kl_to_uniform(logits: &Tensor) -> Result<Tensor> {
     let classes = logits.size()[1] as f64;
-    check(
-        op,
-        (|| {
-            let log_s = logits.f_log_softmax(-1, logits.kind())?;
-            log_s.f_exp()?.f_mul(&log_s)?.f_sum_dim_intlist(-1, false, logits.kind())?.f_add_scalar(classes.ln())
-        })(),
-    )
+    (|| {
+        let log_s = logits.f_log_softmax(-1, logits.kind())?;
+        log_s.f_exp()?.f_mul(&log_s)?.f_sum_dim_intlist(-1, false, logits.kind())?.f_add_scalar(classes.ln())
+    })()
+    .map_err(Error::from)
 }
 
 /// The per-sample modality gap g = m(first) - m(second), [B]. Differentiable.
@@ -90,9 +89,9 @@ pub fn gap(first: &Tensor, second: &Tensor, labels: &Tensor, kind: GapKind) -> R
     }
     let (a, b) = match kind {
         GapKind::Prob => (true_class_score(first, labels)?, true_class_score(second, labels)?),
-        GapKind::Kl => (kl_to_uniform(op, first)?, kl_to_uniform(op, second)?),
+        GapKind::Kl => (kl_to_uniform(first)?, kl_to_uniform(second)?),
     };
-    check(op, b.f_to_device(a.device()).and_then(|b| a.f_sub(&b)))
+    b.f_to_device(a.device()).and_then(|b| a.f_sub(&b)).map_err(Error::from)
 }
 
 /// The gap of the first modality against the others: m(l_0) − mean_{m>0} m(l_m), [B],
@@ -107,9 +106,9 @@ pub fn gap_against_rest(per: &[Tensor], labels: &Tensor, kind: GapKind) -> Resul
             // Σ_m (m(l_0) − m(l_m)) / (N − 1) is m(l_0) minus the others' mean.
             let mut total = gap(first, &rest[0], labels, kind)?;
             for other in &rest[1..] {
-                total = check(op, total.f_add(&gap(first, other, labels, kind)?))?;
+                total = total.f_add(&gap(first, other, labels, kind)?)?;
             }
-            check(op, total.f_div_scalar(rest.len() as f64))
+            total.f_div_scalar(rest.len() as f64).map_err(Error::from)
         }
     }
 }

@@ -2,7 +2,7 @@
 //! μg, σg it used (the adaptive loss maps the balanced mean back to raw units with them).
 
 use crate::error::{Error, Result};
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 
 /// A z-scored tensor and the statistics it was standardised with.
 pub struct ZScore {
@@ -30,6 +30,6 @@ pub fn zscore(g: &Tensor) -> Result<ZScore> {
             "{op}: all {n} values are equal ({mean}), so the std is 0 and the z-score is undefined; the model gives every sample the same gap"
         )));
     }
-    let z = check(op, g.f_sub_scalar(mean).and_then(|d| d.f_div_scalar(std)))?;
+    let z = g.f_sub_scalar(mean).and_then(|d| d.f_div_scalar(std))?;
     Ok(ZScore { z, mean, std })
 }

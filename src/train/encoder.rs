@@ -14,7 +14,7 @@
 
 use super::layers::{relu, BatchNorm, Conv, ConvTranspose, Linear};
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use tch::nn;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -109,7 +109,7 @@ impl Block {
             Some((conv, bn)) => bn.forward(&conv.forward(x)?, train)?,
             None => x.shallow_clone(),
         };
-        relu(check("resnet", y.f_add(&shortcut))?)
+        relu(y.f_add(&shortcut)?)
     }
 }
 
@@ -262,36 +262,36 @@ impl Encoder {
                 self.input.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
             )));
         }
-        let x = check("encoder", x.f_to_kind(Kind::Float))?;
+        let x = x.f_to_kind(Kind::Float)?;
         let b = size[0];
         match &self.net {
             Net::Mlp(layers) => {
-                let mut h = check("encoder", x.f_reshape([b, -1]))?;
+                let mut h = x.f_reshape([b, -1])?;
                 for l in layers {
                     h = relu(l.forward(&h)?)?;
                 }
                 Ok(h)
             }
             Net::Cnn(blocks) => {
-                let mut h = if self.input.len() == 2 { check("encoder", x.f_unsqueeze(1))? } else { x };
+                let mut h = if self.input.len() == 2 { x.f_unsqueeze(1)? } else { x };
                 for (conv, bn) in blocks {
                     h = relu(bn.forward(&conv.forward(&h)?, train)?)?;
                 }
-                check("encoder", h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float))
+                h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float).map_err(Error::from)
             }
             Net::ResNet { conv1, bn1, layers, compress } => {
                 // Frames [B, 3, T, H, W] run as a batch of B*T images, then pool over T, H, W.
                 let frames = self.input.len() == 4;
                 let (mut h, t) = if frames {
                     let t = size[2];
-                    (check("encoder", x.f_permute([0, 2, 1, 3, 4]).and_then(|v| v.f_reshape([b * t, size[1], size[3], size[4]])))?, t)
+                    (x.f_permute([0, 2, 1, 3, 4]).and_then(|v| v.f_reshape([b * t, size[1], size[3], size[4]]))?, t)
                 } else if self.input.len() == 2 {
-                    (check("encoder", x.f_unsqueeze(1))?, 1)
+                    (x.f_unsqueeze(1)?, 1)
                 } else {
                     (x, 1)
                 };
                 h = relu(bn1.forward(&conv1.forward(&h)?, train)?)?;
-                h = check("encoder", h.f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false))?;
+                h = h.f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)?;
                 for (i, block) in layers.iter().enumerate() {
                     h = block.forward(&h, train)?;
                     // After layer 2 (blocks 0-3): PMR's compress / recover stack.
@@ -303,10 +303,10 @@ impl Encoder {
                 }
                 if frames {
                     let (c, hh, ww) = (h.size()[1], h.size()[2], h.size()[3]);
-                    let v = check("encoder", h.f_reshape([b, t, c, hh, ww]).and_then(|v| v.f_permute([0, 2, 1, 3, 4])))?;
-                    check("encoder", v.f_mean_dim([2, 3, 4].as_slice(), false, Kind::Float))
+                    let v = h.f_reshape([b, t, c, hh, ww]).and_then(|v| v.f_permute([0, 2, 1, 3, 4]))?;
+                    v.f_mean_dim([2, 3, 4].as_slice(), false, Kind::Float).map_err(Error::from)
                 } else {
-                    check("encoder", h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float))
+                    h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float).map_err(Error::from)
                 }
             }
         }

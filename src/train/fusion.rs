@@ -22,7 +22,7 @@
 
 use super::layers::Linear;
 use crate::error::{Error, Result};
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 use tch::nn;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,35 +94,30 @@ impl HeadRule {
 
 /// Rows scaled to unit L2 norm, as F.normalize(x, dim=1) (norms below 1e-12 are taken as 1e-12).
 fn unit_rows(x: &Tensor) -> Result<Tensor> {
-    check("cosine", x.f_norm_scalaropt_dim(2, [1i64].as_slice(), true).and_then(|n| n.f_clamp_min(1e-12)).and_then(|n| x.f_div(&n)))
+    x.f_norm_scalaropt_dim(2, [1i64].as_slice(), true).and_then(|n| n.f_clamp_min(1e-12)).and_then(|n| x.f_div(&n)).map_err(Error::from)
 }
 
 /// scale · x̂ · Ŵᵀ: each sample and each class's weight row normalised separately.
 fn cosine_logits(x: &Tensor, w: &Tensor, scale: f64) -> Result<Tensor> {
-    check(
-        "cosine",
-        unit_rows(x)?
-            .f_matmul(&unit_rows(w)?.f_t_copy().map_err(|e| crate::error::Error::torch("cosine", e))?)
-            .and_then(|l| l.f_mul_scalar(scale)),
-    )
+    (unit_rows(x)?
+        .f_matmul(&unit_rows(w)?.f_t_copy().map_err(|e| crate::error::Error::torch("cosine", e))?)
+        .and_then(|l| l.f_mul_scalar(scale)))
+    .map_err(Error::from)
 }
 
 /// Per-sample fusion gates [B, N] from each modality's logits: entropies from log_softmax,
 /// λ_m = exp(max H − H_m) / Σ exp(max H − H_m'). Each row depends on that sample alone
 /// (the reference code's gate over the whole batch made results depend on batch make-up).
 pub fn entropy_gates(per: &[Tensor]) -> Result<Tensor> {
-    let op = "entropy gates";
     let entropy = |l: &Tensor| {
-        check(
-            op,
-            l.f_log_softmax(-1, tch::Kind::Float)
-                .and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, tch::Kind::Float))
-                .and_then(|s| s.f_neg()),
-        )
+        (l.f_log_softmax(-1, tch::Kind::Float)
+            .and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, tch::Kind::Float))
+            .and_then(|s| s.f_neg()))
+        .map_err(Error::from)
     };
-    let h = check(op, Tensor::f_stack(&per.iter().map(entropy).collect::<Result<Vec<_>>>()?, 1))?;
+    let h = Tensor::f_stack(&per.iter().map(entropy).collect::<Result<Vec<_>>>()?, 1)?;
     // softmax(max H − H) over the modalities is exactly the normalised exp(max H − H_m).
-    check(op, h.f_neg().and_then(|x| x.f_softmax(1, tch::Kind::Float)))
+    h.f_neg().and_then(|x| x.f_softmax(1, tch::Kind::Float)).map_err(Error::from)
 }
 
 /// Logits of one forward pass: fused, then one per modality in the model's order.
@@ -153,10 +148,10 @@ pub struct Fusion {
 }
 
 /// l_0 + l_1 + ... in order (so two modalities add exactly as they always did).
-fn sum_all(op: &str, parts: &[Tensor]) -> Result<Tensor> {
+fn sum_all(parts: &[Tensor]) -> Result<Tensor> {
     let mut total = parts[0].shallow_clone();
     for p in &parts[1..] {
-        total = check(op, total.f_add(p))?;
+        total = total.f_add(p)?;
     }
     Ok(total)
 }
@@ -227,14 +222,14 @@ impl Fusion {
         let mut out = Vec::with_capacity(self.dims.len());
         let mut at = 0;
         for &d in &self.dims {
-            out.push(check("fusion", w.f_narrow(1, at, d))?);
+            out.push(w.f_narrow(1, at, d)?);
             at += d;
         }
         Ok(out)
     }
 
     pub fn forward(&self, features: &[Tensor], rule: HeadRule) -> Result<Logits> {
-        let op = "fusion";
+        let _op = "fusion";
         let n = self.dims.len();
         if features.len() != n {
             return Err(Error::arg(format!("fusion: {} feature tensors for a head over {n} modalities", features.len())));
@@ -251,7 +246,7 @@ impl Fusion {
                 }
             };
             let per = features.iter().zip(&weights).map(|(x, w)| cosine_logits(x, w, scale)).collect::<Result<Vec<_>>>()?;
-            return Ok(Logits { fused: sum_all(op, &per)?, per });
+            return Ok(Logits { fused: sum_all(&per)?, per });
         }
         if matches!(self.kind, FusionKind::Shared | FusionKind::SharedMlp) {
             let per = features.iter().map(|x| self.shared_logits(x)).collect::<Result<Vec<_>>>()?;
@@ -265,15 +260,15 @@ impl Fusion {
                 HeadRule::EntropyGate => {
                     // Σ_m λ_m·l_m in the model's order (first·λ_0 + second·λ_1 for two).
                     let g = entropy_gates(&per)?;
-                    let mut fused = check(op, g.f_narrow(1, 0, 1).and_then(|g0| per[0].f_mul(&g0)))?;
+                    let mut fused = g.f_narrow(1, 0, 1).and_then(|g0| per[0].f_mul(&g0))?;
                     for (m, l) in per.iter().enumerate().skip(1) {
-                        fused = check(op, g.f_narrow(1, m as i64, 1).and_then(|gm| l.f_mul(&gm)).and_then(|x| fused.f_add(&x)))?;
+                        fused = g.f_narrow(1, m as i64, 1).and_then(|gm| l.f_mul(&gm)).and_then(|x| fused.f_add(&x))?;
                     }
                     fused
                 }
-                HeadRule::Mix { first: w } => check(op, per[0].f_mul_scalar(w).and_then(|x| x.f_add(&per[1].f_mul_scalar(1.0 - w)?)))?,
+                HeadRule::Mix { first: w } => per[0].f_mul_scalar(w).and_then(|x| x.f_add(&per[1].f_mul_scalar(1.0 - w)?))?,
                 // The mean of the modalities' logits: ½·(l_a + l_v) for two.
-                _ => check(op, sum_all(op, &per)?.f_mul_scalar(1.0 / n as f64))?,
+                _ => sum_all(&per)?.f_mul_scalar(1.0 / n as f64)?,
             };
             return Ok(Logits { fused, per });
         }
@@ -285,11 +280,14 @@ impl Fusion {
             FusionKind::Concat | FusionKind::ConcatHeads => {
                 // Eq. 2's split: l_m = x_m W_m^T + b/N, so the fused logits are their sum.
                 let fc = &self.layers[0];
-                let share = check(op, fc.bias.f_div_scalar(n as f64))?;
+                let share = fc.bias.f_div_scalar(n as f64)?;
                 let blocks = self.concat_blocks(&fc.weight)?;
-                let split =
-                    features.iter().zip(&blocks).map(|(x, w)| check(op, x.f_linear(w, Some(&share)))).collect::<Result<Vec<_>>>()?;
-                let fused = sum_all(op, &split)?;
+                let split = features
+                    .iter()
+                    .zip(&blocks)
+                    .map(|(x, w)| x.f_linear(w, Some(&share)).map_err(Error::from))
+                    .collect::<Result<Vec<_>>>()?;
+                let fused = sum_all(&split)?;
                 let per = match self.kind {
                     // The unimodal logits come from each modality's own head, not the split.
                     FusionKind::ConcatHeads => {
@@ -301,19 +299,19 @@ impl Fusion {
             }
             FusionKind::Sum => {
                 let per = features.iter().zip(&self.layers).map(|(x, l)| l.forward(x)).collect::<Result<Vec<_>>>()?;
-                Ok(Logits { fused: sum_all(op, &per)?, per })
+                Ok(Logits { fused: sum_all(&per)?, per })
             }
             FusionKind::Film => {
                 let (a, v) = (&features[0], &features[1]);
                 let gb = self.layers[0].forward(a)?;
-                let parts = check(op, gb.f_chunk(2, 1))?;
-                let modulated = check(op, parts[0].f_mul(v).and_then(|x| x.f_add(&parts[1])))?;
+                let parts = gb.f_chunk(2, 1)?;
+                let modulated = parts[0].f_mul(v).and_then(|x| x.f_add(&parts[1]))?;
                 Ok(Logits { fused: self.layers[1].forward(&modulated)?, per: vec![self.layers[2].forward(a)?, self.layers[3].forward(v)?] })
             }
             FusionKind::Gated => {
                 let (a, v) = (&features[0], &features[1]);
-                let gate = check(op, self.layers[0].forward(a)?.f_sigmoid())?;
-                let gated = check(op, gate.f_mul(v))?;
+                let gate = self.layers[0].forward(a)?.f_sigmoid()?;
+                let gated = gate.f_mul(v)?;
                 Ok(Logits { fused: self.layers[1].forward(&gated)?, per: vec![self.layers[2].forward(a)?, self.layers[3].forward(v)?] })
             }
         }

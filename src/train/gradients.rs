@@ -5,8 +5,8 @@
 //! backward (LFM's learned α, M6). A gradient a loss does not reach is undefined, as PyTorch's
 //! `None`; every function here reads it as zeros.
 
-use crate::error::Result;
-use crate::tensor::{check, Kind, Tensor};
+use crate::error::{Error, Result};
+use crate::tensor::{Kind, Tensor};
 
 /// The gradient of each loss w.r.t. `params`, in order, one backward pass each. The graph is
 /// kept for every pass but the last, so the losses may share their forward.
@@ -14,7 +14,7 @@ pub fn per_loss(losses: &[&Tensor], params: &[&Tensor]) -> Result<Vec<Vec<Tensor
     let mut out = Vec::with_capacity(losses.len());
     for (i, loss) in losses.iter().enumerate() {
         let keep = i + 1 < losses.len();
-        out.push(check("backward", Tensor::f_run_backward(&[*loss], params, keep, false))?);
+        out.push(Tensor::f_run_backward(&[*loss], params, keep, false)?);
     }
     Ok(out)
 }
@@ -24,7 +24,7 @@ pub fn dot(a: &[&Tensor], b: &[&Tensor]) -> Result<f64> {
     let mut total = 0.0;
     for (x, y) in a.iter().zip(b) {
         if x.defined() && y.defined() {
-            total += check("dot", x.f_mul(y).and_then(|p| p.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?;
+            total += x.f_mul(y).and_then(|p| p.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[]))?;
         }
     }
     Ok(total)
@@ -43,7 +43,7 @@ pub fn or_zeros(g: &Tensor, like: &Tensor) -> Result<Tensor> {
     if g.defined() {
         Ok(g.shallow_clone())
     } else {
-        check("gradient", like.f_zeros_like())
+        like.f_zeros_like().map_err(Error::from)
     }
 }
 
@@ -51,23 +51,23 @@ pub fn or_zeros(g: &Tensor, like: &Tensor) -> Result<Tensor> {
 /// double backward: H·v = ∇_wrt ⟨∇_θ L, sg(v)⟩ (only the rows asked for are computed). `loss`
 /// must have been computed with the graph on; the graph is freed afterwards.
 pub fn hessian_vector(loss: &Tensor, params: &[&Tensor], v: &[Tensor], wrt: &[&Tensor]) -> Result<Vec<Tensor>> {
-    let grads = check("hessian-vector", Tensor::f_run_backward(&[loss], params, true, true))?;
+    let grads = Tensor::f_run_backward(&[loss], params, true, true)?;
     let mut inner: Option<Tensor> = None;
     for (g, v) in grads.iter().zip(v) {
         if !g.defined() || !v.defined() {
             continue;
         }
-        let term = check("hessian-vector", v.f_detach().and_then(|v| g.f_mul(&v)).and_then(|p| p.f_sum(Kind::Float)))?;
+        let term = v.f_detach().and_then(|v| g.f_mul(&v)).and_then(|p| p.f_sum(Kind::Float))?;
         inner = Some(match inner {
             None => term,
-            Some(t) => check("hessian-vector", t.f_add(&term))?,
+            Some(t) => t.f_add(&term)?,
         });
     }
     match inner {
         // The loss does not depend on these parameters: its Hessian there is zero.
-        None => wrt.iter().map(|p| check("hessian-vector", p.f_zeros_like())).collect(),
-        Some(inner) if !inner.requires_grad() => wrt.iter().map(|p| check("hessian-vector", p.f_zeros_like())).collect(),
-        Some(inner) => check("hessian-vector", Tensor::f_run_backward(&[&inner], wrt, false, false)),
+        None => wrt.iter().map(|p| p.f_zeros_like().map_err(Error::from)).collect(),
+        Some(inner) if !inner.requires_grad() => wrt.iter().map(|p| p.f_zeros_like().map_err(Error::from)).collect(),
+        Some(inner) => Tensor::f_run_backward(&[&inner], wrt, false, false).map_err(Error::from),
     }
 }
 

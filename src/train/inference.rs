@@ -8,7 +8,7 @@ use super::model::{Forward, Model};
 use crate::data::{Batch, BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::gap::{gap, true_class_score, GapKind};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 
 /// The modality inputs of a batch, in the model's order.
 pub fn inputs<'a>(model: &Model, batch: &'a Batch) -> Result<Vec<&'a Tensor>> {
@@ -77,7 +77,7 @@ pub fn predict_with(
     if y.is_empty() {
         return Err(Error::arg(format!("predict: split {} is empty", split.name)));
     }
-    let cat = |parts: &[Tensor]| check("predict", Tensor::f_cat(parts, 0));
+    let cat = |parts: &[Tensor]| Tensor::f_cat(parts, 0).map_err(Error::from);
     Ok(Outputs { fused: cat(&f)?, per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)?, indices: cat(&idx)? })
 }
 
@@ -98,8 +98,8 @@ impl Evaluation {
 
 pub fn evaluate(model: &Model, split: &Split, batch_size: usize) -> Result<Evaluation> {
     let out = predict(model, split, batch_size)?;
-    let truth = check("evaluate", Vec::<i64>::try_from(&out.labels))?;
-    let argmax = |t: &Tensor| check("evaluate", t.f_argmax(-1, false).and_then(|p| Vec::<i64>::try_from(&p)));
+    let truth = (Vec::<i64>::try_from(&out.labels))?;
+    let argmax = |t: &Tensor| t.f_argmax(-1, false).and_then(|p| Vec::<i64>::try_from(&p)).map_err(Error::from);
     let k = model.classes as usize;
     Ok(Evaluation {
         fused: scores(&argmax(&out.fused)?, &truth, k),
@@ -123,11 +123,11 @@ pub fn collect(model: &Model, split: &Split, kind: GapKind, batch_size: usize) -
     let out = predict(model, split, batch_size)?;
     let g = crate::gap::gap_against_rest(&out.per, &out.labels, kind)?;
     let mean = |logits: &Tensor| -> Result<f64> {
-        check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])))
+        true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])).map_err(Error::from)
     };
     let others: Vec<f64> = out.per[1..].iter().map(mean).collect::<Result<_>>()?;
     Ok(Collected {
-        gaps: check("collect", g.f_to_kind(Kind::Double))?,
+        gaps: g.f_to_kind(Kind::Double)?,
         score_first: mean(&out.per[0])?,
         score_second: others.iter().sum::<f64>() / others.len() as f64,
     })
@@ -139,9 +139,9 @@ pub fn collect_pair(model: &Model, split: &Split, kind: GapKind, batch_size: usi
     let (a, b) = (&out.per[pair.0], &out.per[pair.1]);
     let g = gap(a, b, &out.labels, kind)?;
     let mean = |logits: &Tensor| -> Result<f64> {
-        check("collect", true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])))
+        true_class_score(logits, &out.labels)?.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])).map_err(Error::from)
     };
-    Ok(Collected { gaps: check("collect", g.f_to_kind(Kind::Double))?, score_first: mean(a)?, score_second: mean(b)? })
+    Ok(Collected { gaps: g.f_to_kind(Kind::Double)?, score_first: mean(a)?, score_second: mean(b)? })
 }
 
 /// Each encoder's features [n, d_m] (on the CPU, one per modality in the model's order) and the
@@ -176,6 +176,6 @@ pub fn features(model: &Model, split: &Split, batching: &BatchOptions, limit: Op
     if y.is_empty() {
         return Err(Error::arg(format!("features: split {} is empty", split.name)));
     }
-    let cat = |parts: &[Tensor]| check("features", Tensor::f_cat(parts, 0));
+    let cat = |parts: &[Tensor]| Tensor::f_cat(parts, 0).map_err(Error::from);
     Ok(Features { per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)? })
 }

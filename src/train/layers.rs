@@ -2,8 +2,8 @@
 //! (so parameter names follow PyTorch's: `conv1.weight`, `bn1.running_mean`, ...) and forward
 //! passes through fallible libtorch calls, so a bad input is an error, never a panic.
 
-use crate::error::Result;
-use crate::tensor::{check, Tensor};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
 use tch::nn::{self, Init};
 
 pub struct Conv {
@@ -36,7 +36,7 @@ impl Conv {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        check("conv2d", x.f_conv2d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [1], 1))
+        x.f_conv2d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [1], 1).map_err(Error::from)
     }
 }
 
@@ -59,7 +59,7 @@ impl ConvTranspose {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        check("conv_transpose2d", x.f_conv_transpose2d(&self.weight, Some(&self.bias), [self.stride], [0], [0], 1, [1]))
+        x.f_conv_transpose2d(&self.weight, Some(&self.bias), [self.stride], [0], [0], 1, [1]).map_err(Error::from)
     }
 }
 
@@ -82,20 +82,18 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        check(
-            "batch_norm",
-            Tensor::f_batch_norm(
-                x,
-                Some(&self.weight),
-                Some(&self.bias),
-                Some(&self.running_mean),
-                Some(&self.running_var),
-                train,
-                0.1,
-                1e-5,
-                true,
-            ),
+        Tensor::f_batch_norm(
+            x,
+            Some(&self.weight),
+            Some(&self.bias),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            train,
+            0.1,
+            1e-5,
+            true,
         )
+        .map_err(Error::from)
     }
 }
 
@@ -115,10 +113,10 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        check("linear", x.f_linear(&self.weight, Some(&self.bias)))
+        x.f_linear(&self.weight, Some(&self.bias)).map_err(Error::from)
     }
 }
 
 pub fn relu(x: Tensor) -> Result<Tensor> {
-    check("relu", x.f_relu())
+    x.f_relu().map_err(Error::from)
 }

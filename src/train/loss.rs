@@ -10,7 +10,7 @@ use super::fusion::Logits;
 use crate::error::{Error, Result};
 use crate::gap::{gap, GapKind};
 use crate::tensor::loss::per_sample_cross_entropy as ce;
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 
 #[derive(Clone, Debug)]
 pub struct LossConfig {
@@ -52,7 +52,7 @@ pub struct LossTerms {
 }
 
 fn mean(t: &Tensor) -> Result<Tensor> {
-    check("loss", t.f_mean(Kind::Float))
+    t.f_mean(Kind::Float).map_err(Error::from)
 }
 
 /// The name each modality's CE is logged under: ce_first / ce_second for two modalities (as
@@ -71,7 +71,7 @@ pub fn warmup_all(logits: &Logits, labels: &Tensor, modalities: &[String]) -> Re
     let mut terms = vec![("ce_fused", f)];
     for (name, l) in ce_names(modalities).into_iter().zip(&logits.per) {
         let c = mean(&ce(l, labels)?)?;
-        total = check("loss", total.f_add(&c))?;
+        total = total.f_add(&c)?;
         terms.push((name, c));
     }
     Ok(LossTerms { total, terms })
@@ -84,7 +84,7 @@ pub fn fused_only_all(logits: &Logits, labels: &Tensor, modalities: &[String]) -
     let f = mean(&ce(&logits.fused, labels)?)?;
     let mut terms = vec![("ce_fused", f.shallow_clone())];
     for (name, l) in ce_names(modalities).into_iter().zip(&logits.per) {
-        terms.push((name, mean(&ce(&check("loss", l.f_detach())?, labels)?)?));
+        terms.push((name, mean(&ce(&l.f_detach()?, labels)?)?));
     }
     Ok(LossTerms { total: f, terms })
 }
@@ -92,7 +92,7 @@ pub fn fused_only_all(logits: &Logits, labels: &Tensor, modalities: &[String]) -
 /// L_wp = CE_f + CE_a + CE_v (Eq. 10).
 pub fn warmup(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
     let (f, a, v) = (mean(&ce(&logits.fused, labels)?)?, mean(&ce(&logits.first(), labels)?)?, mean(&ce(&logits.second(), labels)?)?);
-    let total = check("loss", f.f_add(&a).and_then(|x| x.f_add(&v)))?;
+    let total = f.f_add(&a).and_then(|x| x.f_add(&v))?;
     Ok(LossTerms { total, terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
 }
 
@@ -108,27 +108,25 @@ pub fn adaptive(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossCo
     if weights.size() != [b, 2] {
         return Err(Error::arg(format!("{op}: weights must be [{b}, 2] (w0, w1 per sample), got {:?}", weights.size())));
     }
-    let w = check(op, weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(labels.device())))?;
+    let w = weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(labels.device()))?;
     let (w0, w1) = if cfg.use_weights {
-        (check(op, w.f_select(1, 0))?, check(op, w.f_select(1, 1))?)
+        (w.f_select(1, 0)?, w.f_select(1, 1)?)
     } else {
-        let ones = check(op, Tensor::f_ones([b], (Kind::Float, labels.device())))?;
+        let ones = Tensor::f_ones([b], (Kind::Float, labels.device()))?;
         (ones.shallow_clone(), ones)
     };
-    let g = check(op, gap(&logits.first(), &logits.second(), labels, cfg.gap)?.f_to_kind(Kind::Float))?;
+    let g = gap(&logits.first(), &logits.second(), labels, cfg.gap)?.f_to_kind(Kind::Float)?;
     let lambda = cfg.rho.powi(cfg.t as i32);
     let (ce_f, ce_a, ce_v) = (ce(&logits.fused, labels)?, ce(&logits.first(), labels)?, ce(&logits.second(), labels)?);
-    let fusion = check(op, ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha)))?;
-    let reg = check(op, g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta)))?;
-    let align = check(
-        op,
-        g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)),
-    )?;
-    let mut inner = check(op, reg.f_add(&align))?;
+    let fusion = ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha))?;
+    let reg = g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta))?;
+    let align =
+        g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma))?;
+    let mut inner = reg.f_add(&align)?;
     if cfg.unimodal {
-        inner = check(op, inner.f_add(&ce_a).and_then(|x| x.f_add(&ce_v)))?;
+        inner = inner.f_add(&ce_a).and_then(|x| x.f_add(&ce_v))?;
     }
-    let total = mean(&check(op, fusion.f_add(&inner.f_mul_scalar(lambda).map_err(|e| Error::torch(op, e))?))?)?;
+    let total = mean(&fusion.f_add(&inner.f_mul_scalar(lambda).map_err(|e| Error::torch(op, e))?)?)?;
     Ok(LossTerms {
         total,
         terms: vec![
@@ -151,30 +149,28 @@ fn adaptive_n(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossConf
     if weights.size() != [b, 2] {
         return Err(Error::arg(format!("{op}: weights must be [{b}, 2] (w0, w1 per sample), got {:?}", weights.size())));
     }
-    let w = check(op, weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(labels.device())))?;
+    let w = weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(labels.device()))?;
     let (w0, w1) = if cfg.use_weights {
-        (check(op, w.f_select(1, 0))?, check(op, w.f_select(1, 1))?)
+        (w.f_select(1, 0)?, w.f_select(1, 1)?)
     } else {
-        let ones = check(op, Tensor::f_ones([b], (Kind::Float, labels.device())))?;
+        let ones = Tensor::f_ones([b], (Kind::Float, labels.device()))?;
         (ones.shallow_clone(), ones)
     };
-    let g = check(op, crate::gap::gap_against_rest(&logits.per, labels, cfg.gap)?.f_to_kind(Kind::Float))?;
+    let g = crate::gap::gap_against_rest(&logits.per, labels, cfg.gap)?.f_to_kind(Kind::Float)?;
     let lambda = cfg.rho.powi(cfg.t as i32);
     let ce_f = ce(&logits.fused, labels)?;
     let ces: Vec<Tensor> = logits.per.iter().map(|l| ce(l, labels)).collect::<Result<_>>()?;
-    let fusion = check(op, ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha)))?;
-    let reg = check(op, g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta)))?;
-    let align = check(
-        op,
-        g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma)),
-    )?;
-    let mut inner = check(op, reg.f_add(&align))?;
+    let fusion = ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha))?;
+    let reg = g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta))?;
+    let align =
+        g.f_sub_scalar(cfg.mu0_raw).and_then(|x| x.f_square()).and_then(|x| x.f_mul(&w1)).and_then(|x| x.f_mul_scalar(cfg.gamma))?;
+    let mut inner = reg.f_add(&align)?;
     if cfg.unimodal {
         for c in &ces {
-            inner = check(op, inner.f_add(c))?;
+            inner = inner.f_add(c)?;
         }
     }
-    let total = mean(&check(op, fusion.f_add(&inner.f_mul_scalar(lambda).map_err(|e| Error::torch(op, e))?))?)?;
+    let total = mean(&fusion.f_add(&inner.f_mul_scalar(lambda).map_err(|e| Error::torch(op, e))?)?)?;
     let mut terms = vec![("fusion", mean(&fusion)?), ("gap_reg", mean(&reg)?), ("gap_align", mean(&align)?), ("ce_fused", mean(&ce_f)?)];
     for (name, c) in ce_names(modalities).into_iter().zip(&ces) {
         terms.push((name, mean(c)?));

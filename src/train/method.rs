@@ -23,7 +23,7 @@ use super::model::Model;
 use super::optim::Optimizer;
 use crate::data::{BatchOptions, Split};
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 
 /// What a step's method sees.
 pub struct StepContext<'a> {
@@ -170,21 +170,18 @@ pub use crate::tensor::loss::per_sample_cross_entropy as cross_entropy;
 
 /// Batch-mean cross-entropy.
 pub fn mean_ce(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    check("cross_entropy", cross_entropy(logits, labels)?.f_mean(Kind::Float))
+    cross_entropy(logits, labels)?.f_mean(Kind::Float).map_err(Error::from)
 }
 
 /// The confidence score s = Σ_i softmax(l)[i, y_i], detached (OGM, OPM).
 pub fn score_sum(logits: &Tensor, labels: &Tensor) -> Result<f64> {
-    let op = "score";
-    check(
-        op,
-        logits
-            .f_detach()
-            .and_then(|l| l.f_softmax(-1, Kind::Double))
-            .and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false))
-            .and_then(|p| p.f_sum(Kind::Double))
-            .and_then(|s| s.f_double_value(&[])),
-    )
+    (logits
+        .f_detach()
+        .and_then(|l| l.f_softmax(-1, Kind::Double))
+        .and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false))
+        .and_then(|p| p.f_sum(Kind::Double))
+        .and_then(|s| s.f_double_value(&[])))
+    .map_err(Error::from)
 }
 
 /// How a method names modality m in its logged terms and state: "first" / "second" for a
@@ -220,7 +217,7 @@ pub fn ratios_to_mean(s: &[f64]) -> Vec<f64> {
 
 /// A scalar tensor's value.
 pub fn value(t: &Tensor) -> Result<f64> {
-    check("loss", t.f_double_value(&[]))
+    t.f_double_value(&[]).map_err(Error::from)
 }
 
 /// Which encoder tensors a gradient modulation touches.
@@ -261,7 +258,7 @@ impl Selection {
 /// The value-zero, gradient-k copy of x: x·k − (x·k).detach(). Adding it to a detached total
 /// routes a scaled gradient into x without changing the forward value by a single bit.
 pub fn gradient_only(x: &Tensor, k: f64) -> Result<Tensor> {
-    check("gradient", x.f_mul_scalar(k).and_then(|s| s.f_detach().and_then(|d| s.f_sub(&d))))
+    x.f_mul_scalar(k).and_then(|s| s.f_detach().and_then(|d| s.f_sub(&d))).map_err(Error::from)
 }
 
 /// A checkpointed scalar list.
@@ -276,7 +273,7 @@ pub fn read_state(method: &str, state: &[(String, Tensor)], name: &str, len: usi
         .find(|(n, _)| n == name)
         .map(|(_, t)| t)
         .ok_or_else(|| Error::arg(format!("{method}: the saved state has no \"{name}\"")))?;
-    let v = check(method, t.f_to_kind(Kind::Double).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t)))?;
+    let v = t.f_to_kind(Kind::Double).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t))?;
     if v.len() != len {
         return Err(Error::arg(format!("{method}: saved \"{name}\" has {} values, expected {len}", v.len())));
     }

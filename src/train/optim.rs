@@ -3,7 +3,7 @@
 //! checked against the model it was built for), and learning-rate schedules.
 
 use crate::error::{Error, Result};
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum OptimKind {
@@ -137,7 +137,7 @@ impl Optimizer {
     /// parameter whose .grad is None). Methods change these between backward and update.
     pub fn gradients(&self, loss: &Tensor) -> Result<Vec<Tensor>> {
         let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
-        check("backward", Tensor::f_run_backward(&[loss], &params, false, false))
+        Tensor::f_run_backward(&[loss], &params, false, false).map_err(Error::from)
     }
 
     /// The parameters this optimiser updates, by name, sorted by name.
@@ -205,7 +205,7 @@ impl Optimizer {
                 }
                 Ok(())
             };
-            check("optimizer", run())?;
+            run()?;
         }
         Ok(())
     }
@@ -253,12 +253,12 @@ impl Optimizer {
                             p.size()
                         )));
                     }
-                    st.push(check("optimizer", t.f_to_device(p.device()))?);
+                    st.push(t.f_to_device(p.device())?);
                 }
             }
         }
         if let Some(s) = find("steps") {
-            self.steps = check("optimizer", s.f_int64_value(&[0]))?;
+            self.steps = s.f_int64_value(&[0])?;
         }
         Ok(())
     }

@@ -13,7 +13,7 @@
 use super::fusion::FusionKind;
 use super::model::{Forward, Model};
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Removal {
@@ -51,13 +51,12 @@ impl Removal {
 fn column(keep: &Tensor, m: usize, dims: usize, like: &Tensor) -> Result<Tensor> {
     let mut shape = vec![-1i64];
     shape.extend(std::iter::repeat_n(1, dims.saturating_sub(1)));
-    check(
-        "removal",
-        keep.f_select(1, m as i64)
-            .and_then(|c| c.f_to_kind(like.kind()))
-            .and_then(|c| c.f_to_device(like.device()))
-            .and_then(|c| c.f_reshape(shape.as_slice())),
-    )
+    (keep
+        .f_select(1, m as i64)
+        .and_then(|c| c.f_to_kind(like.kind()))
+        .and_then(|c| c.f_to_device(like.device()))
+        .and_then(|c| c.f_reshape(shape.as_slice())))
+    .map_err(Error::from)
 }
 
 /// The fused logits with the modalities where `keep` [B, N] is 0 removed, sample by sample.
@@ -73,10 +72,10 @@ pub fn fused_without(model: &Model, inputs: &[&Tensor], fwd: &Forward, keep: &Te
             how.check("removal", model)?;
             let mut total: Option<Tensor> = None;
             for (m, l) in fwd.logits.per.iter().enumerate() {
-                let part = check("removal", l.f_mul(&column(keep, m, 2, l)?))?;
+                let part = l.f_mul(&column(keep, m, 2, l)?)?;
                 total = Some(match total {
                     None => part,
-                    Some(t) => check("removal", t.f_add(&part))?,
+                    Some(t) => t.f_add(&part)?,
                 });
             }
             let total = total.expect("two or more modalities");
@@ -90,24 +89,22 @@ pub fn fused_without(model: &Model, inputs: &[&Tensor], fwd: &Forward, keep: &Te
                 .get("fusion.fc_out.bias")
                 .map(|b| b.shallow_clone())
                 .ok_or_else(|| Error::arg("removal: the concat head has no bias".to_string()))?;
-            let removed = check(
-                "removal",
-                keep.f_to_kind(Kind::Float)
-                    .and_then(|k| k.f_to_device(total.device()))
-                    .and_then(|k| k.f_rsub_scalar(1.0))
-                    .and_then(|r| r.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)),
-            )?;
-            check(
-                "removal",
-                removed.f_mul(&bias.f_div_scalar(n as f64).map_err(|e| Error::torch("removal", e))?).and_then(|b| total.f_add(&b)),
-            )
+            let removed = (keep
+                .f_to_kind(Kind::Float)
+                .and_then(|k| k.f_to_device(total.device()))
+                .and_then(|k| k.f_rsub_scalar(1.0))
+                .and_then(|r| r.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)))?;
+            removed
+                .f_mul(&bias.f_div_scalar(n as f64).map_err(|e| Error::torch("removal", e))?)
+                .and_then(|b| total.f_add(&b))
+                .map_err(Error::from)
         }
         Removal::FeatureZero => {
             let features = fwd
                 .features
                 .iter()
                 .enumerate()
-                .map(|(m, x)| check("removal", x.f_mul(&column(keep, m, x.dim(), x)?)))
+                .map(|(m, x)| x.f_mul(&column(keep, m, x.dim(), x)?).map_err(Error::from))
                 .collect::<Result<Vec<_>>>()?;
             Ok(model.head_all(&features)?.fused)
         }
@@ -121,5 +118,5 @@ pub fn fused_without(model: &Model, inputs: &[&Tensor], fwd: &Forward, keep: &Te
 
 /// The inputs with each removed modality's rows zeroed (`keep` [B, N], 0: removed).
 pub fn zero_inputs(inputs: &[&Tensor], keep: &Tensor) -> Result<Vec<Tensor>> {
-    inputs.iter().enumerate().map(|(m, x)| check("removal", x.f_mul(&column(keep, m, x.dim(), x)?))).collect()
+    inputs.iter().enumerate().map(|(m, x)| x.f_mul(&column(keep, m, x.dim(), x)?).map_err(Error::from)).collect()
 }

@@ -8,11 +8,11 @@
 //! its pooled features before the head. Per sample, v_i(S) is 1 when sample i is classified
 //! right under S: the per-sample contributions [n, N] that sample-level methods use.
 
+use super::inference::{predict_with, Outputs};
 use super::model::Model;
-use super::trainer::{predict_with, Outputs};
 use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 
 /// How a modality outside the coalition is taken away.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,26 +57,28 @@ fn factorial(k: usize) -> f64 {
 
 /// Each sample's correctness [n] (1.0 or 0.0) under the coalition `mask`.
 fn correct_under(model: &Model, split: &Split, removal: Removal, mask: u32, batch_size: usize) -> Result<Tensor> {
-    let op = "shapley";
     let keep = |m: usize| mask & (1 << m) != 0;
     let out: Outputs = predict_with(model, split, batch_size, |model, inputs| match removal {
         Removal::Input => {
             let zeroed: Vec<Tensor> = inputs
                 .iter()
                 .enumerate()
-                .map(|(m, x)| if keep(m) { Ok(x.shallow_clone()) } else { check(op, x.f_zeros_like()) })
+                .map(|(m, x)| if keep(m) { Ok(x.shallow_clone()) } else { x.f_zeros_like().map_err(Error::from) })
                 .collect::<Result<_>>()?;
             let refs: Vec<&Tensor> = zeroed.iter().collect();
             Ok(model.forward_all(&refs, false)?.logits)
         }
         Removal::Feature => {
             let f = model.encode_all(inputs, false)?;
-            let zeroed: Vec<Tensor> =
-                f.into_iter().enumerate().map(|(m, x)| if keep(m) { Ok(x) } else { check(op, x.f_zeros_like()) }).collect::<Result<_>>()?;
+            let zeroed: Vec<Tensor> = f
+                .into_iter()
+                .enumerate()
+                .map(|(m, x)| if keep(m) { Ok(x) } else { x.f_zeros_like().map_err(Error::from) })
+                .collect::<Result<_>>()?;
             model.head_all(&zeroed)
         }
     })?;
-    check(op, out.fused.f_argmax(-1, false).and_then(|p| p.f_eq_tensor(&out.labels)).and_then(|c| c.f_to_kind(Kind::Double)))
+    out.fused.f_argmax(-1, false).and_then(|p| p.f_eq_tensor(&out.labels)).and_then(|c| c.f_to_kind(Kind::Double)).map_err(Error::from)
 }
 
 pub fn shapley(model: &Model, split: &Split, removal: Removal, per_sample: bool, batch_size: usize) -> Result<Contributions> {
@@ -89,7 +91,7 @@ pub fn shapley(model: &Model, split: &Split, removal: Removal, per_sample: bool,
     }
     let count = 1u32 << n;
     let correct: Vec<Tensor> = (0..count).map(|mask| correct_under(model, split, removal, mask, batch_size)).collect::<Result<_>>()?;
-    let value = |t: &Tensor| check(op, t.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])));
+    let value = |t: &Tensor| t.f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])).map_err(Error::from);
     let subsets: Vec<(u32, f64)> = correct.iter().enumerate().map(|(mask, c)| Ok((mask as u32, value(c)?))).collect::<Result<_>>()?;
     let nf = factorial(n);
     let mut phi = Vec::with_capacity(n);
@@ -103,10 +105,10 @@ pub fn shapley(model: &Model, split: &Split, removal: Removal, per_sample: bool,
             let w = factorial(size) * factorial(n - size - 1) / nf;
             total += w * (subsets[(s | bit) as usize].1 - subsets[s as usize].1);
             if per_sample {
-                let d = check(op, correct[(s | bit) as usize].f_sub(&correct[s as usize]).and_then(|d| d.f_mul_scalar(w)))?;
+                let d = correct[(s | bit) as usize].f_sub(&correct[s as usize]).and_then(|d| d.f_mul_scalar(w))?;
                 rows = Some(match rows {
                     None => d,
-                    Some(r) => check(op, r.f_add(&d))?,
+                    Some(r) => r.f_add(&d)?,
                 });
             }
         }
@@ -115,6 +117,6 @@ pub fn shapley(model: &Model, split: &Split, removal: Removal, per_sample: bool,
             per.push(r);
         }
     }
-    let per_sample = if per_sample { Some(check(op, Tensor::f_stack(&per, 1))?) } else { None };
+    let per_sample = if per_sample { Some(Tensor::f_stack(&per, 1)?) } else { None };
     Ok(Contributions { values: phi, full: subsets[(count - 1) as usize].1, none: subsets[0].1, subsets, per_sample })
 }

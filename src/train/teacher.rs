@@ -12,7 +12,7 @@ use super::optim::Optimizer;
 use crate::data::{Batch, BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use tch::nn;
 
 pub struct Teacher {
@@ -46,13 +46,13 @@ impl Teacher {
             .find(|(n, _)| *n == self.modality)
             .map(|(_, t)| t)
             .ok_or_else(|| Error::arg(format!("teacher: the batch has no modality \"{}\"", self.modality)))?;
-        check("teacher", x.f_to_device(self.vs.device()))
+        x.f_to_device(self.vs.device()).map_err(Error::from)
     }
 
     /// Pooled features of a modality input, in evaluation mode and without gradients.
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let x = check("teacher", x.f_to_device(self.vs.device()))?;
+        let x = x.f_to_device(self.vs.device())?;
         self.encoder.forward(&x, false)
     }
 
@@ -62,15 +62,12 @@ impl Teacher {
         for b in Batches::new(split, &BatchOptions { shuffle: false, augment: false, ..batching.clone() })? {
             let b = b?;
             let logits = self.head.forward(&self.encoder.forward(&self.input(&b)?, false)?)?;
-            let labels = check("teacher", b.labels.f_to_device(self.vs.device()))?;
-            right += check(
-                "teacher",
-                logits
-                    .f_argmax(-1, false)
-                    .and_then(|p| p.f_eq_tensor(&labels))
-                    .and_then(|c| c.f_sum(Kind::Double))
-                    .and_then(|s| s.f_double_value(&[])),
-            )?;
+            let labels = b.labels.f_to_device(self.vs.device())?;
+            right += (logits
+                .f_argmax(-1, false)
+                .and_then(|p| p.f_eq_tensor(&labels))
+                .and_then(|c| c.f_sum(Kind::Double))
+                .and_then(|s| s.f_double_value(&[])))?;
             total += b.labels.size()[0] as f64;
         }
         Ok(if total > 0.0 { right / total } else { f64::NAN })
@@ -98,7 +95,7 @@ impl Teacher {
             for b in batches {
                 crate::interrupt::check(&format!("teacher {} epoch {e}", self.modality))?;
                 let b = b?;
-                let labels = check("teacher", b.labels.f_to_device(self.vs.device()))?;
+                let labels = b.labels.f_to_device(self.vs.device())?;
                 let loss = mean_ce(&self.head.forward(&self.encoder.forward(&self.input(&b)?, true)?)?, &labels)?;
                 let grads = opt.gradients(&loss)?;
                 opt.update(&grads)?;
@@ -123,9 +120,9 @@ impl Teacher {
     /// Every variable (parameters and batch-norm statistics), copied, by name.
     pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let copy = |t: &Tensor| -> Result<Tensor> {
-            let mut c = check("teacher", t.f_zeros_like())?;
+            let mut c = t.f_zeros_like()?;
             let _guard = tch::no_grad_guard();
-            check("teacher", c.f_copy_(t))?;
+            c.f_copy_(t)?;
             Ok(c)
         };
         let mut out = self.vs.variables().into_iter().map(|(n, t)| Ok((n, copy(&t)?))).collect::<Result<Vec<_>>>()?;
@@ -151,7 +148,7 @@ impl Teacher {
                 )));
             }
             let mut target = t.shallow_clone();
-            check("teacher", given.f_to_kind(t.kind()).and_then(|g| g.f_to_device(t.device())).and_then(|g| target.f_copy_(&g)))?;
+            given.f_to_kind(t.kind()).and_then(|g| g.f_to_device(t.device())).and_then(|g| target.f_copy_(&g))?;
         }
         Ok(())
     }

@@ -14,14 +14,14 @@ use super::optim::Optimizer;
 use crate::data::{view, Batch, Batches};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 
 fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
     if labels.numel() == 0 {
         return Ok(());
     }
-    let lo = check("labels", labels.f_min().and_then(|t| t.f_int64_value(&[])))?;
-    let hi = check("labels", labels.f_max().and_then(|t| t.f_int64_value(&[])))?;
+    let lo = labels.f_min().and_then(|t| t.f_int64_value(&[]))?;
+    let hi = labels.f_max().and_then(|t| t.f_int64_value(&[]))?;
     if lo < 0 || hi >= model.classes {
         return Err(Error::arg(format!(
             "labels: found {} outside [0, {}) for a {}-class model",
@@ -62,7 +62,7 @@ pub fn step(
     check_labels(model, &batch.labels)?;
     method.prepare(model)?;
     let inputs = inputs(model, batch)?;
-    let labels = check("step", batch.labels.f_to_device(model.device()))?;
+    let labels = batch.labels.f_to_device(model.device())?;
     let rounds = method.substeps(model).max(1);
     let mut loss_sum = 0.0;
     let mut logged: Vec<(String, f64)> = Vec::new();

@@ -6,7 +6,7 @@ use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::gap::GapKind;
 use crate::mixture::Mixture;
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::fusion::Logits;
 use std::rc::Rc;
 
@@ -25,17 +25,14 @@ impl Weights {
         match self {
             Weights::Stored(table) => table.lookup(indices),
             Weights::Live(mix) => {
-                let g = check(
-                    "weights",
-                    crate::gap::gap_against_rest(&logits.per, labels, kind)?
-                        .f_detach()
-                        .and_then(|g| g.f_to_kind(Kind::Double))
-                        .and_then(|g| g.f_to_device(tch::Device::Cpu)),
-                )?;
-                let g = check("weights", Vec::<f64>::try_from(&g))?;
+                let g = (crate::gap::gap_against_rest(&logits.per, labels, kind)?
+                    .f_detach()
+                    .and_then(|g| g.f_to_kind(Kind::Double))
+                    .and_then(|g| g.f_to_device(tch::Device::Cpu)))?;
+                let g = (Vec::<f64>::try_from(&g))?;
                 let z: Vec<f64> = g.iter().map(|x| (x - mix.raw.mean) / mix.raw.std).collect();
                 let w = mix.balance_weights(&z);
-                check("weights", Tensor::from_slice(&w).f_reshape([z.len() as i64, 2]))
+                Tensor::from_slice(&w).f_reshape([z.len() as i64, 2]).map_err(Error::from)
             }
         }
     }
@@ -63,14 +60,14 @@ impl WeightTable {
             )));
         }
         let rows = split.dataset.len() as i64;
-        let dense = check("weights", Tensor::f_ones([rows, 2], (Kind::Float, tch::Device::Cpu)))?;
+        let dense = Tensor::f_ones([rows, 2], (Kind::Float, tch::Device::Cpu))?;
         let idx = Tensor::from_slice(&split.indices[..]);
-        let w = check("weights", weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(tch::Device::Cpu)))?;
-        let dense = check("weights", dense.f_index_put(&[Some(idx)], &w, false))?;
+        let w = weights.f_to_kind(Kind::Float).and_then(|w| w.f_to_device(tch::Device::Cpu))?;
+        let dense = dense.f_index_put(&[Some(idx)], &w, false)?;
         Ok(WeightTable { dense })
     }
 
     pub fn lookup(&self, indices: &Tensor) -> Result<Tensor> {
-        check("weights", indices.f_to_device(tch::Device::Cpu).and_then(|i| self.dense.f_index_select(0, &i)))
+        indices.f_to_device(tch::Device::Cpu).and_then(|i| self.dense.f_index_select(0, &i)).map_err(Error::from)
     }
 }

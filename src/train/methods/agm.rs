@@ -26,7 +26,7 @@
 //! each encoder's non-1-D gradients as OGM does, and clipping at 5 to norm 5.
 
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::method::{
     check_state_names, gradient_only, mean_ce, per_modality, read_state, state_tensor, Method, Selection, StepContext, StepLoss,
@@ -104,18 +104,15 @@ pub fn shapley_weight(k: usize, n: usize) -> f64 {
 
 /// s = mean_i −log max(softmax(m)[i, y_i], 1e-8), detached.
 fn score(m: &Tensor, labels: &Tensor) -> Result<f64> {
-    let op = "agm";
-    check(
-        op,
-        m.f_detach()
-            .and_then(|m| m.f_softmax(-1, Kind::Double))
-            .and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false))
-            .and_then(|p| p.f_clamp_min(1e-8))
-            .and_then(|p| p.f_log())
-            .and_then(|l| l.f_mean(Kind::Double))
-            .and_then(|l| l.f_neg())
-            .and_then(|l| l.f_double_value(&[])),
-    )
+    (m.f_detach()
+        .and_then(|m| m.f_softmax(-1, Kind::Double))
+        .and_then(|p| p.f_gather(1, &labels.f_unsqueeze(1)?, false))
+        .and_then(|p| p.f_clamp_min(1e-8))
+        .and_then(|p| p.f_log())
+        .and_then(|l| l.f_mean(Kind::Double))
+        .and_then(|l| l.f_neg())
+        .and_then(|l| l.f_double_value(&[])))
+    .map_err(Error::from)
 }
 
 impl Agm {
@@ -138,7 +135,6 @@ const MAX_SUBSET_MODALITIES: usize = 10;
 impl Agm {
     /// The step for more than two modalities (module docs): 2^N − 1 forward passes.
     fn loss_n(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let op = "agm";
         let model = ctx.model;
         let n = ctx.inputs.len();
         // 2^N − 1 forward passes a step: beyond a handful of modalities that is no longer a step.
@@ -146,7 +142,7 @@ impl Agm {
             return Err(Error::arg(format!("agm: its Shapley split takes 2^N − 1 forward passes a step, and this model has {n} modalities (at most {MAX_SUBSET_MODALITIES}): train it with a method whose cost does not grow with the subsets, e.g. ogm-ge or concat")));
         }
         let full_mask = (1usize << n) - 1;
-        let zeros = ctx.inputs.iter().map(|x| check(op, x.f_zeros_like())).collect::<Result<Vec<_>>>()?;
+        let zeros = ctx.inputs.iter().map(|x| x.f_zeros_like().map_err(Error::from)).collect::<Result<Vec<_>>>()?;
         // F(S) for every non-empty subset S (bit m set: modality m kept); the full set in
         // training mode, the others in evaluation mode, as at two.
         let mut f: Vec<Option<Tensor>> = (0..=full_mask).map(|_| None).collect();
@@ -168,11 +164,11 @@ impl Agm {
                     continue;
                 }
                 let with = get(set | 1 << i);
-                let diff = if set == 0 { with.shallow_clone() } else { check(op, with.f_sub(get(set)))? };
-                let term = check(op, diff.f_mul_scalar(shapley_weight(set.count_ones() as usize, n)))?;
+                let diff = if set == 0 { with.shallow_clone() } else { with.f_sub(get(set))? };
+                let term = diff.f_mul_scalar(shapley_weight(set.count_ones() as usize, n))?;
                 total = Some(match total {
                     None => term,
-                    Some(t) => check(op, t.f_add(&term))?,
+                    Some(t) => t.f_add(&term)?,
                 });
             }
             shapley.push(total.expect("subsets"));
@@ -191,7 +187,7 @@ impl Agm {
             full.shallow_clone()
         } else {
             // The value is exactly F; each F(T) receives Σ_{i∈T} c_i·w(|T|−1) − Σ_{i∉T} c_i·w(|T|).
-            let mut out = check(op, full.f_detach())?;
+            let mut out = full.f_detach()?;
             for set in 1..=full_mask {
                 let k = set.count_ones() as usize;
                 let coef: f64 = (0..n)
@@ -203,7 +199,7 @@ impl Agm {
                         }
                     })
                     .sum();
-                out = check(op, out.f_add(&gradient_only(get(set), coef)?))?;
+                out = out.f_add(&gradient_only(get(set), coef)?)?;
             }
             out
         };
@@ -232,11 +228,10 @@ impl Method for Agm {
         if n > 2 {
             return self.loss_n(ctx);
         }
-        let op = "agm";
         let model = ctx.model;
         let (a, v) = (ctx.inputs[0], ctx.inputs[1]);
         let full = model.forward(a, v, true)?.logits.fused;
-        let (za, zv) = (check(op, a.f_zeros_like())?, check(op, v.f_zeros_like())?);
+        let (za, zv) = (a.f_zeros_like()?, v.f_zeros_like()?);
         // Evaluation mode: batch norm reads its running statistics and leaves them unchanged.
         let padded = |x: &Tensor, y: &Tensor| -> Result<Tensor> { Ok(model.forward(x, y, false)?.logits.fused) };
         let (without_second, without_first) = {
@@ -245,7 +240,7 @@ impl Method for Agm {
             (padded(a, &zv)?, padded(&za, v)?)
         };
         let half = |x: &Tensor, minus: &Tensor, plus: &Tensor| {
-            check(op, x.f_sub(minus).and_then(|d| d.f_add(plus)).and_then(|d| d.f_mul_scalar(0.5)))
+            x.f_sub(minus).and_then(|d| d.f_add(plus)).and_then(|d| d.f_mul_scalar(0.5)).map_err(Error::from)
         };
         let m_first = half(&full, &without_first, &without_second)?;
         let m_second = half(&full, &without_second, &without_first)?;
@@ -263,13 +258,13 @@ impl Method for Agm {
             full.shallow_clone()
         } else {
             // The value is exactly F; the gradient follows the hooks' factors.
-            let detached = check(op, full.f_detach())?;
+            let detached = full.f_detach()?;
             let parts = [
                 gradient_only(&full, (ca + cv) / 2.0)?,
                 gradient_only(&without_first, (cv - ca) / 2.0)?,
                 gradient_only(&without_second, (ca - cv) / 2.0)?,
             ];
-            parts.iter().try_fold(detached, |acc, p| check(op, acc.f_add(p)))?
+            parts.iter().try_fold(detached, |acc, p| acc.f_add(p).map_err(Error::from))?
         };
         let total = mean_ce(&output, ctx.labels)?;
         Ok(StepLoss {
@@ -286,13 +281,12 @@ impl Method for Agm {
     }
 
     fn adjust_gradients(&mut self, ctx: &StepContext, params: &[(String, Tensor)], grads: &mut [Tensor]) -> Result<()> {
-        let op = "agm";
         let _guard = tch::no_grad_guard();
         if self.bb && self.window.contains(ctx.epoch) {
             for m in 0..self.pending.len() {
                 for i in Selection::Weights.pick(ctx.model, params, m) {
                     if grads[i].defined() {
-                        grads[i] = check(op, grads[i].f_mul_scalar(self.pending[m]))?;
+                        grads[i] = grads[i].f_mul_scalar(self.pending[m])?;
                     }
                 }
             }
@@ -304,19 +298,19 @@ impl Method for Agm {
         let mut outside = false;
         for ((name, _), g) in params.iter().zip(grads.iter()) {
             if name.starts_with("fusion.") && name.ends_with(".weight") && g.defined() {
-                outside |= check(op, g.f_abs().and_then(|x| x.f_max()).and_then(|x| x.f_double_value(&[])))? > threshold;
+                outside |= g.f_abs().and_then(|x| x.f_max()).and_then(|x| x.f_double_value(&[]))? > threshold;
             }
         }
         if outside {
             // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1.
             let mut sq = 0.0;
             for g in grads.iter().filter(|g| g.defined()) {
-                sq += check(op, g.f_square().and_then(|x| x.f_sum(Kind::Double)).and_then(|x| x.f_double_value(&[])))?;
+                sq += g.f_square().and_then(|x| x.f_sum(Kind::Double)).and_then(|x| x.f_double_value(&[]))?;
             }
             let coef = max_norm / (sq.sqrt() + 1e-6);
             if coef < 1.0 {
                 for g in grads.iter_mut().filter(|g| g.defined()) {
-                    *g = check(op, g.f_mul_scalar(coef))?;
+                    *g = g.f_mul_scalar(coef)?;
                 }
             }
         }

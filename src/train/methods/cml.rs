@@ -18,7 +18,7 @@
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::method::{mean_ce, value, Method, StepContext, StepLoss};
 use crate::train::model::Model;
@@ -41,39 +41,36 @@ pub fn ranking_penalty(conf: &[Tensor], correct: &[Tensor], hinge: Hinge, masked
     let op = "cml";
     let mut total: Option<Tensor> = None;
     for k in 0..conf.len().saturating_sub(1) {
-        let rise = check(op, conf[k + 1].f_sub(&conf[k]))?;
+        let rise = conf[k + 1].f_sub(&conf[k])?;
         let term = if masked {
-            let first = check(op, rise.f_mul(&correct[k]))?;
+            let first = rise.f_mul(&correct[k])?;
             // Trick 2: both predictions wrong; the gradient reaches κ_{k+1} only.
-            let both_wrong = check(op, correct[k].f_rsub_scalar(1.0).and_then(|w| w.f_mul(&correct[k + 1].f_rsub_scalar(1.0)?)))?;
-            let second =
-                check(op, conf[k + 1].f_sub(&conf[k].f_detach().map_err(|e| Error::torch(op, e))?).and_then(|d| d.f_mul(&both_wrong)))?;
+            let both_wrong = correct[k].f_rsub_scalar(1.0).and_then(|w| w.f_mul(&correct[k + 1].f_rsub_scalar(1.0)?))?;
+            let second = conf[k + 1].f_sub(&conf[k].f_detach().map_err(|e| Error::torch(op, e))?).and_then(|d| d.f_mul(&both_wrong))?;
             match hinge {
-                Hinge::Sample => check(
-                    op,
-                    first
+                Hinge::Sample => {
+                    (first
                         .f_sub_scalar(eps)
                         .and_then(|a| a.f_relu())
                         .and_then(|a| a.f_add(&second.f_sub_scalar(eps)?.f_relu()?))
-                        .and_then(|t| t.f_sum(Kind::Float)),
-                )?,
-                Hinge::Batch => check(
-                    op,
-                    first
+                        .and_then(|t| t.f_sum(Kind::Float)))?
+                }
+                Hinge::Batch => {
+                    (first
                         .f_sum(Kind::Float)
                         .and_then(|a| a.f_sub_scalar(eps)?.f_relu())
-                        .and_then(|a| a.f_add(&second.f_sum(Kind::Float)?.f_sub_scalar(eps)?.f_relu()?)),
-                )?,
+                        .and_then(|a| a.f_add(&second.f_sum(Kind::Float)?.f_sub_scalar(eps)?.f_relu()?)))?
+                }
             }
         } else {
             match hinge {
-                Hinge::Sample => check(op, rise.f_sub_scalar(eps).and_then(|a| a.f_relu()).and_then(|a| a.f_sum(Kind::Float)))?,
-                Hinge::Batch => check(op, rise.f_sum(Kind::Float).and_then(|a| a.f_sub_scalar(eps)?.f_relu()))?,
+                Hinge::Sample => rise.f_sub_scalar(eps).and_then(|a| a.f_relu()).and_then(|a| a.f_sum(Kind::Float))?,
+                Hinge::Batch => rise.f_sum(Kind::Float).and_then(|a| a.f_sub_scalar(eps)?.f_relu())?,
             }
         };
         total = Some(match total {
             None => term,
-            Some(t) => check(op, t.f_add(&term))?,
+            Some(t) => t.f_add(&term)?,
         });
     }
     total.ok_or_else(|| Error::arg("cml: needs at least two removal levels".to_string()))
@@ -189,7 +186,6 @@ impl Method for Cml {
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let op = "cml";
         let model = ctx.model;
         let n = model.modalities.len();
         let fwd = model.forward_all(ctx.inputs, true)?;
@@ -198,7 +194,7 @@ impl Method for Cml {
         let mut logits = vec![fwd.logits.fused.shallow_clone()];
         for k in 1..n {
             let keep: Vec<f32> = ranks.iter().flat_map(|r| r.iter().map(move |&rank| if rank >= k { 1.0 } else { 0.0 })).collect();
-            let keep = check(op, Tensor::f_from_slice(&keep).and_then(|t| t.f_reshape([b as i64, n as i64])))?;
+            let keep = Tensor::f_from_slice(&keep).and_then(|t| t.f_reshape([b as i64, n as i64]))?;
             logits.push(fused_without(model, ctx.inputs, &fwd, &keep, self.removal, true)?);
         }
         let mut ce = Vec::with_capacity(n);
@@ -206,28 +202,28 @@ impl Method for Cml {
         let mut correct = Vec::with_capacity(n);
         for z in &logits {
             ce.push(mean_ce(z, ctx.labels)?);
-            let p = check(op, z.f_softmax(-1, Kind::Float))?;
-            conf.push(check(op, p.f_amax([-1i64].as_slice(), false))?);
-            correct.push(check(op, z.f_argmax(-1, false).and_then(|y| y.f_eq_tensor(ctx.labels)).and_then(|c| c.f_to_kind(Kind::Float)))?);
+            let p = z.f_softmax(-1, Kind::Float)?;
+            conf.push(p.f_amax([-1i64].as_slice(), false)?);
+            correct.push(z.f_argmax(-1, false).and_then(|y| y.f_eq_tensor(ctx.labels)).and_then(|c| c.f_to_kind(Kind::Float))?);
         }
         let mut ce_sum = ce[0].shallow_clone();
         for c in &ce[1..] {
-            ce_sum = check(op, ce_sum.f_add(c))?;
+            ce_sum = ce_sum.f_add(c)?;
         }
-        let ce_mean = check(op, ce_sum.f_div_scalar(n as f64))?;
+        let ce_mean = ce_sum.f_div_scalar(n as f64)?;
         let mut penalty = ranking_penalty(&conf, &correct, self.hinge, self.masked, self.eps)?;
         if self.mean {
-            penalty = check(op, penalty.f_div_scalar(b.max(1) as f64))?;
+            penalty = penalty.f_div_scalar(b.max(1) as f64)?;
         }
-        let total = check(op, penalty.f_mul_scalar(self.lambda).and_then(|p| ce_mean.f_add(&p)))?;
+        let total = penalty.f_mul_scalar(self.lambda).and_then(|p| ce_mean.f_add(&p))?;
         let mut removed_ce = ce[1].shallow_clone();
         for c in &ce[2..] {
-            removed_ce = check(op, removed_ce.f_add(c))?;
+            removed_ce = removed_ce.f_add(c)?;
         }
-        let removed_ce = check(op, removed_ce.f_div_scalar((n - 1) as f64))?;
-        let conf_full = value(&check(op, conf[0].f_mean(Kind::Float))?)?;
-        let conf_removed = value(&check(op, conf[1].f_mean(Kind::Float))?)?;
-        let detached = |t: &Tensor| check(op, t.f_detach());
+        let removed_ce = removed_ce.f_div_scalar((n - 1) as f64)?;
+        let conf_full = value(&conf[0].f_mean(Kind::Float)?)?;
+        let conf_removed = value(&conf[1].f_mean(Kind::Float)?)?;
+        let detached = |t: &Tensor| t.f_detach().map_err(Error::from);
         Ok(StepLoss {
             terms: vec![("ce_fused", detached(&ce[0])?), ("ce_removed", detached(&removed_ce)?), ("penalty", detached(&penalty)?)],
             diagnostics: vec![("conf_full", conf_full), ("conf_removed", conf_removed)],

@@ -14,14 +14,14 @@
 use crate::cluster::{kmeans, minmax_scale, purity, KMeansOptions};
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
+use crate::train::inference;
 use crate::train::method::{
     check_state_names, mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss,
 };
 use crate::train::model::Model;
 use crate::train::options::{opt, Literal, Resolved, Valid};
-use crate::train::trainer;
 
 pub static SPEC: MethodSpec = MethodSpec {
     name: "d&r",
@@ -79,7 +79,7 @@ pub fn resets_after(e: usize, every: usize, times: usize, done: usize) -> bool {
 pub fn diagnose(features: &Tensor, labels: &Tensor, classes: usize, seed: u64) -> Result<f64> {
     let scaled = minmax_scale(features)?;
     let km = kmeans(&scaled, classes.min(features.size()[0] as usize), &KMeansOptions { seed, ..KMeansOptions::default() })?;
-    purity(&km.labels, &check("d&r", Vec::<i64>::try_from(labels))?)
+    purity(&km.labels, &(Vec::<i64>::try_from(labels))?)
 }
 
 impl Relearn {
@@ -117,7 +117,6 @@ impl Relearn {
 
     /// θ ← w_m·θ0 + (1 − w_m)·θ for every blended tensor of encoder m.
     pub fn reset(&self, model: &Model, w: &[f64]) -> Result<()> {
-        let op = "d&r";
         let _guard = tch::no_grad_guard();
         for (name, mut t) in self.blended(model) {
             let m = model.encoder_of(&name).expect("encoder tensors only");
@@ -127,9 +126,9 @@ impl Relearn {
                 .find(|(n, _)| *n == name)
                 .map(|(_, t)| t)
                 .ok_or_else(|| Error::arg(format!("d&r: θ0 has no {name}")))?;
-            let start = check(op, start.f_to_device(t.device()).and_then(|s| s.f_to_kind(t.kind())))?;
-            let value = check(op, start.f_mul_scalar(w[m]).and_then(|s| s.f_add(&t.f_mul_scalar(1.0 - w[m])?)))?;
-            check(op, t.f_copy_(&value))?;
+            let start = start.f_to_device(t.device()).and_then(|s| s.f_to_kind(t.kind()))?;
+            let value = start.f_mul_scalar(w[m]).and_then(|s| s.f_add(&t.f_mul_scalar(1.0 - w[m])?))?;
+            t.f_copy_(&value)?;
         }
         Ok(())
     }
@@ -143,14 +142,14 @@ impl Relearn {
 
     fn relearn(&mut self, ctx: &EpochContext, val: &crate::data::Split) -> Result<()> {
         let plain = BatchOptions { shuffle: false, augment: false, ..ctx.batching.clone() };
-        let train = trainer::features(ctx.model, ctx.train, &plain, None)?;
-        let held = trainer::features(ctx.model, val, &plain, None)?;
+        let train = inference::features(ctx.model, ctx.train, &plain, None)?;
+        let held = inference::features(ctx.model, val, &plain, None)?;
         let k = ctx.model.classes as usize;
         let n = ctx.model.modalities.len();
         self.fit_last(n);
         let mut w = vec![0.0; n];
         for m in 0..n {
-            let pick = |f: &trainer::Features| f.per[m].shallow_clone();
+            let pick = |f: &inference::Features| f.per[m].shallow_clone();
             let pt = diagnose(&pick(&train), &train.labels, k, self.seed)?;
             let pv = diagnose(&pick(&held), &held.labels, k, self.seed)?;
             w[m] = blend_weight(self.lambda, pt, pv);

@@ -19,7 +19,7 @@
 
 use crate::data::{BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::fusion::Logits;
 use crate::train::method::EpochPlan;
@@ -97,11 +97,10 @@ pub fn blend_weights(before: &[(f64, f64)], after: &[(f64, f64)]) -> Vec<f64> {
 fn head_logits(model: &Model, inputs: &[&Tensor], head: usize, zero_input: bool, train: bool) -> Result<Tensor> {
     let n = inputs.len();
     if zero_input && head < n {
-        let op = "g-blending";
         let kept = inputs
             .iter()
             .enumerate()
-            .map(|(m, x)| if m == head { Ok(x.shallow_clone()) } else { check(op, x.f_zeros_like()) })
+            .map(|(m, x)| if m == head { Ok(x.shallow_clone()) } else { x.f_zeros_like().map_err(Error::from) })
             .collect::<Result<Vec<_>>>()?;
         return Ok(model.forward_all(&kept.iter().collect::<Vec<_>>(), train)?.logits.fused);
     }
@@ -134,8 +133,8 @@ fn mean_loss(model: &Model, split: &Split, head: usize, zero_input: bool) -> Res
         };
         let xs = model.modalities.iter().map(|m| x(m)).collect::<Result<Vec<_>>>()?;
         let logits = head_logits(model, &xs.iter().collect::<Vec<_>>(), head, zero_input, false)?;
-        let labels = check("g-blending", b.labels.f_to_device(model.device()))?;
-        sum += check("g-blending", cross_entropy(&logits, &labels)?.f_sum(Kind::Double).and_then(|s| s.f_double_value(&[])))?;
+        let labels = b.labels.f_to_device(model.device())?;
+        sum += cross_entropy(&logits, &labels)?.f_sum(Kind::Double).and_then(|s| s.f_double_value(&[]))?;
         n += b.labels.size()[0] as f64;
     }
     Ok(sum / n.max(1.0))
@@ -245,16 +244,15 @@ impl Method for GBlending {
         })?;
         let model = ctx.model;
         let fwd = model.forward_all(ctx.inputs, true)?;
-        let op = "g-blending";
         let mut ce = fwd.logits.per.iter().map(|l| mean_ce(l, ctx.labels)).collect::<Result<Vec<_>>>()?;
         ce.push(mean_ce(&fwd.logits.fused, ctx.labels)?);
         if w.len() != ce.len() {
             return Err(Error::arg(format!("g-blending: {} weights (estimated for another model?) for {} heads", w.len(), ce.len())));
         }
         // Σ_k w_k·CE_k in head order (first, second, fused for two).
-        let mut total = check(op, ce[0].f_mul_scalar(w[0]))?;
+        let mut total = ce[0].f_mul_scalar(w[0])?;
         for (c, &wk) in ce.iter().zip(w).skip(1) {
-            total = check(op, c.f_mul_scalar(wk).and_then(|x| total.f_add(&x)))?;
+            total = c.f_mul_scalar(wk).and_then(|x| total.f_add(&x))?;
         }
         let fused = ce.pop().expect("the fused head");
         let mut terms = vec![("ce_fused", fused)];

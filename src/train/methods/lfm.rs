@@ -20,7 +20,7 @@
 use crate::data::{BatchOptions, Batches};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::fusion::{FusionKind, Logits};
 use crate::train::gradients::hessian_vector;
@@ -88,18 +88,16 @@ pub fn fitted_alpha(epoch: usize) -> f64 {
 /// The alignment term between two logit sets, batch mean: "code" ½[KL(m‖p) + KL(m‖q)],
 /// "js" ½[KL(p‖m) + KL(q‖m)], m = ½(p + q) (not detached).
 pub fn alignment(a: &Tensor, b: &Tensor, js: bool) -> Result<Tensor> {
-    let op = "lfm";
-    let (lp, lq) = (check(op, a.f_log_softmax(-1, Kind::Float))?, check(op, b.f_log_softmax(-1, Kind::Float))?);
-    let (p, q) = (check(op, lp.f_exp())?, check(op, lq.f_exp())?);
-    let m = check(op, p.f_add(&q).and_then(|s| s.f_mul_scalar(0.5)))?;
-    let lm = check(op, m.f_log())?;
+    let (lp, lq) = (a.f_log_softmax(-1, Kind::Float)?, b.f_log_softmax(-1, Kind::Float)?);
+    let (p, q) = (lp.f_exp()?, lq.f_exp()?);
+    let m = p.f_add(&q).and_then(|s| s.f_mul_scalar(0.5))?;
+    let lm = m.f_log()?;
     // KL(x‖y) per sample = Σ_c x (log x − log y).
     let kl = |x: &Tensor, lx: &Tensor, ly: &Tensor| {
-        check(op, lx.f_sub(ly).and_then(|d| d.f_mul(x)).and_then(|t| t.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)))
+        lx.f_sub(ly).and_then(|d| d.f_mul(x)).and_then(|t| t.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)).map_err(Error::from)
     };
-    let per =
-        if js { check(op, kl(&p, &lp, &lm)?.f_add(&kl(&q, &lq, &lm)?))? } else { check(op, kl(&m, &lm, &lp)?.f_add(&kl(&m, &lm, &lq)?))? };
-    check(op, per.f_mean(Kind::Float).and_then(|x| x.f_mul_scalar(0.5)))
+    let per = if js { kl(&p, &lp, &lm)?.f_add(&kl(&q, &lq, &lm)?)? } else { kl(&m, &lm, &lp)?.f_add(&kl(&m, &lm, &lq)?)? };
+    per.f_mean(Kind::Float).and_then(|x| x.f_mul_scalar(0.5)).map_err(Error::from)
 }
 
 /// η_α in a 0-based epoch: halved at epochs 20, 40, ...
@@ -164,7 +162,7 @@ impl Lfm {
     /// The fused score CE is taken on: the mean of the separate heads, or the split logits' sum.
     fn score(&self, logits: &Logits) -> Result<Tensor> {
         if self.separate {
-            check("lfm", logits.fused.f_div_scalar(logits.per.len() as f64))
+            logits.fused.f_div_scalar(logits.per.len() as f64).map_err(Error::from)
         } else {
             Ok(logits.fused.shallow_clone())
         }
@@ -180,12 +178,12 @@ impl Lfm {
                 let t = alignment(&logits.per[a], &logits.per[b], self.js)?;
                 align = Some(match align {
                     None => t,
-                    Some(s) => check("lfm", s.f_add(&t))?,
+                    Some(s) => s.f_add(&t)?,
                 });
             }
         }
         let pairs = (n * (n - 1) / 2) as f64;
-        Ok((ce, check("lfm", align.expect("two or more modalities").f_div_scalar(pairs))?))
+        Ok((ce, align.expect("two or more modalities").f_div_scalar(pairs)?))
     }
 
     /// The learned update before an epoch: h = H_tot·g_cls by double backward on the fixed
@@ -205,20 +203,20 @@ impl Lfm {
         )?
         .next()
         .ok_or_else(|| Error::arg("lfm: the validation split is empty".to_string()))??;
-        let labels = check("lfm", batch.labels.f_to_device(model.device()))?;
+        let labels = batch.labels.f_to_device(model.device())?;
         let fwd = model.forward_all(&inputs(model, &batch)?, true)?;
         let (ce, align) = self.terms(&fwd.logits, &labels)?;
         let (a0, a1) = self.alphas(ctx.epoch);
-        let total = check("lfm", ce.f_mul_scalar(a0).and_then(|c| c.f_add(&align.f_mul_scalar(a1)?)))?;
+        let total = ce.f_mul_scalar(a0).and_then(|c| c.f_add(&align.f_mul_scalar(a1)?))?;
         let params = model.trainable_parameters();
         let refs: Vec<&Tensor> = params.iter().map(|(_, p)| p).collect();
         // The graph stays for the double backward of the total below.
-        let g_cls = check("lfm", Tensor::f_run_backward(&[&ce], &refs, true, false))?;
+        let g_cls = Tensor::f_run_backward(&[&ce], &refs, true, false)?;
         // "The first parameter tensor": the first modality's first weight (its first conv or linear).
         let first = Selection::Weights.pick(model, &params, 0);
         let first = *first.first().ok_or_else(|| Error::arg("lfm: the first encoder has no weight tensor".to_string()))?;
         let h = hessian_vector(&total, &refs, &g_cls, &[refs[first]])?;
-        let a = if h[0].defined() { check("lfm", h[0].f_mean(Kind::Double).and_then(|m| m.f_double_value(&[])))? } else { 0.0 };
+        let a = if h[0].defined() { h[0].f_mean(Kind::Double).and_then(|m| m.f_double_value(&[]))? } else { 0.0 };
         let eta = alpha_rate(self.lr_alpha, ctx.epoch);
         self.alpha_align = (self.alpha_align - eta * a).clamp(0.05, 0.95);
         self.last_hvp = a;
@@ -249,16 +247,12 @@ impl Method for Lfm {
         let fwd = ctx.model.forward_all(ctx.inputs, true)?;
         let (ce, align) = self.terms(&fwd.logits, ctx.labels)?;
         let (a0, a1) = self.alphas(ctx.epoch);
-        let total = check("lfm", ce.f_mul_scalar(2.0 * a0).and_then(|c| c.f_add(&align.f_mul_scalar(2.0 * a1)?)))?;
+        let total = ce.f_mul_scalar(2.0 * a0).and_then(|c| c.f_add(&align.f_mul_scalar(2.0 * a1)?))?;
         let mut diagnostics = vec![("alpha_ce", a0), ("alpha_align", a1)];
         if self.schedule == Schedule::Learned {
             diagnostics.push(("hvp", self.last_hvp));
         }
-        Ok(StepLoss {
-            total,
-            terms: vec![("ce_fused", check("lfm", ce.f_detach())?), ("align", check("lfm", align.f_detach())?)],
-            diagnostics,
-        })
+        Ok(StepLoss { total, terms: vec![("ce_fused", ce.f_detach()?), ("align", align.f_detach()?)], diagnostics })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

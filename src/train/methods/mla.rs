@@ -25,7 +25,7 @@
 //! modality; the model's head rule, so evaluation uses them too).
 
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::fusion::{FusionKind, HeadRule};
 use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss};
@@ -89,15 +89,12 @@ pub struct Mla {
 /// [d, d] matrix α + k·r, dividing elementwise (P then loses its symmetry).
 pub fn update_projection(p: &Tensor, r: &Tensor, alpha: f64, outer: bool) -> Result<Tensor> {
     let op = "mla";
-    let k = check(op, p.f_matmul(&r.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
-    let denom = if outer {
-        check(op, k.f_matmul(r).and_then(|x| x.f_add_scalar(alpha)))?
-    } else {
-        check(op, r.f_matmul(&k).and_then(|x| x.f_add_scalar(alpha)))?
-    };
-    let next = check(op, (|| -> std::result::Result<_, tch::TchError> { p.f_sub(&k.f_matmul(&k.f_t_copy()?)?.f_div(&denom)?) })())?;
-    let norm = check(op, next.f_square().and_then(|s| s.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[])))?.sqrt();
-    check(op, next.f_div_scalar(norm))
+    let k = p.f_matmul(&r.f_t_copy().map_err(|e| Error::torch(op, e))?)?;
+    let denom =
+        if outer { k.f_matmul(r).and_then(|x| x.f_add_scalar(alpha))? } else { r.f_matmul(&k).and_then(|x| x.f_add_scalar(alpha))? };
+    let next = (|| -> std::result::Result<_, tch::TchError> { p.f_sub(&k.f_matmul(&k.f_t_copy()?)?.f_div(&denom)?) })()?;
+    let norm = next.f_square().and_then(|s| s.f_sum(Kind::Double)).and_then(|s| s.f_double_value(&[]))?.sqrt();
+    next.f_div_scalar(norm).map_err(Error::from)
 }
 
 impl Mla {
@@ -147,7 +144,6 @@ impl Method for Mla {
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let op = "mla";
         let model = ctx.model;
         let (features, name) = if ctx.substep == 0 {
             let mut all = model.encode_all(ctx.inputs, true)?;
@@ -160,7 +156,7 @@ impl Method for Mla {
         };
         let logits = model.fusion.shared_logits(&features)?;
         let l = mean_ce(&logits, ctx.labels)?;
-        self.mean_feature = Some(check(op, features.f_detach().and_then(|f| f.f_mean_dim([0i64].as_slice(), true, Kind::Float)))?);
+        self.mean_feature = Some(features.f_detach().and_then(|f| f.f_mean_dim([0i64].as_slice(), true, Kind::Float))?);
         let (b, n) = ctx.batch;
         let alpha = 0.1f64.powf(1.0 + b as f64 / n.max(1) as f64);
         Ok(StepLoss {
@@ -182,7 +178,7 @@ impl Method for Mla {
         let d = r.size()[1];
         let p = match self.p.take() {
             Some(p) => p,
-            None => check(op, Tensor::f_eye(d, (Kind::Float, r.device())))?,
+            None => Tensor::f_eye(d, (Kind::Float, r.device()))?,
         };
         let (b, n) = ctx.batch;
         let alpha = 0.1f64.powf(1.0 + b as f64 / n.max(1) as f64);
@@ -192,8 +188,8 @@ impl Method for Mla {
             .position(|(name, _)| name == "fusion.fc_out.weight")
             .ok_or_else(|| Error::arg("mla: the shared head has no fusion.fc_out.weight"))?;
         if grads[i].defined() {
-            let projected = check(op, grads[i].f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
-            grads[i] = if self.projection == Projection::Add { check(op, grads[i].f_add(&projected))? } else { projected };
+            let projected = grads[i].f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?)?;
+            grads[i] = if self.projection == Projection::Add { grads[i].f_add(&projected)? } else { projected };
         }
         self.p = Some(p);
         Ok(())
@@ -214,7 +210,7 @@ impl Method for Mla {
         }
         self.rounds = read_state("mla", state, "rounds", 1)?[0] as u64;
         self.p = match state.iter().find(|(n, _)| n == "projection") {
-            Some((_, t)) if t.dim() == 2 && t.size()[0] == t.size()[1] => Some(check("mla", t.f_to_kind(Kind::Float))?),
+            Some((_, t)) if t.dim() == 2 && t.size()[0] == t.size()[1] => Some(t.f_to_kind(Kind::Float)?),
             Some((_, t)) => {
                 return Err(Error::arg(format!("mla: the saved projection must be a square [d, d] matrix, got {:?}", t.size())))
             }

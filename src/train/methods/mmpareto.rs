@@ -19,7 +19,7 @@
 //! is 2γ times the summed one (no Pareto step ever fires); for comparison only.
 
 use crate::error::{Error, Result};
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::FusionKind;
 use crate::train::gradients::{dot, or_zeros, per_loss, squared_norm};
@@ -89,17 +89,16 @@ pub fn pareto_weight(v11: f64, v22: f64, v12: f64) -> (f64, f64) {
 /// One tensor's final gradient: n = 2(k·g1 + (1 − k)·g2), then γ·r·n if r = ‖total‖/‖n‖ > 1,
 /// else γ·n.
 pub fn combine(g1: &Tensor, g2: &Tensor, total: &Tensor, k: f64, gamma: f64) -> Result<Tensor> {
-    let op = "mmpareto";
-    let n = check(op, g1.f_mul_scalar(2.0 * k).and_then(|a| a.f_add(&g2.f_mul_scalar(2.0 * (1.0 - k))?)))?;
+    let n = g1.f_mul_scalar(2.0 * k).and_then(|a| a.f_add(&g2.f_mul_scalar(2.0 * (1.0 - k))?))?;
     let nn = squared_norm(&n)?.sqrt();
     let r = if nn > 0.0 { squared_norm(total)?.sqrt() / nn } else { 0.0 };
-    check(op, n.f_mul_scalar(if r > 1.0 { gamma * r } else { gamma }))
+    n.f_mul_scalar(if r > 1.0 { gamma * r } else { gamma }).map_err(Error::from)
 }
 
 /// a + b where either may be undefined (a gradient the loss does not reach).
 fn add_defined(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     match (a.defined(), b.defined()) {
-        (true, true) => check("mmpareto", a.f_add(b)),
+        (true, true) => a.f_add(b).map_err(Error::from),
         (true, false) => Ok(a.shallow_clone()),
         (false, _) => Ok(b.shallow_clone()),
     }
@@ -152,12 +151,12 @@ impl Method for MmPareto {
         let uni = fwd.logits.per.iter().map(|l| mean_ce(l, ctx.labels)).collect::<Result<Vec<_>>>()?;
         let mut total = mm.shallow_clone();
         for l in &uni {
-            total = check("mmpareto", total.f_add(l))?;
+            total = total.f_add(l)?;
         }
         let names = per_modality(ctx.model, "ce");
-        let mut terms = vec![("ce_fused", check("mmpareto", mm.f_detach())?)];
+        let mut terms = vec![("ce_fused", mm.f_detach()?)];
         for (name, l) in names.iter().zip(&uni) {
-            terms.push((*name, check("mmpareto", l.f_detach())?));
+            terms.push((*name, l.f_detach()?));
         }
         self.pending = Some((mm, uni));
         Ok(StepLoss { total, terms, diagnostics: Vec::new() })
@@ -177,7 +176,7 @@ impl Method for MmPareto {
             let mut g = per_loss(&[total], &refs)?.remove(0);
             for (i, (name, _)) in params.iter().enumerate() {
                 if model.encoder_of(name).is_some() && g[i].defined() {
-                    g[i] = check("mmpareto", g[i].f_mul_scalar(2.0 * self.gamma))?;
+                    g[i] = g[i].f_mul_scalar(2.0 * self.gamma)?;
                 }
             }
             return Ok(Some(g));
@@ -199,7 +198,7 @@ impl Method for MmPareto {
         } else {
             let mut unisum = uni[0].shallow_clone();
             for l in &uni[1..] {
-                unisum = check("mmpareto", unisum.f_add(l))?;
+                unisum = unisum.f_add(l)?;
             }
             let mut g = per_loss(&[&mm, &unisum], &refs)?;
             let g2 = g.pop().expect("two passes");

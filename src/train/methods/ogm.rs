@@ -11,7 +11,7 @@
 
 use crate::error::Result;
 use crate::rng::{with_torch_seed, Rng};
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::loss;
 use crate::train::method::{pairwise_ratios, per_modality, require_additive_head, score_sum, Method, Selection, StepContext, StepLoss};
@@ -111,7 +111,6 @@ impl Ogm {
     /// g ← k_m·g (+ N(0, std(g)²) with GE, std of the unscaled gradient) on each selected
     /// tensor of encoder m.
     pub fn modulate(&self, model: &Model, params: &[(String, Tensor)], grads: &mut [Tensor], k: &[f64], step: i64) -> Result<()> {
-        let op = "ogm";
         let _guard = tch::no_grad_guard();
         let picked: Vec<(usize, f64)> = (0..k.len())
             .flat_map(|m| self.params.pick(model, params, m).into_iter().map(move |i| (i, k[m])))
@@ -121,16 +120,12 @@ impl Ogm {
         with_torch_seed(seed, || -> Result<()> {
             for &(i, k) in &picked {
                 let g = &grads[i];
-                let mut out = check(op, g.f_mul_scalar(k))?;
+                let mut out = g.f_mul_scalar(k)?;
                 if self.ge {
                     // Unbiased std over the tensor, as torch.std; a one-element gradient has none.
-                    let std = if g.numel() > 1 {
-                        check(op, g.f_std(true))?
-                    } else {
-                        check(op, g.f_zeros_like().and_then(|z| z.f_sum(g.kind())))?
-                    };
-                    let noise = check(op, g.f_randn_like().and_then(|n| n.f_mul(&std.f_add_scalar(1e-8)?)))?;
-                    out = check(op, out.f_add(&noise))?;
+                    let std = if g.numel() > 1 { g.f_std(true)? } else { g.f_zeros_like().and_then(|z| z.f_sum(g.kind()))? };
+                    let noise = g.f_randn_like().and_then(|n| n.f_mul(&std.f_add_scalar(1e-8)?))?;
+                    out = out.f_add(&noise)?;
                 }
                 grads[i] = out;
             }

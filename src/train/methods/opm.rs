@@ -14,7 +14,7 @@
 use super::ogm::{self, Ogm};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::method::{per_modality, ratios_to_mean, score_sum, Method, StepContext, StepLoss};
 use crate::train::model::Model;
@@ -106,7 +106,6 @@ impl Method for OpmOgm {
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let op = "opm";
         let model = ctx.model;
         let n_mod = model.modalities.len();
         let mut xs = model.encode_all(ctx.inputs, true)?;
@@ -139,17 +138,17 @@ impl Method for OpmOgm {
                 return Err(Error::arg("opm: every sample of the batch lost every modality"));
             }
             let dev = model.device();
-            let mask = |k: &[f32]| check(op, Tensor::from_slice(k).f_to_device(dev).and_then(|m| m.f_unsqueeze(1)));
+            let mask = |k: &[f32]| Tensor::from_slice(k).f_to_device(dev).and_then(|m| m.f_unsqueeze(1)).map_err(Error::from);
             let scale = 1.0 / (1.0 - th);
-            let idx = if rows.len() < b { Some(check(op, Tensor::from_slice(&rows).f_to_device(dev))?) } else { None };
+            let idx = if rows.len() < b { Some(Tensor::from_slice(&rows).f_to_device(dev)?) } else { None };
             for (x, k) in xs.iter_mut().zip(&keep) {
-                *x = check(op, x.f_mul(&mask(k)?).and_then(|x| x.f_mul_scalar(scale)))?;
+                *x = x.f_mul(&mask(k)?).and_then(|x| x.f_mul_scalar(scale))?;
                 if let Some(idx) = &idx {
-                    *x = check(op, x.f_index_select(0, idx))?;
+                    *x = x.f_index_select(0, idx)?;
                 }
             }
             if let Some(idx) = &idx {
-                labels = check(op, labels.f_index_select(0, idx))?;
+                labels = labels.f_index_select(0, idx)?;
             }
             kept_fraction = rows.len() as f64 / b as f64;
         }

@@ -19,12 +19,12 @@
 
 use crate::data::BatchOptions;
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
+use crate::train::inference;
 use crate::train::method::EpochContext;
 use crate::train::method::{check_state_names, cross_entropy, per_modality, ratios_to_mean, Method, StepContext, StepLoss};
 use crate::train::options::{opt, Literal, Resolved, Valid, Window};
-use crate::train::trainer;
 
 pub static SPEC: MethodSpec = MethodSpec {
     name: "pmr",
@@ -73,36 +73,33 @@ pub struct Pmr {
 pub fn prototype_logits(x: &Tensor, p: &Tensor) -> Result<Tensor> {
     let op = "pmr";
     // ‖x‖² − 2x·P + ‖P‖², clamped before the square root (cdist's backward is NaN at 0).
-    let xx = check(op, x.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)))?;
-    let pp = check(op, p.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)).and_then(|s| s.f_t_copy()))?;
-    let cross = check(op, x.f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?))?;
-    check(
-        op,
-        xx.f_add(&pp)
-            .and_then(|d| d.f_sub(&cross.f_mul_scalar(2.0)?))
-            .and_then(|d| d.f_clamp_min(1e-12))
-            .and_then(|d| d.f_sqrt())
-            .and_then(|d| d.f_neg()),
-    )
+    let xx = x.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float))?;
+    let pp = p.f_square().and_then(|s| s.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)).and_then(|s| s.f_t_copy())?;
+    let cross = x.f_matmul(&p.f_t_copy().map_err(|e| Error::torch(op, e))?)?;
+    (xx.f_add(&pp)
+        .and_then(|d| d.f_sub(&cross.f_mul_scalar(2.0)?))
+        .and_then(|d| d.f_clamp_min(1e-12))
+        .and_then(|d| d.f_sqrt())
+        .and_then(|d| d.f_neg()))
+    .map_err(Error::from)
 }
 
 /// Per-class means [C, d] of `features` [n, d] and the class counts; a class with no sample
 /// takes its row from `fallback` (or stays zero without one).
 pub fn class_means(features: &Tensor, labels: &Tensor, classes: i64, fallback: Option<&Tensor>) -> Result<(Tensor, Vec<i64>)> {
-    let op = "pmr";
     let d = features.size()[1];
-    let f = check(op, features.f_to_kind(Kind::Double))?;
-    let sums = check(op, Tensor::f_zeros([classes, d], (Kind::Double, features.device())).and_then(|z| z.f_index_add(0, labels, &f)))?;
-    let counts = check(op, labels.f_bincount::<Tensor>(None, classes))?;
-    let count_vec = check(op, Vec::<i64>::try_from(&counts))?;
-    let denom = check(op, counts.f_to_kind(Kind::Double).and_then(|c| c.f_clamp_min(1.0)).and_then(|c| c.f_unsqueeze(1)))?;
-    let mut means = check(op, sums.f_div(&denom).and_then(|m| m.f_to_kind(Kind::Float)))?;
+    let f = features.f_to_kind(Kind::Double)?;
+    let sums = Tensor::f_zeros([classes, d], (Kind::Double, features.device())).and_then(|z| z.f_index_add(0, labels, &f))?;
+    let counts = (labels.f_bincount::<Tensor>(None, classes))?;
+    let count_vec = (Vec::<i64>::try_from(&counts))?;
+    let denom = counts.f_to_kind(Kind::Double).and_then(|c| c.f_clamp_min(1.0)).and_then(|c| c.f_unsqueeze(1))?;
+    let mut means = sums.f_div(&denom).and_then(|m| m.f_to_kind(Kind::Float))?;
     if let Some(old) = fallback {
         let missing: Vec<i64> = count_vec.iter().enumerate().filter(|(_, &n)| n == 0).map(|(c, _)| c as i64).collect();
         if !missing.is_empty() {
             let idx = Tensor::from_slice(&missing);
-            let rows = check(op, old.f_to_device(features.device()).and_then(|o| o.f_index_select(0, &idx)))?;
-            means = check(op, means.f_index_copy(0, &idx, &rows))?;
+            let rows = old.f_to_device(features.device()).and_then(|o| o.f_index_select(0, &idx))?;
+            means = means.f_index_copy(0, &idx, &rows)?;
         }
     }
     Ok((means, count_vec))
@@ -150,7 +147,7 @@ impl Pmr {
             let n = crate::data::Batches::new(ctx.train, &batching)?.batch_count();
             (ctx.train, Some(((n as f64 * self.fraction).floor() as usize).max(1)), batching)
         };
-        let f = trainer::features(model, split, &batching, limit)?;
+        let f = inference::features(model, split, &batching, limit)?;
         let dev = model.device();
         let old = self.prototypes.take();
         let mut fresh = Vec::with_capacity(f.per.len());
@@ -158,10 +155,10 @@ impl Pmr {
             let label = crate::train::method::modality_label(model, m);
             let previous = old.as_ref().and_then(|o| o.iter().find(|(l, _)| l == label)).map(|(_, t)| t);
             let (means, _) = class_means(x, &f.labels, model.classes, previous)?;
-            let means = check("pmr", means.f_to_device(dev))?;
+            let means = means.f_to_device(dev)?;
             let blended = match previous {
                 Some(o) if ctx.epoch >= 2 && self.momentum > 0.0 => {
-                    check("pmr", means.f_mul_scalar(1.0 - self.momentum).and_then(|n| n.f_add(&o.f_mul_scalar(self.momentum)?)))?
+                    means.f_mul_scalar(1.0 - self.momentum).and_then(|n| n.f_add(&o.f_mul_scalar(self.momentum)?))?
                 }
                 _ => means,
             };
@@ -175,14 +172,11 @@ impl Pmr {
 
 /// Mean entropy of softmax(q) over the batch.
 fn mean_entropy(q: &Tensor) -> Result<Tensor> {
-    let op = "pmr";
-    check(
-        op,
-        q.f_log_softmax(-1, Kind::Float)
-            .and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float))
-            .and_then(|s| s.f_mean(Kind::Float))
-            .and_then(|s| s.f_neg()),
-    )
+    (q.f_log_softmax(-1, Kind::Float)
+        .and_then(|lp| lp.f_exp()?.f_mul(&lp)?.f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float))
+        .and_then(|s| s.f_mean(Kind::Float))
+        .and_then(|s| s.f_neg()))
+    .map_err(Error::from)
 }
 
 impl Method for Pmr {
@@ -198,7 +192,6 @@ impl Method for Pmr {
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let op = "pmr";
         let model = ctx.model;
         let n_mod = model.modalities.len();
         let fwd = model.forward_all(ctx.inputs, true)?;
@@ -236,11 +229,11 @@ impl Method for Pmr {
         };
         let mut total = ce_f;
         for (m, name) in per_modality(model, "proto_ce").into_iter().enumerate() {
-            let mean = check(op, pce[m].f_mean(Kind::Float))?;
+            let mean = pce[m].f_mean(Kind::Float)?;
             if c[m] != 0.0 {
-                total = check(op, (|| -> std::result::Result<_, tch::TchError> { total.f_add(&mean.f_mul_scalar(c[m])?) })())?;
+                total = (|| -> std::result::Result<_, tch::TchError> { total.f_add(&mean.f_mul_scalar(c[m])?) })()?;
             }
-            terms.push((name, check(op, mean.f_detach())?));
+            terms.push((name, mean.f_detach()?));
         }
         // The dominant modality: the first over the second for two; the highest ratio beyond.
         let dominant = if n_mod == 2 {
@@ -251,8 +244,8 @@ impl Method for Pmr {
         };
         if let (true, Some(d)) = (regularise, dominant) {
             let h = mean_entropy(&q[d])?;
-            total = check(op, (|| -> std::result::Result<_, tch::TchError> { total.f_sub(&h.f_mul_scalar(self.entropy)?) })())?;
-            terms.push(("proto_entropy", check(op, h.f_detach())?));
+            total = (|| -> std::result::Result<_, tch::TchError> { total.f_sub(&h.f_mul_scalar(self.entropy)?) })()?;
+            terms.push(("proto_entropy", h.f_detach()?));
         }
         let n = ctx.labels.size()[0].max(1) as f64;
         let mut diagnostics: Vec<(&'static str, f64)> = coef_names.into_iter().zip(c.iter().copied()).collect();
@@ -288,7 +281,7 @@ impl Method for Pmr {
             if t.dim() != 2 {
                 return Err(Error::arg(format!("pmr: the saved {name} must be a [classes, dim] tensor, got {:?}", t.size())));
             }
-            protos.push((label.to_string(), check("pmr", t.f_to_kind(Kind::Float))?));
+            protos.push((label.to_string(), t.f_to_kind(Kind::Float)?));
         }
         if protos.len() == 1 {
             return Err(Error::arg("pmr: the saved state holds prototypes for one modality; it needs both prototypes_first and prototypes_second for two modalities (one prototypes_<modality> per modality beyond)"));

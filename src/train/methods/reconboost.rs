@@ -22,7 +22,7 @@
 //! β starting at 0.01, one persistent optimizer.
 
 use crate::error::{Error, Result};
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::fusion::FusionKind;
 use crate::train::method::{check_state_names, mean_ce, read_state, state_tensor, Method, StepContext, StepLoss};
@@ -38,31 +38,26 @@ pub enum Phase {
 
 /// The boosting loss of one learner [B]: (1/C)·(w1 − w2·q_−m)·(−log p_m[y]).
 pub fn boosting_loss(logits: &Tensor, rest: Option<&Tensor>, labels: &Tensor, w1: f64, w2: f64) -> Result<Tensor> {
-    let op = "reconboost";
     let c = logits.size()[1] as f64;
-    let y = check(op, labels.f_unsqueeze(1))?;
-    let nll = check(
-        op,
-        logits
-            .f_log_softmax(-1, Kind::Float)
-            .and_then(|l| l.f_gather(1, &y, false))
-            .and_then(|g| g.f_squeeze_dim(1))
-            .and_then(|g| g.f_neg()),
-    )?;
+    let y = labels.f_unsqueeze(1)?;
+    let nll = (logits
+        .f_log_softmax(-1, Kind::Float)
+        .and_then(|l| l.f_gather(1, &y, false))
+        .and_then(|g| g.f_squeeze_dim(1))
+        .and_then(|g| g.f_neg()))?;
     let weight = match rest {
-        Some(r) => check(
-            op,
-            r.f_detach()
+        Some(r) => {
+            (r.f_detach()
                 .and_then(|r| r.f_softmax(-1, Kind::Float))
                 .and_then(|q| q.f_gather(1, &y, false))
                 .and_then(|q| q.f_squeeze_dim(1))
                 .and_then(|q| q.f_mul_scalar(-w2))
-                .and_then(|q| q.f_add_scalar(w1)),
-        )?,
+                .and_then(|q| q.f_add_scalar(w1)))?
+        }
         // The empty ensemble at stage 0 predicts nothing: the uniform 1/C.
-        None => check(op, nll.f_zeros_like().and_then(|z| z.f_add_scalar(w1 - w2 / c)))?,
+        None => nll.f_zeros_like().and_then(|z| z.f_add_scalar(w1 - w2 / c))?,
     };
-    check(op, weight.f_mul(&nll).and_then(|l| l.f_div_scalar(c)))
+    weight.f_mul(&nll).and_then(|l| l.f_div_scalar(c)).map_err(Error::from)
 }
 
 pub static SPEC: MethodSpec = MethodSpec {
@@ -180,7 +175,7 @@ impl Method for ReconBoost {
         let op = "reconboost";
         let model = ctx.model;
         let n = model.modalities.len();
-        let beta = check(op, self.beta.f_to_device(model.device()))?;
+        let beta = self.beta.f_to_device(model.device())?;
         self.beta_grad = None;
         match self.phase(ctx.epoch, n) {
             Phase::Learner { stage, modality: m } => {
@@ -199,17 +194,17 @@ impl Method for ReconBoost {
                 } else {
                     let mut sum: Option<Tensor> = None;
                     for (_, l) in per.iter().enumerate().filter(|(k, _)| *k != m) {
-                        let d = check(op, l.f_detach())?;
+                        let d = l.f_detach()?;
                         sum = Some(match sum {
                             None => d,
-                            Some(s) => check(op, s.f_add(&d))?,
+                            Some(s) => s.f_add(&d)?,
                         });
                     }
-                    Some(check(op, sum.expect("another learner").f_mul(&beta.f_detach().map_err(|e| Error::torch(op, e))?))?)
+                    Some(sum.expect("another learner").f_mul(&beta.f_detach().map_err(|e| Error::torch(op, e))?)?)
                 };
-                let boost = check(op, boosting_loss(&per[m], rest.as_ref(), ctx.labels, self.w1, self.w2)?.f_mean(Kind::Float))?;
+                let boost = boosting_loss(&per[m], rest.as_ref(), ctx.labels, self.w1, self.w2)?.f_mean(Kind::Float)?;
                 let mut total = boost.shallow_clone();
-                let mut terms = vec![("boost", check(op, boost.f_detach())?)];
+                let mut terms = vec![("boost", boost.f_detach()?)];
                 if stage >= 1 && self.second_pass {
                     // The reference computes GA's other side with a second call of the frozen
                     // learner in training mode: same values (batch statistics), but its running
@@ -219,21 +214,21 @@ impl Method for ReconBoost {
                 }
                 if stage >= 1 {
                     // GA against the mean of the other learners' predictions (the other one for two).
-                    let own = check(op, per[m].f_softmax(-1, Kind::Float))?;
-                    let own = if self.ga_live { own } else { check(op, own.f_detach())? };
+                    let own = per[m].f_softmax(-1, Kind::Float)?;
+                    let own = if self.ga_live { own } else { own.f_detach()? };
                     let mut others: Option<Tensor> = None;
                     for (_, l) in per.iter().enumerate().filter(|(k, _)| *k != m) {
-                        let p = check(op, l.f_detach().and_then(|l| l.f_softmax(-1, Kind::Float)))?;
+                        let p = l.f_detach().and_then(|l| l.f_softmax(-1, Kind::Float))?;
                         others = Some(match others {
                             None => p,
-                            Some(s) => check(op, s.f_add(&p))?,
+                            Some(s) => s.f_add(&p)?,
                         });
                     }
-                    let others = check(op, others.expect("another learner").f_div_scalar((n - 1) as f64))?;
-                    let ga = check(op, own.f_mse_loss(&others, tch::Reduction::Mean))?;
-                    terms.push(("ga", check(op, ga.f_detach())?));
+                    let others = others.expect("another learner").f_div_scalar((n - 1) as f64)?;
+                    let ga = own.f_mse_loss(&others, tch::Reduction::Mean)?;
+                    terms.push(("ga", ga.f_detach()?));
                     if self.ga_live {
-                        total = check(op, ga.f_mul_scalar(self.alpha).and_then(|g| total.f_add(&g)))?;
+                        total = ga.f_mul_scalar(self.alpha).and_then(|g| total.f_add(&g))?;
                     }
                 }
                 Ok(StepLoss { total, terms, diagnostics: vec![("learner", m as f64), ("beta", self.beta_value())] })
@@ -243,12 +238,12 @@ impl Method for ReconBoost {
                 let per = &fwd.logits.per;
                 let mut sum = per[0].shallow_clone();
                 for l in &per[1..] {
-                    sum = check(op, sum.f_add(l))?;
+                    sum = sum.f_add(l)?;
                 }
-                let ensemble = check(op, sum.f_mul(&beta))?;
+                let ensemble = sum.f_mul(&beta)?;
                 let ce = mean_ce(&ensemble, ctx.labels)?;
                 Ok(StepLoss {
-                    terms: vec![("ce_ensemble", check(op, ce.f_detach())?)],
+                    terms: vec![("ce_ensemble", ce.f_detach()?)],
                     total: ce,
                     diagnostics: vec![("learner", -1.0), ("beta", self.beta_value())],
                 })
@@ -257,16 +252,15 @@ impl Method for ReconBoost {
     }
 
     fn backward(&mut self, ctx: &StepContext, total: &Tensor, params: &[(String, Tensor)]) -> Result<Option<Vec<Tensor>>> {
-        let op = "reconboost";
         let mut refs: Vec<&Tensor> = params.iter().map(|(_, p)| p).collect();
         let rectify = matches!(self.phase(ctx.epoch, ctx.model.modalities.len()), Phase::Rectify { .. });
         if rectify {
             refs.push(&self.beta);
         }
-        let mut grads = check(op, Tensor::f_run_backward(&[total], &refs, false, false))?;
+        let mut grads = Tensor::f_run_backward(&[total], &refs, false, false)?;
         if rectify {
             let g = grads.pop().expect("β's gradient");
-            self.beta_grad = Some(if g.defined() { check(op, g.f_double_value(&[0]))? } else { 0.0 });
+            self.beta_grad = Some(if g.defined() { g.f_double_value(&[0])? } else { 0.0 });
         }
         Ok(Some(grads))
     }
@@ -281,7 +275,7 @@ impl Method for ReconBoost {
             let lr = self.beta_lr;
             let _guard = tch::no_grad_guard();
             let mut beta = self.beta.shallow_clone();
-            let _ = check("reconboost", beta.f_fill_(b - lr * self.beta_momentum))?;
+            let _ = beta.f_fill_(b - lr * self.beta_momentum)?;
         }
         Ok(())
     }
@@ -298,7 +292,7 @@ impl Method for ReconBoost {
         let v = read_state("reconboost", state, "beta", 2)?;
         let _guard = tch::no_grad_guard();
         let mut beta = self.beta.shallow_clone();
-        let _ = check("reconboost", beta.f_fill_(v[0]))?;
+        let _ = beta.f_fill_(v[0])?;
         self.beta_momentum = v[1];
         Ok(())
     }

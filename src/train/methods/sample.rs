@@ -25,7 +25,7 @@ use crate::data::view::{all_kept, Item};
 use crate::data::{BatchOptions, Batches, Split};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::tensor::{check, Kind, Tensor};
+use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference, Variant};
 use crate::train::inference::inputs;
 use crate::train::method::{check_state_names, mean_ce, EpochContext, Method, StepContext, StepLoss};
@@ -192,25 +192,23 @@ impl SampleValuation {
             let b = b?;
             let x = inputs(model, &b)?;
             let fwd = model.forward_all(&x, false)?;
-            let labels = check("sample", b.labels.f_to_device(model.device()))?;
+            let labels = b.labels.f_to_device(model.device())?;
             let rows = b.labels.size()[0];
             let mut correct = vec![Vec::new(); 1 << n];
             for mask in 1..(1usize << n) {
                 let keep: Vec<f32> = (0..rows).flat_map(|_| (0..n).map(move |m| if mask & (1 << m) != 0 { 1.0 } else { 0.0 })).collect();
-                let keep = check("sample", Tensor::f_from_slice(&keep).and_then(|t| t.f_reshape([rows, n as i64])))?;
+                let keep = Tensor::f_from_slice(&keep).and_then(|t| t.f_reshape([rows, n as i64]))?;
                 let z = if mask == (1 << n) - 1 {
                     fwd.logits.fused.shallow_clone()
                 } else {
                     fused_without(model, &x, &fwd, &keep, self.drop, false)?
                 };
-                let c = check(
-                    "sample",
-                    z.f_argmax(-1, false)
-                        .and_then(|p| p.f_eq_tensor(&labels))
-                        .and_then(|c| c.f_to_kind(Kind::Double))
-                        .and_then(|c| c.f_to_device(tch::Device::Cpu)),
-                )?;
-                correct[mask] = check("sample", Vec::<f64>::try_from(&c))?;
+                let c = (z
+                    .f_argmax(-1, false)
+                    .and_then(|p| p.f_eq_tensor(&labels))
+                    .and_then(|c| c.f_to_kind(Kind::Double))
+                    .and_then(|c| c.f_to_device(tch::Device::Cpu)))?;
+                correct[mask] = (Vec::<f64>::try_from(&c))?;
             }
             out.extend(shapley_values(&correct, n, self.size_valued));
         }
@@ -278,7 +276,7 @@ impl Method for SampleValuation {
         for (i, row) in ctx.train.indices.iter().enumerate() {
             table[*row as usize * n..(*row as usize + 1) * n].copy_from_slice(&phi[i]);
         }
-        self.phi = Some(check("sample", Tensor::f_from_slice(&table).and_then(|t| t.f_reshape([rows, n as i64])))?);
+        self.phi = Some(Tensor::f_from_slice(&table).and_then(|t| t.f_reshape([rows, n as i64]))?);
         let extra = self.copies_for(ctx.train, &phi, n, ctx.epoch);
         self.extra = extra.len();
         let mut items: Vec<Item> = ctx.train.indices.iter().map(|&r| (r, all_kept(n))).collect();
@@ -307,11 +305,7 @@ impl Method for SampleValuation {
             (None, _) => ctx.model.forward_all(ctx.inputs, true)?.logits.fused,
         };
         let ce = mean_ce(&fused, ctx.labels)?;
-        Ok(StepLoss {
-            terms: vec![("ce_fused", check("sample", ce.f_detach())?)],
-            total: ce,
-            diagnostics: vec![("extra_items", self.extra as f64)],
-        })
+        Ok(StepLoss { terms: vec![("ce_fused", ce.f_detach()?)], total: ce, diagnostics: vec![("extra_items", self.extra as f64)] })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

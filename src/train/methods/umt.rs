@@ -14,7 +14,7 @@
 //! resumed run distils from the same teachers. λ = 0 is the concat step exactly.
 
 use crate::error::{Error, Result};
-use crate::tensor::{check, Tensor};
+use crate::tensor::Tensor;
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::method::{mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss};
 use crate::train::model::Model;
@@ -97,12 +97,11 @@ impl Method for Umt {
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        let op = "umt";
         self.restore(ctx.model)?;
         let fwd = ctx.model.forward_all(ctx.inputs, true)?;
         let ce = mean_ce(&fwd.logits.fused, ctx.labels)?;
         if self.lambda == 0.0 {
-            return Ok(StepLoss { terms: vec![("ce_fused", check(op, ce.f_detach())?)], total: ce, diagnostics: Vec::new() });
+            return Ok(StepLoss { terms: vec![("ce_fused", ce.f_detach()?)], total: ce, diagnostics: Vec::new() });
         }
         if self.teachers.len() != ctx.model.modalities.len() {
             return Err(Error::arg("umt: distils from unimodal teachers trained before the first epoch: train with train_epoch or a recipe (which train them), not a lone train_step".to_string()));
@@ -110,12 +109,12 @@ impl Method for Umt {
         let names = per_modality(ctx.model, "distill");
         let acc_names = per_modality(ctx.model, "teacher_acc");
         let mut total = ce.shallow_clone();
-        let mut terms = vec![("ce_fused", check(op, ce.f_detach())?)];
+        let mut terms = vec![("ce_fused", ce.f_detach()?)];
         for (m, t) in self.teachers.iter().enumerate() {
             let target = t.features(ctx.inputs[m])?;
-            let d = check(op, fwd.features[m].f_mse_loss(&target, tch::Reduction::Mean))?;
-            total = check(op, d.f_mul_scalar(self.lambda).and_then(|x| total.f_add(&x)))?;
-            terms.push((names[m], check(op, d.f_detach())?));
+            let d = fwd.features[m].f_mse_loss(&target, tch::Reduction::Mean)?;
+            total = d.f_mul_scalar(self.lambda).and_then(|x| total.f_add(&x))?;
+            terms.push((names[m], d.f_detach()?));
         }
         let diagnostics = self.teachers.iter().enumerate().map(|(m, t)| (acc_names[m], t.val_acc)).collect();
         Ok(StepLoss { total, terms, diagnostics })
