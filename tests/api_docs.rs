@@ -48,3 +48,18 @@ fn help_shows_script_types_only() {
     }
     assert!(leaks.is_empty(), "{} overloads show Rust types: {:?}", leaks.len(), &leaks[..leaks.len().min(10)]);
 }
+
+#[test]
+fn help_shows_indexers_and_properties_as_scripts_write_them() {
+    // Rhai's internal names (index$get$, get$shape) never reach the user: t[i], t.shape.
+    let host = Host::new();
+    let mut internal = Vec::new();
+    for d in host.docs.entries() {
+        internal.extend(gapscope::host::system::signatures_of(&host.engine, d.name).into_iter().filter(|s| s.contains('$')));
+    }
+    assert!(internal.is_empty(), "{} overloads show internal names: {:?}", internal.len(), &internal[..internal.len().min(10)]);
+    let index = gapscope::host::system::signatures_of(&host.engine, "[]");
+    assert!(index.iter().any(|s| s == "Tensor[int] -> Tensor"), "{index:?}");
+    let shape = gapscope::host::system::signatures_of(&host.engine, "shape");
+    assert!(shape.iter().any(|s| s.starts_with("Tensor.shape")), "{shape:?}");
+}

@@ -135,8 +135,21 @@ pub fn documented_name(signature: &str) -> String {
 }
 
 /// Rhai prints Rust type paths; show script authors the types they write.
+/// Rhai's internal names for indexers and properties become the syntax a script writes:
+/// `index$get$(Tensor, int) -> Tensor` reads `Tensor[int] -> Tensor`, `get$shape(Tensor)`
+/// reads `Tensor.shape`.
 fn clean_signature(sig: &str) -> String {
     let s = super::type_names::for_users(&sig.replace("&mut ", "").replace("_: ", ""));
     // Bare primitive names (not paths) in argument lists.
-    s.replace("i64", "int").replace("f64", "float")
+    let s = s.replace("i64", "int").replace("f64", "float");
+    let (call, ret) = s.split_once(')').map(|(c, r)| (c.to_string(), r.to_string())).unwrap_or((s.clone(), String::new()));
+    let (name, args) = call.split_once('(').unwrap_or((call.as_str(), ""));
+    let args: Vec<&str> = args.split(", ").filter(|a| !a.is_empty()).collect();
+    match (name, args.as_slice()) {
+        ("index$get$", [on, key]) => format!("{on}[{key}]{ret}"),
+        ("index$set$", [on, key, value]) => format!("{on}[{key}] = {value}{ret}"),
+        (n, [on]) if n.starts_with("get$") => format!("{on}.{}{ret}", &n[4..]),
+        (n, [on, value]) if n.starts_with("set$") => format!("{on}.{} = {value}{ret}", &n[4..]),
+        _ => s,
+    }
 }
