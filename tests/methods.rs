@@ -501,3 +501,36 @@ fn every_declared_method_builds_and_logs_what_it_declares() {
         }
     }
 }
+
+/// ReconBoost's `ga_pass: "reference"` runs the frozen learner a second time in training mode for
+/// GA, as the reference's `pre_model` call: every parameter is as with one pass, and only the
+/// frozen learner's batch-norm running statistics move further.
+#[test]
+fn reconboost_reference_ga_pass_moves_only_the_frozen_learners_running_statistics() {
+    let src = "let data = dataset(\"synthetic\", #{ n: 96, classes: 3, audio_shape: [1, 8, 8], visual_shape: [1, 8, 8], degraded_fraction: 0.3, seed: 3 });
+        fn run(data, pass) {
+            let m = model(data, #{ encoders: [\"cnn:4\", \"cnn:4\"], fusion: \"shared_mlp\", seed: 5, device: \"cpu\" });
+            let o = optimizer(m, #{ kind: \"sgd\", lr: 0.05, momentum: 0.9 });
+            let meth = method(\"reconboost\", #{ stage_epochs: 1, correct_epochs: 1, ga_pass: pass });
+            // epoch 0: the first learner; 1: rectification; 2: the second learner, the first frozen, GA on.
+            for ep in 0..3 { train_epoch(m, o, data.train, #{ method: meth, epoch: ep, seed: ep, quiet: true }); }
+            m.state_dict()
+        }
+        let a = run(data, \"shared\");
+        let b = run(data, \"reference\");
+        let params = 0.0; let frozen_running = 0.0; let other_running = 0.0;
+        for k in a.keys() {
+            let d = (a[k].to(\"float64\") - b[k].to(\"float64\")).abs().max().item();
+            // num_batches_tracked is one model-wide count in gapscope (it counts training
+            // forwards), so it is left out here.
+            if k.contains(\"num_batches\") { continue; }
+            if k.contains(\"running\") {
+                if k.starts_with(\"audio\") { if d > frozen_running { frozen_running = d; } } else if d > other_running { other_running = d; }
+            } else if d > params { params = d; }
+        }
+        [params, frozen_running, other_running]";
+    let v: Vec<f64> = eval_ok(src).into_array().unwrap().iter().map(|x| x.as_float().unwrap()).collect();
+    assert_eq!(v[0], 0.0, "a parameter moved: {v:?}");
+    assert!(v[1] > 0.0, "the frozen learner's running statistics did not move: {v:?}");
+    assert_eq!(v[2], 0.0, "the training learner's running statistics moved: {v:?}");
+}
