@@ -82,11 +82,11 @@ pub fn pending() -> Option<Reason> {
 
 /// An error for a native loop to return when a stop is pending; the flag stays raised so the
 /// engine also ends the script (a `try` around the call does not swallow the stop).
-pub fn check(op: &str) -> crate::Result<()> {
+pub fn check(op: &str) -> crate::error::Result<()> {
     match pending() {
         Some(r) => {
             LAST.store(r.code(), Ordering::SeqCst);
-            Err(crate::Error::arg(format!("{op}: {}", r.message())))
+            Err(crate::error::Error::arg(format!("{op}: {}", r.message())))
         }
         None => Ok(()),
     }

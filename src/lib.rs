@@ -3,6 +3,7 @@
 //! The core (`tensor`, `gap`, `mixture`, `plot`, later `data`, `train`, ...) is plain Rust and knows
 //! nothing of Rhai; `host` registers it with a Rhai engine; `script` and `repl` run scripts.
 
+pub mod checksum;
 pub mod cluster;
 pub mod data;
 pub mod display;
@@ -22,6 +23,7 @@ pub mod repl;
 pub mod results;
 pub mod rng;
 pub mod script;
+pub mod session;
 pub mod stdlib;
 pub mod suggest;
 pub mod sweep;

@@ -66,7 +66,7 @@ fn unknown_command_and_unfinished_input_are_reported() {
 
 #[test]
 fn ctrl_c_interrupts_a_running_statement_and_keeps_the_session() {
-    use gapscope::repl::{Outcome, Session};
+    use gapscope::session::{Outcome, Session};
     let mut session = Session::new(gapscope::Host::new());
     assert!(matches!(session.eval_input("let kept = 41;"), Outcome::Output(_)));
     // What the Ctrl-C handler does, 200 ms into an endless loop.
@@ -88,7 +88,7 @@ fn ctrl_c_interrupts_a_running_statement_and_keeps_the_session() {
 
 #[test]
 fn completion_offers_functions_methods_and_variables() {
-    use gapscope::repl::{builtin_names, complete_word, Session};
+    use gapscope::session::{builtin_names, complete_word, Session};
     let mut session = Session::new(gapscope::Host::new());
     session.eval_input("let logits_a = ones(2);");
     let builtins = builtin_names(&session);

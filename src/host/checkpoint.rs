@@ -3,9 +3,9 @@
 //! into tensors (state.safetensors) and everything else (JSON), and back.
 
 use super::convert::{dynamic_to_json, json_to_dynamic};
+use super::handles::{ScriptModel, ScriptOptimizer};
 use super::options::Options;
 use super::tensor::ScriptTensor;
-use super::train::{ScriptModel, ScriptOptimizer};
 use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::tensor::Tensor;

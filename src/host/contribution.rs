@@ -3,9 +3,9 @@
 //! modality against the others, the dominant and the most neglected). The work is in
 //! `crate::train::shapley` and `crate::gap::matrix`.
 
+use super::handles::ScriptModel;
 use super::options::Options;
 use super::tensor::ScriptTensor;
-use super::train::ScriptModel;
 use super::{Docs, RhaiResult};
 use crate::data::Split;
 use crate::gap::matrix;

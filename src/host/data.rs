@@ -149,7 +149,7 @@ fn synthetic_options(opts: &Map) -> RhaiResult<SyntheticOptions> {
 
 fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
     let op = "dataset";
-    if crate::sweep::plan::planning() {
+    if crate::sweep::collector::planning() {
         return Err(Error::arg("dataset: planning a sweep loads no data, and this script loads a dataset outside its grid: a sweep needs a script whose runs go through ex::sweep or ex::table (stdlib/experiments.rhai); guard other work with `if !sweep_planning() { ... }`").into());
     }
     let ds = match name {

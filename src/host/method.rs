@@ -4,11 +4,11 @@
 //! `crate::train::methods`.
 
 use super::convert::{option_dynamic, option_value, type_label};
+use super::handles::ScriptWeights;
 use super::mixture::ScriptMixture;
 use super::scripted::context::MethodShared;
 use super::scripted::{Definition, ScriptedMethod};
 use super::tensor::ScriptTensor;
-use super::train::ScriptWeights;
 use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::tensor::Tensor;

@@ -12,6 +12,7 @@ pub mod embed;
 pub mod engine;
 pub mod frame;
 pub mod gap;
+pub mod handles;
 pub mod method;
 pub mod mixture;
 pub mod modules;

@@ -2,10 +2,10 @@
 //! `plot_embedding`. Drawing is in `crate::plot`; tables come from `crate::results`.
 
 use super::frame::ScriptFrame;
+use super::handles::ScriptModel;
 use super::mixture::{values_1d, ScriptMixture};
 use super::options::Options;
 use super::tensor::ScriptTensor;
-use super::train::ScriptModel;
 use super::{Docs, RhaiResult};
 use crate::data::Split;
 use crate::error::Error;
@@ -25,14 +25,14 @@ fn plot_mixture(x: &Dynamic, mix: &ScriptMixture, path: &str, opts: &Map) -> Rha
     let o = Options::new(op, opts, &["bins", "title", "xlabel", "width", "height"])?;
     let values = values_1d(op, x)?;
     let bins = o.get("bins").map(|_| o.count("bins", 0)).transpose()?;
-    let mut fig = MixtureFigure::new(&values, &mix.0, bins).map_err(|e| crate::Error::arg(format!("{op}: {e}")))?;
+    let mut fig = MixtureFigure::new(&values, &mix.0, bins).map_err(|e| crate::error::Error::arg(format!("{op}: {e}")))?;
     if let Some(t) = o.get("title").map(|_| o.string("title", "")).transpose()? {
         fig.title = t;
     }
     fig.x_label = o.string("xlabel", &fig.x_label)?;
     let size = (o.count("width", plot::DEFAULT_SIZE.0 as usize)? as u32, o.count("height", plot::DEFAULT_SIZE.1 as usize)? as u32);
     if size.0 < 200 || size.1 < 150 {
-        return Err(crate::Error::arg(format!("{op}: a figure needs at least 200 x 150 pixels, got {} x {}", size.0, size.1)).into());
+        return Err(crate::error::Error::arg(format!("{op}: a figure needs at least 200 x 150 pixels, got {} x {}", size.0, size.1)).into());
     }
     plot::save(&fig, Path::new(path), size)?;
     Ok(path.to_string())
@@ -294,7 +294,7 @@ fn plot_model_embedding(m: &ScriptModel, split: &Split, path: &str, opts: &Map) 
     let keys = embedding_keys();
     let o = Options::new(op, opts, &keys)?;
     let batching = crate::data::BatchOptions { batch_size: 256, shuffle: false, augment: false, ..Default::default() };
-    let f = crate::train::trainer::features(&m.0, split, &batching, None)?;
+    let f = crate::train::inference::features(&m.0, split, &batching, None)?;
     let n = f.labels.size()[0];
     let cap = o.count("max_points", 5000)? as i64;
     let check = |t: Result<crate::tensor::Tensor, tch::TchError>| crate::tensor::check(op, t);

@@ -24,14 +24,7 @@ use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, FLOAT, INT};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-#[derive(Clone)]
-pub struct ScriptModel(pub Rc<Model>);
-
-#[derive(Clone)]
-pub struct ScriptOptimizer(pub Rc<RefCell<Optimizer>>);
-
-#[derive(Clone)]
-pub struct ScriptWeights(pub Rc<WeightTable>);
+use super::handles::{ScriptModel, ScriptOptimizer, ScriptWeights};
 
 fn strings(op: &str, key: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
     v.read_lock::<Array>()

@@ -21,7 +21,7 @@ pub mod zmtp;
 
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::repl::{self, Evaluated, Session};
+use crate::session::{self, Evaluated, Session};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::Write;
@@ -224,7 +224,7 @@ pub fn run(host: Host, connection_file: &Path) -> Result<i32> {
     crate::display::install(Arc::new(NotebookDisplay { out: out.clone(), shown: Mutex::new(HashSet::new()) }));
 
     let mut kernel = Kernel { session: Session::new(host), out, shell, capture, count: 0, builtins: Vec::new() };
-    kernel.builtins = repl::builtin_names(&kernel.session);
+    kernel.builtins = session::builtin_names(&kernel.session);
     kernel.out.status(&json!({}), "starting");
     while let Ok((_, frames)) = shell_rx.recv() {
         match kernel.out.signer.parse(frames) {
@@ -348,7 +348,7 @@ impl Kernel {
         let code = msg.content["code"].as_str().unwrap_or("");
         let cursor = msg.content["cursor_pos"].as_u64().map_or(code.chars().count(), |c| c as usize);
         let at = byte_offset(code, cursor);
-        let (start, matches) = repl::complete_word(&self.builtins, &self.session.local_names(), code, at);
+        let (start, matches) = session::complete_word(&self.builtins, &self.session.local_names(), code, at);
         self.reply(
             msg,
             "complete_reply",

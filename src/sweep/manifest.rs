@@ -4,6 +4,7 @@
 //! script and settings it was planned from; a checksum line catches hand edits, since a task
 //! executes what the manifest says.
 
+use crate::checksum::checksum;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -41,16 +42,6 @@ pub fn quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
-}
-
-/// FNV-1a, 64 bits: enough to notice an edit, with no dependency.
-pub fn checksum(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
 }
 
 impl Manifest {
@@ -117,7 +108,9 @@ impl Manifest {
     pub fn write(&self) -> Result<()> {
         let body = self.body();
         let text = format!("{body}# checksum\t{}\n", checksum(&body));
-        crate::files::write_atomically(&Self::path(&self.out), |tmp| std::fs::write(tmp, &text).map_err(|e| crate::Error::io(tmp, e)))?;
+        crate::files::write_atomically(&Self::path(&self.out), |tmp| {
+            std::fs::write(tmp, &text).map_err(|e| crate::error::Error::io(tmp, e))
+        })?;
         Ok(())
     }
 

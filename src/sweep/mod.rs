@@ -2,6 +2,7 @@
 //! independent processes, on this machine or as a Slurm job array, with no scheduler of our own.
 //!
 //! The pieces, in the order a sweep uses them:
+//! - `collector`: where a script in plan mode names its runs (the host's `sweep_plan`);
 //! - `plan`: runs the script in plan mode (no data, no training) to list its runs;
 //! - `manifest`: the plan on disk, one line per run (its folder and its command), checksummed;
 //! - `state`: a run's progress as its task saw it (running, failed, stopped), beside the run
@@ -11,6 +12,7 @@
 //! - `status`: complete / running / queued / failed / stopped / missing from all of the above;
 //! - `threads`: torch's thread count from the environment a backend sets.
 
+pub mod collector;
 pub mod command;
 pub mod local;
 pub mod manifest;

@@ -1,57 +1,11 @@
 //! Planning: the grid script runs with a collector switched on, so `ex::sweep` names its runs
 //! (`sweep_plan(folder)`) instead of training them, and `dataset()` refuses to load anything.
-//! The collector is per thread, as a Host is.
+//! The collector (`sweep::collector`) is per thread, as a Host is.
 
+use super::collector::{finish, start};
 use super::manifest::{Manifest, PlannedRun};
 use anyhow::{bail, Result};
-use std::cell::RefCell;
-use std::path::{Path, PathBuf};
-
-struct Collector {
-    out: PathBuf,
-    keys: Vec<String>,
-}
-
-thread_local! {
-    static PLAN: RefCell<Option<Collector>> = const { RefCell::new(None) };
-}
-
-/// Whether this thread is planning a sweep (scripts see it as `sweep_planning()`).
-pub fn planning() -> bool {
-    PLAN.with(|p| p.borrow().is_some())
-}
-
-/// Adds the run recorded in folder `record` to the plan; returns its key (the folder relative
-/// to the sweep's output folder).
-pub fn add(record: &str) -> Result<String, String> {
-    PLAN.with(|p| {
-        let mut p = p.borrow_mut();
-        let c = p.as_mut().ok_or("sweep_plan: only `gapscope sweep` plans runs; in a script, ex::sweep runs them")?;
-        let key = Path::new(record)
-            .strip_prefix(&c.out)
-            .map_err(|_| {
-                format!(
-                    "sweep_plan: the run folder {record} is not under the sweep's output folder {}: build run folders from param(\"out\")",
-                    c.out.display()
-                )
-            })?
-            .to_string_lossy()
-            .to_string();
-        if key.is_empty()
-            || key.contains(['\t', '\n', '\r'])
-            || key.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part.starts_with('.'))
-        {
-            return Err(format!(
-                "sweep_plan: {key:?} cannot name a run folder (no empty, hidden or dot parts, tabs or newlines): rename the variant"
-            ));
-        }
-        if c.keys.contains(&key) {
-            return Err(format!("sweep_plan: the grid names the run {key} twice: give each variant a distinct name"));
-        }
-        c.keys.push(key.clone());
-        Ok(key)
-    })
-}
+use std::path::Path;
 
 /// Runs `script` in plan mode and returns its manifest. Loads no data and trains nothing.
 pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path) -> Result<Manifest> {
@@ -64,10 +18,10 @@ pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path) -> Result<Ma
         parsed.push((k, v));
     }
     parsed.push(("out".to_string(), rhai::Dynamic::from(out.display().to_string())));
-    PLAN.with(|p| *p.borrow_mut() = Some(Collector { out: out.to_path_buf(), keys: Vec::new() }));
+    start(out);
     let host = crate::host::Host::new();
     let result = crate::script::run_file(&host, script, &parsed);
-    let keys = PLAN.with(|p| p.borrow_mut().take()).map(|c| c.keys).unwrap_or_default();
+    let keys = finish();
     let name = script.display();
     match result {
         // The script's own error says what is wrong (dataset() names the grid requirement).
@@ -76,7 +30,7 @@ pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path) -> Result<Ma
         Ok(_) if keys.is_empty() => bail!("{name} has no grid: it named no runs. A sweep needs a script whose runs go through ex::sweep or ex::table (stdlib/experiments.rhai), such as scripts/table2.rhai"),
         Ok(_) => {}
     }
-    let script_hash = std::fs::read_to_string(script).map(|t| super::manifest::checksum(&t)).unwrap_or_default();
+    let script_hash = std::fs::read_to_string(script).map(|t| crate::checksum::checksum(&t)).unwrap_or_default();
     let mut m = Manifest {
         script: script.to_path_buf(),
         script_hash,

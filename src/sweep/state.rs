@@ -72,7 +72,7 @@ pub fn read(out: &Path, key: &str) -> Option<RunState> {
 /// Writes atomically: `--status` may read while a task writes.
 pub fn write(out: &Path, key: &str, s: &RunState) -> Result<()> {
     let text = serde_json::to_string_pretty(s)?;
-    crate::files::write_atomically(&path(out, key), |tmp| std::fs::write(tmp, &text).map_err(|e| crate::Error::io(tmp, e)))?;
+    crate::files::write_atomically(&path(out, key), |tmp| std::fs::write(tmp, &text).map_err(|e| crate::error::Error::io(tmp, e)))?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! is a Rhai closure: to run, it needs that call's context. `within` lends the context (and the
 //! model being trained) to everything below it for the call's duration; `call` runs a hook in it.
 
-use crate::host::train::ScriptModel;
+use crate::host::handles::ScriptModel;
 use crate::host::RhaiResult;
 use crate::train::model::Model;
 use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext, Position};

@@ -5,8 +5,8 @@
 
 use crate::data::Split;
 use crate::error::{Error, Result};
+use crate::host::handles::ScriptModel;
 use crate::host::tensor::ScriptTensor;
-use crate::host::train::ScriptModel;
 use crate::host::RhaiResult;
 use crate::rng::{hold_torch_seed, Rng, TorchSeedHold};
 use crate::tensor::{check, ops, Kind, Tensor};

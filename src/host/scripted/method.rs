@@ -54,7 +54,7 @@ pub struct ScriptedMethod {
     pending: Option<Rc<StepData>>,
     /// The trained model's parameters by name (the same tensors every step: listed once). The
     /// model is held so the cache cannot outlive it and match a new model at the same address.
-    params: Option<(crate::host::train::ScriptModel, Rc<Vec<(String, Tensor)>>)>,
+    params: Option<(crate::host::handles::ScriptModel, Rc<Vec<(String, Tensor)>>)>,
 }
 
 /// The options as run records store them (numbers, bools, strings, lists of numbers; anything
@@ -139,7 +139,7 @@ impl ScriptedMethod {
         Ok(())
     }
 
-    fn model_handle(&self, model: &Model) -> Result<crate::host::train::ScriptModel> {
+    fn model_handle(&self, model: &Model) -> Result<crate::host::handles::ScriptModel> {
         caller::current_model().filter(|m| std::ptr::eq(m.0.as_ref(), model)).ok_or_else(|| {
             Error::arg(format!(
                 "{}: a scripted method trains only the model of the train_step / train_epoch call that runs it",

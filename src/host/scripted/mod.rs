@@ -53,7 +53,7 @@ fn source_of(ctx: &NativeCallContext, def_names: &[&str]) -> Source {
     };
     // Rhai names each closure by a hash of its code, so the hooks' names pin the code even
     // where there is no file (a method typed in the REPL).
-    let hash = crate::sweep::manifest::checksum(&format!("{text}\n{}", def_names.join("\n")));
+    let hash = crate::checksum::checksum(&format!("{text}\n{}", def_names.join("\n")));
     Source { file: file.unwrap_or_else(|| "repl".into()), text, hash }
 }
 
