@@ -18,12 +18,12 @@ fn main() {
     for (kind, path) in [(FrontEndKind::A, &w22), (FrontEndKind::B, &w16), (FrontEndKind::C, &w16)] {
         let wave = tch::Tensor::from_slice(&read_wav(path).unwrap().samples);
         let fe = FrontEnd::new(kind);
-        fe.apply(&wave).unwrap();
+        let _ = fe.apply(&wave).unwrap();
         let mut best = f64::INFINITY;
         for _ in 0..3 {
             let t = Instant::now();
             for _ in 0..CLIPS {
-                std::hint::black_box(fe.apply(&wave).unwrap());
+                let _ = std::hint::black_box(fe.apply(&wave).unwrap());
             }
             best = best.min(t.elapsed().as_secs_f64() / CLIPS as f64);
         }

@@ -44,7 +44,7 @@ fn main() {
     let rhai_s = best_of(5, || {
         let mut scope = Scope::new();
         let t = Instant::now();
-        std::hint::black_box(script::eval(&host, &mut scope, "bench.rhai", &ast).unwrap());
+        let _ = std::hint::black_box(script::eval(&host, &mut scope, "bench.rhai", &ast).unwrap());
         t.elapsed().as_secs_f64()
     });
     let per_op = |s: f64| s / (ITERS as f64 * 3.0) * 1e6;

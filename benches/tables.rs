@@ -11,9 +11,9 @@ use std::time::Instant;
 
 fn config(i: usize) -> serde_json::Value {
     serde_json::json!({
-        "recipe": if i % 2 == 0 { "two_stage" } else { "baseline" }, "seed": i % 5, "dataset": "mfeat",
+        "recipe": if i.is_multiple_of(2) { "two_stage" } else { "baseline" }, "seed": i % 5, "dataset": "mfeat",
         "splits": { "train": 1400, "val": 300, "test": 300 }, "model": "pix cnn:32 [1, 16, 15] + fou mlp:256,256 [76] -> concat -> 10 classes", "device": "cpu",
-        "config": { "warmup": 10, "epochs": 20, "refit": 1, "gap": if i % 3 == 0 { "kl" } else { "prob" }, "family": "gmm", "alpha": 1.0, "beta": 1.0,
+        "config": { "warmup": 10, "epochs": 20, "refit": 1, "gap": if i.is_multiple_of(3) { "kl" } else { "prob" }, "family": "gmm", "alpha": 1.0, "beta": 1.0,
                     "gamma": 1.0, "rho": 0.95, "use_weights": true, "unimodal": true, "lr": 0.01, "kind": "sgd", "batch": 64, "seed": i % 5,
                     "reset": true, "tau": 0.5, "quiet": true, "resume": true, "keep": 2, "weights": "stored", "csv": false, "variant": format!("v{}", i % 7) }
     })

@@ -125,17 +125,6 @@ impl From<Error> for Box<rhai::EvalAltResult> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backtrace_is_stripped() {
-        let raw = "Internal torch error: The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0\nException raised from infer_size_impl at /pytorch/aten/src/ATen/ExpandUtils.cpp:31 (most recent call first):\nframe #0: c10::Error::Error";
-        assert_eq!(clean_torch_message(raw), "The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0");
-    }
-}
-
 /// Runs a third-party decoder (polars' Parquet and CSV readers, the image crate, safetensors)
 /// that may panic on damaged bytes instead of returning an error (polars' Parquet metadata
 /// reader does): the panic becomes an error naming the file, so a corrupt file found by a sweep
@@ -144,5 +133,16 @@ pub fn guard_reader<T>(path: &std::path::Path, what: &str, read: impl FnOnce() -
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
         Ok(r) => r,
         Err(_) => Err(Error::io(path, format!("not a readable {what} file: its decoder failed on damaged or truncated bytes"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backtrace_is_stripped() {
+        let raw = "Internal torch error: The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0\nException raised from infer_size_impl at /pytorch/aten/src/ATen/ExpandUtils.cpp:31 (most recent call first):\nframe #0: c10::Error::Error";
+        assert_eq!(clean_torch_message(raw), "The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0");
     }
 }

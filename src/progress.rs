@@ -77,7 +77,7 @@ impl Progress {
     /// The current line: `label [#####.....] 12/100 3.4 clips/s ETA 0:25 message`.
     pub fn line(&self) -> String {
         const WIDTH: usize = 24;
-        let filled = if self.total == 0 { WIDTH } else { (self.done * WIDTH / self.total).min(WIDTH) };
+        let filled = (self.done * WIDTH).checked_div(self.total).map_or(WIDTH, |f| f.min(WIDTH));
         let rate = self.rate();
         let eta = if rate > 0.0 && self.total > self.done {
             clock(Duration::from_secs_f64((self.total - self.done) as f64 / rate))

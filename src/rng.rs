@@ -36,7 +36,7 @@ impl Rng {
     /// Uniform integer in [0, n); n must be > 0.
     pub fn below(&mut self, n: usize) -> usize {
         // Multiply-shift: bias below 2^-32 for any n that fits in memory.
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Standard normal (Box-Muller; one of the pair is discarded to keep the state simple).

@@ -395,7 +395,7 @@ fn every_script_case_is_a_clean_error_or_the_right_result() {
         let src = if want.starts_with('=') { format!("{PRE}let __v = {{ {case} }}; __v.to_string()") } else { format!("{PRE}{case}") };
         let got = std::panic::catch_unwind(|| eval(&src));
         let outcome = match got {
-            Err(_) => Err(format!("panicked in the test harness")),
+            Err(_) => Err("panicked in the test harness".to_string()),
             Ok(r) => r.map(|v| v.to_string()),
         };
         match (outcome, want.strip_prefix('=')) {

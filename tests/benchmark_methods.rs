@@ -38,6 +38,7 @@ fn worst(a: &[(String, Tensor)], b: &[(String, Tensor)], pick: impl Fn(&str) -> 
 
 /// One SGD step of `method` from the seed-1 model on the first batch; the state after it and
 /// the step's terms.
+#[allow(clippy::type_complexity)] // the parameters and the logged terms, as the step returns them
 fn one_step(fusion: FusionKind, method: &mut dyn Method, momentum: f64) -> (Vec<(String, Tensor)>, Vec<(String, f64)>) {
     let (train, _) = data();
     let m = model(fusion);
@@ -234,8 +235,7 @@ fn umt_with_no_distillation_is_concat_bit_for_bit_and_its_teachers_stay_frozen()
     let mut umt = build("umt", &[("teacher_epochs", Value::Int(2))]);
     let lone = model(FusionKind::Concat);
     let e = trainer::step(&lone, &mut sgd(&lone, 0.0), &first_batch(&train, 8), umt.as_mut(), 0, (0, 1))
-        .err()
-        .expect("a lone step without teachers")
+        .expect_err("a lone step without teachers")
         .to_string();
     assert!(e.contains("train_epoch"), "a lone step without teachers should say how to train them: {e}");
     let m = model(FusionKind::Concat);

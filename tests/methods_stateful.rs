@@ -74,7 +74,7 @@ fn pmr_momentum_blends_exactly_from_the_third_refresh() {
         plain.begin_epoch(&ctx).unwrap();
         if epoch < 2 {
             assert_eq!(
-                max_diff(&blended.prototypes().unwrap()[0], &plain.prototypes().unwrap()[0]),
+                max_diff(blended.prototypes().unwrap()[0], plain.prototypes().unwrap()[0]),
                 0.0,
                 "no momentum before the third refresh"
             );
@@ -82,7 +82,7 @@ fn pmr_momentum_blends_exactly_from_the_third_refresh() {
     }
     let fresh = plain.prototypes().unwrap()[0].shallow_clone();
     let want = &fresh * 0.5 + before.as_ref().unwrap() * 0.5;
-    assert!(max_diff(&blended.prototypes().unwrap()[0], &want) < 1e-6);
+    assert!(max_diff(blended.prototypes().unwrap()[0], &want) < 1e-6);
     assert!(max_diff(&fresh, before.as_ref().unwrap()) > 1e-4, "the subsets should differ");
 }
 

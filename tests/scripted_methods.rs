@@ -442,7 +442,7 @@ fn outside_a_training_call_nothing_changes() {
     let expected = -(2f64.exp() / (2f64.exp() + 2.0)).ln();
     assert!((ce - expected).abs() < 1e-6, "{ce} vs {expected}");
     let r = eval("let x = randn([3]); x.detach().requires_grad");
-    assert_eq!(r.unwrap().as_bool().unwrap(), false);
+    assert!(!r.unwrap().as_bool().unwrap());
     let _ = Dynamic::UNIT;
 }
 

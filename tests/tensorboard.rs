@@ -49,7 +49,7 @@ fn assert_matches(events: &Value, tag: &str, steps: &[f64], values: &[f64]) {
 #[test]
 fn two_stage_record_reads_back_in_tensorboard() {
     let d = temp_dir("tb-two-stage");
-    eval_ok(&format!(
+    let _ = eval_ok(&format!(
         "{DATA} import \"train\" as tr;
         tr::two_stage(data, model(data, #{{ seed: 1 }}), #{{ warmup: 2, epochs: 3, refit: 2, lr: 0.01, record: \"{}/run\" }});",
         d.display()
@@ -109,7 +109,7 @@ fn two_stage_record_reads_back_in_tensorboard() {
 #[test]
 fn method_diagnostics_go_under_method() {
     let d = temp_dir("tb-ogm");
-    eval_ok(&format!(
+    let _ = eval_ok(&format!(
         "{DATA} import \"train\" as tr;
         tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ warmup: 0, epochs: 2, lr: 0.01, method: \"ogm-ge\", record: \"{}/run\" }});",
         d.display()
@@ -122,6 +122,7 @@ fn method_diagnostics_go_under_method() {
     assert_matches(&events, "test/acc", &steps, &column(&epochs, "test_acc"));
     assert!(events["scalars"].get("train/coef_first").is_none());
     // save_run(..., #{ tensorboard: false }) writes no events.
-    eval_ok(&format!("save_run(\"{}/plain\", #{{ epochs: [#{{ epoch: 0, loss: 1.0 }}] }}, #{{ tensorboard: false }});", d.display()));
+    let _ =
+        eval_ok(&format!("save_run(\"{}/plain\", #{{ epochs: [#{{ epoch: 0, loss: 1.0 }}] }}, #{{ tensorboard: false }});", d.display()));
     assert!(!d.join("plain/events.out.tfevents.gapscope").exists());
 }

@@ -49,10 +49,7 @@ fn load(path: &str, model: &ScriptModel, opt: Option<&ScriptOptimizer>) -> RhaiR
     super::scripted::caller::refuse_in_hook(&model.0, "load_checkpoint")?;
     let mut borrowed = opt.map(|o| o.0.borrow_mut());
     let loaded = checkpoint::load(Path::new(path), &model.0, borrowed.as_deref_mut())?;
-    let mut out = match json_to_dynamic(&loaded.state).try_cast::<Map>() {
-        Some(m) => m,
-        None => Map::new(),
-    };
+    let mut out = json_to_dynamic(&loaded.state).try_cast::<Map>().unwrap_or_default();
     for (name, t) in loaded.tensors {
         out.insert(name.into(), Dynamic::from(ScriptTensor::new(t)));
     }

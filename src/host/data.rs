@@ -98,8 +98,7 @@ fn synthetic_options(opts: &Map) -> RhaiResult<SyntheticOptions> {
         (1..=k).map(|i| format!("m{i}")).collect()
     } else {
         spec.read_lock::<Array>()
-            .map(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
-            .flatten()
+            .and_then(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| {
                 Error::arg(format!("{op}: modalities must be a count or an array of names, e.g. 3 or [\"text\", \"audio\", \"visual\"]"))
@@ -160,8 +159,7 @@ fn load(name: &str, opts: &Map) -> RhaiResult<ScriptDataset> {
                 None => vec!["pix".into(), "fou".into()],
                 Some(v) => v
                     .read_lock::<Array>()
-                    .map(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
-                    .flatten()
+                    .and_then(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
                     .ok_or_else(|| Error::arg("dataset(\"mfeat\"): views must be an array of view names, e.g. [\"pix\", \"fou\"]"))?,
             };
             let dir = o

@@ -87,8 +87,7 @@ fn fit_options(opts: &Map) -> RhaiResult<FitOptions> {
         None => d.ks.clone(),
         Some(v) if v.is_array() => v
             .read_lock::<Array>()
-            .map(|a| a.iter().map(|x| x.as_int().ok().and_then(|i| usize::try_from(i).ok())).collect::<Option<Vec<_>>>())
-            .flatten()
+            .and_then(|a| a.iter().map(|x| x.as_int().ok().and_then(|i| usize::try_from(i).ok())).collect::<Option<Vec<_>>>())
             .ok_or_else(|| Error::arg(format!("{op}: option k as a list must hold ints >= 0, e.g. [1, 2, 3]")))?,
         Some(_) => vec![o.count("k", 2)?],
     };

@@ -28,8 +28,7 @@ use super::handles::{ScriptModel, ScriptOptimizer, ScriptWeights};
 
 fn strings(op: &str, key: &str, v: &Dynamic) -> RhaiResult<Vec<String>> {
     v.read_lock::<Array>()
-        .map(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
-        .flatten()
+        .and_then(|a| a.iter().map(|s| s.clone().into_string().ok()).collect::<Option<Vec<_>>>())
         .ok_or_else(|| Error::arg(format!("{op}: {key} must be an array of strings")).into())
 }
 
@@ -112,7 +111,7 @@ fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimize
     let (b1, b2) = match o.get("betas") {
         None => (0.9, 0.999),
         Some(v) => {
-            let a = v.read_lock::<Array>().map(|a| a.iter().map(|x| x.as_float().ok()).collect::<Option<Vec<_>>>()).flatten();
+            let a = v.read_lock::<Array>().and_then(|a| a.iter().map(|x| x.as_float().ok()).collect::<Option<Vec<_>>>());
             match a.as_deref() {
                 Some([x, y]) => (*x, *y),
                 _ => return Err(Error::arg(format!("{op}: betas must be two floats, e.g. [0.9, 0.999]")).into()),

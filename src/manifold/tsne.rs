@@ -123,7 +123,7 @@ fn rows_of(t: &Tensor) -> Result<Vec<Vec<f64>>> {
         "tsne",
         t.f_to_kind(Kind::Double).and_then(|t| t.f_contiguous()).and_then(|t| t.f_flatten(0, -1)).and_then(|t| Vec::<f64>::try_from(&t)),
     )?;
-    let w = if n == 0 { 0 } else { flat.len() / n };
+    let w = flat.len().checked_div(n).unwrap_or(0);
     Ok(flat.chunks(w.max(1)).map(|c| c.to_vec()).collect())
 }
 
@@ -392,6 +392,8 @@ pub fn tsne(x: &Tensor, opts: &TsneOptions) -> Result<Tsne> {
         let mut gains = vec![1.0f64; y.len()];
         let (mut best_error, mut best_iter) = (f64::INFINITY, done);
         let patience = if phase == 0 { EXPLORATION_ITERS } else { NO_PROGRESS };
+        // `done` records how far the loop got (it is the range start only when the loop begins).
+        #[allow(clippy::mut_range_bound)]
         for i in done..end {
             crate::interrupt::check("tsne")?;
             let checking = (i + 1) % CHECK_EVERY == 0 || i + 1 == end;

@@ -167,7 +167,7 @@ fn joined_rows(left: &DataFrame, right: &DataFrame, keys: &[Expr], cross: bool) 
     if cross {
         return l.checked_mul(r).ok_or_else(|| Error::arg("join: the cross join's size overflows"));
     }
-    let counts = |df: &DataFrame, name: &str| df.clone().lazy().group_by(keys.to_vec()).agg([len().alias(name)]);
+    let counts = |df: &DataFrame, name: &str| df.clone().lazy().group_by(keys).agg([len().alias(name)]);
     let matched = counts(left, "__gapscope_nl")
         .join(counts(right, "__gapscope_nr"), keys.to_vec(), keys.to_vec(), JoinArgs::new(JoinType::Inner))
         .select([(col("__gapscope_nl").cast(DataType::Float64) * col("__gapscope_nr").cast(DataType::Float64)).sum().alias("rows")])

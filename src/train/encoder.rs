@@ -164,6 +164,8 @@ impl Compress {
     }
 }
 
+// ResNet is the architecture's name, not a "Net" suffix.
+#[allow(clippy::enum_variant_names)]
 enum Net {
     Mlp(Vec<Linear>),
     Cnn(Vec<(Conv, BatchNorm)>),

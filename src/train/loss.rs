@@ -91,7 +91,7 @@ pub fn fused_only_all(logits: &Logits, labels: &Tensor, modalities: &[String]) -
 
 /// L_wp = CE_f + CE_a + CE_v (Eq. 10).
 pub fn warmup(logits: &Logits, labels: &Tensor) -> Result<LossTerms> {
-    let (f, a, v) = (mean(&ce(&logits.fused, labels)?)?, mean(&ce(&logits.first(), labels)?)?, mean(&ce(&logits.second(), labels)?)?);
+    let (f, a, v) = (mean(&ce(&logits.fused, labels)?)?, mean(&ce(logits.first(), labels)?)?, mean(&ce(logits.second(), labels)?)?);
     let total = f.f_add(&a).and_then(|x| x.f_add(&v))?;
     Ok(LossTerms { total, terms: vec![("ce_fused", f), ("ce_first", a), ("ce_second", v)] })
 }
@@ -115,9 +115,9 @@ pub fn adaptive(logits: &Logits, labels: &Tensor, weights: &Tensor, cfg: &LossCo
         let ones = Tensor::f_ones([b], (Kind::Float, labels.device()))?;
         (ones.shallow_clone(), ones)
     };
-    let g = gap(&logits.first(), &logits.second(), labels, cfg.gap)?.f_to_kind(Kind::Float)?;
+    let g = gap(logits.first(), logits.second(), labels, cfg.gap)?.f_to_kind(Kind::Float)?;
     let lambda = cfg.rho.powi(cfg.t as i32);
-    let (ce_f, ce_a, ce_v) = (ce(&logits.fused, labels)?, ce(&logits.first(), labels)?, ce(&logits.second(), labels)?);
+    let (ce_f, ce_a, ce_v) = (ce(&logits.fused, labels)?, ce(logits.first(), labels)?, ce(logits.second(), labels)?);
     let fusion = ce_f.f_mul(&w0).and_then(|x| x.f_mul_scalar(cfg.alpha))?;
     let reg = g.f_square().and_then(|x| x.f_mul_scalar(cfg.beta))?;
     let align =

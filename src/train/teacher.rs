@@ -39,7 +39,7 @@ impl Teacher {
         })
     }
 
-    fn input<'a>(&self, batch: &'a Batch) -> Result<Tensor> {
+    fn input(&self, batch: &Batch) -> Result<Tensor> {
         let x = batch
             .inputs
             .iter()

@@ -79,7 +79,7 @@ pub fn parse_wav(b: &[u8]) -> std::result::Result<Wav, String> {
             let samples = (0..frames)
                 .map(|f| {
                     let at = &data[f * frame..(f + 1) * frame];
-                    at.chunks_exact(width).map(|s| decode(s)).sum::<f32>() * inv
+                    at.chunks_exact(width).map(&decode).sum::<f32>() * inv
                 })
                 .collect();
             return Ok(Wav { sample_rate: rate, samples });

@@ -31,6 +31,9 @@ pub fn within<R>(ctx: &NativeCallContext, model: &ScriptModel, f: impl FnOnce() 
             FRAMES.with(|f| f.borrow_mut().pop());
         }
     }
+    // The frame outlives the borrow's name, not its use: the lifetime is erased here and the frame
+    // popped (by `Pop`) before `ctx` goes out of scope.
+    #[allow(clippy::unnecessary_cast)]
     let ptr = ctx as *const NativeCallContext<'_> as *const NativeCallContext<'static>;
     FRAMES.with(|f| f.borrow_mut().push(Frame { ctx: ptr, model: model.clone() }));
     let _pop = Pop;

@@ -72,7 +72,7 @@ pub fn blend_weight(lambda: f64, purity_train: f64, purity_val: f64) -> f64 {
 
 /// Whether a reset follows 0-based epoch `e`.
 pub fn resets_after(e: usize, every: usize, times: usize, done: usize) -> bool {
-    e > 0 && e % every == 0 && done < times
+    e > 0 && e.is_multiple_of(every) && done < times
 }
 
 /// D&R's purity of one feature matrix against its labels.

@@ -172,7 +172,7 @@ impl GBlending {
     }
 
     fn due(&self, epoch: usize) -> bool {
-        !self.fixed && if self.online { epoch % self.super_epoch == 0 || self.weights.is_none() } else { self.weights.is_none() }
+        !self.fixed && if self.online { epoch.is_multiple_of(self.super_epoch) || self.weights.is_none() } else { self.weights.is_none() }
     }
 
     /// Checks the validation split can carry an estimate: at least one sample per class.

@@ -168,7 +168,7 @@ impl Method for ReconBoost {
 
     fn fresh_optimizer(&self, epoch: usize) -> bool {
         let cycle = self.stage_epochs + self.correct_epochs;
-        self.per_phase && (epoch % cycle == 0 || epoch % cycle == self.stage_epochs)
+        self.per_phase && (epoch.is_multiple_of(cycle) || epoch % cycle == self.stage_epochs)
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
