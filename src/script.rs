@@ -103,13 +103,35 @@ pub fn format_eval_error(source: &str, err: &EvalAltResult) -> String {
         }
     };
     // Rhai names values by their Rust types; users see the script's (Tensor, map, int, ...).
-    let msg = crate::host::type_names::for_users(&msg);
+    let mut msg = crate::host::type_names::for_users(&msg);
+    if let EvalAltResult::ErrorFunctionNotFound(..) = cur {
+        // The argument list names bare primitives: `train_epch (i64)` reads `train_epch (int)`.
+        msg = msg.replace("i64", "int").replace("f64", "float");
+    }
     let mut out = format!("{}: {msg}", position_text(&cur_source, cur.position()));
     for line in chain.into_iter().rev() {
         out.push('\n');
         out.push_str(&line);
     }
     out
+}
+
+/// "; did you mean train_epoch?" for a call to a function that does not exist, from the
+/// documented functions and the script's own.
+fn unknown_function_hint(host: &Host, ast: &AST, err: &EvalAltResult) -> Option<String> {
+    let mut cur = err;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) = cur {
+        cur = inner;
+    }
+    let EvalAltResult::ErrorFunctionNotFound(sig, _) = cur else { return None };
+    let name = sig.split([' ', '(']).next().unwrap_or(sig);
+    let own: Vec<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
+    let known = host.docs.entries().iter().map(|d| d.name).chain(own.iter().map(String::as_str));
+    let mut near = crate::suggest::nearest(name, known);
+    near.dedup();
+    near.retain(|n| *n != name);
+    near.truncate(3);
+    (!near.is_empty()).then(|| format!("; did you mean {}?", near.join(", ")))
 }
 
 /// Runs `f`, converting a panic (a bug in gapscope, never user error) into a message rather
@@ -138,7 +160,17 @@ pub fn compile(host: &Host, scope: &Scope, source_name: &str, text: &str) -> Res
 
 /// Evaluates an AST in `scope`, reporting errors against `source_name`.
 pub fn eval(host: &Host, scope: &mut Scope, source_name: &str, ast: &AST) -> Result<Dynamic, ScriptError> {
-    guard(|| host.engine.eval_ast_with_scope::<Dynamic>(scope, ast).map_err(|e| ScriptError(format_eval_error(source_name, &e))))
+    guard(|| {
+        host.engine.eval_ast_with_scope::<Dynamic>(scope, ast).map_err(|e| {
+            let mut text = format_eval_error(source_name, &e);
+            if let Some(hint) = unknown_function_hint(host, ast, &e) {
+                // After the first line (the innermost failure), before the call chain.
+                let at = text.find('\n').unwrap_or(text.len());
+                text.insert_str(at, &hint);
+            }
+            ScriptError(text)
+        })
+    })
 }
 
 /// `gapscope run FILE --set k=v ...`: the `--set` values are both variables in the script's

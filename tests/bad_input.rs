@@ -32,6 +32,8 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("let g = randn([200]); fit_mixture(g).with_rule(\"zero\", #{ mean: 0.0, std: -1.0 })", "with_rule: raw: mean must be finite and std finite and > 0"),
     ("let df = frame(#{ a: [1, 2, 3] }); let e = \"a\"; for i in 0..20000 { e += \" + a\"; } df.sql(\"SELECT \" + e + \" AS x FROM self\")", "more than the 1000 gapscope reads"),
     ("help(\"sofmax\")", "did you mean: softmax"),
+    ("let d = 1; train_epch(d)", "Function not found: train_epch (int); did you mean train_epoch?"),
+    ("randn([3]).sofmax(0)", "did you mean softmax?"),
     // Element counts that overflow 64 bits, in a shape or in n times a shape: errors, not panics.
     ("dataset(\"synthetic\", #{ n: 10, classes: 2, audio_shape: [3037000500, 3037000500], visual_shape: [4] })", "more elements than any tensor can hold"),
     ("dataset(\"synthetic\", #{ n: 4611686018427387904, classes: 2, audio_shape: [4], visual_shape: [2] })", "overflows"),
