@@ -15,6 +15,7 @@ pub mod display;
 pub mod error;
 pub mod files;
 pub mod gap;
+pub mod heap;
 pub mod host;
 #[cfg(test)]
 mod import_graph;
@@ -38,6 +39,10 @@ pub mod tensor;
 pub mod train;
 
 pub use error::{Error, Result};
+
+#[cfg(feature = "heap-count")]
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
 
 /// The engine with every gapscope function registered (src/host/engine.rs).
 pub use host::Host;

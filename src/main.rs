@@ -23,6 +23,10 @@ struct Limits {
     /// Stop a script after this many Rhai operations (a runaway loop); default unlimited.
     #[arg(long, value_name = "N")]
     max_operations: Option<u64>,
+    /// Stop a script when gapscope's own memory (script values, frames; not tensors) passes this
+    /// many GB; default a quarter of the machine's memory.
+    #[arg(long, value_name = "GB")]
+    max_heap: Option<f64>,
 }
 
 impl Limits {
@@ -35,6 +39,12 @@ impl Limits {
         }
         if let Some(n) = self.max_operations {
             host.engine.set_max_operations(n);
+        }
+        if let Some(gb) = self.max_heap {
+            if !(gb > 0.0 && gb.is_finite()) {
+                anyhow::bail!("--max-heap must be a positive number of GB, got {gb}");
+            }
+            gapscope::heap::set_limit((gb * 1e9) as u64);
         }
         gapscope::interrupt::install_stop_handler();
         Ok(())

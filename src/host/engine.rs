@@ -21,10 +21,6 @@ impl Host {
         // Debug builds default to a call depth of 8: far too shallow for recursive helpers.
         engine.set_max_call_levels(256);
         engine.set_max_expr_depths(256, 256);
-        // A doubling loop (`s += s`) must end in an error, not in the kernel's OOM killer.
-        engine.set_max_string_size(256 << 20);
-        engine.set_max_array_size(50_000_000);
-        engine.set_max_map_size(10_000_000);
         engine.set_module_resolver(super::modules::Resolver::default());
         // `var` is reserved in Rhai but is PyTorch's name for the variance: let it through as a
         // plain identifier so `x.var()` reads as it does in Python.
@@ -33,7 +29,9 @@ impl Host {
             rhai::Token::Reserved(s) if s.as_str() == "var" => rhai::Token::Identifier(s),
             other => other,
         });
-        engine.on_progress(|_| crate::interrupt::take().map(|r| r.message().into()));
+        // A doubling loop (`s += s`) must end in an error, not in the kernel's OOM killer: the heap
+        // count is read between operations (Rhai's own size limits cost n² on large values).
+        engine.on_progress(|_| crate::interrupt::take().map(|r| r.message().into()).or_else(|| crate::heap::over_limit().map(Into::into)));
         let mut docs = Docs::default();
         let params = Rc::new(RefCell::new(Map::new()));
         super::tensor::register(&mut engine, &mut docs);

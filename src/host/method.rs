@@ -17,6 +17,7 @@ use crate::train::method::Method;
 use crate::train::methods;
 use crate::train::options::{range_text, Literal, Value};
 use crate::train::weights::Weights;
+use crate::train::weights::WEIGHTS_ACCEPTED;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -130,12 +131,11 @@ fn given_options(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<
                 weights = Some(w);
                 continue;
             }
-            if name == "adaptive" {
-                return Err(Error::arg(format!(
-                    "{op}: adaptive: weights must be a weight table from the last refit, weight_table(data.train, mix.balance_weights(z)), or the fitted mixture itself (mix, fitted with raw: zs), found {}",
-                    type_label(v)
-                ))
-                .into());
+            // Unless the method declares an option of that name (G-Blending's head weights), say
+            // what `weights` must be (an unknown method is reported by the build).
+            let option = methods::find(name).map_or(true, |spec| spec.options.iter().any(|o| o.name == "weights"));
+            if !option {
+                return Err(Error::arg(format!("{op}: {name}: weights must be {WEIGHTS_ACCEPTED}, found {}", type_label(v))).into());
             }
         }
         given.push((k.to_string(), to_value(op, k, v)?));

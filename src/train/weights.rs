@@ -10,6 +10,9 @@ use crate::tensor::{Kind, Tensor};
 use crate::train::fusion::Logits;
 use std::rc::Rc;
 
+/// What `weights` may be, for the errors that ask for it.
+pub const WEIGHTS_ACCEPTED: &str = "a weight table from the last refit, weight_table(data.train, mix.balance_weights(z)), or the fitted mixture itself (mix, fitted with raw: zs) for weights from each batch's live gaps";
+
 /// Where the adaptive loss's (w0, w1) come from.
 #[derive(Clone)]
 pub enum Weights {

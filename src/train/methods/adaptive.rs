@@ -9,6 +9,7 @@ use crate::train::declaration::{Keeps, MethodSpec, Modalities, Reference};
 use crate::train::loss::{self, LossConfig};
 use crate::train::method::{Method, StepContext, StepLoss};
 use crate::train::options::{opt, Literal, Resolved, Valid};
+use crate::train::weights::WEIGHTS_ACCEPTED;
 pub use crate::train::weights::{WeightTable, Weights};
 
 // N modalities: the first against the others' mean (docs/method.md).
@@ -49,9 +50,7 @@ pub struct Adaptive {
 
 impl Adaptive {
     pub fn new(opts: &Resolved, weights: Option<Weights>) -> Result<Adaptive> {
-        let weights = weights.ok_or_else(|| {
-            Error::arg("adaptive: needs weights: a weight table from the last refit, weight_table(data.train, mix.balance_weights(z)), or the fitted mixture itself (mix, fitted with raw: zs) for weights from each batch's live gaps")
-        })?;
+        let weights = weights.ok_or_else(|| Error::arg(format!("adaptive: needs weights: {WEIGHTS_ACCEPTED}")))?;
         let cfg = LossConfig {
             alpha: opts.float("alpha"),
             beta: opts.float("beta"),
