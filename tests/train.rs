@@ -111,3 +111,21 @@ fn live_batch_weights_follow_the_current_gaps_under_the_fitted_mixture() {
     ));
     assert!(e.contains("the fitted mixture itself"), "{e}");
 }
+
+#[test]
+fn a_step_without_a_method_trains_concat_as_the_recipes_do() {
+    // The recipes default to concat; a bare train_step / train_epoch must train the same loss.
+    let src = format!(
+        "{DATA} let b = (); for x in data.train.batches(#{{ batch: 16 }}) {{ b = x; break; }}
+        let m1 = model(data, #{{ seed: 4 }}); let m2 = model(data, #{{ seed: 4 }});
+        let bare = train_step(m1, optimizer(m1, #{{}}), b, #{{}});
+        let named = train_step(m2, optimizer(m2, #{{}}), b, #{{ method: \"concat\" }});
+        let e1 = train_epoch(m1, optimizer(m1, #{{}}), data.train, #{{ seed: 1, quiet: true }});
+        let e2 = train_epoch(m2, optimizer(m2, #{{}}), data.train, #{{ seed: 1, quiet: true, method: \"concat\" }});
+        [bare.loss, named.loss, bare.ce_fused, e1.loss, e2.loss]"
+    );
+    let v: Vec<f64> = eval_ok(&src).into_array().unwrap().iter().map(|x| x.as_float().unwrap()).collect();
+    assert_eq!(v[0], v[1], "{v:?}");
+    assert_eq!(v[0], v[2], "concat's loss is the fused CE alone: {v:?}");
+    assert_eq!(v[3], v[4], "{v:?}");
+}

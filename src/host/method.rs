@@ -144,7 +144,7 @@ fn given_options(op: &str, name: &str, opts: &Map, skip: &[&str]) -> RhaiResult<
 }
 
 /// The method a step or epoch call asks for: `method` (a name or a built method), or `loss`
-/// (the older name of the same choice), else the warm-up objective. The other entries of
+/// (the older name of the same choice), else concat, as the recipes default to. The other entries of
 /// `opts`, apart from the call's own keys, are the method's options.
 pub fn choose(op: &str, opts: &Map, call_keys: &[&str]) -> RhaiResult<Chosen> {
     let mut skip = call_keys.to_vec();
@@ -156,7 +156,7 @@ pub fn choose(op: &str, opts: &Map, call_keys: &[&str]) -> RhaiResult<Chosen> {
         return Ok(Chosen::Shared(shared));
     }
     let name = match given {
-        None => "warmup".to_string(),
+        None => "concat".to_string(),
         Some(v) => v
             .clone()
             .into_string()
