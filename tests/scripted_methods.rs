@@ -554,3 +554,23 @@ fn the_tutorials_session_is_the_committed_one_and_prints_what_the_doc_shows() {
         assert_eq!(shape(g), shape(w), "printed {g}\ndoc     {w}");
     }
 }
+
+#[test]
+fn per_sample_state_is_written_by_dataset_index() {
+    // scripts/methods/gap_ema.rhai, docs/your-method.md's per-sample example: after two epochs
+    // every training sample was visited twice, no other sample at all, and each average is the
+    // decayed blend of that sample's gaps (nonzero where it was visited).
+    let root = env!("CARGO_MANIFEST_DIR");
+    let v = eval_ok(&format!(
+        "import \"{root}/scripts/methods/gap_ema\" as ema;\n{SETUP}
+        let meth = ema::build(#{{ samples: data.len }});
+        let r = train(data, \"concat\", meth, #{{}});
+        let s = meth.state();
+        let train_rows = zeros([data.len]).index_put([data.train.indices], 1.0);
+        [(s.visits - 2.0 * train_rows).abs().max().item(), (s.average.abs() > 0.0).to(\"float32\").sum().item(), data.train.len]"
+    ))
+    .into_array()
+    .unwrap();
+    assert_eq!(v[0].as_float().unwrap(), 0.0, "visits differ from two per training sample: {v:?}");
+    assert_eq!(v[1].as_float().unwrap() as i64, v[2].as_int().unwrap(), "{v:?}");
+}

@@ -36,6 +36,7 @@ impl Host {
         let params = Rc::new(RefCell::new(Map::new()));
         super::tensor::register(&mut engine, &mut docs);
         super::autograd::register(&mut engine, &mut docs);
+        super::writes::register(&mut engine, &mut docs);
         super::gap::register(&mut engine, &mut docs);
         super::mixture::register(&mut engine, &mut docs);
         super::embed::register(&mut engine, &mut docs);

@@ -25,6 +25,7 @@ pub mod system;
 pub mod tensor;
 pub mod train;
 pub mod type_names;
+pub mod writes;
 
 pub use docs::{Docs, FnDoc};
 pub use engine::Host;

@@ -10,6 +10,7 @@ pub mod loss;
 pub mod nested;
 pub mod npy;
 pub mod ops;
+pub mod writes;
 
 pub use tch::{Device, Kind, Tensor};
 
