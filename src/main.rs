@@ -88,6 +88,10 @@ enum Command {
         /// Script parameters: `--set lr=0.01` (numbers, booleans and strings parse as such).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Run even if a --set key is never read by the script or its imports (for a script that
+        /// reads keys by computed names); by default such a key is an error before anything runs.
+        #[arg(long)]
+        allow_unused_set: bool,
         #[command(flatten)]
         limits: Limits,
     },
@@ -106,6 +110,10 @@ enum Command {
         /// Script parameters for every run: `--set dataset=mfeat --set seeds=5`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Run even if a --set key is never read by the script or its imports (for a script that
+        /// reads keys by computed names); by default such a key is an error before anything runs.
+        #[arg(long)]
+        allow_unused_set: bool,
         /// local: run here, --jobs at a time; slurm: submit a job array and a gather job;
         /// print: print each incomplete run's command (for GNU parallel and other schedulers).
         #[arg(long, value_enum, default_value = "local")]
@@ -267,11 +275,14 @@ fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::from(repl::run(host) as u8))
         }
-        Command::Run { file, sets, limits } => {
+        Command::Run { file, sets, allow_unused_set, limits } => {
             let sets = sets.iter().map(|s| script::parse_set(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
             let mut host = Host::new();
             limits.apply(&mut host)?;
-            match script::run_file(&host, &file, &sets) {
+            // A sweep's run was checked when the sweep was planned (with the sweep's own flag).
+            let planned = sets.iter().any(|(k, _)| gapscope::sweep::is_own_param(k));
+            let check: Vec<&str> = if allow_unused_set || planned { Vec::new() } else { sets.iter().map(|(k, _)| k.as_str()).collect() };
+            match script::run_file(&host, &file, &sets, &check) {
                 Ok(_) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("{e}");
@@ -297,6 +308,7 @@ fn run() -> Result<ExitCode> {
             target,
             out,
             sets,
+            allow_unused_set,
             backend,
             jobs,
             status,
@@ -365,7 +377,18 @@ fn run() -> Result<ExitCode> {
                     BackendArg::Slurm => Backend::Slurm,
                     BackendArg::Print => Backend::Print,
                 };
-                command::launch(&Launch { script: target, out, sets, backend, jobs, replan, quiet, slurm, task: task_opts })?
+                command::launch(&Launch {
+                    script: target,
+                    out,
+                    sets,
+                    allow_unused_set,
+                    backend,
+                    jobs,
+                    replan,
+                    quiet,
+                    slurm,
+                    task: task_opts,
+                })?
             };
             Ok(ExitCode::from(code))
         }

@@ -174,8 +174,9 @@ pub fn eval(host: &Host, scope: &mut Scope, source_name: &str, ast: &AST) -> Res
 }
 
 /// `gapscope run FILE --set k=v ...`: the `--set` values are both variables in the script's
-/// scope and answers to `param(name, default)`.
-pub fn run_file(host: &Host, path: &std::path::Path, sets: &[(String, Dynamic)]) -> Result<Dynamic, ScriptError> {
+/// scope and answers to `param(name, default)`. Each key of `check` must be read by the script or
+/// a module it imports (`host::reads`), or nothing runs.
+pub fn run_file(host: &Host, path: &std::path::Path, sets: &[(String, Dynamic)], check: &[&str]) -> Result<Dynamic, ScriptError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ScriptError(format!("{name}: cannot read script: {e}")))?;
     let mut scope = Scope::new();
@@ -184,6 +185,11 @@ pub fn run_file(host: &Host, path: &std::path::Path, sets: &[(String, Dynamic)])
         host.params.borrow_mut().insert(k.as_str().into(), v.clone());
     }
     let ast = compile(host, &scope, &name, &text)?;
+    if !check.is_empty() {
+        if let Some(e) = crate::host::reads::Reads::of(host, &ast, &name).unused(&name, check) {
+            return Err(ScriptError(e));
+        }
+    }
     eval(host, &mut scope, &name, &ast)
 }
 

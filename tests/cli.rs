@@ -126,3 +126,49 @@ fn scripts_and_modules_saved_with_a_byte_order_mark_run() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_set_key_the_script_never_reads_stops_the_run_before_anything_runs() {
+    let dir = temp_dir("unread");
+    let module = "fn rate() { param(\"lr\", 0.1) }\n";
+    std::fs::write(dir.join("knobs.rhai"), module).unwrap();
+    let script = dir.join("s.rhai");
+    let text = "import \"knobs\" as k;\nlet epochs = param(\"epochs\", 30);\nlet seed = 3;\nwrite_text(out_marker, \"ran\");\nprint(`${epochs} ${k::rate()} ${seed}`);\n";
+    std::fs::write(&script, text).unwrap();
+    let marker = dir.join("ran.txt");
+    let marker_set = format!("out_marker=\"{}\"", marker.display());
+    let run = |sets: &[&str]| {
+        let mut args = vec!["run", script.to_str().unwrap(), "--set", &marker_set];
+        for s in sets {
+            args.push("--set");
+            args.push(s);
+        }
+        run_bin(&args, "", None)
+    };
+    // Read by param in the script, by param in an imported module, as a variable: all used.
+    let ok = run(&["epochs=2", "lr=0.5"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "2 0.5 3");
+    std::fs::remove_file(&marker).unwrap();
+    // A typo: refused with the nearest key, and the script never started.
+    let typo = run(&["epoch=2"]);
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(err.contains("--set epoch=... is never read by") && err.contains("did you mean --set epochs?"), "{err}");
+    assert!(!marker.exists(), "the script ran despite the unread key");
+    // A key the script replaces with its own `let`.
+    let shadowed = run(&["seed=9"]);
+    let err = String::from_utf8_lossy(&shadowed.stderr);
+    assert!(err.contains("replaced by the script's own `let seed` at") && err.contains("s.rhai:3:1"), "{err}");
+    // --allow-unused-set lets a script that reads keys by computed names through.
+    let mut args = vec!["run", script.to_str().unwrap(), "--set", &marker_set, "--set", "epoch=2", "--allow-unused-set"];
+    let allowed = run_bin(&args, "", None);
+    assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
+    assert_eq!(String::from_utf8_lossy(&allowed.stdout).trim(), "30 0.1 3");
+    // A computed name is pointed out, since it may be what reads the key.
+    let dynamic = dir.join("d.rhai");
+    std::fs::write(&dynamic, "let name = \"ep\" + \"ochs\";\nprint(param(name, 1));\n").unwrap();
+    args = vec!["run", dynamic.to_str().unwrap(), "--set", "epochs=2"];
+    let err = String::from_utf8_lossy(&run_bin(&args, "", None).stderr).to_string();
+    assert!(err.contains("reads parameters by computed names, at") && err.contains("d.rhai:2:"), "{err}");
+}

@@ -499,3 +499,20 @@ fn a_scripted_method_from_a_module_runs_as_a_sweep_each_task_rebuilding_it() {
     assert_eq!(rows(&out).len(), 2);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_mistyped_set_key_stops_the_sweep_before_it_plans() {
+    let out = fresh("typo");
+    let o = launch(&out, &["--backend", "print", "--set", "epoch=3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--set epoch=... is never read by") && text(&o).contains("did you mean --set epochs?"), "{}", text(&o));
+    assert!(!out.join("sweep.tsv").exists(), "a manifest was written for a sweep with an unread key");
+    // --allow-unused-set plans it, and its printed commands run without the flag (checked once).
+    let o = launch(&out, &["--backend", "print", "--set", "epoch=3", "--allow-unused-set"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = String::from_utf8_lossy(&o.stdout).lines().next().unwrap().to_string();
+    assert!(first.contains("--set epoch=3") && !first.contains("allow"), "{first}");
+    let run = std::process::Command::new("sh").args(["-c", &first]).output().unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    std::fs::remove_dir_all(&out).unwrap();
+}

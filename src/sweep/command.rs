@@ -20,6 +20,8 @@ pub struct Launch {
     pub script: PathBuf,
     pub out: PathBuf,
     pub sets: Vec<String>,
+    /// Plan even if a --set key is never read by the script (`host::reads`).
+    pub allow_unused_set: bool,
     pub backend: Backend,
     pub jobs: usize,
     pub replan: bool,
@@ -59,7 +61,7 @@ pub fn launch(r: &Launch) -> Result<u8> {
     let out = absolute(&r.out)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let exe = std::env::current_exe().context("cannot find the gapscope binary")?;
-    let new = plan::plan(&script, &r.sets, &out, &exe)?;
+    let new = plan::plan(&script, &r.sets, &out, &exe, r.allow_unused_set)?;
     let adopt = "use another --out, or add --replan to take this folder over (its complete runs are kept and not rerun)";
     if Manifest::path(&out).exists() {
         match Manifest::read(&out) {
@@ -180,7 +182,7 @@ pub fn gather(out: &Path) -> Result<u8> {
         sets.push(crate::script::parse_set(&raw).map_err(anyhow::Error::msg)?);
     }
     let host = crate::host::Host::new();
-    match crate::script::run_file(&host, &m.script, &sets) {
+    match crate::script::run_file(&host, &m.script, &sets, &[]) {
         Ok(_) => Ok(0),
         Err(e) => {
             eprintln!("{e}");

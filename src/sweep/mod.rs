@@ -33,3 +33,8 @@ pub const META: &str = ".sweep";
 pub const RUN_PARAM: &str = "sweep_run";
 /// The script parameter that makes `ex::sweep` train nothing and report what is complete.
 pub const GATHER_PARAM: &str = "sweep_gather";
+
+/// A `--set` key the sweep adds to its runs' commands (not the user's).
+pub fn is_own_param(key: &str) -> bool {
+    key == RUN_PARAM || key == GATHER_PARAM
+}

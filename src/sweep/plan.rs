@@ -7,20 +7,22 @@ use super::manifest::{Manifest, PlannedRun};
 use anyhow::{bail, Result};
 use std::path::Path;
 
-/// Runs `script` in plan mode and returns its manifest. Loads no data and trains nothing.
-pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path) -> Result<Manifest> {
+/// Runs `script` in plan mode and returns its manifest. Loads no data and trains nothing; a
+/// `--set` key the script never reads stops it first, unless `allow_unused_set`.
+pub fn plan(script: &Path, sets: &[String], out: &Path, exe: &Path, allow_unused_set: bool) -> Result<Manifest> {
     let mut parsed = Vec::new();
     for s in sets {
         let (k, v) = crate::script::parse_set(s).map_err(anyhow::Error::msg)?;
-        if k == "out" || k == super::RUN_PARAM || k == super::GATHER_PARAM {
+        if k == "out" || super::is_own_param(&k) {
             bail!("--set {k}=... is the sweep's own: the output folder is --out, and the sweep picks the runs");
         }
         parsed.push((k, v));
     }
+    let check: Vec<String> = if allow_unused_set { Vec::new() } else { parsed.iter().map(|(k, _)| k.clone()).collect() };
     parsed.push(("out".to_string(), rhai::Dynamic::from(out.display().to_string())));
     start(out);
     let host = crate::host::Host::new();
-    let result = crate::script::run_file(&host, script, &parsed);
+    let result = crate::script::run_file(&host, script, &parsed, &check.iter().map(String::as_str).collect::<Vec<_>>());
     let keys = finish();
     let name = script.display();
     match result {

@@ -100,7 +100,7 @@ pub fn run(out: &Path, key: &str, opts: TaskOptions) -> Result<u8> {
     let grace = std::env::var("GAPSCOPE_CHECKPOINT_GRACE").ok().and_then(|g| g.parse::<u64>().ok()).unwrap_or(120);
     crate::interrupt::stop_at_checkpoint(std::time::Duration::from_secs(grace));
     let host = crate::host::Host::new();
-    let result = crate::script::run_file(&host, &m.script, &sets);
+    let result = crate::script::run_file(&host, &m.script, &sets, &[]);
     s.finished = Some(state::now());
     let code = match result {
         Ok(_) if state::complete(out, key) => {
