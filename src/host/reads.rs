@@ -104,7 +104,7 @@ impl Reads {
             if self.variables.contains(key) {
                 continue;
             }
-            let near = crate::suggest::nearest(key, self.names().into_iter());
+            let near = crate::suggest::nearest(key, self.names());
             let hint = match near.as_slice() {
                 [] => String::new(),
                 some => format!("; did you mean {}?", some.iter().map(|k| format!("--set {k}")).collect::<Vec<_>>().join(" or ")),
