@@ -2,7 +2,7 @@
 //! `FILE:LINE:COL: message`, and a last-resort net that turns a panic into an error.
 
 use crate::host::Host;
-use rhai::{Dynamic, EvalAltResult, ParseError, Position, Scope, AST};
+use rhai::{Dynamic, EvalAltResult, ParseError, Scope, AST};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A failed script: the report to print (one or more lines).
@@ -50,13 +50,7 @@ pub fn parse_set(arg: &str) -> Result<(String, Dynamic), String> {
     Ok((k.to_string(), parse_set_value(v)))
 }
 
-pub fn position_text(source: &str, pos: Position) -> String {
-    match (pos.line(), pos.position()) {
-        (Some(l), Some(c)) => format!("{source}:{l}:{c}"),
-        (Some(l), None) => format!("{source}:{l}"),
-        _ => source.to_string(),
-    }
-}
+pub use crate::host::position_text;
 
 pub fn format_parse_error(source: &str, err: &ParseError) -> String {
     format!("{}: syntax error: {}", position_text(source, err.1), err.0)
@@ -123,8 +117,22 @@ fn unknown_function_hint(host: &Host, ast: &AST, err: &EvalAltResult) -> Option<
     while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) = cur {
         cur = inner;
     }
+    if let Some(hint) = unknown_property_hint(host, cur) {
+        return Some(hint);
+    }
     let EvalAltResult::ErrorFunctionNotFound(sig, _) = cur else { return None };
     let name = sig.split([' ', '(']).next().unwrap_or(sig);
+    // `(), ` or `, ()` among the argument types: the usual cause is a missing map key.
+    if sig.contains("((),") || sig.contains(", ())") || sig.ends_with("(())") {
+        return Some(
+            "; one argument is (): a variable or map entry that holds nothing, most often a map key that was never set (a map gives () for a key it lacks: ctx.state.x before ctx.state.x = ...; check with `\"x\" in map`)".into(),
+        );
+    }
+    // A documented function called with the wrong arguments (`x.softmax()`): how it is called.
+    let usages: Vec<&str> = host.docs.entries().iter().filter(|d| d.name == name).map(|d| d.usage).collect();
+    if !usages.is_empty() {
+        return Some(format!("; it is called as {}", usages.join(" or ")));
+    }
     let own: Vec<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
     let known = host.docs.entries().iter().map(|d| d.name).chain(own.iter().map(String::as_str));
     let mut near = crate::suggest::nearest(name, known);
@@ -132,6 +140,40 @@ fn unknown_function_hint(host: &Host, ast: &AST, err: &EvalAltResult) -> Option<
     near.retain(|n| *n != name);
     near.truncate(3);
     (!near.is_empty()).then(|| format!("; did you mean {}?", near.join(", ")))
+}
+
+/// For a property a gapscope type lacks (`data.tset`): the properties it has.
+fn unknown_property_hint(host: &Host, err: &EvalAltResult) -> Option<String> {
+    let EvalAltResult::ErrorDotExpr(msg, _) = err else { return None };
+    let rest = msg.strip_prefix("Unknown property '")?;
+    let (typed, rest) = rest.split_once('\'')?;
+    let ty = rest.split('\'').nth(1)?;
+    let have = properties_of(host, ty);
+    if have.is_empty() {
+        return None;
+    }
+    let near = crate::suggest::nearest(typed, have.iter().map(String::as_str));
+    let guess = near.first().map(|n| format!("did you mean {n}? ")).unwrap_or_default();
+    Some(format!("; {guess}a {ty} has: {}", have.join(", ")))
+}
+
+/// The getters registered for the type named `ty`, sorted.
+fn properties_of(host: &Host, ty: &str) -> Vec<String> {
+    let mut names: Vec<String> = host
+        .engine
+        .gen_fn_signatures(false)
+        .iter()
+        .filter_map(|sig| {
+            let rest = sig.strip_prefix("get$")?;
+            let (name, params) = rest.split_once('(')?;
+            let first = params.split([',', ')']).next()?;
+            let first_type = first.rsplit(':').next()?.trim().trim_start_matches("&mut ").trim();
+            (first_type == ty).then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Runs `f`, converting a panic (a bug in gapscope, never user error) into a message rather

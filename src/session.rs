@@ -34,7 +34,7 @@ pub struct Session {
     pub scope: Scope<'static>,
     /// Functions defined so far (`fn f(x) { ... }` persists across inputs).
     functions: AST,
-    /// `import` statements entered on their own, re-run before each input so modules persist.
+    /// The `import` statements of earlier inputs, re-run before each input so modules persist.
     imports: AST,
     echo: AST,
     first_line: usize,
@@ -141,14 +141,34 @@ impl Session {
 
     fn run_code(&mut self, source: &str, text: &str) -> Result<Dynamic, ScriptError> {
         let ast = script::compile(&self.host, &self.scope, source, text)?;
-        let only_imports = !ast.statements().is_empty() && ast.statements().iter().all(|s| matches!(s, rhai::Stmt::Import(..)));
         let merged = self.imports.merge(&self.functions).merge(&ast);
         let result = script::eval(&self.host, &mut self.scope, source, &merged);
         self.functions = merged.clone_functions_only();
-        if only_imports && result.is_ok() {
-            self.imports = self.imports.merge(&ast.clone_statements_only());
-        }
+        self.keep_imports(&ast);
         result
+    }
+
+    /// The input's top-level imports join those re-run before each input, wherever they stood
+    /// and whatever followed them, as a script keeps an import to its end. One that does not
+    /// load on its own (a typo in its path) is left out, or every later input would fail on it.
+    fn keep_imports(&mut self, ast: &AST) {
+        let key = |stmt: &rhai::Stmt| match stmt {
+            rhai::Stmt::Import(x, _) => Some((format!("{:?}", x.0), x.1.name.to_string())),
+            _ => None,
+        };
+        for stmt in ast.statements() {
+            let Some(this) = key(stmt) else { continue };
+            if self.imports.statements().iter().any(|kept| key(kept).as_ref() == Some(&this)) {
+                continue;
+            }
+            let one = AST::new_with_source([stmt.clone()], rhai::Module::new(), ast.source().unwrap_or(SOURCE));
+            let with = self.imports.merge(&one);
+            if script::guard(|| self.host.engine.run_ast_with_scope(&mut Scope::new(), &with).map_err(|e| ScriptError(e.to_string())))
+                .is_ok()
+            {
+                self.imports = with;
+            }
+        }
     }
 
     /// The echo of a value: PyTorch-style for tensors, Rhai's debug form for the rest.

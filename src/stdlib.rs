@@ -11,6 +11,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("methods/mmcosine", include_str!("../stdlib/methods/mmcosine.rhai")),
     ("methods/adaptive", include_str!("../stdlib/methods/adaptive.rhai")),
     ("methods/mmpareto", include_str!("../stdlib/methods/mmpareto.rhai")),
+    ("methods/mslr", include_str!("../stdlib/methods/mslr.rhai")),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {

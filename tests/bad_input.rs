@@ -347,6 +347,11 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("let big = frame(#{ k: zeros([200000]).to(\"int64\"), v: arange(200000) }); big.join(big, [\"k\"])", "keys repeated on both sides multiply"),
     ("let big = frame(#{ k: arange(300000) }); big.join(big, [], \"cross\")", "memory"),
     ("let s3 = frame(#{ k: [1, 2, 2], v: [1, 2, 3] }); s3.join(s3, [\"k\"]).height", "=5"),
+    // Messages that say what exists: a type's properties, how a function is called, a missing key.
+    ("d.tset", "a Dataset has: classes, len, modalities, name, shapes, splits, test, train, val"),
+    ("d.train.lenn", "did you mean len? a Split has: indices, labels, len"),
+    ("randn([2, 3]).softmax()", "it is called as t.softmax(dim)"),
+    ("let st = #{}; st.steps + 1", "a map key that was never set"),
     ("let s = \"a\"; for i in 0..40 { s += s; }", "over its limit"),
     ("let a = [1]; for i in 0..40 { a += a; }", "over its limit"),
     ("purity([100000000000], [0])", "=1"),

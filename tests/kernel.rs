@@ -91,3 +91,85 @@ fn example_notebook_executes_headless() {
     // The run the notebook recorded has its TensorBoard events beside its tables.
     assert!(work.join("runs/notebook/two_stage/events.out.tfevents.gapscope").is_file());
 }
+
+/// A connection file on free local ports, no signing key.
+fn connection_file(dir: &Path) -> std::path::PathBuf {
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conn = serde_json::json!({
+        "ip": "127.0.0.1", "transport": "tcp", "key": "", "signature_scheme": "hmac-sha256",
+        "shell_port": port(), "iopub_port": port(), "stdin_port": port(), "control_port": port(), "hb_port": port(),
+    });
+    let path = dir.join("conn.json");
+    std::fs::write(&path, conn.to_string()).unwrap();
+    path
+}
+
+/// Whether process `pid` has ended (gone, or a zombie waiting for a parent to reap it).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Err(_) => true,
+        Ok(status) => status.lines().any(|l| l.starts_with("State:") && l.contains('Z')),
+    }
+}
+
+fn wait_ended(pid: u32, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if ended(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    ended(pid)
+}
+
+#[test]
+fn a_kernel_whose_parent_dies_exits_and_says_why() {
+    let dir = temp_dir("kernel-orphan");
+    let conn = connection_file(&dir);
+    let err = dir.join("stderr.txt");
+    // A shell starts the kernel, prints its pid and exits after a second: the kernel is orphaned.
+    let exe = common::bin().get_program().to_owned();
+    let out = Command::new("sh")
+        .args(["-c", "\"$0\" kernel --connection-file \"$1\" 2>\"$2\" & echo $!; sleep 1"])
+        .arg(&exe)
+        .arg(&conn)
+        .arg(&err)
+        .env_remove("JPY_PARENT_PID")
+        .output()
+        .unwrap();
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let gone = wait_ended(pid, 30);
+    if !gone {
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    let text = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(gone, "the orphaned kernel {pid} still runs; stderr: {text}");
+    assert!(text.contains("gapscope kernel: its parent process") && text.contains("ended; exiting"), "{text}");
+
+    // With JPY_PARENT_PID (as jupyter_client sets it), that process is the one watched.
+    let mut parent = Command::new("sleep").arg("30").spawn().unwrap();
+    let conn = connection_file(&dir);
+    let mut kernel = common::bin()
+        .args(["kernel", "--connection-file"])
+        .arg(&conn)
+        .env("JPY_PARENT_PID", parent.id().to_string())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(kernel.try_wait().unwrap().is_none(), "the kernel ended while its parent lived");
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while kernel.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let status = kernel.try_wait().unwrap();
+    if status.is_none() {
+        kernel.kill().unwrap();
+    }
+    let text = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(status.is_some(), "the kernel outlived its JPY_PARENT_PID; stderr: {text}");
+    assert!(text.contains(&format!("its parent process {} (JPY_PARENT_PID) ended", parent.id())), "{text}");
+}

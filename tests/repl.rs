@@ -39,6 +39,18 @@ fn imports_persist_across_inputs() {
 }
 
 #[test]
+fn an_import_among_other_statements_persists_and_a_failed_one_does_not() {
+    // An import kept wherever it stands in an input, even one whose later statement failed; an
+    // import that cannot load is not re-run before every later input.
+    let input = "import \"tensors\" as tx; let a = 1;\nimport \"train\" as tr; no_such_variable\nimport \"no_such_module\" as nm;\ntx::one_hot(tensor([1]), 2)\ntype_of(tr::optional_keys())\n";
+    let (out, err, code) = repl(input);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no_such_variable") && err.contains("no_such_module"), "{err}");
+    assert_eq!(err.matches("no_such_module").count(), 1, "the failed import was re-run: {err}");
+    assert!(out.contains("tensor([[0., 1.]])") && out.contains("\"array\""), "{out}\n{err}");
+}
+
+#[test]
 fn commands_vars_time_load_help() {
     let dir = temp_dir("repl-load");
     let file = dir.join("setup.rhai");

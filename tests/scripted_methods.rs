@@ -574,3 +574,23 @@ fn per_sample_state_is_written_by_dataset_index() {
     assert_eq!(v[0].as_float().unwrap(), 0.0, "visits differ from two per training sample: {v:?}");
     assert_eq!(v[1].as_float().unwrap() as i64, v[2].as_int().unwrap(), "{v:?}");
 }
+
+#[test]
+fn the_gradients_hook_reads_the_steps_forward_outputs() {
+    // ctx.outputs in the gradients hook is what the loss hook's ctx.forward() returned: no
+    // stashing of widths or logits in state.
+    let v = eval_ok(&format!(
+        "{SETUP}
+        let meth = method(#{{ name: \"reads-outputs\", state: #{{ width: 0, rows: 0, before: 0 }},
+            loss: |ctx| {{ if ctx.outputs == () {{ ctx.state.before += 1; }} let out = ctx.forward(); ctx.forward(#{{ zero: [ctx.modalities[1]] }}); cross_entropy(out.fused, ctx.labels) }},
+            gradients: |ctx, g| {{ let f = ctx.outputs.features[ctx.modalities[0]]; ctx.state.width = f.shape[1]; ctx.state.rows = ctx.outputs.fused.shape[0]; g }} }});
+        let m = build_model(data, \"concat\");
+        let b = (); for x in data.train.batches(#{{ batch: 12 }}) {{ b = x; break; }}
+        train_step(m, optimizer(m, #{{}}), b, #{{ method: meth }});
+        let s = meth.state(); [s.width, s.rows, s.before]"
+    ))
+    .into_array()
+    .unwrap();
+    let v: Vec<i64> = v.iter().map(|x| x.as_int().unwrap()).collect();
+    assert_eq!(v, vec![16, 12, 1], "features width, batch rows, loss hooks that saw no outputs yet");
+}

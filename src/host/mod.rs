@@ -34,3 +34,12 @@ pub use tensor::ScriptTensor;
 
 /// Shorthand for what every registered function returns.
 pub type RhaiResult<T> = Result<T, Box<rhai::EvalAltResult>>;
+
+/// `source:line:col`, as every error names a place in a script.
+pub fn position_text(source: &str, pos: rhai::Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!("{source}:{l}:{c}"),
+        (Some(l), None) => format!("{source}:{l}"),
+        _ => source.to_string(),
+    }
+}

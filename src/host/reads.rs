@@ -51,12 +51,12 @@ impl Reads {
                         Some(Expr::StringConstant(key, _)) => {
                             self.params.insert(key.to_string());
                         }
-                        _ => self.dynamic.push(super::super::script::position_text(source, *pos)),
+                        _ => self.dynamic.push(super::position_text(source, *pos)),
                     }
                 }
                 Some(ASTNode::Stmt(Stmt::Import(x, pos))) => match &x.0 {
                     Expr::StringConstant(path, _) => imports.push(path.to_string()),
-                    _ => self.dynamic.push(super::super::script::position_text(source, *pos)),
+                    _ => self.dynamic.push(super::position_text(source, *pos)),
                 },
                 _ => {}
             }
@@ -97,7 +97,7 @@ impl Reads {
             if let Some(pos) = self.declared.get(key) {
                 problems.push(format!(
                     "--set {key}=... is replaced by the script's own `let {key}` at {}: read it there with param(\"{key}\", default)",
-                    super::super::script::position_text(script, *pos)
+                    super::position_text(script, *pos)
                 ));
                 continue;
             }

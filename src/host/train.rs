@@ -17,7 +17,7 @@ use crate::train::encoder::EncoderKind;
 use crate::train::fusion::FusionKind;
 use crate::train::metrics::Scores;
 use crate::train::model::{Model, ModelSpec};
-use crate::train::optim::{OptimKind, Optimizer, Schedule};
+use crate::train::optim::{Group, OptimKind, Optimizer, Schedule};
 use crate::train::trainer;
 use crate::train::weights::WeightTable;
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext, FLOAT, INT};
@@ -105,7 +105,7 @@ fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimize
     let o = Options::new(
         op,
         opts,
-        &["kind", "lr", "momentum", "weight_decay", "nesterov", "betas", "eps", "schedule", "step_size", "gamma", "epochs"],
+        &["kind", "lr", "momentum", "weight_decay", "nesterov", "betas", "eps", "schedule", "step_size", "gamma", "epochs", "groups"],
     )?;
     let kind_name = o.string("kind", "sgd")?;
     let (b1, b2) = match o.get("betas") {
@@ -166,15 +166,56 @@ fn build_optimizer(model: &ScriptModel, opts: &Map) -> RhaiResult<ScriptOptimize
         0.0
     };
     let m = &model.0;
-    let opt = Optimizer::new(
-        kind,
-        o.float("lr", 2e-3)?,
-        o.float("weight_decay", default_wd)?,
-        schedule,
-        m.architecture.clone(),
-        m.trainable_parameters(),
-    )?;
+    let (lr, weight_decay) = (o.float("lr", 2e-3)?, o.float("weight_decay", default_wd)?);
+    let mut opt = Optimizer::new(kind, lr, weight_decay, schedule, m.architecture.clone(), m.trainable_parameters())?;
+    if let Some(groups) = o.get("groups") {
+        let (groups, members) = parameter_groups(op, m, groups, lr, weight_decay)?;
+        opt.set_groups(groups, &members)?;
+    }
     Ok(ScriptOptimizer(Rc::new(RefCell::new(opt))))
+}
+
+/// `groups: #{ <modality>: #{ lr, weight_decay, momentum }, head: #{ ... } }`: each group's
+/// settings (unset ones are the optimizer's) and its parameters' names.
+fn parameter_groups(op: &str, m: &Model, groups: &Dynamic, lr: f64, weight_decay: f64) -> RhaiResult<(Vec<Group>, Vec<Vec<String>>)> {
+    let groups = groups.read_lock::<Map>().map(|g| g.clone()).ok_or_else(|| {
+        Error::arg(format!(
+            "{op}: groups must be a map from a modality name or \"head\" to its settings, e.g. #{{ audio: #{{ lr: 0.01 }} }}"
+        ))
+    })?;
+    let names: Vec<String> = m.modalities.iter().cloned().chain(["head".to_string()]).collect();
+    let params = m.trainable_parameters();
+    let (mut out, mut members) = (Vec::new(), Vec::new());
+    for (name, settings) in &groups {
+        let owner = match m.modalities.iter().position(|x| x == name.as_str()) {
+            Some(i) => Some(i),
+            None if name.as_str() == "head" => None,
+            None => {
+                return Err(Error::arg(format!(
+                    "{op}: groups names \"{name}\", which is neither a modality of the model nor \"head\": use {}",
+                    names.join(", ")
+                ))
+                .into())
+            }
+        };
+        let settings = settings
+            .read_lock::<Map>()
+            .map(|g| g.clone())
+            .ok_or_else(|| Error::arg(format!("{op}: groups.{name} must be a map of lr, weight_decay, momentum")))?;
+        let g = Options::new("optimizer: groups", &settings, &["lr", "weight_decay", "momentum"])?;
+        out.push(Group {
+            name: name.to_string(),
+            base_lr: g.float("lr", lr)?,
+            lr: g.float("lr", lr)?,
+            weight_decay: g.float("weight_decay", weight_decay)?,
+            momentum: match g.get("momentum") {
+                None => None,
+                Some(_) => Some(g.float("momentum", 0.0)?),
+            },
+        });
+        members.push(params.iter().filter(|(p, _)| m.encoder_of(p) == owner).map(|(p, _)| p.clone()).collect());
+    }
+    Ok((out, members))
 }
 
 /// The keys train_step and train_epoch read themselves; every other key is the method's.
@@ -291,8 +332,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("forward", move |m: ScriptModel, batch: Map| fwd(&m, &batch, &Map::new()));
     engine.register_fn("forward", move |m: ScriptModel, batch: Map, opts: Map| fwd(&m, &batch, &opts));
 
-    docs.add(a, "optimizer", "optimizer(model, #{ kind, lr, momentum, weight_decay, nesterov, betas, eps, schedule, step_size, gamma, epochs })",
-        "A fresh optimizer for a model: kind \"sgd\" (default; momentum 0.9, weight_decay 1e-4), \"adam\", \"adamw\"; lr 2e-3; schedule \"none\" | \"step\" (step_size, gamma) | \"cosine\" (epochs). PyTorch's update rules. Building a new one is the Table IV \"reset\".",
+    docs.add(a, "optimizer", "optimizer(model, #{ kind, lr, momentum, weight_decay, nesterov, betas, eps, schedule, step_size, gamma, epochs, groups })",
+        "A fresh optimizer for a model: kind \"sgd\" (default; momentum 0.9, weight_decay 1e-4), \"adam\", \"adamw\"; lr 2e-3; schedule \"none\" | \"step\" (step_size, gamma) | \"cosine\" (epochs). PyTorch's update rules. groups: #{ <modality>: #{ lr, weight_decay, momentum }, head: #{ ... } } gives a modality's encoder or the head its own settings, as torch.optim's param_groups (momentum for SGD only; unset ones are the optimizer's; checkpointed; the schedule scales each group's lr). Building a new one is the Table IV \"reset\".",
         "let opt = optimizer(m, #{ kind: \"sgd\", lr: 0.002 });");
     engine.register_fn("optimizer", |m: ScriptModel, opts: Map| build_optimizer(&m, &opts));
     docs.add(
@@ -303,8 +344,19 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "opt.set_epoch(e);",
     );
     engine.register_fn("set_epoch", |o: &mut ScriptOptimizer, epoch: INT| o.0.borrow_mut().set_epoch(epoch.max(0) as usize));
-    docs.add(a, "lr", "opt.lr", "The current learning rate.", "print(opt.lr);");
+    docs.add(
+        a,
+        "lr",
+        "opt.lr | opt.lr(group)",
+        "The current learning rate, or a parameter group's (groups: of optimizer).",
+        "print(opt.lr(\"audio\"));",
+    );
     engine.register_get("lr", |o: &mut ScriptOptimizer| o.0.borrow().lr as FLOAT);
+    engine.register_fn("lr", |o: &mut ScriptOptimizer, group: &str| -> RhaiResult<FLOAT> { Ok(o.0.borrow().group_lr(group)?) });
+    docs.add(a, "set_lr", "opt.set_lr(group, lr)", "Sets a parameter group's learning rate from now on (a schedule still scales it). Inside a method, ectx.set_lr does this before an epoch.", "opt.set_lr(\"visual\", 0.001);");
+    engine.register_fn("set_lr", |o: &mut ScriptOptimizer, group: &str, lr: FLOAT| -> RhaiResult<()> {
+        Ok(o.0.borrow_mut().set_group_lr(group, lr)?)
+    });
 
     docs.add(a, "weight_table", "weight_table(split, w)",
         "Per-sample (w0, w1) for the adaptive loss, looked up by dataset index: w is [split.len, 2] in the split's order (mix.balance_weights(z) of the gaps collected on that split).",

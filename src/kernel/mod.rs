@@ -6,6 +6,7 @@
 //! - `capture`: stdout and stderr as the cell's stream output
 //! - `rich`: figures inline, tables as HTML
 //! - `install`: the kernelspec
+//! - `watch`: the kernel ends when its parent process dies or the heartbeat stops
 //!
 //! Cells run on the calling thread (the interpreter's, with its large stack), one at a time,
 //! in the order the shell channel delivers them. The control channel has its own thread, so
@@ -16,6 +17,7 @@
 pub mod capture;
 pub mod install;
 pub mod rich;
+pub mod watch;
 pub mod wire;
 pub mod zmtp;
 
@@ -201,7 +203,9 @@ pub fn run(host: Host, connection_file: &Path) -> Result<i32> {
     let signer = Arc::new(Signer::new(&conn.key));
     let iopub = Publisher::default();
     iopub.serve(iopub_l);
-    zmtp::serve_echo(hb_l);
+    let pings = watch::Pings::default();
+    let stamp = pings.clone();
+    zmtp::serve_echo(hb_l, Arc::new(move || stamp.stamp()));
     let (shell_tx, shell_rx) = channel();
     let shell = Router::default();
     shell.serve(shell_l, "shell", shell_tx.clone());
@@ -225,6 +229,7 @@ pub fn run(host: Host, connection_file: &Path) -> Result<i32> {
 
     let mut kernel = Kernel { session: Session::new(host), out, shell, capture, count: 0, builtins: Vec::new() };
     kernel.builtins = session::builtin_names(&kernel.session);
+    watch::start(pings, log);
     kernel.out.status(&json!({}), "starting");
     while let Ok((_, frames)) = shell_rx.recv() {
         match kernel.out.signer.parse(frames) {

@@ -241,17 +241,19 @@ impl Publisher {
 }
 
 /// The heartbeat: a REP socket that sends every message straight back (envelope included, which
-/// is what a REP's reply to a REQ looks like on the wire).
-pub fn serve_echo(listener: TcpListener) {
+/// is what a REP's reply to a REQ looks like on the wire); `on_ping` runs for each.
+pub fn serve_echo(listener: TcpListener, on_ping: std::sync::Arc<dyn Fn() + Send + Sync>) {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut s) = conn else { continue };
             let _ = s.set_nodelay(true);
+            let on_ping = on_ping.clone();
             std::thread::spawn(move || {
                 if handshake(&mut s, "REP").is_err() {
                     return;
                 }
                 while let Ok(msg) = read_message(&mut s) {
+                    on_ping();
                     if write_message(&mut s, &msg).is_err() {
                         break;
                     }

@@ -4,7 +4,7 @@
 //! ckpt/epoch-0007/model.safetensors      the model's state dict, PyTorch names (load_state_dict)
 //!                 optimizer.safetensors  `<param>.momentum_buffer` | `.exp_avg`, `.exp_avg_sq`; `steps`
 //!                 state.safetensors      tensors the script chose to keep (e.g. the last fit's gaps)
-//!                 meta.json              epoch, architecture, optimizer kind and lr, the script's state
+//!                 meta.json              epoch, architecture, optimizer kind and lr (and each group's), the script's state
 //! ```
 //!
 //! A checkpoint is written into a hidden `.epoch-0007.partial-<pid>` folder and renamed into
@@ -95,7 +95,15 @@ pub fn save(
             "format": FORMAT,
             "epoch": epoch,
             "architecture": model.architecture,
-            "optimizer": opt.map(|o| json!({ "kind": o.kind_name(), "lr": o.lr, "base_lr": o.base_lr, "steps": o.steps })),
+            "optimizer": opt.map(|o| {
+                let mut saved = json!({ "kind": o.kind_name(), "lr": o.lr, "base_lr": o.base_lr, "steps": o.steps });
+                if !o.groups().is_empty() {
+                    // A group's rate may have been set by a method (MSLR): it resumes at that rate.
+                    let groups: Vec<Value> = o.groups().iter().map(|g| json!({ "name": g.name, "lr": g.lr, "base_lr": g.base_lr })).collect();
+                    saved["groups"] = Value::Array(groups);
+                }
+                saved
+            }),
             "gapscope": env!("CARGO_PKG_VERSION"),
             "state": state,
         });
@@ -164,6 +172,16 @@ pub fn load(path: &Path, model: &Model, opt: Option<&mut Optimizer>) -> Result<L
         opt.load_state(&load_safetensors(&path.join("optimizer.safetensors"))?)?;
         if let Some(lr) = saved.get("lr").and_then(Value::as_f64) {
             opt.lr = lr;
+        }
+        for g in saved.get("groups").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+            let name = g.get("name").and_then(Value::as_str).unwrap_or("");
+            let (Some(lr), Some(base)) = (g.get("lr").and_then(Value::as_f64), g.get("base_lr").and_then(Value::as_f64)) else { continue };
+            opt.restore_group(name, base, lr).map_err(|e| {
+                Error::arg(format!(
+                    "{}: the checkpoint's optimizer has a group {name}: build the optimizer with the same groups ({e})",
+                    path.display()
+                ))
+            })?;
         }
     }
     let state_file = path.join("state.safetensors");

@@ -194,6 +194,9 @@ impl Method for Configured {
     fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
         self.rule.begin_epoch(ctx)
     }
+    fn lr_changes(&mut self) -> Vec<(String, f64)> {
+        self.rule.lr_changes()
+    }
     fn substeps(&self, model: &Model) -> usize {
         self.rule.substeps(model)
     }

@@ -44,6 +44,9 @@ pub struct StepContext<'a> {
     /// The batch's place in its epoch (0-based index, batch count; 0 of 1 for a lone step):
     /// MLA's projection strength decays within each epoch.
     pub batch: (usize, usize),
+    /// The optimizer's learning rate now, and each parameter group's (name, rate).
+    pub lr: f64,
+    pub group_lrs: &'a [(String, f64)],
     /// Which of the method's sub-steps this is (0 unless `substeps` > 1).
     pub substep: usize,
 }
@@ -92,6 +95,11 @@ pub trait Method {
     }
     fn begin_epoch(&mut self, _ctx: &EpochContext) -> Result<()> {
         Ok(())
+    }
+    /// Parameter groups' new learning rates, asked for in `begin_epoch` (a method that sets each
+    /// modality's rate, MSLR); the trainer applies them before the epoch's first step.
+    fn lr_changes(&mut self) -> Vec<(String, f64)> {
+        Vec::new()
     }
     /// How many loss / backward / update rounds one batch takes on `model` (MLA: one per
     /// modality).

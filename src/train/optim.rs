@@ -38,6 +38,21 @@ impl Schedule {
     }
 }
 
+/// A parameter group's own settings, as torch.optim's param_groups: the parameters of one
+/// modality's encoder, or of the head (`groups:` of `optimizer`). Parameters in no group use
+/// the optimizer's own lr, weight decay and momentum.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub name: String,
+    /// The learning rate before the schedule (`set_group_lr` changes it).
+    pub base_lr: f64,
+    /// The learning rate this epoch: the schedule applied to `base_lr`.
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// SGD's momentum for this group (None: the optimizer's).
+    pub momentum: Option<f64>,
+}
+
 pub struct Optimizer {
     pub kind: OptimKind,
     pub lr: f64,
@@ -50,6 +65,11 @@ pub struct Optimizer {
     /// Per parameter: momentum buffer (SGD) or (m, v) (Adam); created on first use.
     state: Vec<Vec<Tensor>>,
     pub steps: i64,
+    groups: Vec<Group>,
+    /// Per parameter: its group in `groups`, or None for the optimizer's own settings.
+    group_of: Vec<Option<usize>>,
+    /// The epoch of the last `set_epoch` (a group's new rate is scheduled from it).
+    epoch: usize,
 }
 
 impl Optimizer {
@@ -77,6 +97,90 @@ impl Optimizer {
             params,
             state: (0..n).map(|_| Vec::new()).collect(),
             steps: 0,
+            groups: Vec::new(),
+            group_of: vec![None; n],
+            epoch: 0,
+        })
+    }
+
+    /// Gives parameters their groups: `members[g]` are the names of group g's parameters.
+    pub fn set_groups(&mut self, groups: Vec<Group>, members: &[Vec<String>]) -> Result<()> {
+        for g in &groups {
+            if !(g.base_lr > 0.0 && g.base_lr.is_finite()) || !(g.weight_decay >= 0.0 && g.weight_decay.is_finite()) {
+                return Err(Error::arg(format!(
+                    "optimizer: group {}: lr must be positive and weight_decay >= 0, got lr {}, weight_decay {}",
+                    g.name, g.base_lr, g.weight_decay
+                )));
+            }
+            match (g.momentum, &self.kind) {
+                (Some(m), OptimKind::Sgd { .. }) if !(0.0..1.0).contains(&m) => {
+                    return Err(Error::arg(format!("optimizer: group {}: momentum must be in [0, 1), got {m}", g.name)));
+                }
+                (Some(_), OptimKind::Adam { .. } | OptimKind::AdamW { .. }) => {
+                    return Err(Error::arg(format!(
+                        "optimizer: group {}: momentum is SGD's; Adam's moments are set by betas for the whole optimizer",
+                        g.name
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let mut group_of = vec![None; self.params.len()];
+        for (g, names) in members.iter().enumerate() {
+            for name in names {
+                let i = self
+                    .params
+                    .iter()
+                    .position(|(p, _)| p == name)
+                    .ok_or_else(|| Error::arg(format!("optimizer: group {}: no parameter {name}", groups[g].name)))?;
+                group_of[i] = Some(g);
+            }
+        }
+        self.groups = groups;
+        self.group_of = group_of;
+        self.set_epoch(self.epoch);
+        Ok(())
+    }
+
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The current learning rate of group `name`.
+    pub fn group_lr(&self, name: &str) -> Result<f64> {
+        Ok(self.groups[self.group_index(name)?].lr)
+    }
+
+    /// Sets group `name`'s learning rate from now on (the schedule, if any, scales it from this
+    /// epoch on, as it scales the optimizer's own).
+    pub fn set_group_lr(&mut self, name: &str, lr: f64) -> Result<()> {
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(Error::arg(format!("set_lr: group {name}: the learning rate must be a positive number, got {lr}")));
+        }
+        let i = self.group_index(name)?;
+        let at = self.schedule.lr(1.0, self.epoch);
+        let g = &mut self.groups[i];
+        g.base_lr = lr / at.max(f64::MIN_POSITIVE);
+        g.lr = lr;
+        Ok(())
+    }
+
+    /// Restores a group's rates from a checkpoint.
+    pub fn restore_group(&mut self, name: &str, base_lr: f64, lr: f64) -> Result<()> {
+        let i = self.group_index(name)?;
+        self.groups[i].base_lr = base_lr;
+        self.groups[i].lr = lr;
+        Ok(())
+    }
+
+    fn group_index(&self, name: &str) -> Result<usize> {
+        self.groups.iter().position(|g| g.name == name).ok_or_else(|| {
+            let have: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
+            Error::arg(if have.is_empty() {
+                format!("the optimizer has no parameter groups, so no group {name}: build it with optimizer(m, #{{ groups: #{{ {name}: #{{ lr }} }} }})")
+            } else {
+                format!("the optimizer has no group {name}; its groups: {}", have.join(", "))
+            })
         })
     }
 
@@ -97,6 +201,10 @@ impl Optimizer {
     /// Sets the learning rate for `epoch` from the schedule.
     pub fn set_epoch(&mut self, epoch: usize) {
         self.lr = self.schedule.lr(self.base_lr, epoch);
+        for g in &mut self.groups {
+            g.lr = self.schedule.lr(g.base_lr, epoch);
+        }
+        self.epoch = epoch;
     }
 
     /// Drops every parameter's momentum / moments, as a newly built optimizer has none; the step
@@ -159,11 +267,16 @@ impl Optimizer {
         let _guard = tch::no_grad_guard();
         self.steps += 1;
         let t = self.steps as i32;
-        let (lr, wd) = (self.lr, self.weight_decay);
-        for (((_, p), state), g) in self.params.iter_mut().zip(self.state.iter_mut()).zip(grads) {
+        let (own_lr, own_wd) = (self.lr, self.weight_decay);
+        let Optimizer { kind, params, state: states, groups, group_of, .. } = self;
+        for ((((_, p), state), g), group) in params.iter_mut().zip(states.iter_mut()).zip(grads).zip(group_of.iter()) {
             if !g.defined() {
                 continue;
             }
+            let (lr, wd, group_momentum) = match group {
+                Some(i) => (groups[*i].lr, groups[*i].weight_decay, groups[*i].momentum),
+                None => (own_lr, own_wd, None),
+            };
             // In-place updates with as few temporaries as PyTorch's own loop makes: at ResNet
             // size every extra pass over the parameters is a measurable share of a step. tch
             // has no `alpha` argument, so scaled adds go through addcmul_ with a 0-dim factor.
@@ -171,8 +284,9 @@ impl Optimizer {
                 // On the parameter's device (a no-op on CPU): not every CUDA kernel takes CPU scalars.
                 let dev = p.device();
                 let factor = |x: f64| Tensor::from(x as f32).f_to_device(dev);
-                match &self.kind {
+                match &*kind {
                     OptimKind::Sgd { momentum, nesterov } => {
+                        let momentum = &group_momentum.unwrap_or(*momentum);
                         let mut d = if wd != 0.0 { g.f_addcmul(p, &factor(wd)?)? } else { g.shallow_clone() };
                         if *momentum != 0.0 {
                             if state.is_empty() {
@@ -185,7 +299,7 @@ impl Optimizer {
                         let _ = p.f_addcmul_(&d, &factor(-lr)?)?;
                     }
                     OptimKind::Adam { beta1, beta2, eps } | OptimKind::AdamW { beta1, beta2, eps } => {
-                        let decoupled = matches!(self.kind, OptimKind::AdamW { .. });
+                        let decoupled = matches!(kind, OptimKind::AdamW { .. });
                         let g = if wd != 0.0 && !decoupled { g.f_addcmul(p, &factor(wd)?)? } else { g.shallow_clone() };
                         if decoupled && wd != 0.0 {
                             let _ = p.f_mul_scalar_(1.0 - lr * wd)?;

@@ -64,6 +64,7 @@ pub fn step(
     let inputs = inputs(model, batch)?;
     let labels = batch.labels.f_to_device(model.device())?;
     let rounds = method.substeps(model).max(1);
+    let group_lrs: Vec<(String, f64)> = opt.groups().iter().map(|g| (g.name.clone(), g.lr)).collect();
     let mut loss_sum = 0.0;
     let mut logged: Vec<(String, f64)> = Vec::new();
     let mut diagnostics_out: Vec<(String, f64)> = Vec::new();
@@ -77,6 +78,8 @@ pub fn step(
             epoch,
             step: opt.steps,
             batch: position,
+            lr: opt.lr,
+            group_lrs: &group_lrs,
             substep,
         };
         let StepLoss { total, terms, diagnostics } = method.loss(&ctx)?;
@@ -131,6 +134,9 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
         quiet: plan.quiet,
         run_epoch: self::epoch,
     })?;
+    for (group, lr) in method.lr_changes() {
+        opt.set_group_lr(&group, lr)?;
+    }
     // A method that resamples the split (unimodal copies) trains on its view this epoch.
     let (batches, count): (Box<dyn Iterator<Item = Result<Batch>>>, usize) = match method.epoch_view() {
         Some(items) => {

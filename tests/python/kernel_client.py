@@ -7,6 +7,7 @@ Run by tests/kernel.rs with JUPYTER_PATH pointing at a prefix where `gapscope ke
     python tests/python/kernel_client.py OUT_DIR
 """
 import base64
+import os
 import re
 import sys
 import time
@@ -118,6 +119,12 @@ def main():
     reply, out = run(kc, "x")
     check("session survives an error", result_text(out) == "40", out)
 
+    # An import persists wherever it stands in a cell, as in a script.
+    reply, _ = run(kc, 'import "tensors" as tx; let a = 1;')
+    check("mixed import cell", reply["status"] == "ok", reply)
+    reply, out = run(kc, "tx::one_hot(tensor([1]), 2)")
+    check("import in the next cell", reply["status"] == "ok" and result_text(out).startswith("tensor([[0., 1.]]"), out)
+
     # Completion of functions, methods and variables; help on inspection.
     run(kc, "let zebra_count = 3;")
     c = kc.complete("zebra_c", 7, reply=True)["content"]
@@ -185,6 +192,23 @@ def main():
     check("message-mode session kept", result_text(out) == "42", out)
     kc.stop_channels()
     km.shutdown_kernel(now=False)
+
+    # A client that stops answering: once its heartbeat has been quiet for
+    # GAPSCOPE_KERNEL_HEARTBEAT_S seconds, the kernel exits by itself.
+    km = KernelManager(kernel_name="gapscope")
+    km.start_kernel(env={**os.environ, "GAPSCOPE_KERNEL_HEARTBEAT_S": "3"})
+    KERNELS.append(km)
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=120)
+    reply, out = run(kc, "1 + 1")
+    time.sleep(2)
+    check("alive while the heartbeat beats", km.is_alive() and kc.hb_channel.is_beating())
+    kc.stop_channels()
+    deadline = time.time() + 30
+    while km.is_alive() and time.time() < deadline:
+        time.sleep(0.5)
+    check("a quiet heartbeat ends the kernel", not km.is_alive())
     print("all kernel checks passed")
 
 

@@ -81,6 +81,12 @@ pub struct StepData {
     /// The parameters the optimizer updates, by PyTorch name, sorted.
     pub params: Rc<Vec<(String, Tensor)>>,
     pub draws: Draws,
+    /// The step's last `ctx.forward()` with every input (not a `zero:` one): what the
+    /// gradients hook reads as `ctx.outputs` (widths, logits) without stashing them in state.
+    pub outputs: std::cell::RefCell<Option<Map>>,
+    /// The optimizer's learning rate and each parameter group's, this step.
+    pub lr: f64,
+    pub group_lrs: Vec<(String, f64)>,
 }
 
 #[derive(Clone)]
@@ -91,6 +97,10 @@ pub struct EpochData {
     pub shared: Rc<MethodShared>,
     pub model: ScriptModel,
     pub lr: f64,
+    /// Each parameter group's learning rate this epoch.
+    pub group_lrs: Vec<(String, f64)>,
+    /// Rates set by `ectx.set_lr(group, lr)`, applied by the trainer after the hook.
+    pub lr_changes: std::cell::RefCell<Vec<(String, f64)>>,
     pub train: Split,
     pub val: Option<Split>,
     pub batch_size: usize,
@@ -182,6 +192,9 @@ impl StepHook {
         out.insert("fused".into(), tensor(&fwd.logits.fused));
         out.insert("logits".into(), Dynamic::from(PerModality { what: "logits", entries: Rc::new(logits) }));
         out.insert("features".into(), Dynamic::from(PerModality { what: "features", entries: Rc::new(features) }));
+        if zero.is_empty() {
+            *d.outputs.borrow_mut() = Some(out.clone());
+        }
         Ok(out)
     }
 
@@ -278,6 +291,18 @@ pub fn grad_of(params: &[(String, Tensor)], loss: &Tensor, names: &[String]) -> 
     Ok(out)
 }
 
+/// A parameter group's learning rate, or an error naming the groups there are.
+fn group_lr(groups: &[(String, f64)], name: &str) -> RhaiResult<f64> {
+    match groups.iter().find(|(g, _)| g == name) {
+        Some((_, lr)) => Ok(*lr),
+        None if groups.is_empty() => Err(Error::arg(format!(
+            "lr: the optimizer has no parameter groups, so no group {name}: build it with optimizer(m, #{{ groups: #{{ {name}: #{{ lr }} }} }})"
+        ))
+        .into()),
+        None => Err(Error::arg(format!("lr: the optimizer has no group {name}; its groups: {}", groups.iter().map(|(g, _)| g.as_str()).collect::<Vec<_>>().join(", "))).into()),
+    }
+}
+
 pub fn shape(op: &str, v: &Dynamic) -> RhaiResult<Vec<i64>> {
     if let Ok(n) = v.as_int() {
         return Ok(vec![n]);
@@ -340,6 +365,14 @@ pub fn register(engine: &mut rhai::Engine, docs: &mut crate::host::Docs) {
     engine.register_get("keep", |c: &mut StepHook| {
         c.0.keep.as_ref().map(|k| Dynamic::from(ScriptTensor::new(k.shallow_clone()))).unwrap_or(Dynamic::UNIT)
     });
+    docs.add(
+        a,
+        "outputs",
+        "ctx.outputs",
+        "The step's last ctx.forward() on the whole batch (not one with zero:), as the loss hook got it: in the gradients hook, the outputs this step's gradients came from (logits, features and their widths); () before any forward.",
+        "gradients: |ctx, g| { let width = ctx.outputs.features.audio.shape[1]; ... }",
+    );
+    engine.register_get("outputs", |c: &mut StepHook| c.0.outputs.borrow().clone().map(Dynamic::from_map).unwrap_or(Dynamic::UNIT));
     docs.add(a, "labels", "ctx.labels", "The batch's labels, [B] int64, on the model's device.", "cross_entropy(out.fused, ctx.labels)");
     engine.register_get("labels", |c: &mut StepHook| ScriptTensor::new(c.0.labels.shallow_clone()));
     docs.add(
@@ -450,8 +483,32 @@ pub fn register(engine: &mut rhai::Engine, docs: &mut crate::host::Docs) {
             .ok_or_else(|| Error::arg("grad_of: only inside a method's hook (there is no training step running)"))?;
         grad_of(&model.0.trainable_parameters(), loss.tensor(), &strings("grad_of", "names", &names)?)
     });
-    docs.add(a, "lr", "ectx.lr", "The optimizer's learning rate for this epoch.", "ectx.lr");
+    docs.add(
+        a,
+        "lr",
+        "ectx.lr | ectx.lr(group) | ctx.lr() | ctx.lr(group)",
+        "The optimizer's learning rate this epoch (step), or a parameter group's (a modality or \"head\", from optimizer(m, #{ groups })).",
+        "ectx.lr(\"audio\")",
+    );
     engine.register_get("lr", |c: &mut EpochHook| c.0.lr);
+    engine.register_fn("lr", |c: &mut EpochHook, group: &str| group_lr(&c.0.group_lrs, group));
+    engine.register_fn("lr", |c: &mut StepHook| c.0.lr);
+    engine.register_fn("lr", |c: &mut StepHook, group: &str| group_lr(&c.0.group_lrs, group));
+    docs.add(
+        a,
+        "set_lr",
+        "ectx.set_lr(group, lr)",
+        "In begin_epoch: sets a parameter group's learning rate from this epoch on (a schedule still scales it); applied before the epoch's first step and saved with checkpoints. Per-modality rates, as MSLR sets them.",
+        "ectx.set_lr(\"visual\", ectx.lr(\"visual\") * 0.5)",
+    );
+    engine.register_fn("set_lr", |c: &mut EpochHook, group: &str, lr: f64| -> RhaiResult<()> {
+        group_lr(&c.0.group_lrs, group)?;
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(Error::arg(format!("set_lr: the learning rate must be a positive number, got {lr}")).into());
+        }
+        c.0.lr_changes.borrow_mut().push((group.to_string(), lr));
+        Ok(())
+    });
     docs.add(a, "train", "ectx.train", "The training split.", "collect_gaps(ectx.model, ectx.train, \"prob\")");
     engine.register_get("train", |c: &mut EpochHook| c.0.train.clone());
     docs.add(

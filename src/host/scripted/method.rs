@@ -55,6 +55,8 @@ pub struct ScriptedMethod {
     /// The trained model's parameters by name (the same tensors every step: listed once). The
     /// model is held so the cache cannot outlive it and match a new model at the same address.
     params: Option<(crate::host::handles::ScriptModel, Rc<Vec<(String, Tensor)>>)>,
+    /// Group learning rates the begin_epoch hook set (`ectx.set_lr`), for the trainer to apply.
+    lr_changes: Vec<(String, f64)>,
 }
 
 /// The options as run records store them (numbers, bools, strings, lists of numbers; anything
@@ -118,7 +120,7 @@ impl ScriptedMethod {
             state: std::cell::RefCell::new(def.initial_state.clone()),
             args: Default::default(),
         });
-        ScriptedMethod { def, seed, shared, pending: None, params: None }
+        ScriptedMethod { def, seed, shared, pending: None, params: None, lr_changes: Vec::new() }
     }
 
     /// A method at its initial state, with its declaration and options, as the trainer runs it.
@@ -216,6 +218,8 @@ impl Method for ScriptedMethod {
             shared: self.shared.clone(),
             model,
             lr: ctx.opt.lr,
+            group_lrs: ctx.opt.groups().iter().map(|g| (g.name.clone(), g.lr)).collect(),
+            lr_changes: Default::default(),
             train: ctx.train.clone(),
             val: ctx.val.cloned(),
             batch_size: ctx.batching.batch_size,
@@ -228,7 +232,12 @@ impl Method for ScriptedMethod {
         let out = self.run(&hook, "begin_epoch", &where_, ctx.model, vec![Dynamic::from(EpochHook(data.clone()))]);
         data.draws.release();
         out.map(drop)?;
+        self.lr_changes = data.lr_changes.take();
         state::check_savable("ctx.state", &self.shared.state.borrow()).map_err(|e| self.hook_error("begin_epoch", &where_, e.to_string()))
+    }
+
+    fn lr_changes(&mut self) -> Vec<(String, f64)> {
+        std::mem::take(&mut self.lr_changes)
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
@@ -255,6 +264,9 @@ impl Method for ScriptedMethod {
             substep: ctx.substep,
             params,
             draws: Draws::new(self.seed, ctx.step as u64, ctx.model.device()),
+            outputs: Default::default(),
+            lr: ctx.lr,
+            group_lrs: ctx.group_lrs.to_vec(),
         });
         let where_ = place(ctx.epoch, ctx.step, ctx.batch);
         let out = self.run(&self.def.loss, "loss", &where_, ctx.model, vec![Dynamic::from(StepHook(data.clone()))]);
