@@ -594,3 +594,43 @@ fn the_gradients_hook_reads_the_steps_forward_outputs() {
     let v: Vec<i64> = v.iter().map(|x| x.as_int().unwrap()).collect();
     assert_eq!(v, vec![16, 12, 1], "features width, batch rows, loss hooks that saw no outputs yet");
 }
+
+#[test]
+fn a_predict_hook_fuses_at_test_time_in_evaluate_and_the_recipes() {
+    // A uni-modal ensemble: each modality's head trained on its own, predicted by the mean of
+    // their softmaxes. evaluate(..., #{ method }) and the recipe's recorded scores use the hook.
+    let v = eval_ok(&format!(
+        "import \"train\" as tr;\n{SETUP}
+        let ens = method(#{{ name: \"ensemble\",
+            loss: |ctx| {{ let out = ctx.forward(); cross_entropy(out.logits[ctx.modalities[0]], ctx.labels) + cross_entropy(out.logits[ctx.modalities[1]], ctx.labels) }},
+            predict: |out| (out.logits.audio.softmax(1) + out.logits.visual.softmax(1)) / 2.0 }});
+        let m = build_model(data, \"concat\");
+        let r = tr::baseline(data, m, #{{ warmup: 0, epochs: 1, lr: 0.01, method: ens }});
+        let hooked = evaluate(m, data.test, #{{ method: ens }});
+        let plain = evaluate(m, data.test);
+        let b = (); for x in data.test.batches(#{{ batch: 100000 }}) {{ b = x; }}
+        let out = forward(m, b);
+        let mean = (out.logits.audio.softmax(1) + out.logits.visual.softmax(1)) / 2.0;
+        let by_hand = (mean.argmax(1) == b.labels).to(\"float64\").mean().item();
+        let contrary = method(#{{ name: \"contrary\", loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels), predict: |out| -out.fused }});
+        [hooked.acc, by_hand, plain.acc, r.last.acc, hooked.acc_audio, plain.acc_audio, evaluate(m, data.test, #{{ method: contrary }}).acc]"
+    ))
+    .into_array()
+    .unwrap();
+    let v: Vec<f64> = v.iter().map(|x| x.as_float().unwrap()).collect();
+    assert_eq!(v[0], v[1], "evaluate's hooked accuracy is not the mean-softmax accuracy: {v:?}");
+    assert_eq!(v[3], v[0], "the recipe recorded another accuracy than the hook's: {v:?}");
+    assert_eq!(v[4], v[5], "the unimodal scores changed: {v:?}");
+    // A hook that predicts the least likely class scores otherwise than the fused logits: it is used.
+    assert!(v[6] != v[2], "{v:?}");
+    for (src, want) in [
+        ("evaluate(build_model(data, \"concat\"), data.test, #{ method: \"concat\" })", "method must be a built method"),
+        (
+            "let bad = method(#{ name: \"bad\", loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels), predict: |out| out.fused.sum(1) }); evaluate(build_model(data, \"concat\"), data.test, #{ method: bad })",
+            "must be [N, classes]",
+        ),
+    ] {
+        let err = eval_err(&format!("{SETUP}\n{src}"));
+        assert!(err.contains(want), "{src}: {err}");
+    }
+}

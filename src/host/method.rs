@@ -323,7 +323,7 @@ fn method_help() -> &'static str {
 fn help_text() -> String {
     let names: Vec<String> = methods::ALL.iter().map(|s| format!("\"{}\"", s.name)).collect();
     format!(
-        "A training method, built once so it keeps its state across steps and epochs. By name, one of {}, with its options (unknown options and values out of range are errors; methods() lists each one's options, ranges and variants; docs/methods.md). From closures, your own method (docs/your-method.md): loss: |ctx| a scalar tensor or #{{ total, <term>: tensor or number }}; gradients: |ctx, grads| the map name -> gradient the optimizer applies; begin_epoch: |ectx| work before each epoch; state: its initial value (saved with checkpoints); substeps (1); options (its knobs, read as ctx.options); seed (of ctx.randn; default the run's in a recipe); head: #{{ rule: \"cosine\", scale }} for MMCosine's logits. Pass it as method: to train_step, train_epoch or a recipe's cfg.",
+        "A training method, built once so it keeps its state across steps and epochs. By name, one of {}, with its options (unknown options and values out of range are errors; methods() lists each one's options, ranges and variants; docs/methods.md). From closures, your own method (docs/your-method.md): loss: |ctx| a scalar tensor or #{{ total, <term>: tensor or number }}; gradients: |ctx, grads| the map name -> gradient the optimizer applies; begin_epoch: |ectx| work before each epoch; predict: |out| test-time fusion, the [N, classes] scores evaluate(m, split, #{{ method }}) and the recipes predict with; state: its initial value (saved with checkpoints); substeps (1); options (its knobs, read as ctx.options); seed (of ctx.randn; default the run's in a recipe); head: #{{ rule: \"cosine\", scale }} for MMCosine's logits. Pass it as method: to train_step, train_epoch or a recipe's cfg.",
         names.join(", ")
     )
 }
@@ -332,7 +332,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_type_with_name::<ScriptMethod>("Method");
     super::scripted::register(engine, docs);
     let a = "train";
-    docs.add(a, "method", "method(name, #{ options }) | method(#{ name, loss, gradients, begin_epoch, state, substeps, options, seed, head })",
+    docs.add(a, "method", "method(name, #{ options }) | method(#{ name, loss, gradients, begin_epoch, predict, state, substeps, options, seed, head })",
         method_help(),
         "let meth = method(\"ogm-ge\", #{ alpha: 0.8 }); let mine = method(#{ name: \"mine\", loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels) });");
     engine.register_fn("method", |name: &str, opts: Map| native(name, &opts));

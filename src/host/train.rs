@@ -429,11 +429,29 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         },
     );
 
-    docs.add(a, "evaluate", "evaluate(model, split)",
-        "Accuracy and macro-F1 of the fused and unimodal predictions: #{ acc, f1, per_class, acc_<modality>, f1_<modality> for each modality }, and for a two-modality model acc_first, f1_first, acc_second, f1_second (in the model's modality order).",
+    docs.add(a, "evaluate", "evaluate(model, split [, #{ method }])",
+        "Accuracy and macro-F1 of the fused and unimodal predictions: #{ acc, f1, per_class, acc_<modality>, f1_<modality> for each modality }, and for a two-modality model acc_first, f1_first, acc_second, f1_second (in the model's modality order). method: a built method with its own test-time fusion (a scripted method's predict: |out| ... hook) predicts the fused scores its way; the recipes pass theirs.",
         "print(evaluate(m, data.test).acc);");
     engine.register_fn("evaluate", |m: ScriptModel, split: Split| -> RhaiResult<Map> {
-        let e = trainer::evaluate(&m.0, &split, 256)?;
+        evaluation_map(&m, trainer::evaluate(&m.0, &split, 256)?)
+    });
+    engine.register_fn("evaluate", |ctx: NativeCallContext, m: ScriptModel, split: Split, opts: Map| -> RhaiResult<Map> {
+        let op = "evaluate";
+        let o = Options::new(op, &opts, &["method"])?;
+        let e = match o.get("method").filter(|v| !v.is_unit()) {
+            None => trainer::evaluate(&m.0, &split, 256)?,
+            Some(v) => {
+                let meth = v.clone().try_cast::<method::ScriptMethod>().ok_or_else(|| {
+                    Error::arg(format!("{op}: method must be a built method (method(...)), found {}", super::convert::type_label(v)))
+                })?;
+                let mut rule = meth.method.borrow_mut();
+                // A scripted predict hook runs in this call's context, as training hooks do.
+                scripted::caller::within(&ctx, &m, || trainer::evaluate_with(&m.0, &split, 256, &mut *rule))?
+            }
+        };
+        evaluation_map(&m, e)
+    });
+    fn evaluation_map(m: &ScriptModel, e: trainer::Evaluation) -> RhaiResult<Map> {
         let mut out = Map::new();
         scores_map("", &e.fused, &mut out);
         for (name, sc) in m.0.modalities.iter().zip(&e.per) {
@@ -444,7 +462,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
             scores_map("_second", e.second(), &mut out);
         }
         Ok(out)
-    });
+    }
 
     docs.add(a, "collect_gaps", "collect_gaps(model, split, kind [, [first, second]])",
         "One evaluation pass (no augmentation, no gradients) giving every sample's gap, first minus second modality: #{ gaps: T [len] float64 in split order, score_first, score_second } (mean true-class scores). For a model of more than two modalities the gap is the first modality against the others' mean (what the two-stage recipe fits; docs/method.md), and score_second the others' mean score; collect_gaps(m, split, kind, [a, b]) gives one pair's.",

@@ -197,6 +197,9 @@ impl Method for Configured {
     fn lr_changes(&mut self) -> Vec<(String, f64)> {
         self.rule.lr_changes()
     }
+    fn predict(&mut self, model: &Model, fused: &Tensor, per: &[Tensor]) -> Result<Option<Tensor>> {
+        self.rule.predict(model, fused, per)
+    }
     fn substeps(&self, model: &Model) -> usize {
         self.rule.substeps(model)
     }

@@ -97,12 +97,17 @@ impl Evaluation {
 }
 
 pub fn evaluate(model: &Model, split: &Split, batch_size: usize) -> Result<Evaluation> {
-    let out = predict(model, split, batch_size)?;
+    evaluation(model, &predict(model, split, batch_size)?, None)
+}
+
+/// The scores of a split's outputs; the fused prediction from `fused_scores` where a method
+/// fuses at test time by its own rule (`Method::predict`), else from the fused logits.
+pub fn evaluation(model: &Model, out: &Outputs, fused_scores: Option<&Tensor>) -> Result<Evaluation> {
     let truth = (Vec::<i64>::try_from(&out.labels))?;
     let argmax = |t: &Tensor| t.f_argmax(-1, false).and_then(|p| Vec::<i64>::try_from(&p)).map_err(Error::from);
     let k = model.classes as usize;
     Ok(Evaluation {
-        fused: scores(&argmax(&out.fused)?, &truth, k),
+        fused: scores(&argmax(fused_scores.unwrap_or(&out.fused))?, &truth, k),
         per: out.per.iter().map(|l| Ok(scores(&argmax(l)?, &truth, k))).collect::<Result<_>>()?,
     })
 }

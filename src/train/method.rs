@@ -101,6 +101,12 @@ pub trait Method {
     fn lr_changes(&mut self) -> Vec<(String, f64)> {
         Vec::new()
     }
+    /// The method's own test-time fusion: prediction scores [N, C] from the fused logits and each
+    /// modality's (in the model's order) over a split, e.g. a uni-modal ensemble's mean softmax.
+    /// None (the default) predicts with the fused logits; `evaluate(m, split, #{ method })` uses it.
+    fn predict(&mut self, _model: &Model, _fused: &Tensor, _per: &[Tensor]) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
     /// How many loss / backward / update rounds one batch takes on `model` (MLA: one per
     /// modality).
     fn substeps(&self, _model: &Model) -> usize {

@@ -4,14 +4,15 @@
 //! The two-stage recipe itself is Rhai (stdlib/train.rhai) over these.
 
 pub use super::inference::{
-    collect, collect_pair, evaluate, features, forward_batch, inputs, predict, predict_with, Collected, Evaluation, Features, Outputs,
+    collect, collect_pair, evaluate, evaluation, features, forward_batch, inputs, predict, predict_with, Collected, Evaluation, Features,
+    Outputs,
 };
 /// Where an epoch's batches come from (`train::method`), where callers have always found it.
 pub use super::method::EpochPlan;
 use super::method::{value, EpochContext, Method, StepContext, StepLoss};
 use super::model::Model;
 use super::optim::Optimizer;
-use crate::data::{view, Batch, Batches};
+use crate::data::{view, Batch, Batches, Split};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::tensor::Tensor;
@@ -178,4 +179,13 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
         return Err(Error::arg(format!("epoch {epoch}: split {} gave no batches", plan.train.name)));
     }
     Ok(sums.into_iter().map(|(k, s, n)| (k, s / n)).collect())
+}
+
+/// Evaluation with the method's own test-time fusion where it has one (`Method::predict`: a
+/// uni-modal ensemble's mean softmax), else as `evaluate`.
+pub fn evaluate_with(model: &Model, split: &Split, batch_size: usize, method: &mut dyn Method) -> Result<Evaluation> {
+    method.prepare(model)?;
+    let out = predict(model, split, batch_size)?;
+    let fused = method.predict(model, &out.fused, &out.per)?;
+    evaluation(model, &out, fused.as_ref())
 }

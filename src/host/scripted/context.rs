@@ -291,6 +291,15 @@ pub fn grad_of(params: &[(String, Tensor)], loss: &Tensor, names: &[String]) -> 
     Ok(out)
 }
 
+/// `#{ fused, logits: #{ <modality>: ... } }` over a split, as a predict hook reads it.
+pub fn outputs_map(model: &crate::train::model::Model, fused: &Tensor, per: &[Tensor]) -> Map {
+    let logits = model.modalities.iter().zip(per).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+    let mut out = Map::new();
+    out.insert("fused".into(), tensor(fused));
+    out.insert("logits".into(), Dynamic::from(PerModality { what: "logits", entries: Rc::new(logits) }));
+    out
+}
+
 /// A parameter group's learning rate, or an error naming the groups there are.
 fn group_lr(groups: &[(String, f64)], name: &str) -> RhaiResult<f64> {
     match groups.iter().find(|(g, _)| g == name) {

@@ -33,6 +33,8 @@ pub struct Definition {
     pub loss: FnPtr,
     pub gradients: Option<FnPtr>,
     pub begin_epoch: Option<FnPtr>,
+    /// Test-time fusion: `|out| scores [N, C]` from the split's fused and per-modality logits.
+    pub predict: Option<FnPtr>,
     pub substeps: usize,
     pub head: Option<HeadRule>,
     pub initial_state: Dynamic,
@@ -238,6 +240,25 @@ impl Method for ScriptedMethod {
 
     fn lr_changes(&mut self) -> Vec<(String, f64)> {
         std::mem::take(&mut self.lr_changes)
+    }
+
+    fn predict(&mut self, model: &Model, fused: &Tensor, per: &[Tensor]) -> Result<Option<Tensor>> {
+        let Some(hook) = self.def.predict.clone() else { return Ok(None) };
+        let out = super::context::outputs_map(model, fused, per);
+        let got = self.run(&hook, "predict", "at evaluation", model, vec![Dynamic::from_map(out)])?;
+        let scores = got.try_cast::<ScriptTensor>().ok_or_else(|| {
+            self.hook_error("predict", "at evaluation", "the predict hook must return a tensor of scores [N, classes]".into())
+        })?;
+        let t = scores.tensor();
+        let want = [fused.size()[0], model.classes];
+        if t.size() != want {
+            return Err(self.hook_error(
+                "predict",
+                "at evaluation",
+                format!("the predict hook returned a {:?} tensor; it must be [N, classes] = {want:?}", t.size()),
+            ));
+        }
+        Ok(Some(t.shallow_clone()))
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {

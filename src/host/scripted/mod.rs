@@ -20,7 +20,7 @@ pub use method::{Definition, ScriptedMethod, Source};
 use rhai::{Dynamic, FnPtr, Map, NativeCallContext};
 use std::rc::Rc;
 
-const KEYS: [&str; 9] = ["name", "loss", "gradients", "begin_epoch", "state", "substeps", "options", "seed", "head"];
+const KEYS: [&str; 10] = ["name", "loss", "gradients", "begin_epoch", "predict", "state", "substeps", "options", "seed", "head"];
 
 fn hook(op: &str, key: &str, v: Option<&Dynamic>, params: usize) -> RhaiResult<Option<FnPtr>> {
     let Some(v) = v.filter(|v| !v.is_unit()) else { return Ok(None) };
@@ -81,6 +81,7 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
         .ok_or_else(|| Error::arg(format!("{op}: {name} needs a loss: loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels)")))?;
     let gradients = hook(op, "gradients", spec.get("gradients"), 2)?;
     let begin_epoch = hook(op, "begin_epoch", spec.get("begin_epoch"), 1)?;
+    let predict = hook(op, "predict", spec.get("predict"), 1)?;
     let count = |key: &str, default: i64, lo: i64| -> RhaiResult<i64> {
         match spec.get(key) {
             None => Ok(default),
@@ -127,7 +128,8 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
     };
     let initial_state = spec.get("state").cloned().unwrap_or_else(|| Dynamic::from_map(Map::new()));
     state::check_savable("state", &initial_state)?;
-    let names: Vec<&str> = [Some(&loss), gradients.as_ref(), begin_epoch.as_ref()].into_iter().flatten().map(|f| f.fn_name()).collect();
+    let names: Vec<&str> =
+        [Some(&loss), gradients.as_ref(), begin_epoch.as_ref(), predict.as_ref()].into_iter().flatten().map(|f| f.fn_name()).collect();
     let source = source_of(ctx, &names);
     // Innermost first: the module whose function is building the method.
     let libs: Vec<rhai::Shared<rhai::Module>> = ctx.namespaces().iter().rev().cloned().collect();
@@ -139,6 +141,7 @@ fn build(ctx: &NativeCallContext, spec: &Map) -> RhaiResult<Definition> {
         loss,
         gradients,
         begin_epoch,
+        predict,
         substeps,
         head,
         initial_state,
