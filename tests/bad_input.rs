@@ -347,6 +347,10 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("let big = frame(#{ k: zeros([200000]).to(\"int64\"), v: arange(200000) }); big.join(big, [\"k\"])", "keys repeated on both sides multiply"),
     ("let big = frame(#{ k: arange(300000) }); big.join(big, [], \"cross\")", "memory"),
     ("let s3 = frame(#{ k: [1, 2, 2], v: [1, 2, 3] }); s3.join(s3, [\"k\"]).height", "=5"),
+    // A hook reaching what its own training call holds: the optimizer (captured), the method itself.
+    ("let meth = method(#{ name: \"peek\", loss: |ctx| { o.lr; cross_entropy(ctx.forward().fused, ctx.labels) } }); train_step(m, o, b, #{ method: meth })", "the optimizer is in use by the training call"),
+    ("let meth = method(#{ name: \"peek2\", loss: |ctx| { save_checkpoint(\"/tmp/gapscope-bad-inuse\", m, o, #{ epoch: 0 }); cross_entropy(ctx.forward().fused, ctx.labels) } }); train_step(m, o, b, #{ method: meth })", ""),
+    ("let meth = (); meth = method(#{ name: \"selfeval\", begin_epoch: |ectx| { evaluate(ectx.model, ectx.train, #{ method: meth }); }, loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels) }); train_epoch(m, o, d.train, #{ method: meth, quiet: true })", "evaluate was called from its own hook"),
     // Messages that say what exists: a type's properties, how a function is called, a missing key.
     ("d.tset", "a Dataset has: classes, len, modalities, name, shapes, splits, test, train, val"),
     ("d.train.lenn", "did you mean len? a Split has: indices, labels, len"),

@@ -30,7 +30,7 @@ fn save(dir: &str, model: &ScriptModel, opt: Option<&ScriptOptimizer>, state: &M
             }
         }
     }
-    let borrowed = opt.map(|o| o.0.borrow());
+    let borrowed = opt.map(|o| o.get()).transpose()?;
     let path = checkpoint::save(
         Path::new(dir),
         epoch,
@@ -47,7 +47,7 @@ fn save(dir: &str, model: &ScriptModel, opt: Option<&ScriptOptimizer>, state: &M
 
 fn load(path: &str, model: &ScriptModel, opt: Option<&ScriptOptimizer>) -> RhaiResult<Map> {
     super::scripted::caller::refuse_in_hook(&model.0, "load_checkpoint")?;
-    let mut borrowed = opt.map(|o| o.0.borrow_mut());
+    let mut borrowed = opt.map(|o| o.get_mut()).transpose()?;
     let loaded = checkpoint::load(Path::new(path), &model.0, borrowed.as_deref_mut())?;
     let mut out = json_to_dynamic(&loaded.state).try_cast::<Map>().unwrap_or_default();
     for (name, t) in loaded.tensors {

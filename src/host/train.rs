@@ -343,7 +343,10 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "Sets the learning rate from the schedule for an epoch (the recipes call it before each epoch).",
         "opt.set_epoch(e);",
     );
-    engine.register_fn("set_epoch", |o: &mut ScriptOptimizer, epoch: INT| o.0.borrow_mut().set_epoch(epoch.max(0) as usize));
+    engine.register_fn("set_epoch", |o: &mut ScriptOptimizer, epoch: INT| -> RhaiResult<()> {
+        o.get_mut()?.set_epoch(epoch.max(0) as usize);
+        Ok(())
+    });
     docs.add(
         a,
         "lr",
@@ -351,11 +354,11 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "The current learning rate, or a parameter group's (groups: of optimizer).",
         "print(opt.lr(\"audio\"));",
     );
-    engine.register_get("lr", |o: &mut ScriptOptimizer| o.0.borrow().lr as FLOAT);
-    engine.register_fn("lr", |o: &mut ScriptOptimizer, group: &str| -> RhaiResult<FLOAT> { Ok(o.0.borrow().group_lr(group)?) });
+    engine.register_get("lr", |o: &mut ScriptOptimizer| -> RhaiResult<FLOAT> { Ok(o.get()?.lr as FLOAT) });
+    engine.register_fn("lr", |o: &mut ScriptOptimizer, group: &str| -> RhaiResult<FLOAT> { Ok(o.get()?.group_lr(group)?) });
     docs.add(a, "set_lr", "opt.set_lr(group, lr)", "Sets a parameter group's learning rate from now on (a schedule still scales it). Inside a method, ectx.set_lr does this before an epoch.", "opt.set_lr(\"visual\", 0.001);");
     engine.register_fn("set_lr", |o: &mut ScriptOptimizer, group: &str, lr: FLOAT| -> RhaiResult<()> {
-        Ok(o.0.borrow_mut().set_group_lr(group, lr)?)
+        Ok(o.get_mut()?.set_group_lr(group, lr)?)
     });
 
     docs.add(a, "weight_table", "weight_table(split, w)",
@@ -444,7 +447,11 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
                 let meth = v.clone().try_cast::<method::ScriptMethod>().ok_or_else(|| {
                     Error::arg(format!("{op}: method must be a built method (method(...)), found {}", super::convert::type_label(v)))
                 })?;
-                let mut rule = meth.method.borrow_mut();
+                let mut rule = meth.method.try_borrow_mut().map_err(|_| {
+                    Error::arg(format!(
+                        "{op}: this method is running (evaluate was called from its own hook): evaluate without method: there"
+                    ))
+                })?;
                 // A scripted predict hook runs in this call's context, as training hooks do.
                 scripted::caller::within(&ctx, &m, || trainer::evaluate_with(&m.0, &split, 256, &mut *rule))?
             }
