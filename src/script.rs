@@ -2,7 +2,7 @@
 //! `FILE:LINE:COL: message`, and a last-resort net that turns a panic into an error.
 
 use crate::host::Host;
-use rhai::{Dynamic, EvalAltResult, ParseError, Scope, AST};
+use rhai::{Dynamic, EvalAltResult, Expr, ParseError, Scope, AST};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A failed script: the report to print (one or more lines).
@@ -120,6 +120,11 @@ fn unknown_function_hint(host: &Host, ast: &AST, err: &EvalAltResult) -> Option<
     if let Some(hint) = unknown_property_hint(host, cur) {
         return Some(hint);
     }
+    if let EvalAltResult::ErrorPropertyNotFound(key, _) = cur {
+        return Some(format!(
+            "; a map holds only the keys set in it: test with `\"{key}\" in m`, or read m.get(\"{key}\"), which gives () for a missing key; m.keys() lists them"
+        ));
+    }
     let EvalAltResult::ErrorFunctionNotFound(sig, _) = cur else { return None };
     let name = sig.split([' ', '(']).next().unwrap_or(sig);
     // `(), ` or `, ()` among the argument types: the usual cause is a missing map key.
@@ -176,6 +181,31 @@ fn properties_of(host: &Host, ty: &str) -> Vec<String> {
     names
 }
 
+/// For `r.acc2` where `r` is a map variable of the script (a run record, a config): "; r holds
+/// acc, f1, ..." from the variable itself, found by the failing property's position.
+fn missing_key_of_variable(ast: &AST, scope: &Scope, err: &EvalAltResult) -> Option<String> {
+    let EvalAltResult::ErrorPropertyNotFound(_, pos) = err else { return None };
+    let mut name = None;
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        if let Some(rhai::ASTNode::Expr(Expr::Dot(x, ..) | Expr::Index(x, ..))) = path.last() {
+            let key_pos = match &x.rhs {
+                Expr::Dot(inner, ..) | Expr::Index(inner, ..) => inner.lhs.position(),
+                other => other.position(),
+            };
+            if let (Expr::Variable(v, ..), true) = (&x.lhs, key_pos == *pos) {
+                name = Some(v.1.to_string());
+                return false;
+            }
+        }
+        true
+    });
+    let name = name?;
+    let map = scope.get_value::<rhai::Map>(&name)?;
+    let mut keys: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+    keys.sort();
+    Some(format!("; {name} holds {}", if keys.is_empty() { "no keys".to_string() } else { keys.join(", ") }))
+}
+
 /// Runs `f`, converting a panic (a bug in gapscope, never user error) into a message rather
 /// than a crash; the REPL survives it.
 pub fn guard<R>(f: impl FnOnce() -> Result<R, ScriptError>) -> Result<R, ScriptError> {
@@ -205,6 +235,10 @@ pub fn eval(host: &Host, scope: &mut Scope, source_name: &str, ast: &AST) -> Res
     guard(|| {
         host.engine.eval_ast_with_scope::<Dynamic>(scope, ast).map_err(|e| {
             let mut text = format_eval_error(source_name, &e);
+            if let Some(keys) = missing_key_of_variable(ast, scope, &e) {
+                let at = text.find('\n').unwrap_or(text.len());
+                text.insert_str(at, &keys);
+            }
             if let Some(hint) = unknown_function_hint(host, ast, &e) {
                 // After the first line (the innermost failure), before the call chain.
                 let at = text.find('\n').unwrap_or(text.len());

@@ -22,6 +22,10 @@ impl Host {
         engine.set_max_call_levels(256);
         engine.set_max_expr_depths(256, 256);
         engine.set_module_resolver(super::modules::Resolver::default());
+        // Reading a key a map lacks is an error at that line (as a Python dict's KeyError), not a
+        // () that surfaces steps later as `Function not found: + ((), int)`. `"k" in m` and
+        // `m.get("k")` read optional keys; assigning a new key still adds it.
+        engine.set_fail_on_invalid_map_property(true);
         // `var` is reserved in Rhai but is PyTorch's name for the variance: let it through as a
         // plain identifier so `x.var()` reads as it does in Python.
         #[allow(deprecated)]

@@ -155,8 +155,42 @@ impl ScriptedMethod {
     /// Runs one hook, turning its error into one at the hook's own line that says which hook,
     /// epoch and step failed.
     fn run(&self, hook: &FnPtr, which: &str, place: &str, model: &Model, args: Vec<Dynamic>) -> Result<Dynamic> {
-        caller::call(hook, &self.def.libs, model, args)
-            .map_err(|e| Error::script(locate(e, &format!("{which} hook of method \"{}\"", self.def.name), place)))
+        caller::call(hook, &self.def.libs, model, args).map_err(|e| {
+            let place = match self.missing_state_key(&e) {
+                Some(note) => format!("{place}; {note}"),
+                None => place.to_string(),
+            };
+            Error::script(locate(e, &format!("{which} hook of method \"{}\"", self.def.name), &place))
+        })
+    }
+
+    /// For a hook that read a key its state lacks (`ctx.state.k`, or `ctx.state.k += 1`, which
+    /// starts from () and fails at the operator): the keys the state holds and how to start one.
+    fn missing_state_key(&self, err: &EvalAltResult) -> Option<String> {
+        let mut cur = err;
+        while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) = cur {
+            cur = inner;
+        }
+        let key = match cur {
+            EvalAltResult::ErrorPropertyNotFound(key, _) => Some(key.clone()),
+            // The key is read from the line where the method's file is known (not in the REPL).
+            EvalAltResult::ErrorFunctionNotFound(sig, pos) if sig.contains("()") => state_key_before(&self.def.source.text, *pos),
+            _ => return None,
+        };
+        let state = self.shared.state.borrow();
+        let map = state.read_lock::<Map>()?;
+        let mut held: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+        held.sort();
+        let held = if held.is_empty() { "nothing".to_string() } else { held.join(", ") };
+        match key {
+            Some(key) if map.contains_key(key.as_str()) => None, // the missing key was another map's
+            Some(key) => Some(format!(
+                "ctx.state holds {held}, not {key}: give it a start value in the method's state: #{{ {key}: ... }}, or test with `\"{key}\" in ctx.state`"
+            )),
+            None => Some(format!(
+                "ctx.state holds {held}; `ctx.state.k += ...` on a key the state lacks starts from (): give every key a start value in the method's state: #{{ k: ... }}"
+            )),
+        }
     }
 
     fn hook_error(&self, which: &str, place: &str, msg: String) -> Error {
@@ -190,6 +224,16 @@ fn locate(err: Box<EvalAltResult>, hook: &str, place: &str) -> Box<EvalAltResult
         }
         other => Box::new(other),
     }
+}
+
+/// The key in `ctx.state.key += ...` written just before `pos` (an operator) in `text`.
+fn state_key_before(text: &str, pos: rhai::Position) -> Option<String> {
+    let line = text.lines().nth(pos.line()?.checked_sub(1)?)?;
+    let before: String = line.chars().take(pos.position()?.saturating_sub(1)).collect();
+    let path: String = before.trim_end().chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect();
+    let path: String = path.chars().rev().collect();
+    let (_, key) = path.rsplit_once("state.")?;
+    (!key.is_empty() && !key.contains('.')).then(|| key.to_string())
 }
 
 fn place(epoch: usize, step: i64, batch: (usize, usize)) -> String {
