@@ -328,7 +328,9 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
             "reconboost",
             "umt",
             "cml",
-            "sample"
+            "sample",
+            "dgl",
+            "inforeg"
         ],
         "{stdout}"
     );

@@ -217,6 +217,35 @@ impl Fusion {
         }
     }
 
+    /// Each modality's logits through this head with the head's tensors detached, so a loss on
+    /// them trains the encoders only (DGL's routing; its fused loss on detached features trains
+    /// the head only). Concat: x_m·sg(W_m)ᵀ plus sg(b) whole (`whole_bias`, DGL's code: the head
+    /// applied to [x_m; 0]) or sg(b)/N (Eq. 2's split); sum: fc_m(x_m) with fc_m detached.
+    pub fn per_modality_frozen(&self, features: &[Tensor], whole_bias: bool) -> Result<Vec<Tensor>> {
+        let n = self.dims.len();
+        if features.len() != n {
+            return Err(Error::arg(format!("fusion: {} feature tensors for a head over {n} modalities", features.len())));
+        }
+        match self.kind {
+            FusionKind::Concat => {
+                let fc = &self.layers[0];
+                let b = fc.bias.f_detach()?;
+                let b = if whole_bias { b } else { b.f_div_scalar(n as f64)? };
+                let blocks = self.concat_blocks(&fc.weight.f_detach()?)?;
+                features.iter().zip(&blocks).map(|(x, w)| x.f_linear(w, Some(&b)).map_err(Error::from)).collect()
+            }
+            FusionKind::Sum => features
+                .iter()
+                .zip(&self.layers)
+                .map(|(x, l)| x.f_linear(&l.weight.f_detach()?, Some(&l.bias.f_detach()?)).map_err(Error::from))
+                .collect(),
+            other => Err(Error::arg(format!(
+                "unimodal logits through a frozen head need a concat or sum head, whose logits split into one part per modality; {} fusion has none: use fusion: \"concat\"",
+                other.name()
+            ))),
+        }
+    }
+
     /// Column blocks of the concat head's weight, one per modality.
     fn concat_blocks(&self, w: &Tensor) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(self.dims.len());

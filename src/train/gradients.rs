@@ -38,6 +38,24 @@ pub fn squared_norm(g: &Tensor) -> Result<f64> {
     dot(&[g], &[g])
 }
 
+/// Scales every gradient by min(1, max / (‖g‖ + 1e-6)), ‖g‖ the norm of all of them as one
+/// vector, as torch.nn.utils.clip_grad_norm_ does (DGL's recipe clips at 40, CGGM's at 0.8).
+/// Returns ‖g‖ before clipping.
+pub fn clip_global_norm(grads: &mut [Tensor], max: f64) -> Result<f64> {
+    let mut squares = 0.0;
+    for g in grads.iter() {
+        squares += squared_norm(g)?;
+    }
+    let norm = squares.sqrt();
+    let coef = max / (norm + 1e-6);
+    if coef < 1.0 {
+        for g in grads.iter_mut().filter(|g| g.defined()) {
+            *g = g.f_mul_scalar(coef)?;
+        }
+    }
+    Ok(norm)
+}
+
 /// The zero tensor shaped as `like` where `g` is undefined, else `g` itself.
 pub fn or_zeros(g: &Tensor, like: &Tensor) -> Result<Tensor> {
     if g.defined() {
@@ -74,6 +92,20 @@ pub fn hessian_vector(loss: &Tensor, params: &[&Tensor], v: &[Tensor], wrt: &[&T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_scales_all_gradients_by_one_factor_only_above_the_limit() {
+        // ‖(3, 4)‖ = 5: clipped to 1 each entry is divided by 5 (+1e-6), as clip_grad_norm_.
+        let mut g = vec![Tensor::from_slice(&[3.0f32]), Tensor::from_slice(&[4.0f32]), Tensor::new()];
+        let norm = clip_global_norm(&mut g, 1.0).unwrap();
+        assert!((norm - 5.0).abs() < 1e-12);
+        let (a, b) = (g[0].double_value(&[0]), g[1].double_value(&[0]));
+        assert!((a - 3.0 / 5.000001).abs() < 1e-6 && (b - 4.0 / 5.000001).abs() < 1e-6, "{a} {b}");
+        assert!(!g[2].defined(), "an undefined gradient stays undefined");
+        let mut h = vec![Tensor::from_slice(&[3.0f32]), Tensor::from_slice(&[4.0f32])];
+        clip_global_norm(&mut h, 40.0).unwrap();
+        assert_eq!(h[1].double_value(&[0]), 4.0, "below the limit nothing changes");
+    }
 
     #[test]
     fn per_loss_gradients_are_each_losss_own() {

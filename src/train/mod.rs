@@ -23,10 +23,12 @@
 //!   evaluate, collect
 //! - `checkpoint`: model + optimizer + script state per epoch, written atomically
 
+pub mod anchors;
 pub mod checkpoint;
 pub mod declaration;
 pub mod encoder;
 pub mod fusion;
+pub mod grad_stats;
 pub mod gradients;
 pub mod inference;
 pub mod layers;

@@ -23,6 +23,7 @@
 //!   (../shared/baselines.md)
 //! - `mmpareto`, `lfm`, `cml`, `umt`, `sample`, `reconboost`: BalanceBenchmark's methods beyond Table II
 //!   (../shared/baselines-2.md), each with the official rule as its default
+//! - `dgl`, `inforeg`: the methods of 2024-2025 (../shared/baselines-3.md), each by its authors' code
 //!
 //! Each file declares its method (`pub static SPEC: MethodSpec`, `train::declaration`) beside its
 //! rule; `ALL` below is the registry everything else reads.
@@ -31,8 +32,10 @@ pub mod adaptive;
 pub mod agm;
 pub mod cml;
 pub mod concat;
+pub mod dgl;
 pub mod dr;
 pub mod gblending;
+pub mod inforeg;
 pub mod lfm;
 pub mod mla;
 pub mod mmcosine;
@@ -50,7 +53,7 @@ use crate::train::declaration::{BuildInputs, Configured, MethodSpec};
 use crate::train::options::Value;
 
 /// Every native method: Table II's order, then the paper's two objectives, then
-/// BalanceBenchmark's methods beyond Table II. Adding a method is its file and one line here.
+/// BalanceBenchmark's methods beyond Table II, then the methods of 2024-2025. Adding a method is its file and one line here.
 pub static ALL: &[&MethodSpec] = &[
     &concat::SPEC,
     &gblending::SPEC,
@@ -69,6 +72,8 @@ pub static ALL: &[&MethodSpec] = &[
     &umt::SPEC,
     &cml::SPEC,
     &sample::SPEC,
+    &dgl::SPEC,
+    &inforeg::SPEC,
 ];
 
 /// The names a script can choose, in registry order.
@@ -97,4 +102,40 @@ pub fn find(name: &str) -> Result<&'static MethodSpec> {
 /// Builds a method by name from its options (and, for `adaptive`, its per-sample weights).
 pub fn build(name: &str, given: &[(String, Value)], inputs: &BuildInputs) -> Result<Configured> {
     find(name)?.configure(given, inputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::options::Literal;
+
+    /// Run tables put every run's options in one column per name: a name must mean one type
+    /// across methods (AGM's `clip` is a switch, so DGL's norm is `clip_norm`).
+    #[test]
+    fn every_option_name_has_one_type_across_methods() {
+        let kind = |l: &Literal| match l {
+            Literal::Float(_) | Literal::Int(_) => "number",
+            Literal::Bool(_) => "bool",
+            Literal::Text(_) => "text",
+            Literal::List(_) => "list",
+        };
+        let mut seen: Vec<(&str, &str, &str)> = Vec::new();
+        for spec in ALL {
+            for o in spec.options {
+                match seen.iter().find(|(n, _, _)| *n == o.name) {
+                    Some((_, k, by)) => {
+                        assert_eq!(
+                            *k,
+                            kind(&o.default),
+                            "option \"{}\" is a {k} in {by} but a {} in {}",
+                            o.name,
+                            kind(&o.default),
+                            spec.name
+                        )
+                    }
+                    None => seen.push((o.name, kind(&o.default), spec.name)),
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,189 @@
+//! The methods of 2024-2025 (../shared/baselines-3.md) at the level of the Rust core, on the toy
+//! model: what each rule must reduce to at its neutral settings, and what it must change
+//! otherwise. The spec's hand-computed values are unit tests beside each rule
+//! (src/train/methods/*.rs).
+
+mod common;
+use common::toy::{data, max_diff, model, opts, sgd, snapshot};
+use gapscope::data::{Batch, BatchOptions, Batches, Split};
+use gapscope::train::declaration::BuildInputs;
+use gapscope::train::encoder::EncoderKind;
+use gapscope::train::fusion::FusionKind;
+use gapscope::train::method::Method;
+use gapscope::train::methods;
+use gapscope::train::model::{Model, ModelSpec};
+use gapscope::train::options::Value;
+use gapscope::train::trainer::{self, EpochPlan};
+use tch::Tensor;
+
+fn build(name: &str, pairs: &[(&str, Value)]) -> Box<dyn Method> {
+    Box::new(methods::build(name, &opts(pairs), &BuildInputs::default()).unwrap())
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+fn batches(split: &Split, size: usize) -> Vec<Batch> {
+    Batches::new(split, &BatchOptions { batch_size: size, seed: 1, ..BatchOptions::default() }).unwrap().map(|b| b.unwrap()).collect()
+}
+
+/// `steps` SGD steps of `method` (momentum 0.9) from the seed-1 model in epoch `epoch`; the
+/// parameters after them and the last step's logged values.
+#[allow(clippy::type_complexity)]
+fn steps(fusion: FusionKind, method: &mut dyn Method, n: usize, epoch: usize) -> (Vec<(String, Tensor)>, Vec<(String, f64)>) {
+    let (train, _) = data();
+    let m = model(fusion);
+    let mut o = sgd(&m, 0.9);
+    let mut last = Vec::new();
+    for (i, b) in batches(&train, 32).iter().take(n).enumerate() {
+        last = trainer::step(&m, &mut o, b, method, epoch, (i, n)).unwrap();
+    }
+    (snapshot(&m), last)
+}
+
+fn worst(a: &[(String, Tensor)], b: &[(String, Tensor)], pick: impl Fn(&str) -> bool) -> f64 {
+    a.iter().zip(b).filter(|((n, _), _)| pick(n)).map(|((_, x), (_, y))| max_diff(x, y)).fold(0.0, f64::max)
+}
+
+fn logged(values: &[(String, f64)], name: &str) -> f64 {
+    values.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} in {values:?}")).1
+}
+
+fn three_modality_model() -> Model {
+    Model::new(&ModelSpec {
+        modalities: vec!["a".into(), "b".into(), "c".into()],
+        shapes: vec![vec![6], vec![6], vec![6]],
+        encoders: vec![EncoderKind::parse("mlp:8").unwrap(); 3],
+        fusion: FusionKind::Concat,
+        classes: 3,
+        seed: 1,
+        device: tch::Device::Cpu,
+    })
+    .unwrap()
+}
+
+#[test]
+fn inforeg_without_a_pull_is_the_warmup_step_and_without_unimodal_loss_the_concat_step() {
+    let zero = [("beta_first", Value::Float(0.0)), ("beta_second", Value::Float(0.0))];
+    let (ir, _) = steps(FusionKind::Concat, build("inforeg", &zero).as_mut(), 3, 0);
+    let (wp, _) = steps(FusionKind::Concat, build("warmup", &[]).as_mut(), 3, 0);
+    assert_eq!(worst(&ir, &wp, |_| true), 0.0, "β = 0 must be the warm-up step bit for bit");
+    let mut fused_only = zero.to_vec();
+    fused_only.push(("unimodal_loss", Value::Bool(false)));
+    let (ir, _) = steps(FusionKind::Concat, build("inforeg", &fused_only).as_mut(), 3, 0);
+    let (cc, _) = steps(FusionKind::Concat, build("concat", &[]).as_mut(), 3, 0);
+    assert_eq!(worst(&ir, &cc, |_| true), 0.0, "β = 0 without unimodal losses must be concat bit for bit");
+}
+
+#[test]
+fn inforeg_pulls_only_after_the_epochs_first_step_and_only_the_leaders_encoder() {
+    // The anchor is the epoch-start weights, so the first step's pull is zero whatever β.
+    let strong = [("beta_first", Value::Float(1.0)), ("beta_second", Value::Float(1.0))];
+    let (one, first_log) = steps(FusionKind::Concat, build("inforeg", &strong).as_mut(), 1, 0);
+    let (wp, _) = steps(FusionKind::Concat, build("warmup", &[]).as_mut(), 1, 0);
+    assert_eq!(worst(&one, &wp, |_| true), 0.0);
+    assert_eq!(logged(&first_log, "k_first"), 1.0, "the window statistic is 1 at epoch 0");
+    // The second step's gradient is the warm-up's plus β·(θ − θ̄) on the leader's encoder alone:
+    // from the same weights, plain SGD at lr 0.1 differs by exactly −0.1·β·(θ − θ̄) there.
+    let (train, _) = data();
+    let bs = batches(&train, 32);
+    let m = model(FusionKind::Concat);
+    let mut o = sgd(&m, 0.0);
+    let mut ir = build("inforeg", &strong);
+    trainer::step(&m, &mut o, &bs[0], ir.as_mut(), 0, (0, 3)).unwrap();
+    let (anchor, before) = (snapshot(&model(FusionKind::Concat)), snapshot(&m));
+    let m2 = m.copy().unwrap();
+    let mut o2 = sgd(&m2, 0.0);
+    let log = trainer::step(&m, &mut o, &bs[1], ir.as_mut(), 0, (1, 3)).unwrap();
+    trainer::step(&m2, &mut o2, &bs[1], build("warmup", &[]).as_mut(), 0, (1, 3)).unwrap();
+    let (b1, b2) = (logged(&log, "beta_first"), logged(&log, "beta_second"));
+    assert!((b1 > 0.0) != (b2 > 0.0), "exactly one modality leads: {b1} {b2}");
+    let (leader, beta) = if b1 > 0.0 { ("audio_net.", b1) } else { ("visual_net.", b2) };
+    let trainable: Vec<String> = m.trainable_parameters().into_iter().map(|(n, _)| n).collect();
+    let (after, plain) = (snapshot(&m), snapshot(&m2));
+    for (i, (name, _)) in after.iter().enumerate().filter(|(_, (n, _))| trainable.contains(n)) {
+        let want = if name.starts_with(leader) { (&before[i].1 - &anchor[i].1) * (-0.1 * beta) } else { before[i].1.zeros_like() };
+        let d = max_diff(&(&after[i].1 - &plain[i].1), &want);
+        assert!(d < 1e-6, "{name}: the pull is off by {d}");
+    }
+}
+
+#[test]
+fn inforeg_keeps_its_traces_and_windows_across_epochs_and_in_its_state() {
+    let (train, _) = data();
+    let m = model(FusionKind::Concat);
+    let mut o = sgd(&m, 0.9);
+    let batching = BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() };
+    let mut ir = build("inforeg", &[]);
+    for epoch in 0..3 {
+        trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch, quiet: true }, ir.as_mut()).unwrap();
+    }
+    let state = ir.state();
+    let history = &state.iter().find(|(n, _)| n == "trace_history").unwrap().1;
+    assert_eq!(history.size(), vec![2, 2], "two closed epochs of two modalities");
+    assert!(state.iter().any(|(n, _)| n == "anchor.audio_net.fc1.weight" || n.starts_with("anchor.audio_net.")));
+    // A fresh method loaded with the state takes the same next step as the one that made it.
+    let mut back = build("inforeg", &[]);
+    back.load_state(&state).unwrap();
+    let b = &batches(&train, 32)[0];
+    let m2 = m.copy().unwrap();
+    let (mut o1, mut o2) = (sgd(&m, 0.0), sgd(&m2, 0.0));
+    let a = trainer::step(&m, &mut o1, b, ir.as_mut(), 3, (0, 1)).unwrap();
+    let c = trainer::step(&m2, &mut o2, b, back.as_mut(), 3, (0, 1)).unwrap();
+    assert_eq!(worst(&snapshot(&m), &snapshot(&m2), |_| true), 0.0);
+    assert_eq!(logged(&a, "k_first"), logged(&c, "k_first"));
+    assert_eq!(logged(&a, "trace_first"), logged(&c, "trace_first"));
+    assert!(logged(&a, "trace_first") > 0.0);
+}
+
+#[test]
+fn inforeg_takes_more_than_two_modalities_only_in_its_paper_form() {
+    let m = three_modality_model();
+    let e = build("inforeg", &[]).prepare(&m).unwrap_err().to_string();
+    assert!(e.contains("two modalities") && e.contains("variant: \"paper\""), "{e}");
+    assert!(build("inforeg", &[("variant", text("paper"))]).prepare(&m).is_ok());
+    let e = build("inforeg", &[("heads", text("separate"))]).prepare(&model(FusionKind::Concat)).unwrap_err().to_string();
+    assert!(e.contains("heads: \"separate\""), "{e}");
+}
+
+#[test]
+fn dgl_trains_the_head_on_the_fused_loss_alone_and_each_encoder_on_its_own_loss() {
+    // Against concat: the head's first step is the same (its gradient is ∇CE_f either way,
+    // and the features are the same before any update); the encoders' are not.
+    let (dgl, log) = steps(FusionKind::Concat, build("dgl", &[("clip_norm", Value::Float(0.0))]).as_mut(), 1, 0);
+    let (cc, _) = steps(FusionKind::Concat, build("concat", &[]).as_mut(), 1, 0);
+    assert!(worst(&dgl, &cc, |n| n.starts_with("fusion.")) < 1e-6, "the head's step is not the fused loss's");
+    assert!(worst(&dgl, &cc, |n| n.starts_with("audio_net.")) > 1e-5);
+    assert!(log.iter().all(|(n, _)| n != "grad_norm"), "no clipping, no norm");
+    // α = 0: the encoders get no gradient, so with no momentum history they do not move.
+    let (still, _) = steps(FusionKind::Concat, build("dgl", &[("alpha", Value::Float(0.0))]).as_mut(), 1, 0);
+    let start = snapshot(&model(FusionKind::Concat));
+    assert_eq!(worst(&still, &start, |n| n.contains("_net.") && !n.contains("running") && !n.contains("num_batches")), 0.0);
+}
+
+#[test]
+fn dgl_clips_the_global_norm_and_logs_it() {
+    let (free, log) = steps(FusionKind::Concat, build("dgl", &[("clip_norm", Value::Float(1e9))]).as_mut(), 1, 0);
+    let norm = logged(&log, "grad_norm");
+    assert!(norm > 0.0);
+    let (clipped, _) = steps(FusionKind::Concat, build("dgl", &[("clip_norm", Value::Float(norm / 4.0))]).as_mut(), 1, 0);
+    let start = snapshot(&model(FusionKind::Concat));
+    // Plain SGD on the first step: every update is exactly a quarter (up to the 1e-6 guard).
+    for ((name, f), ((_, c), (_, s))) in free.iter().zip(clipped.iter().zip(&start)) {
+        if name.contains("running") || name.contains("num_batches") {
+            continue;
+        }
+        let d = max_diff(&((f - s) / 4.0), &(c - s));
+        assert!(d < 1e-6, "{name}: the clipped update is not a quarter of the free one ({d})");
+    }
+}
+
+#[test]
+fn dgl_runs_on_three_modalities_and_refuses_heads_without_a_split() {
+    assert!(build("dgl", &[]).prepare(&three_modality_model()).is_ok());
+    let e = build("dgl", &[]).prepare(&model(FusionKind::Gated)).unwrap_err().to_string();
+    assert!(e.contains("concat or sum head"), "{e}");
+    let (_, log) = steps(FusionKind::Sum, build("dgl", &[]).as_mut(), 2, 0);
+    assert!(logged(&log, "ce_first") > 0.0 && logged(&log, "ce_fused") > 0.0);
+}
