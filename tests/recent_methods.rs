@@ -187,3 +187,80 @@ fn dgl_runs_on_three_modalities_and_refuses_heads_without_a_split() {
     let (_, log) = steps(FusionKind::Sum, build("dgl", &[]).as_mut(), 2, 0);
     assert!(logged(&log, "ce_first") > 0.0 && logged(&log, "ce_fused") > 0.0);
 }
+
+/// A G2D method with its teachers trained (one epoch each, chosen on the toy validation split).
+fn g2d_with_teachers(m: &Model, pairs: &[(&str, Value)]) -> Box<dyn Method> {
+    let (train, val) = data();
+    let mut all = vec![("teacher_epochs", Value::Int(1))];
+    all.extend(pairs.iter().cloned());
+    let mut g = build("g2d", &all);
+    let o = sgd(m, 0.9);
+    let batching = BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() };
+    g.begin_epoch(&gapscope::train::method::EpochContext {
+        model: m,
+        opt: &o,
+        train: &train,
+        val: Some(&val),
+        batching: &batching,
+        epoch: 0,
+        quiet: true,
+        run_epoch: trainer::epoch,
+    })
+    .unwrap();
+    g
+}
+
+#[test]
+fn g2d_without_distillation_or_prioritisation_is_the_late_fusion_step() {
+    let (train, _) = data();
+    let b = &batches(&train, 32)[0];
+    let m = model(FusionKind::Sum);
+    let off = [("kd_weight", Value::Float(0.0)), ("feat_weight", Value::Float(0.0)), ("smp_window", Value::List(vec![100.0, 100.0]))];
+    let mut g = g2d_with_teachers(&m, &off);
+    let teachers_before: Vec<(String, Tensor)> = g.state().into_iter().map(|(n, t)| (n, t.copy())).collect();
+    let mut o = sgd(&m, 0.9);
+    trainer::step(&m, &mut o, b, g.as_mut(), 0, (0, 1)).unwrap();
+    // By hand: CE of the halved sum head, one backward, the same SGD.
+    let m2 = model(FusionKind::Sum);
+    let mut o2 = sgd(&m2, 0.9);
+    let x = gapscope::train::inference::inputs(&m2, b).unwrap();
+    let fused = m2.forward_all(&x, true).unwrap().logits.fused / 2.0;
+    let loss = fused.cross_entropy_for_logits(&b.labels);
+    let grads = o2.gradients(&loss).unwrap();
+    o2.update(&grads).unwrap();
+    assert_eq!(worst(&snapshot(&m), &snapshot(&m2), |_| true), 0.0, "not the late-fusion step bit for bit");
+    let after = g.state();
+    for ((n, a), (_, b)) in teachers_before.iter().zip(&after) {
+        assert_eq!(max_diff(a, b), 0.0, "teacher tensor {n} moved");
+    }
+}
+
+#[test]
+fn g2d_zeroes_the_more_confident_modalitys_weight_gradients_inside_its_window() {
+    let (train, _) = data();
+    let b = &batches(&train, 32)[0];
+    let m = model(FusionKind::Sum);
+    let mut g = g2d_with_teachers(&m, &[("params", text("weights")), ("smp_window", Value::List(vec![0.0, 0.0]))]);
+    let mut o = sgd(&m, 0.0);
+    let log = trainer::step(&m, &mut o, b, g.as_mut(), 0, (0, 1)).unwrap();
+    let (f1, f2) = (logged(&log, "frozen_first"), logged(&log, "frozen_second"));
+    assert_eq!(f1 + f2, 1.0, "exactly one modality held: {f1} {f2}");
+    let held = if f1 == 1.0 { "audio_net." } else { "visual_net." };
+    let start = snapshot(&model(FusionKind::Sum));
+    let after = snapshot(&m);
+    for ((name, a), (_, s)) in after.iter().zip(&start) {
+        let moved = max_diff(a, s);
+        if name.starts_with(held) && a.dim() >= 2 {
+            assert_eq!(moved, 0.0, "{name} moved although its modality was held");
+        } else if name.starts_with(held) && name.ends_with("bias") {
+            assert!(moved > 0.0, "{name}: biases are never held");
+        }
+    }
+    assert!(logged(&log, "kd_first") > 0.0 && logged(&log, "feat_second") > 0.0);
+    // Outside the window, both train.
+    let log = trainer::step(&m, &mut o, b, g.as_mut(), 1, (0, 1)).unwrap();
+    assert_eq!(logged(&log, "frozen_first") + logged(&log, "frozen_second"), 0.0);
+    // A concat model is refused with what to build.
+    let e = build("g2d", &[]).prepare(&model(FusionKind::Concat)).unwrap_err().to_string();
+    assert!(e.contains("fusion: \"sum\""), "{e}");
+}

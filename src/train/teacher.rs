@@ -6,7 +6,7 @@
 
 use super::encoder::Encoder;
 use super::layers::Linear;
-use super::method::mean_ce;
+use super::method::{mean_ce, read_state, state_tensor, EpochContext};
 use super::model::{param_prefix, Model};
 use super::optim::Optimizer;
 use crate::data::{Batch, BatchOptions, Batches, Split};
@@ -54,6 +54,15 @@ impl Teacher {
         let _guard = tch::no_grad_guard();
         let x = x.f_to_device(self.vs.device())?;
         self.encoder.forward(&x, false)
+    }
+
+    /// Pooled features and the head's logits, in evaluation mode and without gradients (G2D
+    /// distils both and ranks modalities by the logits' confidence).
+    pub fn outputs(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let features = self.features(x)?;
+        let _guard = tch::no_grad_guard();
+        let logits = self.head.forward(&features)?;
+        Ok((features, logits))
     }
 
     fn accuracy(&self, split: &Split, batching: &BatchOptions) -> Result<f64> {
@@ -150,6 +159,94 @@ impl Teacher {
             let mut target = t.shallow_clone();
             given.f_to_kind(t.kind()).and_then(|g| g.f_to_device(t.device())).and_then(|g| target.f_copy_(&g))?;
         }
+        Ok(())
+    }
+}
+
+/// One teacher per modality, trained before a method's first epoch and saved with its state: the
+/// one mechanism UMT and G2D share. Entries are `teacher<m>.<tensor>` and `teacher<m>_val_acc`.
+pub struct Teachers {
+    /// The method's name, for messages.
+    method: &'static str,
+    epochs: usize,
+    seed: u64,
+    pub list: Vec<Teacher>,
+    /// Tensors from a checkpoint, loaded once the model (their shapes) is known.
+    saved: Option<Vec<(String, Tensor)>>,
+}
+
+impl Teachers {
+    pub fn new(method: &'static str, epochs: usize, seed: u64) -> Teachers {
+        Teachers { method, epochs, seed, list: Vec::new(), saved: None }
+    }
+
+    /// Rebuilds the teachers a checkpoint held, on the first call after `load_state`.
+    pub fn restore(&mut self, model: &Model) -> Result<()> {
+        let Some(saved) = self.saved.take() else { return Ok(()) };
+        self.list.clear();
+        for m in 0..model.modalities.len() {
+            let mut t = Teacher::new(model, m, self.seed)?;
+            let prefix = format!("teacher{m}.");
+            let own: Vec<(String, Tensor)> =
+                saved.iter().filter_map(|(n, v)| n.strip_prefix(&prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect();
+            t.load(&own)?;
+            t.val_acc = read_state(self.method, &saved, &format!("teacher{m}_val_acc"), 1)?[0];
+            self.list.push(t);
+        }
+        Ok(())
+    }
+
+    /// Before an epoch: the saved teachers back, or, the first time, each trained on its modality.
+    pub fn prepare(&mut self, ctx: &EpochContext) -> Result<()> {
+        self.restore(ctx.model)?;
+        if !self.list.is_empty() {
+            return Ok(());
+        }
+        for m in 0..ctx.model.modalities.len() {
+            let mut t = Teacher::new(ctx.model, m, self.seed.wrapping_add(m as u64))?;
+            t.train(ctx.opt, ctx.train, ctx.val, ctx.batching, self.epochs, ctx.quiet)?;
+            self.list.push(t);
+        }
+        Ok(())
+    }
+
+    /// The teachers, one per modality of `model`, or an error saying how to get them.
+    pub fn ready(&mut self, model: &Model) -> Result<&[Teacher]> {
+        self.restore(model)?;
+        if self.list.len() != model.modalities.len() {
+            return Err(Error::arg(format!(
+                "{}: distils from unimodal teachers trained before the first epoch: train with train_epoch or a recipe (which train them), not a lone train_step",
+                self.method
+            )));
+        }
+        Ok(&self.list)
+    }
+
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (m, t) in self.list.iter().enumerate() {
+            if let Ok(tensors) = t.tensors() {
+                out.extend(tensors.into_iter().map(|(n, v)| (format!("teacher{m}.{n}"), v)));
+            }
+            out.push((format!("teacher{m}_val_acc"), state_tensor(&[t.val_acc])));
+        }
+        if out.is_empty() {
+            if let Some(saved) = &self.saved {
+                return saved.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+            }
+        }
+        out
+    }
+
+    pub fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        if let Some((name, _)) = state.iter().find(|(n, _)| !n.starts_with("teacher")) {
+            return Err(Error::arg(format!(
+                "{}: the saved state holds \"{name}\", which this method does not keep (its teachers' tensors)",
+                self.method
+            )));
+        }
+        self.list.clear();
+        self.saved = if state.is_empty() { None } else { Some(state.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()) };
         Ok(())
     }
 }

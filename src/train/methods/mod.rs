@@ -23,7 +23,7 @@
 //!   (../shared/baselines.md)
 //! - `mmpareto`, `lfm`, `cml`, `umt`, `sample`, `reconboost`: BalanceBenchmark's methods beyond Table II
 //!   (../shared/baselines-2.md), each with the official rule as its default
-//! - `dgl`, `inforeg`: the methods of 2024-2025 (../shared/baselines-3.md), each by its authors' code
+//! - `dgl`, `inforeg`, `g2d`: the methods of 2024-2025 (../shared/baselines-3.md), each by its authors' code
 //!
 //! Each file declares its method (`pub static SPEC: MethodSpec`, `train::declaration`) beside its
 //! rule; `ALL` below is the registry everything else reads.
@@ -34,6 +34,7 @@ pub mod cml;
 pub mod concat;
 pub mod dgl;
 pub mod dr;
+pub mod g2d;
 pub mod gblending;
 pub mod inforeg;
 pub mod lfm;
@@ -74,6 +75,7 @@ pub static ALL: &[&MethodSpec] = &[
     &sample::SPEC,
     &dgl::SPEC,
     &inforeg::SPEC,
+    &g2d::SPEC,
 ];
 
 /// The names a script can choose, in registry order.

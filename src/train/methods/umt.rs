@@ -13,13 +13,12 @@
 //! mode, so their batch norms keep moving). They are saved with the method's state, so a
 //! resumed run distils from the same teachers. λ = 0 is the concat step exactly.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
-use crate::train::method::{mean_ce, per_modality, read_state, state_tensor, EpochContext, Method, StepContext, StepLoss};
-use crate::train::model::Model;
+use crate::train::method::{mean_ce, per_modality, EpochContext, Method, StepContext, StepLoss};
 use crate::train::options::{opt, Literal, Resolved, Valid};
-use crate::train::teacher::Teacher;
+use crate::train::teacher::Teachers;
 
 pub static SPEC: MethodSpec = MethodSpec {
     name: "umt",
@@ -47,103 +46,53 @@ pub static SPEC: MethodSpec = MethodSpec {
 
 pub struct Umt {
     lambda: f64,
-    epochs: usize,
-    seed: u64,
-    teachers: Vec<Teacher>,
-    /// Teacher tensors from a checkpoint, loaded once the model (their shapes) is known.
-    saved: Option<Vec<(String, Tensor)>>,
+    teachers: Teachers,
 }
 
 impl Umt {
     pub fn new(opts: &Resolved) -> Result<Umt> {
         Ok(Umt {
             lambda: opts.float("lambda"),
-            epochs: opts.int("teacher_epochs") as usize,
-            seed: opts.int("seed") as u64,
-            teachers: Vec::new(),
-            saved: None,
+            teachers: Teachers::new("umt", opts.int("teacher_epochs") as usize, opts.int("seed") as u64),
         })
-    }
-
-    /// Rebuilds the teachers a checkpoint held, on the first call after `load_state`.
-    fn restore(&mut self, model: &Model) -> Result<()> {
-        let Some(saved) = self.saved.take() else { return Ok(()) };
-        self.teachers.clear();
-        for m in 0..model.modalities.len() {
-            let mut t = Teacher::new(model, m, self.seed)?;
-            let prefix = format!("teacher{m}.");
-            let own: Vec<(String, Tensor)> =
-                saved.iter().filter_map(|(n, v)| n.strip_prefix(&prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect();
-            t.load(&own)?;
-            t.val_acc = read_state("umt", &saved, &format!("teacher{m}_val_acc"), 1)?[0];
-            self.teachers.push(t);
-        }
-        Ok(())
     }
 }
 
 impl Method for Umt {
     fn begin_epoch(&mut self, ctx: &EpochContext) -> Result<()> {
-        self.restore(ctx.model)?;
-        if !self.teachers.is_empty() || self.lambda == 0.0 {
-            return Ok(());
+        if self.lambda == 0.0 {
+            return self.teachers.restore(ctx.model);
         }
-        for m in 0..ctx.model.modalities.len() {
-            let mut t = Teacher::new(ctx.model, m, self.seed.wrapping_add(m as u64))?;
-            t.train(ctx.opt, ctx.train, ctx.val, ctx.batching, self.epochs, ctx.quiet)?;
-            self.teachers.push(t);
-        }
-        Ok(())
+        self.teachers.prepare(ctx)
     }
 
     fn loss(&mut self, ctx: &StepContext) -> Result<StepLoss> {
-        self.restore(ctx.model)?;
+        self.teachers.restore(ctx.model)?;
         let fwd = ctx.model.forward_all(ctx.inputs, true)?;
         let ce = mean_ce(&fwd.logits.fused, ctx.labels)?;
         if self.lambda == 0.0 {
             return Ok(StepLoss { terms: vec![("ce_fused", ce.f_detach()?)], total: ce, diagnostics: Vec::new() });
         }
-        if self.teachers.len() != ctx.model.modalities.len() {
-            return Err(Error::arg("umt: distils from unimodal teachers trained before the first epoch: train with train_epoch or a recipe (which train them), not a lone train_step".to_string()));
-        }
+        let teachers = self.teachers.ready(ctx.model)?;
         let names = per_modality(ctx.model, "distill");
         let acc_names = per_modality(ctx.model, "teacher_acc");
         let mut total = ce.shallow_clone();
         let mut terms = vec![("ce_fused", ce.f_detach()?)];
-        for (m, t) in self.teachers.iter().enumerate() {
+        for (m, t) in teachers.iter().enumerate() {
             let target = t.features(ctx.inputs[m])?;
             let d = fwd.features[m].f_mse_loss(&target, tch::Reduction::Mean)?;
             total = d.f_mul_scalar(self.lambda).and_then(|x| total.f_add(&x))?;
             terms.push((names[m], d.f_detach()?));
         }
-        let diagnostics = self.teachers.iter().enumerate().map(|(m, t)| (acc_names[m], t.val_acc)).collect();
+        let diagnostics = teachers.iter().enumerate().map(|(m, t)| (acc_names[m], t.val_acc)).collect();
         Ok(StepLoss { total, terms, diagnostics })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        for (m, t) in self.teachers.iter().enumerate() {
-            if let Ok(tensors) = t.tensors() {
-                out.extend(tensors.into_iter().map(|(n, v)| (format!("teacher{m}.{n}"), v)));
-            }
-            out.push((format!("teacher{m}_val_acc"), state_tensor(&[t.val_acc])));
-        }
-        if out.is_empty() {
-            if let Some(saved) = &self.saved {
-                return saved.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
-            }
-        }
-        out
+        self.teachers.state()
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        if let Some((name, _)) = state.iter().find(|(n, _)| !n.starts_with("teacher")) {
-            return Err(Error::arg(format!(
-                "umt: the saved state holds \"{name}\", which this method does not keep (its teachers' tensors)"
-            )));
-        }
-        self.teachers.clear();
-        self.saved = if state.is_empty() { None } else { Some(state.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()) };
-        Ok(())
+        self.teachers.load_state(state)
     }
 }
