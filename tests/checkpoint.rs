@@ -200,9 +200,11 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         ("umt", "method: \"umt\", method_opts: #{ teacher_epochs: 2 }", "seed: 1"),
         ("sample", "method: \"sample\", method_opts: #{ warmup: 1 }", "seed: 1"),
         ("reconboost", "method: \"reconboost\", method_opts: #{ stage_epochs: 1, correct_epochs: 1 }", "seed: 1, fusion: \"shared_mlp\""),
-        // InfoReg's anchors, traces and windows; G2D's teachers (the methods of 2024-2025).
+        // InfoReg's anchors, traces and windows; G2D's teachers; CGGM's guides, their optimizer and the
+        // lagged direction term (the methods of 2024-2025).
         ("inforeg", "method: \"inforeg\"", "seed: 1"),
         ("g2d", "method: \"g2d\", method_opts: #{ teacher_epochs: 2, smp_window: [0, 1] }", "seed: 1, fusion: \"sum\""),
+        ("cggm", "method: \"cggm\"", "seed: 1"),
     ] {
         let (full, part) = (format!("warmup: 1, epochs: 2, {method}"), format!("warmup: 1, epochs: 1, {method}"));
         let uninterrupted = result_line(&run_script(&dir, "full.rhai", &recipe_script_for("baseline", &full, 240, model_opts)).stdout);

@@ -215,6 +215,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         "dgl",
         "inforeg",
         "g2d",
+        "cggm",
     ] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
@@ -334,7 +335,8 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
             "sample",
             "dgl",
             "inforeg",
-            "g2d"
+            "g2d",
+            "cggm"
         ],
         "{stdout}"
     );

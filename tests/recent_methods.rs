@@ -188,12 +188,11 @@ fn dgl_runs_on_three_modalities_and_refuses_heads_without_a_split() {
     assert!(logged(&log, "ce_first") > 0.0 && logged(&log, "ce_fused") > 0.0);
 }
 
-/// A G2D method with its teachers trained (one epoch each, chosen on the toy validation split).
-fn g2d_with_teachers(m: &Model, pairs: &[(&str, Value)]) -> Box<dyn Method> {
+/// A method whose epoch has begun (G2D's teachers trained for one epoch each on the toy
+/// split, CGGM's guides built), ready for lone steps.
+fn begun(m: &Model, name: &str, pairs: &[(&str, Value)]) -> Box<dyn Method> {
     let (train, val) = data();
-    let mut all = vec![("teacher_epochs", Value::Int(1))];
-    all.extend(pairs.iter().cloned());
-    let mut g = build("g2d", &all);
+    let mut g = build(name, pairs);
     let o = sgd(m, 0.9);
     let batching = BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() };
     g.begin_epoch(&gapscope::train::method::EpochContext {
@@ -208,6 +207,12 @@ fn g2d_with_teachers(m: &Model, pairs: &[(&str, Value)]) -> Box<dyn Method> {
     })
     .unwrap();
     g
+}
+
+fn g2d_with_teachers(m: &Model, pairs: &[(&str, Value)]) -> Box<dyn Method> {
+    let mut all = vec![("teacher_epochs", Value::Int(1))];
+    all.extend(pairs.iter().cloned());
+    begun(m, "g2d", &all)
 }
 
 #[test]
@@ -263,4 +268,61 @@ fn g2d_zeroes_the_more_confident_modalitys_weight_gradients_inside_its_window() 
     // A concat model is refused with what to build.
     let e = build("g2d", &[]).prepare(&model(FusionKind::Concat)).unwrap_err().to_string();
     assert!(e.contains("fusion: \"sum\""), "{e}");
+}
+
+#[test]
+fn cggm_scales_each_encoders_step_by_its_factor_and_leaves_the_head_alone_at_first() {
+    let (train, _) = data();
+    let b = &batches(&train, 32)[0];
+    let m = model(FusionKind::Concat);
+    let plain = [("rho", Value::Float(1.0)), ("lambda", Value::Float(0.0)), ("clip_norm", Value::Float(0.0))];
+    let mut c = begun(&m, "cggm", &plain);
+    let mut o = sgd(&m, 0.0);
+    let log = trainer::step(&m, &mut o, b, c.as_mut(), 0, (0, 1)).unwrap();
+    let m2 = model(FusionKind::Concat);
+    let mut o2 = sgd(&m2, 0.0);
+    trainer::step(&m2, &mut o2, b, build("concat", &[]).as_mut(), 0, (0, 1)).unwrap();
+    let start = snapshot(&model(FusionKind::Concat));
+    let (after, concat) = (snapshot(&m), snapshot(&m2));
+    let factor = [logged(&log, "factor_first"), logged(&log, "factor_second")];
+    assert!((factor[0] + factor[1] - 1.0).abs() < 1e-6, "two factors sum to one: {factor:?}");
+    for (i, (name, _)) in after.iter().enumerate() {
+        let k = if name.starts_with("audio_net.") {
+            factor[0]
+        } else if name.starts_with("visual_net.") {
+            factor[1]
+        } else {
+            1.0
+        };
+        let d = max_diff(&(&after[i].1 - &start[i].1), &((&concat[i].1 - &start[i].1) * k));
+        assert!(d < 1e-6, "{name}: the step is not {k} times concat's ({d})");
+    }
+    assert!(logged(&log, "guide_acc_first") >= 0.0 && logged(&log, "direction") == 0.0);
+    // The guides are the method's: the run's optimizer never holds them.
+    assert!(o.params().iter().all(|(n, _)| !n.contains("guide")));
+    assert!(c.state().iter().any(|(n, _)| n.starts_with("guide.")));
+}
+
+#[test]
+fn cggm_direction_term_reaches_only_the_head_from_the_second_step() {
+    let (train, _) = data();
+    let bs = batches(&train, 32);
+    let run = |pairs: &[(&str, Value)]| {
+        let m = model(FusionKind::Concat);
+        let mut c = begun(&m, "cggm", pairs);
+        let mut o = sgd(&m, 0.0);
+        let mut logs = Vec::new();
+        for (i, b) in bs.iter().take(2).enumerate() {
+            logs.push(trainer::step(&m, &mut o, b, c.as_mut(), 0, (i, 2)).unwrap());
+        }
+        (snapshot(&m), logs)
+    };
+    let (with, logs) = run(&[("lambda", Value::Float(5.0)), ("clip_norm", Value::Float(0.0))]);
+    let (without, _) = run(&[("lambda", Value::Float(5.0)), ("clip_norm", Value::Float(0.0)), ("direction", text("off"))]);
+    assert!(logged(&logs[1], "direction") != 0.0, "the second step has the first step's term");
+    // The first step is the same; the second differs on the head only (its encoder updates
+    // depend on the head only through the loss of later steps).
+    assert!(worst(&with, &without, |n| n == "fusion.fc_out.weight") > 1e-6, "the direction term did not reach the head");
+    assert_eq!(worst(&with, &without, |n| n.contains("_net.")), 0.0, "the direction term reached an encoder");
+    assert_eq!(worst(&with, &without, |n| n == "fusion.fc_out.bias"), 0.0, "the direction term reached the bias");
 }

@@ -246,6 +246,37 @@ impl Fusion {
         }
     }
 
+    /// Each modality's block of a concat or sum head's weight: the parameter's name (under the
+    /// model's `fusion.`), the block's first column in it, and the block, a live C × d_m view
+    /// (CGGM compares it with its guides' output layers).
+    pub fn modality_weight_blocks(&self) -> Result<Vec<(String, i64, Tensor)>> {
+        let n = self.dims.len();
+        match self.kind {
+            FusionKind::Concat => {
+                let mut at = 0;
+                let mut out = Vec::with_capacity(n);
+                for &d in &self.dims {
+                    out.push(("fusion.fc_out.weight".to_string(), at, self.layers[0].weight.f_narrow(1, at, d)?));
+                    at += d;
+                }
+                Ok(out)
+            }
+            FusionKind::Sum => Ok(self
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let name = if n == 2 { ["fc_a", "fc_v"][i].to_string() } else { format!("fc_{i}") };
+                    (format!("fusion.{name}.weight"), 0, l.weight.shallow_clone())
+                })
+                .collect()),
+            other => Err(Error::arg(format!(
+                "a per-modality block of the head's weight needs a concat or sum head; {} fusion has none: use fusion: \"concat\"",
+                other.name()
+            ))),
+        }
+    }
+
     /// Column blocks of the concat head's weight, one per modality.
     fn concat_blocks(&self, w: &Tensor) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(self.dims.len());

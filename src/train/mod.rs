@@ -30,6 +30,7 @@ pub mod encoder;
 pub mod fusion;
 pub mod grad_stats;
 pub mod gradients;
+pub mod guides;
 pub mod inference;
 pub mod layers;
 pub mod loss;

@@ -23,13 +23,14 @@
 //!   (../shared/baselines.md)
 //! - `mmpareto`, `lfm`, `cml`, `umt`, `sample`, `reconboost`: BalanceBenchmark's methods beyond Table II
 //!   (../shared/baselines-2.md), each with the official rule as its default
-//! - `dgl`, `inforeg`, `g2d`: the methods of 2024-2025 (../shared/baselines-3.md), each by its authors' code
+//! - `dgl`, `inforeg`, `g2d`, `cggm`: the methods of 2024-2025 (../shared/baselines-3.md), each by its authors' code
 //!
 //! Each file declares its method (`pub static SPEC: MethodSpec`, `train::declaration`) beside its
 //! rule; `ALL` below is the registry everything else reads.
 
 pub mod adaptive;
 pub mod agm;
+pub mod cggm;
 pub mod cml;
 pub mod concat;
 pub mod dgl;
@@ -76,6 +77,7 @@ pub static ALL: &[&MethodSpec] = &[
     &dgl::SPEC,
     &inforeg::SPEC,
     &g2d::SPEC,
+    &cggm::SPEC,
 ];
 
 /// The names a script can choose, in registry order.
