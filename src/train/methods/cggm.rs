@@ -317,7 +317,7 @@ mod tests {
     fn the_direction_term_and_its_gradient() {
         close(&[direction_value(&[1.0 / 3.0, 2.0 / 3.0], &[0.5, 0.2])], &[0.35]);
         let (u, w) = (Tensor::from_slice(&[1.0f64, 0.0]), Tensor::from_slice(&[1.0f64, 1.0]));
-        close(&[cosine(&u, &w).unwrap()], &[0.70711]);
+        close(&[cosine(&u, &w).unwrap()], &[std::f64::consts::FRAC_1_SQRT_2]);
         let g = direction_gradient(&u, &w, 1.0 / 3.0, 2, 0.2).unwrap();
         close(&Vec::<f64>::try_from(&g).unwrap(), &[-0.011785, 0.011785]);
         // Against autograd: the same gradient of −(λ/N)·B·cos(u, w) at w.
