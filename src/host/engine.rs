@@ -52,6 +52,7 @@ impl Host {
         super::method::register(&mut engine, &mut docs);
         super::checkpoint::register(&mut engine, &mut docs);
         super::contribution::register(&mut engine, &mut docs);
+        super::probe::register(&mut engine, &mut docs);
         super::frame::register(&mut engine, &mut docs);
         super::record::register(&mut engine, &mut docs);
         super::sweep::register(&mut engine, &mut docs);

@@ -18,6 +18,7 @@ pub mod mixture;
 pub mod modules;
 pub mod options;
 pub mod plot;
+pub mod probe;
 pub mod reads;
 pub mod record;
 pub mod scripted;

@@ -40,6 +40,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod options;
+pub mod probe;
 pub mod removal;
 pub mod shapley;
 pub mod teacher;
