@@ -12,6 +12,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("methods/adaptive", include_str!("../stdlib/methods/adaptive.rhai")),
     ("methods/mmpareto", include_str!("../stdlib/methods/mmpareto.rhai")),
     ("methods/mslr", include_str!("../stdlib/methods/mslr.rhai")),
+    ("methods/dgl", include_str!("../stdlib/methods/dgl.rhai")),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {

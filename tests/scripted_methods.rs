@@ -92,6 +92,29 @@ fn script_ogm_ge_options_match_the_native_ones() {
 }
 
 #[test]
+fn script_dgl_trains_the_parameters_native_dgl_trains_through_the_frozen_head() {
+    // Clipped to a small norm so the clip acts on every step, and with the split bias too.
+    let (worst, a, b) = twins("methods/dgl", "method(\"dgl\", #{ clip_norm: 0.5 })", "twin::build(#{ clip_norm: 0.5 })", "concat", "#{}");
+    assert!(worst <= 1e-6, "largest parameter difference {worst}");
+    // The native method also logs the norm before clipping, which a gradients hook cannot.
+    let without_norm = |v: &[Map]| {
+        v.iter()
+            .map(|m| m.iter().filter(|(k, _)| k.as_str() != "grad_norm").map(|(k, v)| (k.clone(), v.clone())).collect::<Map>())
+            .collect::<Vec<_>>()
+    };
+    assert!(a.iter().all(|m| m["grad_norm"].as_float().unwrap() > 0.5), "the clip did not act on every epoch: {a:?}");
+    assert_same_terms(&without_norm(&a), &b);
+    let (worst, _, _) = twins(
+        "methods/dgl",
+        "method(\"dgl\", #{ unimodal_bias: \"split\", alpha: 2.0 })",
+        "twin::build(#{ unimodal_bias: \"split\", alpha: 2.0 })",
+        "concat",
+        "#{}",
+    );
+    assert!(worst <= 1e-6, "split bias: largest parameter difference {worst}");
+}
+
+#[test]
 fn script_mmcosine_trains_and_evaluates_as_native_mmcosine() {
     let (worst, a, b) = twins("methods/mmcosine", "method(\"mmcosine\", #{ scale: 5.0 })", "twin::build(#{ scale: 5.0 })", "concat", "#{}");
     assert!(worst <= 1e-6, "largest parameter difference {worst}");

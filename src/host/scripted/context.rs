@@ -225,6 +225,34 @@ impl StepHook {
         Ok(ScriptTensor::new(crate::train::removal::fused_without(model, &inputs, &fwd, &keep, how, true)?))
     }
 
+    /// `ctx.frozen_head(out, #{ bias })`: each modality's logits from `out.features` through the
+    /// head with the head's tensors detached (DGL's routing: a loss on them trains the encoders
+    /// only), keyed by modality as `out.logits`.
+    pub fn frozen_head(&self, out: &Map, opts: &Map) -> RhaiResult<Dynamic> {
+        let op = "ctx.frozen_head";
+        let o = crate::host::options::Options::new(op, opts, &["bias"])?;
+        let whole = match o.string("bias", "full")?.as_str() {
+            "full" => true,
+            "split" => false,
+            other => {
+                return Err(Error::arg(format!(
+                    "{op}: bias must be \"full\" (the head's whole bias, DGL's code) or \"split\" (b/N), got \"{other}\""
+                ))
+                .into())
+            }
+        };
+        let features = out
+            .get("features")
+            .cloned()
+            .and_then(|f| f.try_cast::<PerModality>())
+            .ok_or_else(|| Error::arg(format!("{op}: its first argument must be what ctx.forward() returned (a map with features)")))?;
+        let model = &self.0.model.0;
+        let xs: Vec<Tensor> = features.entries.iter().map(|(_, t)| t.shallow_clone()).collect();
+        let per = model.fusion.per_modality_frozen(&xs, whole)?;
+        let entries = model.modalities.iter().cloned().zip(per).collect();
+        Ok(Dynamic::from(PerModality { what: "logits", entries: Rc::new(entries) }))
+    }
+
     /// `ctx.params(part, #{ select })`: the names of an encoder's (or the head's) parameters, in
     /// the optimizer's order.
     pub fn params(&self, part: &str, opts: &Map) -> RhaiResult<Array> {
@@ -364,6 +392,11 @@ pub fn register(engine: &mut rhai::Engine, docs: &mut crate::host::Docs) {
         "let z = ctx.without(out, stack([ones([n]), zeros([n])], 1));");
     engine.register_fn("without", |c: &mut StepHook, out: Map, keep: ScriptTensor| c.without(&out, &keep, &Map::new()));
     engine.register_fn("without", |c: &mut StepHook, out: Map, keep: ScriptTensor, opts: Map| c.without(&out, &keep, &opts));
+    docs.add(a, "frozen_head", "ctx.frozen_head(out [, #{ bias }])",
+        "Inside a loss hook: each modality's logits from out.features (a ctx.forward() result) through the head with the head's tensors detached, so a loss on them trains the encoders only, keyed as out.logits (DGL's routing; pair it with the head on detached features for the fused loss). bias \"full\" (default: the head's whole bias, the head applied to [x_m; 0]) or \"split\" (b/N). Concat or sum heads.",
+        "let uni = ctx.frozen_head(out); let l = cross_entropy(uni.audio, ctx.labels);");
+    engine.register_fn("frozen_head", |c: &mut StepHook, out: Map| c.frozen_head(&out, &Map::new()));
+    engine.register_fn("frozen_head", |c: &mut StepHook, out: Map, opts: Map| c.frozen_head(&out, &opts));
     docs.add(
         a,
         "keep",
