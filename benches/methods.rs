@@ -11,7 +11,8 @@
 //!
 //! BalanceBenchmark's methods run on their official models (MMPareto's separate heads, LFM's
 //! head per modality, ReconBoost's shared MLP classifier), each phase of ReconBoost timed apart,
-//! and the spec's predicted cost from its pass counts printed beside the measured ratio.
+//! and the spec's predicted cost from its pass counts printed beside the measured ratio. The
+//! methods of 2024-2025 (DGL, InfoReg, G2D on late fusion, CGGM) follow, with baselines-3.md's.
 //!
 //! `BENCHES=methods bash scripts/bench.sh` rewrites the table in docs/perf.md.
 
@@ -22,7 +23,7 @@ const ROUNDS: usize = 5;
 /// (row, builder, the method's own work, the model it trains: "concat", "heads" (MMPareto's
 /// separate heads), "sum" (LFM's), "shared" (MLA's), "shared_mlp" (ReconBoost's)), then the
 /// cost ../shared/baselines-2.md predicts from its pass counts (empty for Table II's rows).
-const METHODS: [(&str, &str, &str, &str, &str); 17] = [
+const METHODS: [(&str, &str, &str, &str, &str); 21] = [
     ("concat", "method(\"concat\")", "fused CE", "concat", ""),
     ("g-blending (blended loss)", "method(\"g-blending\", #{ weights: [1, 1, 1] })", "three CE terms", "concat", ""),
     ("ogm-ge", "method(\"ogm-ge\")", "scores, std and noise per encoder tensor", "concat", ""),
@@ -82,6 +83,28 @@ const METHODS: [(&str, &str, &str, &str, &str); 17] = [
         "1.33x",
     ),
     ("cml", "method(\"cml\")", "the fused logits without one modality per sample, two softmaxes, the hinge", "concat", "1x"),
+    ("dgl", "method(\"dgl\")", "the head on detached features, the unimodal CEs through the detached head, the global-norm clip", "concat", "1x"),
+    (
+        "inforeg",
+        "method(\"inforeg\")",
+        "the warm-up loss; the pull towards the epoch-start weights and Σg² over encoder weights per step; anchors each epoch",
+        "concat",
+        "1.05x",
+    ),
+    (
+        "g2d",
+        "method(\"g2d\", #{ teacher_epochs: 1 })",
+        "a no-grad forward of both teachers, their KL into the fused output and feature MSEs, kernel gradients held (teachers trained before the timed epochs); late fusion",
+        "sum",
+        "1.33x",
+    ),
+    (
+        "cggm",
+        "method(\"cggm\")",
+        "guide heads on detached features and their own step, the factors, the direction term's gradient, the clip",
+        "concat",
+        "1x",
+    ),
 ];
 // Sample valuation's epoch grows with its copies: timed apart, with its item count.
 const SAMPLE: &str = "method(\"sample\", #{ warmup: 0 })";

@@ -1,4 +1,4 @@
-"""Mutation check of BalanceBenchmark's rules (docs/methods.md, Tests): each mutation below
+"""Mutation check of BalanceBenchmark's rules and the 2024-2025 methods' (docs/methods.md, Tests): each mutation below
 changes one rule (a sign, a weight, a boundary, a stop-gradient); the unit tests beside the rule
 must fail on it. Run from the repository root: python3 scripts/mutate_rules.py (about 1 minute a
 mutation: each rebuilds the library's tests). It restores every file, and exits 1 if any
@@ -15,6 +15,10 @@ muts = [
  ("src/train/methods/sample.rs", "if 0.4 < phi && phi < 1.0 {", "if 0.4 <= phi && phi <= 1.0 {", "sample"),
  ("src/train/methods/sample.rs", "(2.0 / 3.0) * alpha", "(4.0 / 3.0) * alpha", "sample"),
  ("src/train/methods/sample.rs", "mask.count_ones() as f64 } else { 1.0 }", "1.0 } else { 1.0 }", "sample"),
+ ("src/train/fusion.rs", "let blocks = self.concat_blocks(&fc.weight.f_detach()?)?;", "let blocks = self.concat_blocks(&fc.weight)?;", "dgl"),
+ ("src/train/methods/inforeg.rs", "if s[0] > s[1] && open[0] {", "if s[0] < s[1] && open[0] {", "inforeg"),
+ ("src/train/methods/g2d.rs", "out[order[stage]] = true;", "out[order[n - 1 - stage]] = true;", "g2d"),
+ ("src/train/methods/cggm.rs", "d.iter().map(|dm| (total - dm) / total)", "d.iter().map(|dm| dm / total)", "cggm"),
 ]
 missed = 0
 for path, old, new, filt in muts:
