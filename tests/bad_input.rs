@@ -351,6 +351,10 @@ const SCRIPT_CASES: &[(&str, &str)] = &[
     ("let meth = method(#{ name: \"peek\", loss: |ctx| { o.lr; cross_entropy(ctx.forward().fused, ctx.labels) } }); train_step(m, o, b, #{ method: meth })", "the optimizer is in use by the training call"),
     ("let meth = method(#{ name: \"peek2\", loss: |ctx| { save_checkpoint(\"/tmp/gapscope-bad-inuse\", m, o, #{ epoch: 0 }); cross_entropy(ctx.forward().fused, ctx.labels) } }); train_step(m, o, b, #{ method: meth })", ""),
     ("let meth = (); meth = method(#{ name: \"selfeval\", begin_epoch: |ectx| { evaluate(ectx.model, ectx.train, #{ method: meth }); }, loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels) }); train_epoch(m, o, d.train, #{ method: meth, quiet: true })", "evaluate was called from its own hook"),
+    // A hook training another model with the method (or optimizer) that runs it.
+    ("let m2 = model(d, #{ seed: 2 }); let o2 = optimizer(m2, #{}); let meth = (); meth = method(#{ name: \"nest\", loss: |ctx| { train_step(m2, o2, b, #{ method: meth }); cross_entropy(ctx.forward().fused, ctx.labels) } }); train_step(m, o, b, #{ method: meth })", "train_step: this method is running"),
+    ("let m2 = model(d, #{ seed: 2 }); let o2 = optimizer(m2, #{}); let meth = (); meth = method(#{ name: \"nest2\", begin_epoch: |ectx| { train_epoch(m2, o2, d.train, #{ method: meth, quiet: true }); }, loss: |ctx| cross_entropy(ctx.forward().fused, ctx.labels) }); train_epoch(m, o, d.train, #{ method: meth, quiet: true })", "train_epoch: this method is running"),
+    ("let m2 = model(d, #{ seed: 2 }); let meth = method(#{ name: \"nest3\", loss: |ctx| { train_step(m2, o, b, #{}); cross_entropy(ctx.forward().fused, ctx.labels) } }); train_step(m, o, b, #{ method: meth })", "the optimizer is in use by the training call"),
     // Messages that say what exists: a type's properties, how a function is called, a missing key.
     ("d.tset", "a Dataset has: classes, len, modalities, name, shapes, splits, test, train, val"),
     ("d.train.lenn", "did you mean len? a Split has: indices, labels, len"),

@@ -85,6 +85,9 @@ impl ScriptMethod {
     }
 }
 
+/// Why a hook cannot train with the method that runs it.
+const RUNNING: &str = "this method is running (the call comes from one of its own hooks), and a hook cannot train with the method that runs it: build another for that call with meth.fresh() or method(...)";
+
 /// A method for one call: a shared one, or one built from its name for this call alone.
 pub enum Chosen {
     Shared(ScriptMethod),
@@ -92,9 +95,14 @@ pub enum Chosen {
 }
 
 impl Chosen {
-    pub fn with<T>(&mut self, f: impl FnOnce(&mut dyn Method) -> T) -> T {
+    /// Runs `f` with the method; a shared method that is already running (a hook training with
+    /// the method that runs it) is an error, not a borrow panic.
+    pub fn with<T>(&mut self, op: &str, f: impl FnOnce(&mut dyn Method) -> crate::error::Result<T>) -> crate::error::Result<T> {
         match self {
-            Chosen::Shared(m) => f(&mut *m.method.borrow_mut()),
+            Chosen::Shared(m) => {
+                let mut rule = m.method.try_borrow_mut().map_err(|_| Error::arg(format!("{op}: {RUNNING}")))?;
+                f(&mut *rule)
+            }
             Chosen::Own(m) => f(m),
         }
     }
@@ -151,6 +159,10 @@ pub fn choose(op: &str, opts: &Map, call_keys: &[&str]) -> RhaiResult<Chosen> {
     skip.extend(["method", "loss"]);
     let given = opts.get("method").or_else(|| opts.get("loss")).filter(|v| !v.is_unit());
     if let Some(shared) = given.and_then(|v| v.clone().try_cast::<ScriptMethod>()) {
+        // Checked before its call arguments change under the hook that is running it.
+        if shared.method.try_borrow_mut().is_err() {
+            return Err(Error::arg(format!("{op}: {RUNNING}")).into());
+        }
         let extra: Map = opts.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
         shared.set_args(op, extra)?;
         return Ok(Chosen::Shared(shared));

@@ -385,7 +385,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
             let epoch = Options::new(op, &own, &STEP_KEYS)?.count("epoch", 0)?;
             let b = batch_from_map(op, &batch)?;
             let terms = scripted::caller::within(&ctx, &m, || {
-                chosen.with(|meth| trainer::step(&m.0, &mut o.0.borrow_mut(), &b, meth, epoch, (0, 1)))
+                chosen.with(op, |meth| trainer::step(&m.0, &mut *o.get_mut()?, &b, meth, epoch, (0, 1)))
             })?;
             Ok(terms_map(terms))
         },
@@ -427,7 +427,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
                 quiet: om.boolean("quiet", false)?,
             };
             let terms =
-                scripted::caller::within(&ctx, &m, || chosen.with(|meth| trainer::epoch(&m.0, &mut o.0.borrow_mut(), &plan, meth)))?;
+                scripted::caller::within(&ctx, &m, || chosen.with(op, |meth| trainer::epoch(&m.0, &mut *o.get_mut()?, &plan, meth)))?;
             Ok(terms_map(terms))
         },
     );
