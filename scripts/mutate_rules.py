@@ -19,6 +19,7 @@ muts = [
  ("src/train/methods/inforeg.rs", "if s[0] > s[1] && open[0] {", "if s[0] < s[1] && open[0] {", "inforeg"),
  ("src/train/methods/g2d.rs", "out[order[stage]] = true;", "out[order[n - 1 - stage]] = true;", "g2d"),
  ("src/train/methods/cggm.rs", "d.iter().map(|dm| (total - dm) / total)", "d.iter().map(|dm| dm / total)", "cggm"),
+ ("src/train/methods/mbsd.rs", "u.f_mul(&u.f_log()?.f_sub(&s)?)?", "s.f_mul(&u.f_log()?.f_sub(&s)?)?", "mbsd"),
 ]
 missed = 0
 for path, old, new, filt in muts:

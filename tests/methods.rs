@@ -216,6 +216,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         "inforeg",
         "g2d",
         "cggm",
+        "mbsd",
     ] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
@@ -336,7 +337,8 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
             "dgl",
             "inforeg",
             "g2d",
-            "cggm"
+            "cggm",
+            "BB-MBSD"
         ],
         "{stdout}"
     );

@@ -326,3 +326,14 @@ fn cggm_direction_term_reaches_only_the_head_from_the_second_step() {
     assert_eq!(worst(&with, &without, |n| n.contains("_net.")), 0.0, "the direction term reached an encoder");
     assert_eq!(worst(&with, &without, |n| n == "fusion.fc_out.bias"), 0.0, "the direction term reached the bias");
 }
+
+#[test]
+fn bb_mbsd_outside_its_window_is_concat_and_inside_adds_its_two_terms_to_the_warmup_loss() {
+    let (outside, _) = steps(FusionKind::Concat, build("mbsd", &[("window", Value::List(vec![100.0, 100.0]))]).as_mut(), 2, 0);
+    let (cc, _) = steps(FusionKind::Concat, build("concat", &[]).as_mut(), 2, 0);
+    assert_eq!(worst(&outside, &cc, |_| true), 0.0, "outside the window it must be concat bit for bit");
+    let (_, log) = steps(FusionKind::Concat, build("mbsd", &[]).as_mut(), 1, 0);
+    let sum = logged(&log, "ce_fused") + logged(&log, "ce_first") + logged(&log, "ce_second") + logged(&log, "rs") + logged(&log, "kl");
+    assert!((logged(&log, "loss") - sum).abs() < 1e-5, "the loss is not the sum of its terms: {log:?}");
+    assert!(logged(&log, "weighted") > 0.0);
+}

@@ -24,6 +24,7 @@
 //! - `mmpareto`, `lfm`, `cml`, `umt`, `sample`, `reconboost`: BalanceBenchmark's methods beyond Table II
 //!   (../shared/baselines-2.md), each with the official rule as its default
 //! - `dgl`, `inforeg`, `g2d`, `cggm`: the methods of 2024-2025 (../shared/baselines-3.md), each by its authors' code
+//! - `mbsd`: BalanceBenchmark's reading of a method whose paper is not identified (baselines-2.md §4)
 //!
 //! Each file declares its method (`pub static SPEC: MethodSpec`, `train::declaration`) beside its
 //! rule; `ALL` below is the registry everything else reads.
@@ -39,6 +40,7 @@ pub mod g2d;
 pub mod gblending;
 pub mod inforeg;
 pub mod lfm;
+pub mod mbsd;
 pub mod mla;
 pub mod mmcosine;
 pub mod mmpareto;
@@ -55,7 +57,8 @@ use crate::train::declaration::{BuildInputs, Configured, MethodSpec};
 use crate::train::options::Value;
 
 /// Every native method: Table II's order, then the paper's two objectives, then
-/// BalanceBenchmark's methods beyond Table II, then the methods of 2024-2025. Adding a method is its file and one line here.
+/// BalanceBenchmark's methods beyond Table II, then the methods of 2024-2025, then the rest of
+/// BalanceBenchmark's. Adding a method is its file and one line here.
 pub static ALL: &[&MethodSpec] = &[
     &concat::SPEC,
     &gblending::SPEC,
@@ -78,6 +81,7 @@ pub static ALL: &[&MethodSpec] = &[
     &inforeg::SPEC,
     &g2d::SPEC,
     &cggm::SPEC,
+    &mbsd::SPEC,
 ];
 
 /// The names a script can choose, in registry order.
