@@ -56,6 +56,35 @@ pub fn clip_global_norm(grads: &mut [Tensor], max: f64) -> Result<f64> {
     Ok(norm)
 }
 
+/// A method's global-norm clip (0: none) and the norm it last saw, logged as `grad_norm`.
+pub struct NormClip {
+    max: f64,
+    last: f64,
+}
+
+impl NormClip {
+    pub fn new(max: f64) -> NormClip {
+        NormClip { max, last: f64::NAN }
+    }
+
+    /// Clips `grads` in place (nothing when the limit is 0).
+    pub fn apply(&mut self, grads: &mut [Tensor]) -> Result<()> {
+        if self.max > 0.0 {
+            self.last = clip_global_norm(grads, self.max)?;
+        }
+        Ok(())
+    }
+
+    /// `grad_norm`, the norm before clipping, when the clip is on.
+    pub fn diagnostics(&self) -> Vec<(&'static str, f64)> {
+        if self.max > 0.0 {
+            vec![("grad_norm", self.last)]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// The zero tensor shaped as `like` where `g` is undefined, else `g` itself.
 pub fn or_zeros(g: &Tensor, like: &Tensor) -> Result<Tensor> {
     if g.defined() {

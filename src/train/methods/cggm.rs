@@ -21,7 +21,7 @@
 use crate::error::{Error, Result};
 use crate::tensor::{Kind, Tensor};
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
-use crate::train::gradients::clip_global_norm;
+use crate::train::gradients::NormClip;
 use crate::train::guides::Guides;
 use crate::train::loss;
 use crate::train::method::{
@@ -107,7 +107,7 @@ struct Lag {
 pub struct Cggm {
     rho: f64,
     lambda: f64,
-    clip: f64,
+    clip: NormClip,
     clamp: bool,
     mlp: bool,
     guide_lr: f64,
@@ -124,7 +124,6 @@ pub struct Cggm {
     /// The previous step's direction term, applied at this step; and this step's, for the next.
     lag: Option<Lag>,
     next: Option<Lag>,
-    grad_norm: f64,
 }
 
 impl Cggm {
@@ -132,7 +131,7 @@ impl Cggm {
         Cggm {
             rho: o.float("rho"),
             lambda: o.float("lambda"),
-            clip: o.float("clip_norm"),
+            clip: NormClip::new(o.float("clip_norm")),
             clamp: o.text("guard") == "clamp",
             mlp: o.text("guide") == "mlp",
             guide_lr: o.float("guide_lr"),
@@ -145,7 +144,6 @@ impl Cggm {
             now: Vec::new(),
             lag: None,
             next: None,
-            grad_norm: f64::NAN,
         }
     }
 }
@@ -227,16 +225,11 @@ impl Method for Cggm {
             }
         }
         self.lag = self.next.take();
-        self.grad_norm = if self.clip > 0.0 { clip_global_norm(grads, self.clip)? } else { f64::NAN };
-        Ok(())
+        self.clip.apply(grads)
     }
 
     fn gradient_diagnostics(&mut self) -> Vec<(&'static str, f64)> {
-        if self.clip > 0.0 {
-            vec![("grad_norm", self.grad_norm)]
-        } else {
-            Vec::new()
-        }
+        self.clip.diagnostics()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

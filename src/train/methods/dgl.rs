@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use crate::train::declaration::{Keeps, Knob, MethodSpec, Modalities, Reference};
 use crate::train::fusion::HeadRule;
-use crate::train::gradients::clip_global_norm;
+use crate::train::gradients::NormClip;
 use crate::train::method::{mean_ce, per_modality, require_additive_head, Method, StepContext, StepLoss};
 use crate::train::model::Model;
 use crate::train::options::{opt, Literal, Resolved, Valid};
@@ -58,14 +58,12 @@ pub static SPEC: MethodSpec = MethodSpec {
 pub struct Dgl {
     alpha: f64,
     whole_bias: bool,
-    clip: f64,
-    /// The step's gradient norm before clipping.
-    grad_norm: f64,
+    clip: NormClip,
 }
 
 impl Dgl {
     pub fn new(o: &Resolved) -> Dgl {
-        Dgl { alpha: o.float("alpha"), whole_bias: o.text("unimodal_bias") == "full", clip: o.float("clip_norm"), grad_norm: 0.0 }
+        Dgl { alpha: o.float("alpha"), whole_bias: o.text("unimodal_bias") == "full", clip: NormClip::new(o.float("clip_norm")) }
     }
 }
 
@@ -110,16 +108,11 @@ impl Method for Dgl {
     }
 
     fn adjust_gradients(&mut self, _ctx: &StepContext, _params: &[(String, Tensor)], grads: &mut [Tensor]) -> Result<()> {
-        self.grad_norm = if self.clip > 0.0 { clip_global_norm(grads, self.clip)? } else { f64::NAN };
-        Ok(())
+        self.clip.apply(grads)
     }
 
     fn gradient_diagnostics(&mut self) -> Vec<(&'static str, f64)> {
-        if self.clip > 0.0 {
-            vec![("grad_norm", self.grad_norm)]
-        } else {
-            Vec::new()
-        }
+        self.clip.diagnostics()
     }
 }
 
