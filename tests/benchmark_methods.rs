@@ -5,15 +5,14 @@
 //! beside the rule (src/train/methods/*.rs).
 
 mod common;
-use common::toy::{data, max_diff, model, opts, sgd, snapshot};
+use common::toy::{data, epoch_ctx, max_diff, model, opts, sgd, snapshot};
 use gapscope::data::{view, Batch, BatchOptions, Batches, Split};
 use gapscope::train::declaration::{with_options, BuildInputs};
 use gapscope::train::fusion::FusionKind;
-use gapscope::train::method::{EpochContext, Method};
+use gapscope::train::method::Method;
 use gapscope::train::methods;
 use gapscope::train::methods::sample::SampleValuation;
 use gapscope::train::model::{Model, ModelSpec};
-use gapscope::train::optim::Optimizer;
 use gapscope::train::options::Value;
 use gapscope::train::removal::{fused_without, Removal};
 use gapscope::train::trainer::{self, EpochPlan};
@@ -49,17 +48,6 @@ fn one_step(fusion: FusionKind, method: &mut dyn Method, momentum: f64) -> (Vec<
 
 fn term(terms: &[(String, f64)], name: &str) -> f64 {
     terms.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no term {name} in {terms:?}")).1
-}
-
-fn epoch_ctx<'a>(
-    m: &'a Model,
-    o: &'a Optimizer,
-    train: &'a Split,
-    val: Option<&'a Split>,
-    batching: &'a BatchOptions,
-    epoch: usize,
-) -> EpochContext<'a> {
-    EpochContext { model: m, opt: o, train, val, batching, epoch, quiet: true, run_epoch: trainer::epoch }
 }
 
 #[test]

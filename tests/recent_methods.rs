@@ -4,7 +4,7 @@
 //! (src/train/methods/*.rs).
 
 mod common;
-use common::toy::{data, max_diff, model, opts, sgd, snapshot};
+use common::toy::{data, epoch_ctx, max_diff, model, opts, sgd, snapshot};
 use gapscope::data::{Batch, BatchOptions, Batches, Split};
 use gapscope::train::declaration::BuildInputs;
 use gapscope::train::encoder::EncoderKind;
@@ -195,17 +195,7 @@ fn begun(m: &Model, name: &str, pairs: &[(&str, Value)]) -> Box<dyn Method> {
     let mut g = build(name, pairs);
     let o = sgd(m, 0.9);
     let batching = BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() };
-    g.begin_epoch(&gapscope::train::method::EpochContext {
-        model: m,
-        opt: &o,
-        train: &train,
-        val: Some(&val),
-        batching: &batching,
-        epoch: 0,
-        quiet: true,
-        run_epoch: trainer::epoch,
-    })
-    .unwrap();
+    g.begin_epoch(&epoch_ctx(m, &o, &train, Some(&val), &batching, 0)).unwrap();
     g
 }
 

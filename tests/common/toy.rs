@@ -3,12 +3,14 @@
 //! to compare model states.
 
 use gapscope::data::synthetic::{generate, SyntheticOptions};
-use gapscope::data::Split;
+use gapscope::data::{BatchOptions, Split};
 use gapscope::train::encoder::EncoderKind;
 use gapscope::train::fusion::FusionKind;
+use gapscope::train::method::EpochContext;
 use gapscope::train::model::{Model, ModelSpec};
 use gapscope::train::optim::{OptimKind, Optimizer, Schedule};
 use gapscope::train::options::Value;
+use gapscope::train::trainer;
 use std::rc::Rc;
 use tch::{Kind, Tensor};
 
@@ -59,4 +61,16 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 /// The model's state dict, copied.
 pub fn snapshot(m: &Model) -> Vec<(String, Tensor)> {
     m.state_dict().into_iter().map(|(k, t)| (k, t.copy())).collect()
+}
+
+/// What a method sees before an epoch, quietly, with the trainer's epoch loop.
+pub fn epoch_ctx<'a>(
+    m: &'a Model,
+    o: &'a Optimizer,
+    train: &'a Split,
+    val: Option<&'a Split>,
+    batching: &'a BatchOptions,
+    epoch: usize,
+) -> EpochContext<'a> {
+    EpochContext { model: m, opt: o, train, val, batching, epoch, quiet: true, run_epoch: trainer::epoch }
 }
