@@ -19,6 +19,9 @@ muts = [
  ("src/train/methods/inforeg.rs", "if s[0] > s[1] && open[0] {", "if s[0] < s[1] && open[0] {", "inforeg"),
  ("src/train/methods/g2d.rs", "out[order[stage]] = true;", "out[order[n - 1 - stage]] = true;", "g2d"),
  ("src/train/methods/cggm.rs", "d.iter().map(|dm| (total - dm) / total)", "d.iter().map(|dm| dm / total)", "cggm"),
+ ("src/train/methods/amss.rs", "let k = (1.0 - (x - top).exp() / z).clamp(0.1, 0.9);", "let k = ((x - top).exp() / z).clamp(0.1, 0.9);", "amss"),
+ ("src/train/filter_masks.rs", "KeptWeight::Code => 1.0 / (q[j] + 1.0 / n as f64)", "KeptWeight::Code => 1.0 / (q[j] + 0.5 / n as f64)", "filter_masks"),
+ ("src/train/filter_masks.rs", "let filled = keep - kept.len();", "let filled = 0;", "filter_masks"),
  ("src/train/methods/mbsd.rs", "u.f_mul(&u.f_log()?.f_sub(&s)?)?", "s.f_mul(&u.f_log()?.f_sub(&s)?)?", "mbsd"),
 ]
 missed = 0

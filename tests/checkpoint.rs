@@ -205,6 +205,8 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         ("inforeg", "method: \"inforeg\"", "seed: 1"),
         ("g2d", "method: \"g2d\", method_opts: #{ teacher_epochs: 2, smp_window: [0, 1] }", "seed: 1, fusion: \"sum\""),
         ("cggm", "method: \"cggm\"", "seed: 1"),
+        // AMSS keeps no state, but its draws come from (seed, global step): a resume repeats them.
+        ("amss", "method: \"amss\"", "seed: 1"),
     ] {
         let (full, part) = (format!("warmup: 1, epochs: 2, {method}"), format!("warmup: 1, epochs: 1, {method}"));
         let uninterrupted = result_line(&run_script(&dir, "full.rhai", &recipe_script_for("baseline", &full, 240, model_opts)).stdout);

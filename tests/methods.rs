@@ -217,6 +217,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         "g2d",
         "cggm",
         "mbsd",
+        "amss",
     ] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
@@ -338,7 +339,8 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
             "inforeg",
             "g2d",
             "cggm",
-            "BB-MBSD"
+            "BB-MBSD",
+            "amss"
         ],
         "{stdout}"
     );

@@ -327,3 +327,76 @@ fn bb_mbsd_outside_its_window_is_concat_and_inside_adds_its_two_terms_to_the_war
     assert!((logged(&log, "loss") - sum).abs() < 1e-5, "the loss is not the sum of its terms: {log:?}");
     assert!(logged(&log, "weighted") > 0.0);
 }
+
+#[test]
+fn amss_outside_its_window_is_concat_and_draws_repeat_for_the_same_seed_and_step() {
+    let off = [("window", Value::List(vec![5.0, 9.0]))];
+    let (am, _) = steps(FusionKind::Concat, build("amss", &off).as_mut(), 3, 0);
+    let (cc, _) = steps(FusionKind::Concat, build("concat", &[]).as_mut(), 3, 0);
+    assert_eq!(worst(&am, &cc, |_| true), 0.0, "outside its window AMSS must be concat bit for bit");
+    let (a, _) = steps(FusionKind::Concat, build("amss", &[]).as_mut(), 3, 0);
+    let (b, _) = steps(FusionKind::Concat, build("amss", &[]).as_mut(), 3, 0);
+    assert_eq!(worst(&a, &b, |_| true), 0.0, "the same (seed, step) must draw the same masks");
+    let (c, _) = steps(FusionKind::Concat, build("amss", &[("seed", Value::Int(9))]).as_mut(), 3, 0);
+    assert!(worst(&a, &c, |n| n.contains("_net")) > 0.0, "another seed must draw other masks");
+    assert!(worst(&a, &cc, |n| n.contains("_net")) > 0.0, "inside its window AMSS must mask");
+}
+
+#[test]
+fn amss_keeps_exactly_the_ceiling_of_n_kappa_filters_of_each_weight_and_zeroes_the_rest() {
+    // One plain SGD step (no momentum, no decay): a row of an encoder's weight moves iff its
+    // gradient was kept.
+    let (train, _) = data();
+    let m = model(FusionKind::Concat);
+    let before = snapshot(&m);
+    let mut o = sgd(&m, 0.0);
+    let mut meth = build("amss", &[]);
+    let b = &batches(&train, 32)[0];
+    let logged_values = trainer::step(&m, &mut o, b, meth.as_mut(), 0, (0, 1)).unwrap();
+    let after = snapshot(&m);
+    let kappa = [logged(&logged_values, "kappa_first"), logged(&logged_values, "kappa_second")];
+    assert!(kappa.iter().all(|k| (0.1..=0.9).contains(k)), "{kappa:?}");
+    let mut checked = 0;
+    for ((name, x), (_, y)) in before.iter().zip(&after) {
+        let m_index = if name.starts_with("audio_net") {
+            0
+        } else if name.starts_with("visual_net") {
+            1
+        } else {
+            continue;
+        };
+        if x.dim() < 2 {
+            continue;
+        }
+        let rows = x.size()[0];
+        let moved = (0..rows).filter(|&r| max_diff(&x.get(r), &y.get(r)) > 0.0).count();
+        assert_eq!(moved, (rows as f64 * kappa[m_index]).ceil() as usize, "{name}: rows moved");
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "one weight matrix per mlp:8 encoder");
+    // The head is not masked (the audio-visual code): every row of it moves.
+    let (w0, w1) = (
+        &before.iter().find(|(n, _)| n == "fusion.fc_out.weight").unwrap().1,
+        &after.iter().find(|(n, _)| n == "fusion.fc_out.weight").unwrap().1,
+    );
+    assert!((0..w0.size()[0]).all(|r| max_diff(&w0.get(r), &w1.get(r)) > 0.0));
+}
+
+#[test]
+fn amss_plus_reweights_and_its_head_mask_and_block_conv_choice_work() {
+    // One step: the same draws, so AMSS+ changes only the kept encoder rows' size, never the
+    // head's step; the HT weight is another size again.
+    let (plain, _) = steps(FusionKind::Concat, build("amss", &[]).as_mut(), 1, 0);
+    let (plus, _) = steps(FusionKind::Concat, build("amss", &[("variant", text("plus"))]).as_mut(), 1, 0);
+    let (ht, _) = steps(FusionKind::Concat, build("amss", &[("variant", text("plus")), ("amss_plus_weight", text("ht"))]).as_mut(), 1, 0);
+    assert_eq!(worst(&plain, &plus, |n| n.starts_with("fusion")), 0.0);
+    assert!(worst(&plain, &plus, |n| n.contains("_net") && n.ends_with("weight")) > 0.0);
+    assert!(worst(&plus, &ht, |n| n.contains("_net") && n.ends_with("weight")) > 0.0);
+    let (head, _) = steps(FusionKind::Concat, build("amss", &[("head_mask", text("on"))]).as_mut(), 1, 0);
+    let (nohead, _) = steps(FusionKind::Concat, build("amss", &[]).as_mut(), 1, 0);
+    assert!(worst(&head, &nohead, |n| n == "fusion.fc_out.weight") > 0.0, "the head mask changes the head's step");
+    // "block_convs" on MLP encoders masks nothing: the concat step.
+    let (bc, _) = steps(FusionKind::Concat, build("amss", &[("params", text("block_convs"))]).as_mut(), 3, 0);
+    let (cc, _) = steps(FusionKind::Concat, build("concat", &[]).as_mut(), 3, 0);
+    assert_eq!(worst(&bc, &cc, |_| true), 0.0);
+}

@@ -27,6 +27,7 @@ pub mod anchors;
 pub mod checkpoint;
 pub mod declaration;
 pub mod encoder;
+pub mod filter_masks;
 pub mod fusion;
 pub mod grad_stats;
 pub mod gradients;

@@ -31,6 +31,7 @@
 
 pub mod adaptive;
 pub mod agm;
+pub mod amss;
 pub mod cggm;
 pub mod cml;
 pub mod concat;
@@ -82,6 +83,7 @@ pub static ALL: &[&MethodSpec] = &[
     &g2d::SPEC,
     &cggm::SPEC,
     &mbsd::SPEC,
+    &amss::SPEC,
 ];
 
 /// The names a script can choose, in registry order.
