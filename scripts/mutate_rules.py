@@ -22,6 +22,8 @@ muts = [
  ("src/train/methods/amss.rs", "let k = (1.0 - (x - top).exp() / z).clamp(0.1, 0.9);", "let k = ((x - top).exp() / z).clamp(0.1, 0.9);", "amss"),
  ("src/train/filter_masks.rs", "KeptWeight::Code => 1.0 / (q[j] + 1.0 / n as f64)", "KeptWeight::Code => 1.0 / (q[j] + 0.5 / n as f64)", "filter_masks"),
  ("src/train/filter_masks.rs", "let filled = keep - kept.len();", "let filled = 0;", "filter_masks"),
+ ("src/train/methods/amco.rs", "shares.iter().map(|&x| x > sigma).collect()", "shares.iter().map(|&x| x < sigma).collect()", "amco"),
+ ("src/train/methods/amco.rs", "l += epoch as f64 / 10.0;", "l += epoch as f64 / 5.0;", "amco"),
  ("src/train/methods/mbsd.rs", "u.f_mul(&u.f_log()?.f_sub(&s)?)?", "s.f_mul(&u.f_log()?.f_sub(&s)?)?", "mbsd"),
 ]
 missed = 0

@@ -207,6 +207,8 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         ("cggm", "method: \"cggm\"", "seed: 1"),
         // AMSS keeps no state, but its draws come from (seed, global step): a resume repeats them.
         ("amss", "method: \"amss\"", "seed: 1"),
+        // AMCo's W* and its optimizer's momentum.
+        ("amco", "method: \"amco\"", "seed: 1"),
     ] {
         let (full, part) = (format!("warmup: 1, epochs: 2, {method}"), format!("warmup: 1, epochs: 1, {method}"));
         let uninterrupted = result_line(&run_script(&dir, "full.rhai", &recipe_script_for("baseline", &full, 240, model_opts)).stdout);

@@ -218,6 +218,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         "cggm",
         "mbsd",
         "amss",
+        "amco",
     ] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
@@ -340,7 +341,8 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
             "g2d",
             "cggm",
             "BB-MBSD",
-            "amss"
+            "amss",
+            "BB-AMCo"
         ],
         "{stdout}"
     );

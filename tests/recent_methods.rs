@@ -400,3 +400,79 @@ fn amss_plus_reweights_and_its_head_mask_and_block_conv_choice_work() {
     let (cc, _) = steps(FusionKind::Concat, build("concat", &[]).as_mut(), 3, 0);
     assert_eq!(worst(&bc, &cc, |_| true), 0.0);
 }
+
+fn state_of(m: &dyn Method, name: &str) -> Tensor {
+    m.state().into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} in the state")).1
+}
+
+#[test]
+fn amco_trains_its_output_layer_by_the_runs_rule_and_predicts_through_it() {
+    // σ = 2 flags nothing: the loss is CE(W*(ℓ_a + ℓ_v) + b*) + CE_a + CE_v, and W* takes one
+    // plain SGD step of that loss's gradient at the run's rate.
+    let (train, _) = data();
+    let b = &batches(&train, 32)[0];
+    let m = model(FusionKind::Concat);
+    let mut a = begun(&m, "amco", &[("sigma", Value::Float(2.0))]);
+    let (w0, b0) =
+        (state_of(a.as_ref(), "w_star.weight").set_requires_grad(true), state_of(a.as_ref(), "w_star.bias").set_requires_grad(true));
+    let inputs: Vec<&Tensor> = b.inputs.iter().map(|(_, t)| t).collect();
+    let fwd = m.forward_all(&inputs, true).unwrap();
+    let z = fwd.logits.fused.detach().linear(&w0, Some(&b0));
+    let ce = z.cross_entropy_for_logits(&b.labels);
+    let grads = Tensor::run_backward(&[&ce], &[&w0, &b0], false, false);
+    let mut o = sgd(&m, 0.0);
+    let log = trainer::step(&m, &mut o, b, a.as_mut(), 0, (0, 1)).unwrap();
+    assert!((logged(&log, "ce_fused") - ce.double_value(&[])).abs() < 1e-6);
+    assert_eq!((logged(&log, "dependent_first"), logged(&log, "dependent_second"), logged(&log, "masked")), (0.0, 0.0, 0.0));
+    let w1 = state_of(a.as_ref(), "w_star.weight");
+    assert!(max_diff(&w1, &(&w0.detach() - &grads[0] * 0.1)) < 1e-6, "W* must take the run's SGD step");
+    assert!(max_diff(&w1, &w0.detach()) > 0.0);
+    // The run's optimizer never holds W*; evaluation predicts through it, unmasked.
+    assert!(o.params().iter().all(|(n, _)| !n.contains("w_star")));
+    let fused = m.forward_all(&inputs, false).unwrap().logits.fused;
+    let p = a.predict(&m, &fused, &[]).unwrap().unwrap();
+    let want = fused.linear(&w1, Some(&state_of(a.as_ref(), "w_star.bias")));
+    assert_eq!(max_diff(&p, &want), 0.0);
+}
+
+#[test]
+fn amco_masks_the_dependent_modality_wholly_once_the_curriculum_is_full() {
+    // Epoch 3 of a logits-mode run: from its second batch all C logits of the flagged modality
+    // are zero, so its CE is ln C exactly; one of two modalities is flagged at σ = 0.5.
+    let (train, _) = data();
+    let m = model(FusionKind::Concat);
+    let mut a = begun(&m, "amco", &[("amco_mask_on", text("logits"))]);
+    let mut o = sgd(&m, 0.9);
+    let bs = batches(&train, 16);
+    let mut seen = 0;
+    let mut shares = [0.0, 0.0];
+    for (j, b) in bs.iter().enumerate() {
+        let log = trainer::step(&m, &mut o, b, a.as_mut(), 3, (j, bs.len())).unwrap();
+        let dep = [logged(&log, "dependent_first"), logged(&log, "dependent_second")];
+        let before = shares;
+        shares = [logged(&log, "share_first"), logged(&log, "share_second")];
+        if j == 0 {
+            assert_eq!(dep, [0.0, 0.0], "flags start false every epoch");
+            continue;
+        }
+        assert_eq!(dep[0] + dep[1], 1.0, "step {j}: {log:?}");
+        assert_eq!(dep[0] == 1.0, before[0] > 0.5, "step {j}: the modality flagged is the one whose share exceeded σ a step before");
+        assert_eq!(logged(&log, "masked"), 3.0);
+        let ce = if dep[0] == 1.0 { logged(&log, "ce_first") } else { logged(&log, "ce_second") };
+        assert!((ce - 3f64.ln()).abs() < 1e-6, "step {j}: {ce}");
+        seen += 1;
+    }
+    assert!(seen >= 5);
+    // Feature masking (the default) zeroes the flagged modality's pooled features instead: its
+    // logits are then its bias share alone.
+    let mut f = begun(&m, "amco", &[]);
+    for (j, b) in bs.iter().enumerate().take(3) {
+        let log = trainer::step(&m, &mut o, b, f.as_mut(), 3, (j, bs.len())).unwrap();
+        if j > 0 {
+            assert_eq!(logged(&log, "masked"), 8.0, "U = d = 8 units");
+        }
+    }
+    // A lone step before any epoch has no W*: an error that says what to do.
+    let e = trainer::step(&m, &mut o, &bs[0], build("amco", &[]).as_mut(), 0, (0, 1)).unwrap_err().to_string();
+    assert!(e.contains("train_epoch"), "{e}");
+}

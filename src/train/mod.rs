@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod options;
+pub mod owned_layer;
 pub mod probe;
 pub mod removal;
 pub mod shapley;

@@ -31,6 +31,7 @@
 
 pub mod adaptive;
 pub mod agm;
+pub mod amco;
 pub mod amss;
 pub mod cggm;
 pub mod cml;
@@ -84,6 +85,7 @@ pub static ALL: &[&MethodSpec] = &[
     &cggm::SPEC,
     &mbsd::SPEC,
     &amss::SPEC,
+    &amco::SPEC,
 ];
 
 /// The names a script can choose, in registry order.
