@@ -24,6 +24,8 @@ muts = [
  ("src/train/filter_masks.rs", "let filled = keep - kept.len();", "let filled = 0;", "filter_masks"),
  ("src/train/methods/amco.rs", "shares.iter().map(|&x| x > sigma).collect()", "shares.iter().map(|&x| x < sigma).collect()", "amco"),
  ("src/train/methods/amco.rs", "l += epoch as f64 / 10.0;", "l += epoch as f64 / 5.0;", "amco"),
+ ("src/train/methods/aug.rs", "let weight = q.f_mul_scalar(-residual)?.f_add_scalar(1.0)?;", "let weight = q.f_mul_scalar(residual)?.f_add_scalar(1.0)?;", "aug"),
+ ("src/train/methods/aug.rs", "e == 0 || (e + 1).is_multiple_of(self.check_every)", "(e + 1).is_multiple_of(self.check_every)", "aug"),
  ("src/train/methods/mbsd.rs", "u.f_mul(&u.f_log()?.f_sub(&s)?)?", "s.f_mul(&u.f_log()?.f_sub(&s)?)?", "mbsd"),
 ]
 missed = 0

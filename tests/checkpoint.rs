@@ -209,6 +209,14 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
         ("amss", "method: \"amss\"", "seed: 1"),
         // AMCo's W* and its optimizer's momentum.
         ("amco", "method: \"amco\"", "seed: 1"),
+        // AUG's grown layers (one after each epoch here), held or trained, and its score sums:
+        // the resumed model rebuilds them from the checkpoint before loading.
+        ("aug", "method: \"aug\", method_opts: #{ lambda: 100.0, check_every: 1 }", "seed: 1, fusion: \"boosted\""),
+        (
+            "aug-trained",
+            "method: \"aug\", method_opts: #{ lambda: 100.0, check_every: 1, aug_new_layers: \"trained\" }",
+            "seed: 1, fusion: \"boosted\"",
+        ),
     ] {
         let (full, part) = (format!("warmup: 1, epochs: 2, {method}"), format!("warmup: 1, epochs: 1, {method}"));
         let uninterrupted = result_line(&run_script(&dir, "full.rhai", &recipe_script_for("baseline", &full, 240, model_opts)).stdout);

@@ -186,7 +186,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
             let opts = switch name {{ \"g-blending\" => #{{ super_epoch: 1 }}, \"umt\" | \"g2d\" => #{{ teacher_epochs: 1 }}, \"sample\" => #{{ warmup: 1 }}, _ => #{{}} }};
             // Each method's own model: MLA's and ReconBoost's shared classifier, LFM's head per
             // modality, MMPareto's separate heads beside the concat head.
-            let fusion = switch name {{ \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" => \"sum\", _ => \"concat\" }};
+            let fusion = switch name {{ \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" => \"sum\", \"aug\" => \"boosted\", _ => \"concat\" }};
             let heads = if name == \"mmpareto\" {{ \"separate\" }} else {{ \"split\" }};
             let r = tr::baseline(data, model(data, #{{ seed: 1, fusion: fusion, heads: heads }}), #{{ warmup: 1, epochs: 1, lr: 0.01, method: name, method_opts: opts, record: `{d}/${{name}}` }});
             out.push([name, r.history.len, \"best\" in r]);
@@ -219,6 +219,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         "mbsd",
         "amss",
         "amco",
+        "aug",
     ] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
@@ -342,7 +343,8 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
             "cggm",
             "BB-MBSD",
             "amss",
-            "BB-AMCo"
+            "BB-AMCo",
+            "aug"
         ],
         "{stdout}"
     );
@@ -487,7 +489,7 @@ fn every_declared_method_builds_and_logs_what_it_declares() {
             let name = declared.name;
             if name == \"adaptive\" { continue; }
             let opts = switch name { \"g-blending\" => #{ super_epoch: 1 }, \"umt\" | \"g2d\" => #{ teacher_epochs: 1 }, \"sample\" => #{ warmup: 0 }, \"d&r\" => #{ every: 1 }, \"reconboost\" => #{ stage_epochs: 1, correct_epochs: 1 }, \"lfm\" => #{ schedule: \"learned\" }, \"mla\" => #{ projection: \"replace\" }, \"pmr\" => #{ source: \"train\" }, _ => #{} };
-            let fusion = switch name { \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" => \"sum\", _ => \"concat\" };
+            let fusion = switch name { \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" => \"sum\", \"aug\" => \"boosted\", _ => \"concat\" };
             let heads = if name == \"mmpareto\" { \"separate\" } else { \"split\" };
             let m = model(data, #{ seed: 1, fusion: fusion, heads: heads });
             let meth = method(name, opts);

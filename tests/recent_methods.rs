@@ -476,3 +476,83 @@ fn amco_masks_the_dependent_modality_wholly_once_the_curriculum_is_full() {
     let e = trainer::step(&m, &mut o, &bs[0], build("amco", &[]).as_mut(), 0, (0, 1)).unwrap_err().to_string();
     assert!(e.contains("train_epoch"), "{e}");
 }
+
+fn boosted_epochs(m: &Model, o: &mut gapscope::train::optim::Optimizer, meth: &mut dyn Method, epochs: std::ops::Range<usize>) {
+    let (train, _) = data();
+    let batching = BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() };
+    for epoch in epochs {
+        trainer::epoch(m, o, &EpochPlan { train: &train, val: None, batching: &batching, epoch, quiet: true }, meth).unwrap();
+    }
+}
+
+#[test]
+fn aug_without_boosting_layers_is_one_round_per_modality_through_the_updated_output_layer() {
+    let (train, _) = data();
+    let b = &batches(&train, 32)[0];
+    let m = model(FusionKind::Boosted);
+    let mut o = sgd(&m, 0.9);
+    let mut a = build("aug", &[]);
+    a.prepare(&m).unwrap();
+    let log = trainer::step(&m, &mut o, b, a.as_mut(), 0, (0, 1)).unwrap();
+    // By hand: both encoders once, then round m's CE(f_m), its backward and update in turn.
+    let r = model(FusionKind::Boosted);
+    let mut ro = sgd(&r, 0.9);
+    let inputs: Vec<&Tensor> = b.inputs.iter().map(|(_, t)| t).collect();
+    let x = r.encode_all(&inputs, true).unwrap();
+    for (mi, xm) in x.iter().enumerate() {
+        let (f, _, newest) = r.fusion.boosted_parts(mi, xm).unwrap();
+        assert!(newest.is_none());
+        let l = f.cross_entropy_for_logits(&b.labels);
+        let g = ro.gradients(&l).unwrap();
+        ro.update(&g).unwrap();
+    }
+    assert_eq!(worst(&snapshot(&m), &snapshot(&r), |_| true), 0.0);
+    assert!(logged(&log, "ce_first") > 0.0 && logged(&log, "layers_first") == 0.0);
+    // Evaluation mixes 0.4·f_first + 0.6·f_second.
+    let out = m.forward_all(&inputs, false).unwrap().logits;
+    assert!(max_diff(&out.fused, &(&out.per[0] * 0.4 + &out.per[1] * 0.6)) < 1e-6);
+}
+
+#[test]
+fn aug_adds_a_layer_after_a_check_and_holds_it_unless_asked_to_train_it() {
+    // λ = 100: the first modality lags by far, so every check gives it a layer.
+    let lag = [("lambda", Value::Float(100.0)), ("check_every", Value::Int(1))];
+    let m = model(FusionKind::Boosted);
+    let mut o = sgd(&m, 0.9);
+    let mut a = build("aug", &lag);
+    boosted_epochs(&m, &mut o, a.as_mut(), 0..1);
+    assert_eq!(m.fusion.booster_counts(), vec![0, 0]);
+    boosted_epochs(&m, &mut o, a.as_mut(), 1..2);
+    assert_eq!(m.fusion.booster_counts(), vec![1, 0], "a layer after epoch 0's check, for the first modality");
+    let frozen = snapshot(&m);
+    boosted_epochs(&m, &mut o, a.as_mut(), 2..3);
+    assert_eq!(m.fusion.booster_counts(), vec![2, 0]);
+    let after = snapshot(&m);
+    assert_eq!(worst(&frozen, &after, |n| n.starts_with("fusion.fixed0_1")), 0.0, "a held layer never moves");
+    assert!(worst(&frozen, &after, |n| n == "fusion.fc_out.weight") > 0.0 && worst(&frozen, &after, |n| n.starts_with("audio_net")) > 0.0);
+    assert!(o.params().iter().all(|(n, _)| !n.contains("fixed")), "the optimizer never holds a held layer");
+    // "trained": the layer joins the optimizer with empty state and moves.
+    let m = model(FusionKind::Boosted);
+    let mut o = sgd(&m, 0.9);
+    let mut a = build("aug", &[lag[0].clone(), lag[1].clone(), ("aug_new_layers", text("trained"))]);
+    boosted_epochs(&m, &mut o, a.as_mut(), 0..2);
+    assert!(o.params().iter().any(|(n, _)| n == "fusion.boost0_1.weight"));
+    let before = snapshot(&m);
+    boosted_epochs(&m, &mut o, a.as_mut(), 2..3);
+    assert!(worst(&before, &snapshot(&m), |n| n.starts_with("fusion.boost0_1")) > 0.0);
+    // The grown model's state dict rebuilds the layers in a fresh model.
+    let fresh = model(FusionKind::Boosted);
+    fresh.load_state_dict(&m.state_dict(), "test").unwrap();
+    assert_eq!(fresh.fusion.booster_counts(), m.fusion.booster_counts());
+    assert_eq!(worst(&snapshot(&fresh), &snapshot(&m), |_| true), 0.0);
+}
+
+#[test]
+fn aug_refuses_other_heads_and_its_first_round_can_step_twice_as_pytorch_111() {
+    let e = build("aug", &[]).prepare(&model(FusionKind::Concat)).unwrap_err().to_string();
+    assert!(e.contains("fusion: \"boosted\""), "{e}");
+    // With momentum, PyTorch 1.11's zero gradients step the first round's tensors again.
+    let (skip, _) = steps(FusionKind::Boosted, build("aug", &[]).as_mut(), 2, 0);
+    let (twice, _) = steps(FusionKind::Boosted, build("aug", &[("round_zero_grad", text("torch111"))]).as_mut(), 2, 0);
+    assert!(worst(&skip, &twice, |n| n.starts_with("audio_net")) > 0.0);
+}

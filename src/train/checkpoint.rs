@@ -169,6 +169,9 @@ pub fn load(path: &Path, model: &Model, opt: Option<&mut Optimizer>) -> Result<L
                 opt.kind_name()
             )));
         }
+        // A model that grew layers (rebuilt by load_state_dict) hands them to the optimizer
+        // before its state, which holds theirs.
+        opt.adopt(model.grown_parameters());
         opt.load_state(&load_safetensors(&path.join("optimizer.safetensors"))?)?;
         if let Some(lr) = saved.get("lr").and_then(Value::as_f64) {
             opt.lr = lr;

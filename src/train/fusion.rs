@@ -23,6 +23,7 @@
 use super::layers::Linear;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use std::cell::RefCell;
 use tch::nn;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +37,10 @@ pub enum FusionKind {
     Film,
     Gated,
     Shared,
+    /// AUG's head: per modality an embedding ReLU(A_m x_m) (d_m → 256) into one output layer O
+    /// (256 → C) shared by every modality, plus boosting layers O(ReLU(E_m,k x_m)) added during
+    /// training (M13); f_m = O(e_m) + Σ_k O(ReLU(E_m,k x_m)).
+    Boosted,
 }
 
 impl FusionKind {
@@ -48,8 +53,9 @@ impl FusionKind {
             "film" => Ok(FusionKind::Film),
             "gated" => Ok(FusionKind::Gated),
             "shared" => Ok(FusionKind::Shared),
+            "boosted" => Ok(FusionKind::Boosted),
             other => Err(Error::arg(format!(
-                "unknown fusion \"{other}\": use \"concat\", \"concat+heads\", \"sum\", \"film\", \"gated\", \"shared\" or \"shared_mlp\""
+                "unknown fusion \"{other}\": use \"concat\", \"concat+heads\", \"sum\", \"film\", \"gated\", \"shared\", \"shared_mlp\" or \"boosted\""
             ))),
         }
     }
@@ -63,6 +69,7 @@ impl FusionKind {
             FusionKind::Film => "film",
             FusionKind::Gated => "gated",
             FusionKind::Shared => "shared",
+            FusionKind::Boosted => "boosted",
         }
     }
 }
@@ -140,11 +147,17 @@ impl Logits {
 /// The hidden width of the `shared_mlp` classifier (ReconBoost's 512 → 256 → C).
 pub const SHARED_HIDDEN: i64 = 256;
 
+/// The width of the `boosted` head's embeddings and boosting layers (AUG's 512 → 256).
+pub const BOOSTED_HIDDEN: i64 = 256;
+
 pub struct Fusion {
     pub kind: FusionKind,
     layers: Vec<Linear>,
     /// Each modality's feature size, in the model's order.
     dims: Vec<i64>,
+    /// The `boosted` head's boosting layers per modality, in the order they were added (the
+    /// model grows them during training: `Model::grow_booster`).
+    boosters: RefCell<Vec<Vec<Linear>>>,
 }
 
 /// l_0 + l_1 + ... in order (so two modalities add exactly as they always did).
@@ -191,6 +204,12 @@ impl Fusion {
                 Linear::new(&(p / "fc_a"), da, classes),
                 Linear::new(&(p / "fc_v"), dv, classes),
             ],
+            FusionKind::Boosted => {
+                let mut layers: Vec<Linear> =
+                    dims.iter().enumerate().map(|(i, &d)| Linear::new(&(p / format!("embed_{i}")), d, BOOSTED_HIDDEN)).collect();
+                layers.push(Linear::new(&(p / "fc_out"), BOOSTED_HIDDEN, classes));
+                layers
+            }
             FusionKind::Shared | FusionKind::SharedMlp => {
                 if dims.iter().any(|&d| d != da) {
                     return Err(Error::arg(format!(
@@ -205,7 +224,46 @@ impl Fusion {
                 }
             }
         };
-        Ok(Fusion { kind, layers, dims: dims.to_vec() })
+        Ok(Fusion { kind, layers, dims: dims.to_vec(), boosters: RefCell::new((0..n).map(|_| Vec::new()).collect()) })
+    }
+
+    /// How many boosting layers each modality has (all 0 unless the head is `boosted`).
+    pub fn booster_counts(&self) -> Vec<usize> {
+        self.boosters.borrow().iter().map(Vec::len).collect()
+    }
+
+    /// Adds a boosting layer to modality m's list (its tensors already in the model's store).
+    pub fn push_booster(&self, m: usize, layer: Linear) -> Result<()> {
+        if self.kind != FusionKind::Boosted {
+            return Err(Error::arg(format!("boosting layers need fusion \"boosted\", not {}", self.kind.name())));
+        }
+        self.boosters.borrow_mut()[m].push(layer);
+        Ok(())
+    }
+
+    /// Modality m's feature size.
+    pub fn dim(&self, m: usize) -> i64 {
+        self.dims[m]
+    }
+
+    /// The `boosted` head on modality m's features: its logits f_m, the ensemble without the
+    /// newest boosting layer o_m (f_m when it has none), and the newest layer's own logits n_m.
+    pub fn boosted_parts(&self, m: usize, x: &Tensor) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+        if self.kind != FusionKind::Boosted {
+            return Err(Error::arg(format!("boosted logits need fusion \"boosted\", not {}", self.kind.name())));
+        }
+        let n = self.dims.len();
+        let out = &self.layers[n];
+        let mut f = out.forward(&super::layers::relu(self.layers[m].forward(x)?)?)?;
+        let mut previous = f.shallow_clone();
+        let mut newest = None;
+        for layer in self.boosters.borrow()[m].iter() {
+            previous = f.shallow_clone();
+            let add = out.forward(&super::layers::relu(layer.forward(x)?)?)?;
+            f = f.f_add(&add)?;
+            newest = Some(add);
+        }
+        Ok((f, previous, newest))
     }
 
     /// The shared classifier on one modality's features (MLA's rounds train it this way).
@@ -308,8 +366,12 @@ impl Fusion {
             let per = features.iter().zip(&weights).map(|(x, w)| cosine_logits(x, w, scale)).collect::<Result<Vec<_>>>()?;
             return Ok(Logits { fused: sum_all(&per)?, per });
         }
-        if matches!(self.kind, FusionKind::Shared | FusionKind::SharedMlp) {
-            let per = features.iter().map(|x| self.shared_logits(x)).collect::<Result<Vec<_>>>()?;
+        if matches!(self.kind, FusionKind::Shared | FusionKind::SharedMlp | FusionKind::Boosted) {
+            let per = if self.kind == FusionKind::Boosted {
+                features.iter().enumerate().map(|(m, x)| Ok(self.boosted_parts(m, x)?.0)).collect::<Result<Vec<_>>>()?
+            } else {
+                features.iter().map(|x| self.shared_logits(x)).collect::<Result<Vec<_>>>()?
+            };
             let fused = match rule {
                 HeadRule::Mix { .. } if n != 2 => {
                     return Err(Error::arg(format!(
@@ -336,7 +398,7 @@ impl Fusion {
             return Err(Error::arg(format!("the {} head rule needs fusion \"shared\", not {}", rule.describe(), self.kind.name())));
         }
         match self.kind {
-            FusionKind::Shared | FusionKind::SharedMlp => unreachable!("handled above"),
+            FusionKind::Shared | FusionKind::SharedMlp | FusionKind::Boosted => unreachable!("handled above"),
             FusionKind::Concat | FusionKind::ConcatHeads => {
                 // Eq. 2's split: l_m = x_m W_m^T + b/N, so the fused logits are their sum.
                 let fc = &self.layers[0];

@@ -118,6 +118,71 @@ impl Model {
         params
     }
 
+    /// Adds a boosting layer to modality m's list in a `boosted` head (AUG, M13): d_m → 256,
+    /// Xavier-normal weight and zero bias drawn from (the model's seed, m, its number), named
+    /// `fusion.boost<m>_<k>` when trained (a trainable parameter the trainer hands the optimizer
+    /// with empty state, `grown_parameters`) or `fusion.fixed<m>_<k>` when held at its
+    /// initialisation (no gradient: the released AUG code's optimizer never sees its layers).
+    /// The names record the structure, so a checkpoint rebuilds it (`load_state_dict`).
+    /// Returns the new weight's name.
+    pub fn grow_booster(&self, m: usize, trained: bool) -> Result<String> {
+        if self.fusion.kind != FusionKind::Boosted {
+            return Err(Error::arg(format!(
+                "boosting layers need a model built with fusion: \"boosted\", not {}",
+                self.fusion.kind.name()
+            )));
+        }
+        if m >= self.modalities.len() {
+            return Err(Error::arg(format!("no modality {m}: this model has {}", self.modalities.len())));
+        }
+        let k = self.fusion.booster_counts()[m] + 1;
+        let name = format!("{}{m}_{k}", if trained { "boost" } else { "fixed" });
+        let seed = self.spec.seed ^ (0xB005_7000 + (m as u64) * 1000 + k as u64);
+        let layer = crate::rng::with_torch_seed(seed, || {
+            super::layers::Linear::new(&(self.vs.root() / "fusion" / name.as_str()), self.fusion.dim(m), super::fusion::BOOSTED_HIDDEN)
+        });
+        if !trained {
+            for t in [&layer.weight, &layer.bias] {
+                let _ = t.set_requires_grad(false);
+            }
+        }
+        self.fusion.push_booster(m, layer)?;
+        Ok(format!("fusion.{name}.weight"))
+    }
+
+    /// The trainable tensors grown during training (trained boosting layers): the trainer adds
+    /// the ones an optimizer lacks to it, with empty state.
+    pub fn grown_parameters(&self) -> Vec<(String, Tensor)> {
+        self.trainable_parameters().into_iter().filter(|(n, _)| n.starts_with("fusion.boost")).collect()
+    }
+
+    /// Grows the boosting layers a state dict names and this model lacks, in order.
+    fn grow_to(&self, named: &[(String, Tensor)]) -> Result<()> {
+        if self.fusion.kind != FusionKind::Boosted {
+            return Ok(());
+        }
+        let mut wanted: Vec<(usize, usize, bool)> = named
+            .iter()
+            .filter_map(|(n, _)| {
+                let rest = n.strip_prefix("fusion.")?.strip_suffix(".weight")?;
+                let (trained, rest) = match (rest.strip_prefix("boost"), rest.strip_prefix("fixed")) {
+                    (Some(r), _) => (true, r),
+                    (_, Some(r)) => (false, r),
+                    _ => return None,
+                };
+                let (m, k) = rest.split_once('_')?;
+                Some((m.parse().ok()?, k.parse().ok()?, trained))
+            })
+            .collect();
+        wanted.sort();
+        for (m, k, trained) in wanted {
+            if m < self.modalities.len() && k == self.fusion.booster_counts()[m] + 1 {
+                self.grow_booster(m, trained)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Which modality (its index) a parameter's encoder belongs to, from its name; None for the head.
     pub fn encoder_of(&self, name: &str) -> Option<usize> {
         (0..self.modalities.len())
@@ -215,6 +280,7 @@ impl Model {
     /// shape; otherwise the error lists the missing, unexpected and mis-shaped names (the
     /// usual sign of a checkpoint from another architecture) and nothing is changed.
     pub fn load_state_dict(&self, named: &[(String, Tensor)], source: &str) -> Result<()> {
+        self.grow_to(named)?;
         let own = self.state_dict();
         let mut missing = Vec::new();
         let mut shapes = Vec::new();

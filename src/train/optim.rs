@@ -142,6 +142,22 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Takes on parameters it does not hold yet (by name), each with empty state and the
+    /// optimizer's own settings: layers a model grew during training (M13). Returns how many.
+    pub fn adopt(&mut self, params: Vec<(String, Tensor)>) -> usize {
+        let mut added = 0;
+        for (name, t) in params {
+            if self.params.iter().any(|(p, _)| *p == name) {
+                continue;
+            }
+            self.params.push((name, t));
+            self.state.push(Vec::new());
+            self.group_of.push(None);
+            added += 1;
+        }
+        added
+    }
+
     pub fn groups(&self) -> &[Group] {
         &self.groups
     }

@@ -135,6 +135,8 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
         quiet: plan.quiet,
         run_epoch: self::epoch,
     })?;
+    // Layers the method grew (AUG's trained boosting layers) join the optimizer, state empty.
+    opt.adopt(model.grown_parameters());
     for (group, lr) in method.lr_changes() {
         opt.set_group_lr(&group, lr)?;
     }

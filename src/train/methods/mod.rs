@@ -33,6 +33,7 @@ pub mod adaptive;
 pub mod agm;
 pub mod amco;
 pub mod amss;
+pub mod aug;
 pub mod cggm;
 pub mod cml;
 pub mod concat;
@@ -86,6 +87,7 @@ pub static ALL: &[&MethodSpec] = &[
     &mbsd::SPEC,
     &amss::SPEC,
     &amco::SPEC,
+    &aug::SPEC,
 ];
 
 /// The names a script can choose, in registry order.
