@@ -12,7 +12,8 @@
 //! BalanceBenchmark's methods run on their official models (MMPareto's separate heads, LFM's
 //! head per modality, ReconBoost's shared MLP classifier), each phase of ReconBoost timed apart,
 //! and the spec's predicted cost from its pass counts printed beside the measured ratio. The
-//! methods of 2024-2025 (DGL, InfoReg, G2D on late fusion, CGGM) follow, with baselines-3.md's.
+//! methods of 2024-2025 (DGL, InfoReg, G2D on late fusion, CGGM) follow, with baselines-3.md's,
+//! then BB-MBSD, AMSS, BB-AMCo, AUG on its boosted head and DI-MML's two stages.
 //!
 //! `BENCHES=methods bash scripts/bench.sh` rewrites the table in docs/perf.md.
 
@@ -21,9 +22,10 @@ use rhai::{Array, Map, Scope};
 
 const ROUNDS: usize = 5;
 /// (row, builder, the method's own work, the model it trains: "concat", "heads" (MMPareto's
-/// separate heads), "sum" (LFM's), "shared" (MLA's), "shared_mlp" (ReconBoost's)), then the
+/// separate heads), "sum" (LFM's), "shared" (MLA's), "shared_mlp" (ReconBoost's), "boosted"
+/// (AUG's), "heads_shared" (separate heads on features of one size: DI-MML's)), then the
 /// cost ../shared/baselines-2.md predicts from its pass counts (empty for Table II's rows).
-const METHODS: [(&str, &str, &str, &str, &str); 21] = [
+const METHODS: [(&str, &str, &str, &str, &str); 28] = [
     ("concat", "method(\"concat\")", "fused CE", "concat", ""),
     ("g-blending (blended loss)", "method(\"g-blending\", #{ weights: [1, 1, 1] })", "three CE terms", "concat", ""),
     ("ogm-ge", "method(\"ogm-ge\")", "scores, std and noise per encoder tensor", "concat", ""),
@@ -105,6 +107,25 @@ const METHODS: [(&str, &str, &str, &str, &str); 21] = [
         "concat",
         "1x",
     ),
+    ("bb-mbsd", "method(\"mbsd\")", "the warm-up loss, the sample weights, the response similarity and the \"KL\" term", "concat", "1x"),
+    ("amss", "method(\"amss\")", "the significance (label and feature entropies), per output unit a gradient norm and a draw without replacement for every encoder weight", "concat", "1.02x"),
+    ("amss+ (code weights)", "method(\"amss\", #{ variant: \"plus\" })", "as amss, the kept units reweighted", "concat", "1.02x"),
+    ("bb-amco", "method(\"amco\")", "the curriculum mask, the C x C output layer and its own update, unimodal CEs, the shares", "concat", "1x"),
+    ("aug", "method(\"aug\")", "one round (backward + update) per modality per batch through the shared output layer; boosted head, no layer grown", "boosted", "1x"),
+    (
+        "di-mml, stage 1",
+        "method(\"di-mml\", #{ duc_start: 0, stage2_start: 100000, tau: 10.0 })",
+        "each modality through its head and the shared classifier, the contrastive term on the exclusive dimensions; separate heads, fou mlp:256,128",
+        "heads_shared",
+        "1x",
+    ),
+    (
+        "di-mml, stage 2",
+        "method(\"di-mml\", #{ stage2_start: 1 })",
+        "a no-grad forward of the frozen encoders per batch, the fused head's CE and step",
+        "heads_shared",
+        "0.33x",
+    ),
 ];
 // Sample valuation's epoch grows with its copies: timed apart, with its item count.
 const SAMPLE: &str = "method(\"sample\", #{ warmup: 0 })";
@@ -119,9 +140,9 @@ fn main() {
         let runs = [];
         let kinds = [{kinds}];
         fn build(data, kind) {{
-            let sh = kind == \"shared\" || kind == \"shared_mlp\";
-            let fusion = switch kind {{ \"heads\" => \"concat\", _ => kind }};
-            let heads = if kind == \"heads\" {{ \"separate\" }} else {{ \"split\" }};
+            let sh = kind == \"shared\" || kind == \"shared_mlp\" || kind == \"heads_shared\";
+            let fusion = switch kind {{ \"heads\" | \"heads_shared\" => \"concat\", _ => kind }};
+            let heads = if kind == \"heads\" || kind == \"heads_shared\" {{ \"separate\" }} else {{ \"split\" }};
             model(data, #{{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", if sh {{ \"mlp:256,128\" }} else {{ \"mlp\" }}], fusion: fusion, heads: heads, seed: 0, device: \"cpu\" }})
         }}
         for i in 0..names.len {{

@@ -26,6 +26,9 @@ muts = [
  ("src/train/methods/amco.rs", "l += epoch as f64 / 10.0;", "l += epoch as f64 / 5.0;", "amco"),
  ("src/train/methods/aug.rs", "let weight = q.f_mul_scalar(-residual)?.f_add_scalar(1.0)?;", "let weight = q.f_mul_scalar(residual)?.f_add_scalar(1.0)?;", "aug"),
  ("src/train/methods/aug.rs", "e == 0 || (e + 1).is_multiple_of(self.check_every)", "(e + 1).is_multiple_of(self.check_every)", "aug"),
+ ("src/train/methods/di_mml.rs", "let logits = query.f_matmul(&keys.f_detach()?.f_t_copy()?)?.f_div_scalar(tau)?;", "let logits = query.f_matmul(&keys.f_t_copy()?)?.f_div_scalar(tau)?;", "di_mml"),
+ ("src/train/methods/di_mml.rs", "Ok(Vec::<f64>::try_from(&acc)?.into_iter().map(|a| a > mean).collect())", "Ok(Vec::<f64>::try_from(&acc)?.into_iter().map(|a| a < mean).collect())", "di_mml"),
+ ("src/train/head_stage.rs", "f_div_scalar(tau)?.f_softmax(1, Kind::Float)", "f_mul_scalar(tau)?.f_softmax(1, Kind::Float)", "head_stage"),
  ("src/train/methods/mbsd.rs", "u.f_mul(&u.f_log()?.f_sub(&s)?)?", "s.f_mul(&u.f_log()?.f_sub(&s)?)?", "mbsd"),
 ]
 missed = 0

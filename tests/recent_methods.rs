@@ -556,3 +556,64 @@ fn aug_refuses_other_heads_and_its_first_round_can_step_twice_as_pytorch_111() {
     let (twice, _) = steps(FusionKind::Boosted, build("aug", &[("round_zero_grad", text("torch111"))]).as_mut(), 2, 0);
     assert!(worst(&skip, &twice, |n| n.starts_with("audio_net")) > 0.0);
 }
+
+#[test]
+fn di_mml_stage_one_without_its_shared_or_contrastive_terms_trains_each_head_alone() {
+    let (train, _) = data();
+    let b = &batches(&train, 32)[0];
+    let m = model(FusionKind::ConcatHeads);
+    let mut d = begun(&m, "di-mml", &[("w", Value::Float(0.0)), ("duc_start", Value::Int(100)), ("stage2_start", Value::Int(200))]);
+    let mut o = sgd(&m, 0.9);
+    let log = trainer::step(&m, &mut o, b, d.as_mut(), 0, (0, 1)).unwrap();
+    // By hand: Σ_m CE(h_m(x_m)), one backward, one update.
+    let r = model(FusionKind::ConcatHeads);
+    let mut ro = sgd(&r, 0.9);
+    let inputs: Vec<&Tensor> = b.inputs.iter().map(|(_, t)| t).collect();
+    let per = r.forward_all(&inputs, true).unwrap().logits.per;
+    let l = per[0].cross_entropy_for_logits(&b.labels) + per[1].cross_entropy_for_logits(&b.labels);
+    let g = ro.gradients(&l).unwrap();
+    ro.update(&g).unwrap();
+    assert_eq!(worst(&snapshot(&m), &snapshot(&r), |_| true), 0.0);
+    assert!(logged(&log, "shared_first") > 0.0 && logged(&log, "stage") == 1.0);
+    // The fused head took no step in stage 1.
+    assert_eq!(worst(&snapshot(&m), &snapshot(&model(FusionKind::ConcatHeads)), |n| n.starts_with("fusion.fc_out")), 0.0);
+}
+
+#[test]
+fn di_mml_chooses_dimensions_then_trains_a_fresh_fused_head_on_frozen_encoders() {
+    let m = model(FusionKind::ConcatHeads);
+    let mut o = sgd(&m, 0.9);
+    let mut d = build("di-mml", &[("duc_start", Value::Int(1)), ("stage2_start", Value::Int(2)), ("tau", Value::Float(1.0))]);
+    boosted_epochs(&m, &mut o, d.as_mut(), 0..2);
+    let state = d.state();
+    assert!(state.iter().any(|(n, _)| n == "exclusive.0") && state.iter().any(|(n, _)| n == "shared.weight"));
+    let stage1 = snapshot(&m);
+    boosted_epochs(&m, &mut o, d.as_mut(), 2..3);
+    let after = snapshot(&m);
+    assert_eq!(worst(&stage1, &after, |n| !n.starts_with("fusion.fc_out")), 0.0, "stage 2 moves the fused head only");
+    assert!(worst(&stage1, &after, |n| n == "fusion.fc_out.weight") > 0.0);
+    // Prediction: the confidence-weighted heads and fused head.
+    let (train, _) = data();
+    let b = &batches(&train, 32)[0];
+    let inputs: Vec<&Tensor> = b.inputs.iter().map(|(_, t)| t).collect();
+    let out = m.forward_all(&inputs, false).unwrap().logits;
+    let p = d.predict(&m, &out.fused, &out.per).unwrap().unwrap();
+    let want = gapscope::train::head_stage::confidence_weighted(
+        &[out.per[0].shallow_clone(), out.per[1].shallow_clone(), out.fused.shallow_clone()],
+        1.0,
+    )
+    .unwrap();
+    assert_eq!(max_diff(&p, &want), 0.0);
+    // Cached stage-2 features train the same head as recomputed ones (no augmentation here).
+    let m2 = model(FusionKind::ConcatHeads);
+    let mut o2 = sgd(&m2, 0.9);
+    let mut c = build(
+        "di-mml",
+        &[("duc_start", Value::Int(1)), ("stage2_start", Value::Int(2)), ("tau", Value::Float(1.0)), ("stage2_features", text("cache"))],
+    );
+    boosted_epochs(&m2, &mut o2, c.as_mut(), 0..3);
+    assert!(worst(&after, &snapshot(&m2), |_| true) < 1e-5);
+    // Other heads are refused.
+    let e = build("di-mml", &[]).prepare(&model(FusionKind::Concat)).unwrap_err().to_string();
+    assert!(e.contains("heads: \"separate\""), "{e}");
+}

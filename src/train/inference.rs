@@ -155,6 +155,8 @@ pub fn collect_pair(model: &Model, split: &Split, kind: GapKind, batch_size: usi
 pub struct Features {
     pub per: Vec<Tensor>,
     pub labels: Tensor,
+    /// [N] int64 dataset row indices, in the rows' order.
+    pub indices: Tensor,
 }
 
 impl Features {
@@ -169,7 +171,8 @@ impl Features {
 pub fn features(model: &Model, split: &Split, batching: &BatchOptions, limit: Option<usize>) -> Result<Features> {
     let _guard = tch::no_grad_guard();
     let n = model.modalities.len();
-    let (mut per, mut y): (Vec<Vec<Tensor>>, Vec<Tensor>) = ((0..n).map(|_| Vec::new()).collect(), Vec::new());
+    let (mut per, mut y, mut idx): (Vec<Vec<Tensor>>, Vec<Tensor>, Vec<Tensor>) =
+        ((0..n).map(|_| Vec::new()).collect(), Vec::new(), Vec::new());
     for b in Batches::new(split, batching)?.take(limit.unwrap_or(usize::MAX)) {
         let b = b?;
         let f = model.encode_all(&inputs(model, &b)?, false)?;
@@ -177,10 +180,11 @@ pub fn features(model: &Model, split: &Split, batching: &BatchOptions, limit: Op
             per[m].push(x.to_device(tch::Device::Cpu));
         }
         y.push(b.labels);
+        idx.push(b.indices);
     }
     if y.is_empty() {
         return Err(Error::arg(format!("features: split {} is empty", split.name)));
     }
     let cat = |parts: &[Tensor]| Tensor::f_cat(parts, 0).map_err(Error::from);
-    Ok(Features { per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)? })
+    Ok(Features { per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)?, indices: cat(&idx)? })
 }

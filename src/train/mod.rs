@@ -32,6 +32,7 @@ pub mod fusion;
 pub mod grad_stats;
 pub mod gradients;
 pub mod guides;
+pub mod head_stage;
 pub mod inference;
 pub mod layers;
 pub mod loss;

@@ -38,6 +38,7 @@ pub mod cggm;
 pub mod cml;
 pub mod concat;
 pub mod dgl;
+pub mod di_mml;
 pub mod dr;
 pub mod g2d;
 pub mod gblending;
@@ -88,6 +89,7 @@ pub static ALL: &[&MethodSpec] = &[
     &amss::SPEC,
     &amco::SPEC,
     &aug::SPEC,
+    &di_mml::SPEC,
 ];
 
 /// The names a script can choose, in registry order.
