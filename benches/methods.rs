@@ -13,7 +13,7 @@
 //! head per modality, ReconBoost's shared MLP classifier), each phase of ReconBoost timed apart,
 //! and the spec's predicted cost from its pass counts printed beside the measured ratio. The
 //! methods of 2024-2025 (DGL, InfoReg, G2D on late fusion, CGGM) follow, with baselines-3.md's,
-//! then BB-MBSD, AMSS, BB-AMCo, AUG on its boosted head and DI-MML's two stages.
+//! then BB-MBSD, AMSS, BB-AMCo, AUG on its boosted head, DI-MML's two stages and Greedy on MMTM.
 //!
 //! `BENCHES=methods bash scripts/bench.sh` rewrites the table in docs/perf.md.
 
@@ -23,9 +23,10 @@ use rhai::{Array, Map, Scope};
 const ROUNDS: usize = 5;
 /// (row, builder, the method's own work, the model it trains: "concat", "heads" (MMPareto's
 /// separate heads), "sum" (LFM's), "shared" (MLA's), "shared_mlp" (ReconBoost's), "boosted"
-/// (AUG's), "heads_shared" (separate heads on features of one size: DI-MML's)), then the
+/// (AUG's), "heads_shared" (separate heads on features of one size: DI-MML's), "mmtm" (Greedy's:
+/// a head per branch, MMTM after the last two stages)), then the
 /// cost ../shared/baselines-2.md predicts from its pass counts (empty for Table II's rows).
-const METHODS: [(&str, &str, &str, &str, &str); 28] = [
+const METHODS: [(&str, &str, &str, &str, &str); 29] = [
     ("concat", "method(\"concat\")", "fused CE", "concat", ""),
     ("g-blending (blended loss)", "method(\"g-blending\", #{ weights: [1, 1, 1] })", "three CE terms", "concat", ""),
     ("ogm-ge", "method(\"ogm-ge\")", "scores, std and noise per encoder tensor", "concat", ""),
@@ -126,6 +127,13 @@ const METHODS: [(&str, &str, &str, &str, &str); 28] = [
         "heads_shared",
         "0.33x",
     ),
+    (
+        "greedy",
+        "method(\"greedy\", #{ unlock_epoch: 0 })",
+        "MMTM gates after the last two stages, a head per branch, per step the gradient and weight norms of every tensor; against concat on the same encoders without MMTM",
+        "mmtm",
+        "1.05x",
+    ),
 ];
 // Sample valuation's epoch grows with its copies: timed apart, with its item count.
 const SAMPLE: &str = "method(\"sample\", #{ warmup: 0 })";
@@ -141,9 +149,10 @@ fn main() {
         let kinds = [{kinds}];
         fn build(data, kind) {{
             let sh = kind == \"shared\" || kind == \"shared_mlp\" || kind == \"heads_shared\";
-            let fusion = switch kind {{ \"heads\" | \"heads_shared\" => \"concat\", _ => kind }};
+            let fusion = switch kind {{ \"heads\" | \"heads_shared\" => \"concat\", \"mmtm\" => \"sum\", _ => kind }};
+            let mmtm = if kind == \"mmtm\" {{ 2 }} else {{ 0 }};
             let heads = if kind == \"heads\" || kind == \"heads_shared\" {{ \"separate\" }} else {{ \"split\" }};
-            model(data, #{{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", if sh {{ \"mlp:256,128\" }} else {{ \"mlp\" }}], fusion: fusion, heads: heads, seed: 0, device: \"cpu\" }})
+            model(data, #{{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", if sh {{ \"mlp:256,128\" }} else {{ \"mlp\" }}], fusion: fusion, heads: heads, seed: 0, device: \"cpu\", mmtm: mmtm }})
         }}
         for i in 0..names.len {{
             let m = build(data, kinds[i]);

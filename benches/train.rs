@@ -153,6 +153,7 @@ fn breakdown() {
         classes: 10,
         seed: 0,
         device: tch::Device::Cpu,
+        mmtm: 0,
     };
     let m = Model::new(&spec).unwrap();
     let mut params: Vec<_> = m.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();

@@ -29,6 +29,9 @@ muts = [
  ("src/train/methods/di_mml.rs", "let logits = query.f_matmul(&keys.f_detach()?.f_t_copy()?)?.f_div_scalar(tau)?;", "let logits = query.f_matmul(&keys.f_t_copy()?)?.f_div_scalar(tau)?;", "di_mml"),
  ("src/train/methods/di_mml.rs", "Ok(Vec::<f64>::try_from(&acc)?.into_iter().map(|a| a > mean).collect())", "Ok(Vec::<f64>::try_from(&acc)?.into_iter().map(|a| a < mean).collect())", "di_mml"),
  ("src/train/head_stage.rs", "f_div_scalar(tau)?.f_softmax(1, Kind::Float)", "f_mul_scalar(tau)?.f_softmax(1, Kind::Float)", "head_stage"),
+ ("src/train/methods/greedy.rs", "self.caring = Some(if d > 0.0 { 0 } else { 1 });", "self.caring = Some(if d > 0.0 { 1 } else { 0 });", "greedy"),
+ ("src/train/methods/greedy.rs", "if self.curated == self.window {", "if self.curated > self.window {", "greedy"),
+ ("src/train/mmtm.rs", "let next = mean.f_add(&self.running[m].f_mul_scalar(t)?)?.f_div_scalar(t + 1.0)?;", "let next = mean.f_add(&self.running[m].f_mul_scalar(t)?)?.f_div_scalar(t + 2.0)?;", "mmtm"),
  ("src/train/methods/mbsd.rs", "u.f_mul(&u.f_log()?.f_sub(&s)?)?", "s.f_mul(&u.f_log()?.f_sub(&s)?)?", "mbsd"),
 ]
 missed = 0

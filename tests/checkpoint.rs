@@ -217,6 +217,11 @@ fn a_stopped_recipe_resumes_to_the_result_of_an_uninterrupted_run() {
             "method: \"aug\", method_opts: #{ lambda: 100.0, check_every: 1, aug_new_layers: \"trained\" }",
             "seed: 1, fusion: \"boosted\"",
         ),
+        // DI-MML's shared classifier, its chosen dimensions and its stage, stopped before stage 2.
+        ("di-mml", "method: \"di-mml\", method_opts: #{ duc_start: 1, stage2_start: 2, tau: 1.0 }", "seed: 1, heads: \"separate\""),
+        // Greedy's speed sums and curation (ε 0: curating from the unlock epoch on) and its MMTM
+        // modules' running means, which are the model's.
+        ("greedy", "method: \"greedy\", method_opts: #{ epsilon: 0.0 }", "seed: 1, fusion: \"sum\", mmtm: 2"),
     ] {
         let (full, part) = (format!("warmup: 1, epochs: 2, {method}"), format!("warmup: 1, epochs: 1, {method}"));
         let uninterrupted = result_line(&run_script(&dir, "full.rhai", &recipe_script_for("baseline", &full, 240, model_opts)).stdout);

@@ -184,6 +184,7 @@ fn a_damaged_checkpoint_is_an_error_and_leaves_the_model_usable() {
         classes: 3,
         seed: 1,
         device: tch::Device::Cpu,
+        mmtm: 0,
     };
     let model = Model::new(&spec).unwrap();
     let d = dir("ckpt");

@@ -186,9 +186,9 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
             let opts = switch name {{ \"g-blending\" => #{{ super_epoch: 1 }}, \"umt\" | \"g2d\" => #{{ teacher_epochs: 1 }}, \"sample\" => #{{ warmup: 1 }}, \"di-mml\" => #{{ duc_start: 1, stage2_start: 1 }}, _ => #{{}} }};
             // Each method's own model: MLA's and ReconBoost's shared classifier, LFM's head per
             // modality, MMPareto's separate heads beside the concat head.
-            let fusion = switch name {{ \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" => \"sum\", \"aug\" => \"boosted\", _ => \"concat\" }};
+            let fusion = switch name {{ \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" | \"greedy\" => \"sum\", \"aug\" => \"boosted\", _ => \"concat\" }};
             let heads = if name == \"mmpareto\" || name == \"di-mml\" {{ \"separate\" }} else {{ \"split\" }};
-            let r = tr::baseline(data, model(data, #{{ seed: 1, fusion: fusion, heads: heads }}), #{{ warmup: 1, epochs: 1, lr: 0.01, method: name, method_opts: opts, record: `{d}/${{name}}` }});
+            let r = tr::baseline(data, model(data, #{{ seed: 1, fusion: fusion, heads: heads, mmtm: if name == \"greedy\" {{ 2 }} else {{ 0 }} }}), #{{ warmup: 1, epochs: 1, lr: 0.01, method: name, method_opts: opts, record: `{d}/${{name}}` }});
             out.push([name, r.history.len, \"best\" in r]);
         }}
         out.push(runs(`{d}`).columns);
@@ -221,6 +221,7 @@ fn the_base_recipe_runs_each_method_and_records_its_options() {
         "amco",
         "aug",
         "di-mml",
+        "greedy",
     ] {
         assert!(text.contains(&format!("[\"{name}\", 2, true]")), "{name} missing or wrong: {text}");
     }
@@ -346,7 +347,8 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
             "amss",
             "BB-AMCo",
             "aug",
-            "di-mml"
+            "di-mml",
+            "greedy"
         ],
         "{stdout}"
     );
@@ -491,9 +493,9 @@ fn every_declared_method_builds_and_logs_what_it_declares() {
             let name = declared.name;
             if name == \"adaptive\" { continue; }
             let opts = switch name { \"g-blending\" => #{ super_epoch: 1 }, \"umt\" | \"g2d\" => #{ teacher_epochs: 1 }, \"sample\" => #{ warmup: 0 }, \"d&r\" => #{ every: 1 }, \"reconboost\" => #{ stage_epochs: 1, correct_epochs: 1 }, \"lfm\" => #{ schedule: \"learned\" }, \"mla\" => #{ projection: \"replace\" }, \"pmr\" => #{ source: \"train\" }, \"di-mml\" => #{ duc_start: 1, stage2_start: 2 }, _ => #{} };
-            let fusion = switch name { \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" => \"sum\", \"aug\" => \"boosted\", _ => \"concat\" };
+            let fusion = switch name { \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" | \"greedy\" => \"sum\", \"aug\" => \"boosted\", _ => \"concat\" };
             let heads = if name == \"mmpareto\" || name == \"di-mml\" { \"separate\" } else { \"split\" };
-            let m = model(data, #{ seed: 1, fusion: fusion, heads: heads });
+            let m = model(data, #{ seed: 1, fusion: fusion, heads: heads, mmtm: if name == \"greedy\" { 1 } else { 0 } });
             let meth = method(name, opts);
             let o = optimizer(m, #{ lr: 0.01 });
             let names = [];

@@ -59,6 +59,7 @@ fn three_modality_model() -> Model {
         classes: 3,
         seed: 1,
         device: tch::Device::Cpu,
+        mmtm: 0,
     })
     .unwrap()
 }
@@ -616,4 +617,59 @@ fn di_mml_chooses_dimensions_then_trains_a_fresh_fused_head_on_frozen_encoders()
     // Other heads are refused.
     let e = build("di-mml", &[]).prepare(&model(FusionKind::Concat)).unwrap_err().to_string();
     assert!(e.contains("heads: \"separate\""), "{e}");
+}
+
+/// The toy model with an MMTM module after its encoders' one stage.
+fn mmtm_model(fusion: FusionKind) -> Model {
+    Model::new(&ModelSpec { mmtm: 1, fusion, ..model(fusion).spec.clone() }).unwrap()
+}
+
+#[test]
+fn greedy_without_curation_is_the_mmtm_models_late_fusion_step() {
+    let (train, _) = data();
+    let bs = batches(&train, 32);
+    let m = mmtm_model(FusionKind::Sum);
+    let mut o = sgd(&m, 0.9);
+    let mut g = build("greedy", &[("epsilon", Value::Float(1e300)), ("unlock_epoch", Value::Int(0))]);
+    for (j, b) in bs.iter().take(3).enumerate() {
+        trainer::step(&m, &mut o, b, g.as_mut(), 0, (j, 3)).unwrap();
+    }
+    // By hand: Σ_m CE(ℓ_m) through the MMTM-gated encoders, one backward and update per batch.
+    let r = mmtm_model(FusionKind::Sum);
+    let mut ro = sgd(&r, 0.9);
+    for b in bs.iter().take(3) {
+        let inputs: Vec<&Tensor> = b.inputs.iter().map(|(_, t)| t).collect();
+        let per = r.forward_all(&inputs, true).unwrap().logits.per;
+        let l = per[0].cross_entropy_for_logits(&b.labels) + per[1].cross_entropy_for_logits(&b.labels);
+        let grads = ro.gradients(&l).unwrap();
+        ro.update(&grads).unwrap();
+    }
+    assert_eq!(worst(&snapshot(&m), &snapshot(&r), |_| true), 0.0);
+    assert!(snapshot(&m).iter().any(|(n, _)| n == "mmtm1.running_gate_0"), "the running means are model state");
+}
+
+#[test]
+fn greedy_curates_q_steps_once_the_speeds_part_and_refuses_models_without_mmtm() {
+    let (train, _) = data();
+    let bs = batches(&train, 16);
+    let m = mmtm_model(FusionKind::Sum);
+    let mut o = sgd(&m, 0.9);
+    let mut g = build("greedy", &[("epsilon", Value::Float(0.0)), ("unlock_epoch", Value::Int(0)), ("curation_steps", Value::Int(3))]);
+    let mut curating = Vec::new();
+    for (j, b) in bs.iter().take(9).enumerate() {
+        let log = trainer::step(&m, &mut o, b, g.as_mut(), 0, (j, 9)).unwrap();
+        curating.push(logged(&log, "curating"));
+    }
+    // ε = 0: every uncurated step starts a curation of 3 steps.
+    assert_eq!(curating, vec![0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
+    // Locked epochs never curate.
+    let mut locked = build("greedy", &[("epsilon", Value::Float(0.0))]);
+    let log = trainer::step(&m, &mut o, &bs[0], locked.as_mut(), 0, (0, 1)).unwrap();
+    let log2 = trainer::step(&m, &mut o, &bs[1], locked.as_mut(), 0, (1, 2)).unwrap();
+    assert_eq!((logged(&log, "curating"), logged(&log2, "curating")), (0.0, 0.0));
+    let e = build("greedy", &[]).prepare(&model(FusionKind::Sum)).unwrap_err().to_string();
+    assert!(e.contains("mmtm: 3"), "{e}");
+    let e = build("greedy", &[]).prepare(&mmtm_model(FusionKind::Concat)).unwrap_err().to_string();
+    assert!(e.contains("fusion: \"sum\""), "{e}");
+    assert!(build("greedy", &[("greedy_variant", text("bb"))]).prepare(&mmtm_model(FusionKind::Concat)).is_ok());
 }

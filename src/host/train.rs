@@ -57,7 +57,7 @@ fn with_heads(fusion: FusionKind, heads: &str) -> crate::error::Result<FusionKin
 
 fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
     let op = "model";
-    let o = Options::new(op, opts, &["modalities", "encoders", "fusion", "heads", "seed", "device"])?;
+    let o = Options::new(op, opts, &["modalities", "encoders", "fusion", "heads", "seed", "device", "mmtm"])?;
     let ds = &data.0;
     let names: Vec<String> = ds.modalities.iter().map(|m| m.name.clone()).collect();
     let modalities = match o.get("modalities") {
@@ -96,6 +96,7 @@ fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
         classes: ds.classes() as i64,
         seed: o.count("seed", 0)? as u64,
         device,
+        mmtm: o.count("mmtm", 0)?,
     };
     Ok(ScriptModel(Rc::new(Model::new(&spec)?)))
 }
@@ -272,8 +273,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_type_with_name::<ScriptOptimizer>("Optimizer");
     engine.register_type_with_name::<ScriptWeights>("WeightTable");
     let a = "train";
-    docs.add(a, "model", "model(data, #{ modalities, encoders, fusion, heads, seed, device })",
-        "A classifier over any number of a dataset's modalities: modalities [names] in gap order (default all of the dataset's; the first two are \"first\" and \"second\" of the two-modality gap), encoders one per modality \"mlp\" (hidden 256,256; \"mlp:128,64\" for others) | \"cnn\" (width 32; \"cnn:16\") | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"shared\" (one classifier for every modality, MLA's; the encoders' features must have one size) for any number, \"film\" | \"gated\" for two only, heads \"split\" (default: the unimodal logits are the concat head's per-modality part) | \"separate\" (a linear head per modality beside the concat head, trained by unimodal losses: MMPareto's model), seed for the initialisation, device (default CUDA when present).",
+    docs.add(a, "model", "model(data, #{ modalities, encoders, fusion, heads, seed, device, mmtm })",
+        "A classifier over any number of a dataset's modalities: modalities [names] in gap order (default all of the dataset's; the first two are \"first\" and \"second\" of the two-modality gap), encoders one per modality \"mlp\" (hidden 256,256; \"mlp:128,64\" for others) | \"cnn\" (width 32; \"cnn:16\") | \"resnet18\" (default cnn for images, mlp for vectors), fusion \"concat\" (Eq. 2 split) | \"sum\" | \"shared\" (one classifier for every modality, MLA's; the encoders' features must have one size) for any number, \"film\" | \"gated\" for two only, heads \"split\" (default: the unimodal logits are the concat head's per-modality part) | \"separate\" (a linear head per modality beside the concat head, trained by unimodal losses: MMPareto's model), seed for the initialisation, device (default CUDA when present), mmtm n (two modalities: an MMTM module after each of the encoders' last n stages, aligned from the end, Greedy's mid-fusion: 3 after a ResNet's layers 2-4 as its code, 4 as BalanceBenchmark's; 0 none).",
         "let m = model(data, #{ modalities: [\"pix\", \"fou\"], encoders: [\"cnn\", \"mlp\"], seed: 1 });");
     engine.register_fn("model", |d: ScriptDataset, opts: Map| build_model(&d, &opts));
     engine.register_fn("model", |d: ScriptDataset| build_model(&d, &Map::new()));

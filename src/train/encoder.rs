@@ -164,6 +164,51 @@ impl Compress {
     }
 }
 
+/// A batch part-way through an encoder's stages: the activations ([B, c] for an MLP, [B, c, H, W]
+/// maps otherwise; [B·T, c, H, W] for frames), the batch size and, for frame inputs, the frames
+/// per sample.
+pub struct Staged {
+    pub h: Tensor,
+    pub batch: i64,
+    pub frames: Option<i64>,
+}
+
+impl Staged {
+    /// Each sample's channel means [B, c]: over H, W (and the frames) for maps, the activations
+    /// themselves for an MLP.
+    pub fn squeeze(&self) -> Result<Tensor> {
+        match self.h.dim() {
+            2 => Ok(self.h.shallow_clone()),
+            _ => self.pooled_maps(),
+        }
+    }
+
+    fn pooled_maps(&self) -> Result<Tensor> {
+        let h = &self.h;
+        if let Some(t) = self.frames {
+            let (c, hh, ww) = (h.size()[1], h.size()[2], h.size()[3]);
+            let v = h.f_reshape([self.batch, t, c, hh, ww]).and_then(|v| v.f_permute([0, 2, 1, 3, 4]))?;
+            v.f_mean_dim([2, 3, 4].as_slice(), false, Kind::Float).map_err(Error::from)
+        } else {
+            h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float).map_err(Error::from)
+        }
+    }
+
+    /// The activations times per-sample channel gates g [B, c] (each frame of a sample by its
+    /// sample's gates).
+    pub fn gated(&self, g: &Tensor) -> Result<Staged> {
+        let c = g.size()[1];
+        let g = if let Some(t) = self.frames {
+            g.f_unsqueeze(1)?.f_expand([self.batch, t, c], false)?.f_reshape([self.batch * t, c])?
+        } else {
+            g.shallow_clone()
+        };
+        let mut shape = g.size();
+        shape.resize(self.h.dim(), 1);
+        Ok(Staged { h: self.h.f_mul(&g.f_reshape(shape.as_slice())?)?, batch: self.batch, frames: self.frames })
+    }
+}
+
 // ResNet is the architecture's name, not a "Net" suffix.
 #[allow(clippy::enum_variant_names)]
 enum Net {
@@ -254,8 +299,36 @@ impl Encoder {
         Ok(Encoder { kind: kind.clone(), input: input.to_vec(), dim, net })
     }
 
-    /// [B, ...input] to [B, dim].
+    /// [B, ...input] to [B, dim]: every stage, then the pooling.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut s = self.begin(x)?;
+        for k in 0..self.stage_count() {
+            s = self.stage(k, s, train)?;
+        }
+        self.finish(s)
+    }
+
+    /// How many stages `stage` runs (M3, mid-fusion between them): an MLP's hidden layers, a
+    /// CNN's conv blocks, a ResNet's four layers (the stem with the first).
+    pub fn stage_count(&self) -> usize {
+        match &self.net {
+            Net::Mlp(layers) => layers.len(),
+            Net::Cnn(blocks) => blocks.len(),
+            Net::ResNet { .. } => 4,
+        }
+    }
+
+    /// Each stage's output channels (an MLP layer's width; a conv block's, a ResNet layer's).
+    pub fn stage_widths(&self) -> Vec<i64> {
+        match &self.net {
+            Net::Mlp(layers) => layers.iter().map(|l| l.weight.size()[0]).collect(),
+            Net::Cnn(blocks) => blocks.iter().map(|(c, _)| c.weight.size()[0]).collect(),
+            Net::ResNet { .. } => vec![64, 128, 256, 512],
+        }
+    }
+
+    /// Checks and shapes a batch for the stages.
+    pub fn begin(&self, x: &Tensor) -> Result<Staged> {
         let size = x.size();
         if size.len() != self.input.len() + 1 || size[1..] != self.input[..] {
             return Err(Error::arg(format!(
@@ -266,51 +339,59 @@ impl Encoder {
         }
         let x = x.f_to_kind(Kind::Float)?;
         let b = size[0];
-        match &self.net {
-            Net::Mlp(layers) => {
-                let mut h = x.f_reshape([b, -1])?;
-                for l in layers {
-                    h = relu(l.forward(&h)?)?;
+        let (h, frames) = match &self.net {
+            Net::Mlp(_) => (x.f_reshape([b, -1])?, None),
+            Net::Cnn(_) => (if self.input.len() == 2 { x.f_unsqueeze(1)? } else { x }, None),
+            Net::ResNet { .. } => {
+                // Frames [B, 3, T, H, W] run as a batch of B*T images, then pool over T, H, W.
+                if self.input.len() == 4 {
+                    let t = size[2];
+                    (x.f_permute([0, 2, 1, 3, 4]).and_then(|v| v.f_reshape([b * t, size[1], size[3], size[4]]))?, Some(t))
+                } else if self.input.len() == 2 {
+                    (x.f_unsqueeze(1)?, None)
+                } else {
+                    (x, None)
                 }
-                Ok(h)
             }
+        };
+        Ok(Staged { h, batch: b, frames })
+    }
+
+    /// Stage k on what the stages before it made.
+    pub fn stage(&self, k: usize, s: Staged, train: bool) -> Result<Staged> {
+        let h = match &self.net {
+            Net::Mlp(layers) => relu(layers[k].forward(&s.h)?)?,
             Net::Cnn(blocks) => {
-                let mut h = if self.input.len() == 2 { x.f_unsqueeze(1)? } else { x };
-                for (conv, bn) in blocks {
-                    h = relu(bn.forward(&conv.forward(&h)?, train)?)?;
-                }
-                h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float).map_err(Error::from)
+                let (conv, bn) = &blocks[k];
+                relu(bn.forward(&conv.forward(&s.h)?, train)?)?
             }
             Net::ResNet { conv1, bn1, layers, compress } => {
-                // Frames [B, 3, T, H, W] run as a batch of B*T images, then pool over T, H, W.
-                let frames = self.input.len() == 4;
-                let (mut h, t) = if frames {
-                    let t = size[2];
-                    (x.f_permute([0, 2, 1, 3, 4]).and_then(|v| v.f_reshape([b * t, size[1], size[3], size[4]]))?, t)
-                } else if self.input.len() == 2 {
-                    (x.f_unsqueeze(1)?, 1)
-                } else {
-                    (x, 1)
-                };
-                h = relu(bn1.forward(&conv1.forward(&h)?, train)?)?;
-                h = h.f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)?;
-                for (i, block) in layers.iter().enumerate() {
+                let mut h = s.h;
+                if k == 0 {
+                    h = relu(bn1.forward(&conv1.forward(&h)?, train)?)?;
+                    h = h.f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)?;
+                }
+                for block in &layers[2 * k..2 * k + 2] {
                     h = block.forward(&h, train)?;
-                    // After layer 2 (blocks 0-3): PMR's compress / recover stack.
-                    if i == 3 {
-                        if let Some(c) = compress {
-                            h = c.forward(&h)?;
-                        }
+                }
+                // After layer 2: PMR's compress / recover stack.
+                if k == 1 {
+                    if let Some(c) = compress {
+                        h = c.forward(&h)?;
                     }
                 }
-                if frames {
-                    let (c, hh, ww) = (h.size()[1], h.size()[2], h.size()[3]);
-                    let v = h.f_reshape([b, t, c, hh, ww]).and_then(|v| v.f_permute([0, 2, 1, 3, 4]))?;
-                    v.f_mean_dim([2, 3, 4].as_slice(), false, Kind::Float).map_err(Error::from)
-                } else {
-                    h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float).map_err(Error::from)
-                }
+                h
             }
+        };
+        Ok(Staged { h, ..s })
+    }
+
+    /// The pooled features [B, dim] after the last stage.
+    pub fn finish(&self, s: Staged) -> Result<Tensor> {
+        match &self.net {
+            Net::Mlp(_) => Ok(s.h),
+            Net::Cnn(_) => s.h.f_mean_dim([-2, -1].as_slice(), false, Kind::Float).map_err(Error::from),
+            Net::ResNet { .. } => s.pooled_maps(),
         }
     }
 }

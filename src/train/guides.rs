@@ -148,6 +148,7 @@ mod tests {
             classes: 2,
             seed: 0,
             device: tch::Device::Cpu,
+            mmtm: 0,
         })
         .unwrap();
         let o = Optimizer::new(

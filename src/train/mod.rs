@@ -39,6 +39,7 @@ pub mod loss;
 pub mod method;
 pub mod methods;
 pub mod metrics;
+pub mod mmtm;
 pub mod model;
 pub mod optim;
 pub mod options;

@@ -4,6 +4,7 @@
 
 use super::encoder::{Encoder, EncoderKind};
 use super::fusion::{Fusion, FusionKind, HeadRule, Logits};
+use super::mmtm::Mmtm;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use std::cell::Cell;
@@ -19,6 +20,9 @@ pub struct ModelSpec {
     pub classes: i64,
     pub seed: u64,
     pub device: Device,
+    /// MMTM modules after each of the encoders' last this many aligned stages (0: none; Greedy's
+    /// code 3, after a ResNet's layers 2-4; BalanceBenchmark's 4). Two modalities only.
+    pub mmtm: usize,
 }
 
 /// A modality's name as a parameter-name prefix: parameter names are dot-separated paths, so a
@@ -41,6 +45,13 @@ pub struct Model {
     /// How the head turns features into logits: linear (the default) or MMCosine's cosine
     /// logits, set by the method that trains the model so evaluation predicts the same way.
     pub head_rule: Cell<HeadRule>,
+    /// MMTM modules between encoder stages (M3), each with the lockstep position it follows.
+    pub mmtm: Vec<(usize, Mmtm)>,
+    /// The modality whose MMTM gates the next training forwards replace by their running mean
+    /// (Greedy's curation; None outside it), and whether the second's running mean is taken
+    /// from the first's gates (the code's bug, a Greedy switch).
+    pub curation: Cell<Option<usize>>,
+    pub mmtm_avg_bug: Cell<bool>,
     /// What the model was built from (G-Blending trains temporary copies).
     pub spec: ModelSpec,
 }
@@ -85,11 +96,13 @@ impl Model {
             .collect::<Result<Vec<_>>>()?;
         let dims: Vec<i64> = encoders.iter().map(|e| e.dim).collect();
         let fusion = Fusion::new(&(&root / "fusion"), spec.fusion, &dims, spec.classes)?;
+        let mmtm = Model::build_mmtm(spec, &root, &encoders)?;
         // "a mlp:256,256 [8] + v mlp:256,256 [8] -> concat -> 3 classes" (checkpoints check it).
         let parts: Vec<String> = (0..spec.modalities.len())
             .map(|m| format!("{} {} {:?}", spec.modalities[m], spec.encoders[m].describe(), spec.shapes[m]))
             .collect();
-        let architecture = format!("{} -> {} -> {} classes", parts.join(" + "), spec.fusion.name(), spec.classes);
+        let mid = if spec.mmtm > 0 { format!(" -> mmtm after the last {}", mmtm.len()) } else { String::new() };
+        let architecture = format!("{}{mid} -> {} -> {} classes", parts.join(" + "), spec.fusion.name(), spec.classes);
         Ok(Model {
             vs,
             modalities: spec.modalities.clone(),
@@ -99,8 +112,45 @@ impl Model {
             architecture,
             batches_tracked: Cell::new(0),
             head_rule: Cell::new(HeadRule::Linear),
+            mmtm,
+            curation: Cell::new(None),
+            mmtm_avg_bug: Cell::new(false),
             spec: spec.clone(),
         })
+    }
+
+    /// How many lockstep positions the encoders' stages take (the longest encoder's stages;
+    /// a shorter one starts late so the last stages line up).
+    fn lockstep(encoders: &[Encoder]) -> usize {
+        encoders.iter().map(Encoder::stage_count).max().unwrap_or(0)
+    }
+
+    /// MMTM modules after the last `spec.mmtm` aligned stages, named `mmtm<k>` by the first
+    /// encoder's 1-based stage (mmtm2..mmtm4 after a ResNet's layers 2-4, as Greedy's code).
+    fn build_mmtm(spec: &ModelSpec, root: &nn::Path, encoders: &[Encoder]) -> Result<Vec<(usize, Mmtm)>> {
+        if spec.mmtm == 0 {
+            return Ok(Vec::new());
+        }
+        if encoders.len() != 2 {
+            return Err(Error::arg(format!("model: mmtm fuses two modalities between their stages; this model has {}", encoders.len())));
+        }
+        let shortest = encoders.iter().map(Encoder::stage_count).min().unwrap_or(0);
+        if spec.mmtm > shortest {
+            return Err(Error::arg(format!(
+                "model: mmtm {} asks for more modules than the shorter encoder has stages ({shortest}): use mmtm: {shortest} or fewer",
+                spec.mmtm
+            )));
+        }
+        let total = Model::lockstep(encoders);
+        let widths = |e: &Encoder| -> Vec<i64> { e.stage_widths() };
+        let (w0, w1) = (widths(&encoders[0]), widths(&encoders[1]));
+        let mut out = Vec::new();
+        for j in total - spec.mmtm..total {
+            let k0 = j - (total - w0.len());
+            let k1 = j - (total - w1.len());
+            out.push((j, Mmtm::new(&(root / format!("mmtm{}", k0 + 1)), w0[k0], w1[k1])));
+        }
+        Ok(out)
     }
 
     /// An independent model with this one's architecture, parameters, buffers and head rule.
@@ -225,6 +275,9 @@ impl Model {
             )));
         }
         let dev = self.device();
+        if !self.mmtm.is_empty() {
+            return self.encode_fused_stages(inputs, train, which);
+        }
         let mut out = Vec::with_capacity(inputs.len());
         for (m, x) in inputs.iter().enumerate() {
             let Some(grad) = which[m] else {
@@ -237,6 +290,49 @@ impl Model {
         }
         if train {
             self.batches_tracked.set(self.batches_tracked.get() + 1);
+        }
+        Ok(out)
+    }
+
+    /// Both encoders in lockstep with the MMTM modules between their aligned stages (M3); under
+    /// curation (`curation`) a training forward replaces that modality's gates by their running
+    /// means. Both encoders always run (each gates the other); a no-grad request for one of
+    /// them detaches its features.
+    fn encode_fused_stages(&self, inputs: &[&Tensor], train: bool, which: &[Option<bool>]) -> Result<Vec<Option<Tensor>>> {
+        let dev = self.device();
+        let total = Model::lockstep(&self.encoders);
+        let mut s = Vec::with_capacity(2);
+        for (m, x) in inputs.iter().enumerate() {
+            let x = crate::tensor::check("forward", x.f_to_device(dev))?;
+            s.push(Some(self.encoders[m].begin(&x).map_err(|e| Error::arg(format!("{} {e}", self.modalities[m])))?));
+        }
+        let curate = if train { self.curation.get() } else { None };
+        for j in 0..total {
+            for (m, e) in self.encoders.iter().enumerate() {
+                let offset = total - e.stage_count();
+                if j >= offset {
+                    let st = s[m].take().expect("staged");
+                    s[m] = Some(e.stage(j - offset, st, train)?);
+                }
+            }
+            if let Some((_, module)) = self.mmtm.iter().find(|(at, _)| *at == j) {
+                let (a, b) = (s[0].take().expect("staged"), s[1].take().expect("staged"));
+                let [a, b] = module.forward([a, b], train, curate, self.mmtm_avg_bug.get())?;
+                s[0] = Some(a);
+                s[1] = Some(b);
+            }
+        }
+        if train {
+            self.batches_tracked.set(self.batches_tracked.get() + 1);
+        }
+        let mut out = Vec::with_capacity(2);
+        for (m, st) in s.into_iter().enumerate() {
+            let f = self.encoders[m].finish(st.expect("staged"))?;
+            out.push(match which[m] {
+                None => None,
+                Some(true) => Some(f),
+                Some(false) => Some(f.f_detach()?),
+            });
         }
         Ok(out)
     }

@@ -40,6 +40,7 @@ pub fn model(fusion: FusionKind) -> Model {
         classes: 3,
         seed: 1,
         device: tch::Device::Cpu,
+        mmtm: 0,
     })
     .unwrap()
 }

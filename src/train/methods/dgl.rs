@@ -134,6 +134,7 @@ mod tests {
             classes: 2,
             seed: 0,
             device: tch::Device::Cpu,
+            mmtm: 0,
         };
         let m = Model::new(&spec).unwrap();
         let mut vars = m.vs.variables();

@@ -322,6 +322,7 @@ mod tests {
             classes: 3,
             seed: 1,
             device: tch::Device::Cpu,
+            mmtm: 0,
         };
         let model = Model::new(&spec).unwrap();
         let mut opt = Optimizer::new(

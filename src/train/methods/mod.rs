@@ -24,7 +24,9 @@
 //! - `mmpareto`, `lfm`, `cml`, `umt`, `sample`, `reconboost`: BalanceBenchmark's methods beyond Table II
 //!   (../shared/baselines-2.md), each with the official rule as its default
 //! - `dgl`, `inforeg`, `g2d`, `cggm`: the methods of 2024-2025 (../shared/baselines-3.md), each by its authors' code
-//! - `mbsd`: BalanceBenchmark's reading of a method whose paper is not identified (baselines-2.md §4)
+//! - `amss`, `aug`, `di-mml`: more methods of 2024-2025 (baselines-3.md §3, §4, §6)
+//! - `mbsd`, `amco`: BalanceBenchmark's readings of methods with no official code or no identified paper
+//!   (baselines-2.md §2, §4); `greedy`: Greedy's MMTM mid-fusion and curation (baselines-2.md §1)
 //!
 //! Each file declares its method (`pub static SPEC: MethodSpec`, `train::declaration`) beside its
 //! rule; `ALL` below is the registry everything else reads.
@@ -42,6 +44,7 @@ pub mod di_mml;
 pub mod dr;
 pub mod g2d;
 pub mod gblending;
+pub mod greedy;
 pub mod inforeg;
 pub mod lfm;
 pub mod mbsd;
@@ -90,6 +93,7 @@ pub static ALL: &[&MethodSpec] = &[
     &amco::SPEC,
     &aug::SPEC,
     &di_mml::SPEC,
+    &greedy::SPEC,
 ];
 
 /// The names a script can choose, in registry order.
