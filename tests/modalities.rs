@@ -140,6 +140,53 @@ fn every_table2_method_trains_three_views_with_per_view_logs() {
     }
 }
 
+/// The N > 2 rules of AMSS, BB-AMCo, AUG and DI-MML (docs/methods.md): each trains three views
+/// and logs per-view values under the views' names.
+#[test]
+fn the_methods_of_2024_2025_train_three_views_with_per_view_logs() {
+    let cases = [
+        ("amss", "", "concat", &["kappa_fou", "kappa_kar", "kappa_pix", "ratio_pix", "kept"][..]),
+        ("amco", "", "concat", &["share_fou", "share_kar", "share_pix", "dependent_kar"][..]),
+        ("aug", "lambda: 100.0, check_every: 1", "boosted", &["ce_fou", "ce_kar", "ce_pix"][..]),
+    ];
+    for (method, extra, fusion, keys) in cases {
+        let out = three_view_epochs(method, extra, fusion);
+        let logs = out["logs"].clone().cast::<Array>();
+        let last = logs[2].clone().cast::<Map>();
+        for k in keys {
+            let v = last.get(*k).unwrap_or_else(|| panic!("{method}: no {k} in {last:?}")).as_float().unwrap();
+            assert!(v.is_finite(), "{method}: {k} = {v}");
+        }
+        assert!(f(&out["result"].clone().cast::<Map>(), "acc") > 0.5, "{method}");
+        if method == "amss" {
+            // κ clamps each view's kept share to [0.1, 0.9].
+            assert!(["kappa_fou", "kappa_kar", "kappa_pix"].iter().all(|k| (0.1..=0.9).contains(&f(&last, k))), "{last:?}");
+        }
+        if method == "aug" {
+            // λ = 100: every check finds a view below λ − margin against its peers' mean and
+            // grows the lowest: two checks (after epochs 0 and 1) before epoch 2, two layers.
+            let layers: f64 = ["layers_fou", "layers_kar", "layers_pix"].iter().map(|k| f(&last, k)).sum();
+            assert_eq!(layers, 2.0, "{last:?}");
+        }
+    }
+    // DI-MML on separate heads: the contrastive term over the views' exclusive dimensions, then
+    // the fused head's stage.
+    let v = eval_ok(
+        r#"let data = dataset("mfeat", #{ views: ["fou", "kar", "pix"], seed: 0, standardize: true });
+        let m = model(data, #{ encoders: ["mlp:32", "mlp:32", "mlp:32"], heads: "separate", seed: 1 });
+        let o = optimizer(m, #{ lr: 0.01 });
+        let meth = method("di-mml", #{ duc_start: 1, stage2_start: 2, tau: 1.0 });
+        let logs = [];
+        for e in 0..3 { logs.push(train_epoch(m, o, data.train, #{ epoch: e, seed: e, quiet: true, method: meth, val: data.val })); }
+        [logs[1].exclusive_fou + logs[1].exclusive_kar + logs[1].exclusive_pix, logs[1].shared_kar, logs[2].stage2, evaluate(m, data.test, #{ method: meth }).acc]"#,
+    )
+    .into_array()
+    .unwrap();
+    assert!(v[0].as_float().unwrap() > 0.0 && v[1].as_float().unwrap() > 0.0, "{v:?}");
+    assert_eq!(v[2].as_float().unwrap(), 1.0);
+    assert!(v[3].as_float().unwrap() > 0.5, "{v:?}");
+}
+
 #[test]
 fn agm_over_three_views_routes_the_fused_gradient_when_every_coefficient_is_one() {
     // With α = 0 every c_i = 1, and the Shapley routing gives each proper subset's logits a

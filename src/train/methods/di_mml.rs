@@ -58,7 +58,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: Modalities::Any,
     keeps_state: Keeps::Always,
     terms: &["ce_*", "shared_*", "duc", "ce_fused"],
-    diagnostics: &["stage", "exclusive_*"],
+    diagnostics: &["stage2", "exclusive_*"],
     knob: Some(Knob { key: "tau", values: &[Literal::Float(10.0), Literal::Float(50.0)] }),
     build: |o, _| Ok(Box::new(DiMml::new(o))),
 };
@@ -244,7 +244,7 @@ impl Method for DiMml {
                 None => frozen_features(model, ctx.inputs)?,
             };
             let fused = mean_ce(&model.head_all(&x)?.fused, ctx.labels)?;
-            return Ok(StepLoss { total: fused.shallow_clone(), terms: vec![("ce_fused", fused)], diagnostics: vec![("stage", 2.0)] });
+            return Ok(StepLoss { total: fused.shallow_clone(), terms: vec![("ce_fused", fused)], diagnostics: vec![("stage2", 1.0)] });
         }
         let x = model.encode_all(ctx.inputs, true)?;
         let heads = model.head_all(&x)?.per;
@@ -268,7 +268,7 @@ impl Method for DiMml {
             add(&ce.f_mul_scalar(self.w)?)?;
             terms.push((name, ce));
         }
-        let mut diagnostics = vec![("stage", 1.0)];
+        let mut diagnostics = vec![("stage2", 0.0)];
         if let Some(exclusive) = self.exclusive.as_ref().filter(|_| ctx.epoch >= self.duc_start) {
             if let Some(duc) = duc_loss(&x, exclusive, self.tau)? {
                 add(&duc)?;

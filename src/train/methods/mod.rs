@@ -129,6 +129,17 @@ mod tests {
     use super::*;
     use crate::train::options::Literal;
 
+    /// A recipe's history record holds `stage`, `epoch` and `loss` beside the logged terms and
+    /// diagnostics: a method naming one of its values so would overwrite it.
+    #[test]
+    fn no_method_logs_under_a_name_the_records_keep() {
+        for spec in ALL {
+            for name in spec.terms.iter().chain(spec.diagnostics) {
+                assert!(!["stage", "epoch", "loss"].contains(name), "{} logs \"{name}\", a history record's own key", spec.name);
+            }
+        }
+    }
+
     /// Run tables put every run's options in one column per name: a name must mean one type
     /// across methods (AGM's `clip` is a switch, so DGL's norm is `clip_norm`).
     #[test]
