@@ -41,6 +41,17 @@ impl OwnedLinear {
         [&self.layer.bias, &self.layer.weight]
     }
 
+    /// The gradients of `total` for the run's parameters (in `params` order) and for this layer
+    /// (bias, weight), from one backward: a method whose loss runs through the layer returns the
+    /// first from `Method::backward` and hands the second to `update`.
+    pub fn gradients_with(&self, total: &Tensor, params: &[(String, Tensor)]) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        let mut inputs: Vec<&Tensor> = params.iter().map(|(_, t)| t).collect();
+        inputs.extend(self.tensors());
+        let mut grads = Tensor::f_run_backward(&[total], &inputs, false, false)?;
+        let own = grads.split_off(params.len());
+        Ok((grads, own))
+    }
+
     /// One step of its optimizer at the run's rate `lr` (undefined gradients are skipped).
     pub fn update(&mut self, grads: &[Tensor], lr: f64) -> Result<()> {
         self.opt.lr = lr;

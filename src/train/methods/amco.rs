@@ -210,11 +210,8 @@ impl Method for Amco {
     }
 
     fn backward(&mut self, _ctx: &StepContext, total: &Tensor, params: &[(String, Tensor)]) -> Result<Option<Vec<Tensor>>> {
-        let layer = self.layer()?;
-        let mut inputs: Vec<&Tensor> = params.iter().map(|(_, t)| t).collect();
-        inputs.extend(layer.tensors());
-        let mut grads = Tensor::f_run_backward(&[total], &inputs, false, false)?;
-        self.pending = grads.split_off(params.len());
+        let (grads, own) = self.layer()?.gradients_with(total, params)?;
+        self.pending = own;
         Ok(Some(grads))
     }
 

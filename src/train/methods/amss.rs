@@ -137,6 +137,9 @@ pub fn label_term(labels: &Tensor, classes: i64) -> Result<f64> {
     let y = Vec::<i64>::try_from(labels.f_to_kind(Kind::Int64)?.f_flatten(0, -1)?)?;
     let mut p = vec![0.0; classes as usize];
     for &c in &y {
+        if c < 0 || c >= classes {
+            return Err(Error::arg(format!("amss: label {c} outside the model's {classes} classes")));
+        }
         p[c as usize] += 1.0 / y.len() as f64;
     }
     let lse = p.iter().map(|x| x.exp()).sum::<f64>().ln();

@@ -284,11 +284,8 @@ impl Method for DiMml {
         if self.in_stage2 {
             return Ok(None);
         }
-        let g = self.shared()?;
-        let mut inputs: Vec<&Tensor> = params.iter().map(|(_, t)| t).collect();
-        inputs.extend(g.tensors());
-        let mut grads = Tensor::f_run_backward(&[total], &inputs, false, false)?;
-        self.pending = grads.split_off(params.len());
+        let (grads, own) = self.shared()?.gradients_with(total, params)?;
+        self.pending = own;
         Ok(Some(grads))
     }
 
