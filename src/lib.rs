@@ -32,6 +32,7 @@ pub mod results;
 pub mod rng;
 pub mod script;
 pub mod session;
+pub mod stats;
 pub mod stdlib;
 pub mod suggest;
 pub mod sweep;
