@@ -252,9 +252,12 @@ fn quick_table_with(script: &str, out_dir: &std::path::Path, sets: &[&str]) -> (
     let out = run_bin(&args, "", None);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    // The summary's rows: the first table printed (the comparison with concat follows it).
     let rows = stdout
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| variant"))
+        .skip_while(|l| !l.starts_with("| variant"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
         .map(|l| l.split('|').nth(1).unwrap().trim().to_string())
         .collect();
     (stdout, rows)

@@ -1,9 +1,10 @@
 //! The statistics of tables (src/stats) against scipy.stats, on the fixtures that
 //! tests/fixtures/gen_stats.py wrote (ttest_rel and its interval, binomtest for McNemar's exact
 //! test, Holm's step-down rule, the noncentral t power, friedmanchisquare, the studentized
-//! range quantile behind the Nemenyi critical difference).
+//! range quantile behind the Nemenyi critical difference; numpy's paired bootstrap and
+//! percentiles).
 
-use gapscope::stats::{holm, mcnemar, paired, power, ranks};
+use gapscope::stats::{bootstrap, holm, mcnemar, paired, power, ranks};
 use serde_json::Value;
 
 fn fixture() -> Value {
@@ -98,4 +99,39 @@ fn the_nemenyi_critical_difference_uses_the_studentized_range_quantile() {
     // Demšar's table: q_0.05 = 2.343 for k = 3 (after the √2).
     let cd = ranks::nemenyi_cd(3, 1, 0.05).unwrap() / 2f64.sqrt();
     assert!((cd - 2.343).abs() < 1e-3, "{cd}");
+}
+
+fn bools(v: &Value) -> Vec<bool> {
+    v.as_array().unwrap().iter().map(|x| x.as_bool().unwrap()).collect()
+}
+
+#[test]
+fn percentiles_interpolate_as_numpy() {
+    let case = &fixture()["percentiles"];
+    let mut v = floats(&case["values"]);
+    v.sort_by(f64::total_cmp);
+    for (q, want) in floats(&case["q"]).into_iter().zip(floats(&case["want"])) {
+        close(bootstrap::percentile(&v, q), want, 1e-12, &format!("q {q}"));
+    }
+}
+
+#[test]
+fn the_paired_bootstrap_agrees_with_numpys_within_monte_carlo_error() {
+    for case in fixture()["bootstrap"].as_array().unwrap() {
+        let (a, b) = (bools(&case["first"]), bools(&case["second"]));
+        let got = bootstrap::paired_accuracy(&a, &b, 0.95, 20_000, 3).unwrap();
+        close(got.diff, case["diff"].as_f64().unwrap(), 1e-12, "difference");
+        // Resampled differences are multiples of 1/n; the percentile's Monte Carlo error at
+        // 20 000 resamples is about 0.002 here, the p-value's about 0.006.
+        for (g, key) in [(got.low, "low"), (got.high, "high")] {
+            let want = case[key].as_f64().unwrap();
+            assert!((g - want).abs() < 0.006, "{key}: {g} against numpy's {want}");
+        }
+        let want = case["p"].as_f64().unwrap();
+        assert!((got.p - want).abs() < 0.03, "p: {} against numpy's {want}", got.p);
+        // A recorded seed gives the same answer again.
+        assert_eq!(bootstrap::paired_accuracy(&a, &b, 0.95, 20_000, 3).unwrap(), got);
+    }
+    assert!(bootstrap::paired_accuracy(&[true], &[true, false], 0.95, 1000, 0).is_err());
+    assert!(bootstrap::paired_accuracy(&[true], &[false], 0.95, 10, 0).is_err());
 }

@@ -54,6 +54,7 @@ impl Host {
         super::contribution::register(&mut engine, &mut docs);
         super::probe::register(&mut engine, &mut docs);
         super::frame::register(&mut engine, &mut docs);
+        super::stats::register(&mut engine, &mut docs);
         super::record::register(&mut engine, &mut docs);
         super::sweep::register(&mut engine, &mut docs);
         super::system::register(&mut engine, &mut docs, params.clone());

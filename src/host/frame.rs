@@ -181,7 +181,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("frame", |v: Dynamic| frame_from(&v));
 
     docs.add(a, "runs", "runs(dir) | runs(dir, table)",
-        "Every run under dir (a folder holding config.json, nested as deep as 4 levels) as one DataFrame: run (its path under dir), complete, the config flattened to columns (nested keys joined with '.'), and the final metrics. runs(dir, \"epochs\" | \"fits\" | \"samples\" | \"final\") stacks that table of every run with a run column. Unreadable files are skipped with a warning naming them.",
+        "Every run under dir (a folder holding config.json, nested as deep as 4 levels) as one DataFrame: run (its path under dir), complete, the config flattened to columns (nested keys joined with '.'), and the final metrics. runs(dir, \"epochs\" | \"fits\" | \"samples\" | \"predictions\" | \"final\") stacks that table of every run with a run column. Unreadable files are skipped with a warning naming them.",
         "let df = runs(\"runs/table2\"); print(df.group_by(\"method\").agg(\"avg(last_acc) AS acc\"));");
     engine.register_fn("runs", |dir: &str| -> RhaiResult<F> {
         let (df, w) = runs::runs(Path::new(dir))?;

@@ -22,6 +22,7 @@ pub mod probe;
 pub mod reads;
 pub mod record;
 pub mod scripted;
+pub mod stats;
 pub mod sweep;
 pub mod system;
 pub mod tensor;

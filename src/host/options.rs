@@ -18,6 +18,11 @@ impl<'a> Options<'a> {
         Ok(Options { op, map })
     }
 
+    /// The function these options belong to (for messages).
+    pub fn op(&self) -> &'static str {
+        self.op
+    }
+
     pub fn get(&self, key: &str) -> Option<&Dynamic> {
         self.map.get(key).filter(|v| !v.is_unit())
     }

@@ -1,4 +1,4 @@
-//! Figures in Rhai: `plot_mixture`, `plot_curves`, `plot_evolution`, `plot_bars`,
+//! Figures in Rhai: `plot_mixture`, `plot_curves`, `plot_evolution`, `plot_bars`, `plot_cd`,
 //! `plot_embedding`. Drawing is in `crate::plot`; tables come from `crate::results`.
 
 use super::frame::ScriptFrame;
@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::plot::{self, mixture_fig::MixtureFigure};
 use crate::plot::{
     bars::BarsFigure,
+    cd::CdFigure,
     curves::{CurvesFigure, Series},
     embedding::{EmbeddingFigure, Projection},
     evolution::EvolutionFigure,
@@ -68,6 +69,11 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         "Grouped bars for an ablation table: one group per row labelled by column x, one bar per column in y, error bars from the columns in err (same order; e.g. standard deviations over seeds).",
         "plot_bars(t, \"results/table3.png\", #{ x: \"variant\", y: [\"acc_mean\"], err: [\"acc_sd\"] })");
     engine.register_fn("plot_bars", |df: ScriptFrame, path: &str, opts: Map| shown(plot_bars(&df.0, path, &opts)));
+    docs.add(a, "plot_cd", "plot_cd(tables, path [, #{ metric, by, block, level, title, width, height }])",
+        "The critical-difference diagram (Demšar 2006) of rows ranked across tables, as ranks() ranks them: the average-rank axis (1, the best, on the left), each row's name led out to the side with its rank, the Nemenyi critical difference at 1 − level (0.95) above the axis, and thick bars joining rows whose ranks differ by less (not distinguishable). tables: an array of DataFrames with by (\"variant\") and block (\"dataset\") columns.",
+        "plot_cd([mfeat_two, mfeat_three], \"results/cd.png\", #{ metric: \"acc\" })");
+    engine.register_fn("plot_cd", |tables: Dynamic, path: &str| shown(plot_cd(&tables, path, &Map::new())));
+    engine.register_fn("plot_cd", |tables: Dynamic, path: &str, opts: Map| shown(plot_cd(&tables, path, &opts)));
     docs.add(a, "plot_embedding", "plot_embedding(model, split, path [, opts]) | plot_embedding(features, labels, path [, opts])",
         "The paper's Fig. 4: t-SNE of a model's features on a split, one panel per encoder and one for the fused (concatenated) feature, coloured by class; or of each entry of a features map (name -> [n, d] tensor). opts: projection \"tsne\" (default) | \"pca\", max_points (5000, a seeded subsample of a model's split), title, width, height, and tsne's options (perplexity, iterations, seed, quiet, ...).",
         "let out = forward(m, b); plot_embedding(#{ pix: out.features_first, fou: out.features_second }, b.labels, \"runs/emb.png\")");
@@ -187,6 +193,19 @@ fn plot_evolution(src: &Dynamic, path: &str, opts: &Map) -> RhaiResult<String> {
         fig.title = o.string("title", "")?;
     }
     plot::save(&fig, Path::new(path), size(op, &o)?)?;
+    Ok(path.to_string())
+}
+
+fn plot_cd(tables: &Dynamic, path: &str, opts: &Map) -> RhaiResult<String> {
+    let op = "plot_cd";
+    let r = super::stats::ranking(op, tables, opts, &["title", "width", "height"])?;
+    let o = Options::new(op, opts, &["metric", "by", "block", "level", "title", "width", "height"])?;
+    let default_title = format!("Average ranks of {} over {} tables (Friedman p = {:.3})", r.metric, r.tables.len(), r.friedman_p);
+    let fig = CdFigure::new(r.rows.clone(), r.average_ranks.clone(), r.critical_difference, o.string("title", &default_title)?)
+        .map_err(|e| Error::arg(format!("{op}: {e}")))?;
+    let rows = r.rows.len().div_ceil(2);
+    let size = (o.count("width", 900)? as u32, o.count("height", (200 + 30 * rows).max(300))? as u32);
+    plot::save(&fig, Path::new(path), size)?;
     Ok(path.to_string())
 }
 

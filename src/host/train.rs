@@ -433,15 +433,16 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         },
     );
 
-    docs.add(a, "evaluate", "evaluate(model, split [, #{ method }])",
-        "Accuracy and macro-F1 of the fused and unimodal predictions: #{ acc, f1, per_class, acc_<modality>, f1_<modality> for each modality }, and for a two-modality model acc_first, f1_first, acc_second, f1_second (in the model's modality order). method: a built method with its own test-time fusion (a scripted method's predict: |out| ... hook) predicts the fused scores its way; the recipes pass theirs.",
+    docs.add(a, "evaluate", "evaluate(model, split [, #{ method, samples }])",
+        "Accuracy and macro-F1 of the fused and unimodal predictions: #{ acc, f1, per_class, acc_<modality>, f1_<modality> for each modality }, and for a two-modality model acc_first, f1_first, acc_second, f1_second (in the model's modality order). method: a built method with its own test-time fusion (a scripted method's predict: |out| ... hook) predicts the fused scores its way; the recipes pass theirs. samples: true adds samples: #{ index, label, pred }, int64 tensors of every sample's dataset index, label and fused prediction in split order (what the recipes record for paired tests, docs/statistics.md).",
         "print(evaluate(m, data.test).acc);");
     engine.register_fn("evaluate", |m: ScriptModel, split: Split| -> RhaiResult<Map> {
-        evaluation_map(&m, trainer::evaluate(&m.0, &split, 256)?)
+        evaluation_map(&m, &trainer::evaluate(&m.0, &split, 256)?)
     });
     engine.register_fn("evaluate", |ctx: NativeCallContext, m: ScriptModel, split: Split, opts: Map| -> RhaiResult<Map> {
         let op = "evaluate";
-        let o = Options::new(op, &opts, &["method"])?;
+        let o = Options::new(op, &opts, &["method", "samples"])?;
+        let samples = o.boolean("samples", false)?;
         let e = match o.get("method").filter(|v| !v.is_unit()) {
             None => trainer::evaluate(&m.0, &split, 256)?,
             Some(v) => {
@@ -457,9 +458,18 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
                 scripted::caller::within(&ctx, &m, || trainer::evaluate_with(&m.0, &split, 256, &mut *rule))?
             }
         };
-        evaluation_map(&m, e)
+        let mut out = evaluation_map(&m, &e)?;
+        if samples {
+            let p = &e.samples;
+            let mut map = Map::new();
+            for (k, v) in [("index", &p.index), ("label", &p.label), ("pred", &p.pred)] {
+                map.insert(k.into(), Dynamic::from(ScriptTensor::from(tch::Tensor::from_slice(v))));
+            }
+            out.insert("samples".into(), map.into());
+        }
+        Ok(out)
     });
-    fn evaluation_map(m: &ScriptModel, e: trainer::Evaluation) -> RhaiResult<Map> {
+    fn evaluation_map(m: &ScriptModel, e: &trainer::Evaluation) -> RhaiResult<Map> {
         let mut out = Map::new();
         scores_map("", &e.fused, &mut out);
         for (name, sc) in m.0.modalities.iter().zip(&e.per) {

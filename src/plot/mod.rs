@@ -7,9 +7,11 @@
 //! - `evolution`: Fig. 5, the gap distribution across refits
 //! - `curves`: Fig. 6 / Fig. 1, accuracy or loss per epoch
 //! - `bars`: grouped bars for ablation tables
+//! - `cd`: the critical-difference diagram of average ranks across tables
 //! - `embedding`: Fig. 4, PCA projections of features by class
 
 pub mod bars;
+pub mod cd;
 pub mod curves;
 pub mod embedding;
 pub mod evolution;

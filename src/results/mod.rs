@@ -6,11 +6,15 @@
 //! - `files`: Parquet and CSV, written atomically
 //! - `record`: one run's directory (config.json, epochs, fits, samples, final)
 //! - `runs`: every run under a folder as one table, skipping (and naming) unreadable ones
+//! - `ranking`: rows ranked across several tables (average ranks, Friedman, Nemenyi)
+//! - `comparison`: a runs table's rows against a reference row (stats::compare), as a frame and markdown
 //! - `tfevents`: TensorBoard's event-file format (TFRecord framing, the few protobufs it reads)
 //! - `tensorboard`: a run record as an events file in its folder
 
+pub mod comparison;
 pub mod files;
 pub mod query;
+pub mod ranking;
 pub mod record;
 pub mod runs;
 pub mod tensorboard;

@@ -7,6 +7,9 @@
 //!                        epochs.parquet   one row per epoch: stage, loss terms, scores
 //!                        fits.parquet     one row per mixture refit
 //!                        samples.parquet  per sample at each refit: index, gap, z, w0
+//!                        predictions.parquet  per test sample: index, label, the fused
+//!                                         prediction at the last epoch and at the epoch chosen
+//!                                         on validation (pred_last, pred_best)
 //!                        final.parquet    one row: last-epoch and best-epoch scores
 //!                        events.out.tfevents.gapscope   the same for TensorBoard (`tensorboard`)
 //! ```

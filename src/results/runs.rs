@@ -176,7 +176,7 @@ fn disagreement(rows: &[DataFrame]) -> Option<String> {
 /// Every run's `<name>.parquet` stacked, with a leading `run` column. Files are read in
 /// parallel, and the run column is a broadcast scalar per file rather than a string per row.
 /// The per-run tables a record holds (results/record.rs).
-pub const TABLES: [&str; 4] = ["epochs", "fits", "samples", "final"];
+pub const TABLES: [&str; 5] = ["epochs", "fits", "samples", "predictions", "final"];
 
 pub fn table(root: &Path, name: &str) -> Result<(DataFrame, Vec<String>)> {
     use rayon::prelude::*;

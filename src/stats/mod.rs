@@ -4,10 +4,14 @@
 //!
 //! - `paired`: the mean paired difference over seeds, its Student t interval and test
 //! - `mcnemar`: McNemar's exact test on paired per-sample correctness
+//! - `bootstrap`: the paired bootstrap of an accuracy difference over test samples
 //! - `holm`: Holm's step-down correction over several comparisons
 //! - `power`: the seeds a paired t test needs to tell a difference apart (noncentral t)
 //! - `ranks`: average ranks over datasets, Friedman's test, the Nemenyi critical difference
+//! - `compare`: a table's rows against a reference row, with all of the above
 
+pub mod bootstrap;
+pub mod compare;
 pub mod holm;
 pub mod mcnemar;
 pub mod paired;

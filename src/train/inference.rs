@@ -81,10 +81,20 @@ pub fn predict_with(
     Ok(Outputs { fused: cat(&f)?, per: per.iter().map(|p| cat(p)).collect::<Result<_>>()?, labels: cat(&y)?, indices: cat(&idx)? })
 }
 
-/// Scores of the fused and unimodal predictions (one per modality, in the model's order).
+/// Scores of the fused and unimodal predictions (one per modality, in the model's order), and
+/// the fused prediction of every sample (the paired tests of docs/statistics.md read them).
 pub struct Evaluation {
     pub fused: Scores,
     pub per: Vec<Scores>,
+    pub samples: Predictions,
+}
+
+/// Per-sample fused predictions over a split, in split order.
+pub struct Predictions {
+    /// The samples' dataset indices.
+    pub index: Vec<i64>,
+    pub label: Vec<i64>,
+    pub pred: Vec<i64>,
 }
 
 impl Evaluation {
@@ -106,9 +116,11 @@ pub fn evaluation(model: &Model, out: &Outputs, fused_scores: Option<&Tensor>) -
     let truth = (Vec::<i64>::try_from(&out.labels))?;
     let argmax = |t: &Tensor| t.f_argmax(-1, false).and_then(|p| Vec::<i64>::try_from(&p)).map_err(Error::from);
     let k = model.classes as usize;
+    let pred = argmax(fused_scores.unwrap_or(&out.fused))?;
     Ok(Evaluation {
-        fused: scores(&argmax(fused_scores.unwrap_or(&out.fused))?, &truth, k),
+        fused: scores(&pred, &truth, k),
         per: out.per.iter().map(|l| Ok(scores(&argmax(l)?, &truth, k))).collect::<Result<_>>()?,
+        samples: Predictions { index: Vec::<i64>::try_from(&out.indices)?, label: truth, pred },
     })
 }
 
