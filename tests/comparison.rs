@@ -170,6 +170,28 @@ fn recipes_record_the_test_predictions_of_the_chosen_and_the_last_epoch() {
 }
 
 #[test]
+fn every_recipe_records_its_test_predictions() {
+    let dir = temp_dir("comparison-recipes");
+    let src = format!(
+        "import \"train\" as tr;\n\
+         let data = dataset(\"synthetic\", #{{ n: 300, classes: 3, audio_snr: 0.6, visual_snr: 0.5, seed: 2 }});\n\
+         let out = [];\n\
+         for r in [\"two_stage\", \"purify\"] {{\n\
+           let rec = `{d}/${{r}}`;\n\
+           let res = if r == \"two_stage\" {{ tr::two_stage(data, model(data), #{{ warmup: 1, epochs: 2, record: rec }}) }}\n\
+                     else {{ tr::purify(data, model(data), #{{ warmup: 1, epochs: 2, record: rec }}) }};\n\
+           let p = read_parquet(`${{rec}}/predictions.parquet`);\n\
+           let c = p.sql(\"SELECT avg(CAST(pred_best = label AS DOUBLE)) AS b, avg(CAST(pred_last = label AS DOUBLE)) AS l FROM self\").rows()[0];\n\
+           out += [c.b == res.best.acc, c.l == res.last.acc, p.height == data.test.len];\n\
+         }}\n\
+         out",
+        d = dir.display()
+    );
+    assert_eq!(eval_ok(&src).to_string(), "[true, true, true, true, true, true]");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_resumed_run_records_the_same_predictions_as_an_uninterrupted_one() {
     let dir = temp_dir("comparison-resume");
     let whole = dir.join("whole");
@@ -212,6 +234,14 @@ fn ranks_across_tables_match_the_hand_count_and_scipy() {
     assert!((r["friedman"].as_float().unwrap() - 6.8).abs() < 1e-12, "{:?}", r["friedman"]);
     assert!((r["friedman_p"].as_float().unwrap() - 0.146_842_387_825_434_43).abs() < 1e-9, "{:?}", r["friedman_p"]);
     assert!(r["markdown"].to_string().contains("Nemenyi critical difference"));
+    // A map names each table's block; two tables of one dataset are two settings.
+    let named = eval_ok(&format!("{TWO_TABLES} ranks(#{{ first: a, second: b }}).average_ranks")).to_string();
+    assert_eq!(named, "[2.5, 1.0, 3.0, 3.5, 5.0]");
+    let same = eval_ok(&format!(
+        "{TWO_TABLES} let b2 = b.select([\"variant\", \"'two' AS dataset\", \"best_acc\"]); let r = ranks([a, b2]); [r.tables, r.average_ranks]"
+    ))
+    .to_string();
+    assert_eq!(same, "[[\"two\", \"two (table 2)\"], [2.5, 1.0, 3.0, 3.5, 5.0]]");
     let e = eval_err(&format!("{TWO_TABLES} ranks([a], #{{ metric: \"acc\" }})"));
     assert!(e.contains("two or more tables"), "{e}");
     let e = eval_err(&format!("{TWO_TABLES} ranks([a, 3])"));

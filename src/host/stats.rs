@@ -9,28 +9,33 @@ use super::options::Options;
 use super::{Docs, RhaiResult};
 use crate::error::Error;
 use crate::results::comparison::{self, Request};
-use crate::results::ranking::{rank_tables, Ranking};
+use crate::results::ranking::{rank_tables, Ranking, Table};
 use crate::results::DataFrame;
 use crate::stats::compare::{Decide, Options as CompareOptions, SampleTest};
 use rhai::{Array, Dynamic, Engine, Map};
 use std::rc::Rc;
 
-/// The frames of `tables`: an array of frames, or one frame.
-pub fn frames(op: &str, tables: &Dynamic) -> RhaiResult<Vec<DataFrame>> {
-    if let Some(f) = tables.read_lock::<ScriptFrame>() {
-        return Ok(vec![(*f.0).clone()]);
+/// The tables to rank over: an array of frames, a map name -> frame (the name is the table's
+/// block), or one frame (its blocks from the block column).
+pub fn tables_of(op: &str, tables: &Dynamic) -> RhaiResult<Vec<Table>> {
+    let frame_of = |what: String, t: &Dynamic| -> RhaiResult<DataFrame> {
+        t.read_lock::<ScriptFrame>()
+            .map(|f| (*f.0).clone())
+            .ok_or_else(|| Error::arg(format!("{op}: {what} is a {}, not a DataFrame (runs(dir) or a summary)", type_label(t))).into())
+    };
+    if tables.read_lock::<ScriptFrame>().is_some() {
+        return Ok(vec![Table { name: None, frame: frame_of("tables".into(), tables)? }]);
     }
-    let arr = tables
-        .read_lock::<Array>()
-        .ok_or_else(|| Error::arg(format!("{op}: tables must be an array of DataFrames (or one), found {}", type_label(tables))))?;
-    arr.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            t.read_lock::<ScriptFrame>().map(|f| (*f.0).clone()).ok_or_else(|| {
-                Error::arg(format!("{op}: tables[{i}] is a {}, not a DataFrame (runs(dir) or a summary)", type_label(t))).into()
-            })
-        })
-        .collect()
+    if let Some(map) = tables.read_lock::<Map>() {
+        return map.iter().map(|(k, t)| Ok(Table { name: Some(k.to_string()), frame: frame_of(format!("tables.{k}"), t)? })).collect();
+    }
+    let arr = tables.read_lock::<Array>().ok_or_else(|| {
+        Error::arg(format!(
+            "{op}: tables must be an array of DataFrames, a map name -> DataFrame, or one DataFrame; found {}",
+            type_label(tables)
+        ))
+    })?;
+    arr.iter().enumerate().map(|(i, t)| Ok(Table { name: None, frame: frame_of(format!("tables[{i}]"), t)? })).collect()
 }
 
 /// The significance level from opts.level (a confidence, 0.95 by default).
@@ -51,7 +56,7 @@ pub fn ranking(op: &'static str, tables: &Dynamic, opts: &Map, extra: &[&str]) -
     let by = o.string("by", "variant")?;
     let block = o.string("block", "dataset")?;
     let alpha = 1.0 - level(&o)?;
-    Ok(rank_tables(&frames(op, tables)?, &metric, &by, &block, alpha).map_err(|e| Error::arg(format!("{op}: {e}")))?)
+    Ok(rank_tables(&tables_of(op, tables)?, &metric, &by, &block, alpha).map_err(|e| Error::arg(format!("{op}: {e}")))?)
 }
 
 fn ranking_map(r: Ranking) -> RhaiResult<Map> {
@@ -141,7 +146,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
     engine.register_fn("compare", |df: ScriptFrame, opts: Map| compare(&df, &opts));
 
     docs.add(a, "ranks", "ranks(tables [, #{ metric, by, block, level }])",
-        "Rows ranked across tables (Demšar 2006): tables is an array of DataFrames (runs frames or summaries) with a row column by (\"variant\") and a block column (\"dataset\": one block per dataset or setting); each row's score in a block is its mean metric (\"acc\": the column acc, best_acc, acc_mean or best_acc_mean, the first present); rows some block lacks are left out. Returns #{ rows, average_ranks (1 the best), friedman (χ², with ties corrected as scipy), friedman_p, cd (the Nemenyi critical difference at 1 − level), tables, left_out, markdown }.",
+        "Rows ranked across tables (Demšar 2006): tables is an array of DataFrames (runs frames or summaries) with a row column by (\"variant\") and a block column (\"dataset\"), each table a block per dataset it holds (two tables of one dataset are two settings, told apart by position), or a map name -> DataFrame (each a block by that name, as #{ \"two views\": a, \"three views\": b }); each row's score in a block is its mean metric (\"acc\": the column acc, best_acc, acc_mean or best_acc_mean, the first present); rows some block lacks are left out. Returns #{ rows, average_ranks (1 the best), friedman (χ², with ties corrected as scipy), friedman_p, cd (the Nemenyi critical difference at 1 − level), tables, left_out, markdown }.",
         "let r = ranks([two_view, three_view], #{ metric: \"acc\" }); print(r.markdown);");
     engine.register_fn("ranks", |tables: Dynamic| ranking_map(ranking("ranks", &tables, &Map::new(), &[])?));
     engine.register_fn("ranks", |tables: Dynamic, opts: Map| ranking_map(ranking("ranks", &tables, &opts, &[])?));

@@ -34,16 +34,41 @@ pub fn metric_column(df: &DataFrame, metric: &str) -> Result<String> {
     })
 }
 
-/// Ranks the rows (column `by`) of `tables` over their `block` values (each table's dataset;
-/// a table may hold several). Higher scores rank first.
-pub fn rank_tables(tables: &[DataFrame], metric: &str, by: &str, block: &str, alpha: f64) -> Result<Ranking> {
+/// One table to rank over: its frame and, when the caller names it, its name (else the values of
+/// its `block` column name its blocks).
+pub struct Table {
+    pub name: Option<String>,
+    pub frame: DataFrame,
+}
+
+/// Ranks the rows (column `by`) of `tables` over their blocks: a named table is one block; an
+/// unnamed one has a block per value of its `block` column (its dataset), and blocks named alike
+/// in different tables (two settings of one dataset) are told apart by the table's position.
+/// Higher scores rank first.
+pub fn rank_tables(tables: &[Table], metric: &str, by: &str, block: &str, alpha: f64) -> Result<Ranking> {
     // (block, row) -> (sum, count), in first-seen order of blocks and rows.
     let mut blocks: Vec<String> = Vec::new();
     let mut rows: Vec<String> = Vec::new();
     let mut sums: std::collections::HashMap<(String, String), (f64, usize)> = std::collections::HashMap::new();
-    for (t, df) in tables.iter().enumerate() {
+    let mut owner: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (t, table) in tables.iter().enumerate() {
+        let df = &table.frame;
         let col = metric_column(df, metric)?;
-        let b = cells(df, block).map_err(|_| missing_column(df, block))?;
+        let b: Vec<String> = match &table.name {
+            Some(n) => vec![n.clone(); df.height()],
+            None => cells(df, block).map_err(|_| missing_column(df, block))?.iter().map(|v| v.to_string()).collect(),
+        };
+        // A block another table already holds: this table's is another setting of it.
+        let b: Vec<String> = b
+            .into_iter()
+            .map(|name| match owner.get(&name) {
+                Some(&o) if o != t => format!("{name} (table {})", t + 1),
+                _ => {
+                    owner.insert(name.clone(), t);
+                    name
+                }
+            })
+            .collect();
         let r = cells(df, by).map_err(|_| missing_column(df, by))?;
         let v = cells(df, &col)?;
         for i in 0..df.height() {
@@ -53,7 +78,7 @@ pub fn rank_tables(tables: &[DataFrame], metric: &str, by: &str, block: &str, al
                 Value::Null => continue,
                 other => return Err(Error::arg(format!("table {t}: column \"{col}\" holds {other}: a metric is a number"))),
             };
-            let (bk, rk) = (b[i].to_string(), r[i].to_string());
+            let (bk, rk) = (b[i].clone(), r[i].to_string());
             if !blocks.contains(&bk) {
                 blocks.push(bk.clone());
             }

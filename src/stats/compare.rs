@@ -164,6 +164,10 @@ pub fn compare(runs: &[Run], order: &[String], options: &Options) -> Result<Comp
     }];
     for name in order.iter().filter(|n| **n != o.against) {
         let mine = of_row(name);
+        if mine.is_empty() {
+            // A row with no runs (all failed, or none with the metric) has nothing to compare.
+            continue;
+        }
         let shared: Vec<i64> = mine.keys().filter(|s| reference.contains_key(s)).copied().collect();
         let mut notes = Vec::new();
         let over_seeds = if shared.len() >= 2 {
