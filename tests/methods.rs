@@ -280,6 +280,26 @@ fn table2_runs_every_row_on_the_quick_synthetic_setting() {
 }
 
 #[test]
+fn table2_says_which_differences_are_real() {
+    let dir = temp_dir("methods-table2-compare");
+    let out_dir = dir.join("t2");
+    let (stdout, _) = quick_table_with("table2.rhai", &out_dir, &["seeds=2"]);
+    let compared: Vec<&str> =
+        stdout.lines().skip_while(|l| !l.contains("− concat (95% CI)")).skip(2).take_while(|l| l.starts_with("| ")).collect();
+    assert_eq!(compared.len(), 11, "every row against concat:\n{stdout}");
+    assert!(compared[0].contains("| reference |"), "{stdout}");
+    assert!(stdout.contains("Holm's step-down method") && stdout.contains("McNemar's exact test"), "{stdout}");
+    // Rows not distinguishable from concat carry the seeds their difference would need.
+    let undecided: Vec<&&str> = compared.iter().filter(|l| l.contains("| not distinguishable |")).collect();
+    assert!(!undecided.is_empty(), "{stdout}");
+    let needs = |l: &str| l.trim_end_matches('|').rsplit('|').next().unwrap().trim().to_string();
+    assert!(undecided.iter().any(|l| needs(l).trim_start_matches("> ").parse::<usize>().is_ok()), "{stdout}");
+    let csv = std::fs::read_to_string(out_dir.join("comparison.csv")).unwrap();
+    assert!(csv.starts_with("variant,seeds,mean,diff,diff_low,diff_high,p_seeds,p_seeds_holm,"), "{csv}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn table2_tuned_chooses_each_rows_knob_on_validation_and_names_it() {
     let dir = temp_dir("methods-tune");
     let out_dir = dir.join("t2");
