@@ -129,3 +129,25 @@ fn a_step_without_a_method_trains_concat_as_the_recipes_do() {
     assert_eq!(v[0], v[2], "concat's loss is the fused CE alone: {v:?}");
     assert_eq!(v[3], v[4], "{v:?}");
 }
+
+#[test]
+fn training_runs_on_the_device_gapscope_test_device_names() {
+    // GAPSCOPE_TEST_DEVICE (cpu by default) pins where models go, here and in spawned binaries.
+    let want = gapscope::tensor::device::device_name(gapscope::tensor::device::parse_device(common::test_device()).unwrap());
+    let src = "let data = dataset(\"synthetic\", #{ n: 120, classes: 3, seed: 1 }); let m = model(data); \
+               let o = optimizer(m, #{ lr: 0.01 }); train_epoch(m, o, data.train, #{ quiet: true }); \
+               let e = evaluate(m, data.test, #{ samples: true }); print(`DEVICE ${m.device} ${e.acc >= 0.0}`); [m.device, e.acc >= 0.0]";
+    assert_eq!(eval_ok(src).to_string(), format!("[\"{want}\", true]"));
+    let dir = common::temp_dir("train-device");
+    let path = dir.join("device.rhai");
+    std::fs::write(&path, src).unwrap();
+    let out = common::run_bin(&["run", path.to_str().unwrap()], "", None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("DEVICE {want} true")), "{}", String::from_utf8_lossy(&out.stderr));
+    // A device named in the variable that this machine lacks is an error, not a silent CPU run.
+    if !tch::Cuda::is_available() {
+        let out = common::bin().env("GAPSCOPE_DEVICE", "cuda:3").args(["run", path.to_str().unwrap()]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("GAPSCOPE_DEVICE=cuda:3") && err.contains("no CUDA device"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

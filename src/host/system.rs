@@ -23,7 +23,9 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, params: Rc<RefCell<Map>>) 
             "gapscope {} (libtorch {}, {})",
             env!("CARGO_PKG_VERSION"),
             "2.13.0",
-            crate::tensor::device::device_name(crate::tensor::device::best_device())
+            crate::tensor::device::device_name(
+                crate::tensor::device::default_device().unwrap_or_else(|_| crate::tensor::device::best_device())
+            )
         )
     });
     docs.add(

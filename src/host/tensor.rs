@@ -183,16 +183,15 @@ fn register_properties(engine: &mut Engine, docs: &mut Docs) {
         a,
         "device",
         "t.device | model.device | device()",
-        "A tensor's or a model's device, or with no argument the best device here: \"cuda\" when a GPU is visible, else \"cpu\".",
+        "A tensor's or a model's device, or with no argument the device models go to here: the one GAPSCOPE_DEVICE names when set, else \"cuda\" when a GPU is visible, else \"cpu\".",
         "let x = ones(2).to(device());",
     );
     engine.register_get("device", |t: &mut T| device::device_name(t.tensor().device()));
-    engine.register_fn("device", || -> String {
-        if device::best_device() == Device::Cpu {
-            "cpu".into()
-        } else {
-            "cuda".into()
-        }
+    engine.register_fn("device", || -> RhaiResult<String> {
+        Ok(match device::default_device()? {
+            Device::Cuda(0) => "cuda".into(),
+            other => device::device_name(other),
+        })
     });
     docs.add(a, "numel", "t.numel", "The number of elements.", "zeros([2, 3]).numel  // 6");
     engine.register_get("numel", |t: &mut T| t.tensor().numel() as INT);

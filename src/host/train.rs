@@ -11,7 +11,7 @@ use super::{Docs, RhaiResult};
 use crate::data::{Batch, BatchOptions, Split};
 use crate::error::Error;
 use crate::gap::GapKind;
-use crate::tensor::device::{best_device, parse_device};
+use crate::tensor::device::{default_device, parse_device};
 use crate::tensor::Tensor;
 use crate::train::encoder::EncoderKind;
 use crate::train::fusion::FusionKind;
@@ -86,7 +86,7 @@ fn build_model(data: &ScriptDataset, opts: &Map) -> RhaiResult<ScriptModel> {
     };
     let device = match o.get("device") {
         Some(_) => parse_device(&o.string("device", "cpu")?)?,
-        None => best_device(),
+        None => default_device()?,
     };
     let spec = ModelSpec {
         modalities,

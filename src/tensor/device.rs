@@ -12,6 +12,30 @@ pub fn best_device() -> Device {
     }
 }
 
+/// The environment variable that pins the default device ("cpu", "cuda", "cuda:N"): a GPU
+/// machine can run on its CPU, and the test suites run on the device GAPSCOPE_TEST_DEVICE names.
+pub const DEVICE_ENV: &str = "GAPSCOPE_DEVICE";
+
+/// A device set for the whole process (the test harness sets it; it wins over the variable).
+static PINNED: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+
+/// Pins the default device of this process; the first pin holds.
+pub fn pin_default_device(device: Device) -> Device {
+    *PINNED.get_or_init(|| device)
+}
+
+/// The device a model goes to when a script names none: the pinned one, else GAPSCOPE_DEVICE,
+/// else `best_device`. A GAPSCOPE_DEVICE naming a device this machine lacks is an error.
+pub fn default_device() -> Result<Device> {
+    if let Some(d) = PINNED.get() {
+        return Ok(*d);
+    }
+    match std::env::var(DEVICE_ENV) {
+        Ok(name) if !name.trim().is_empty() => parse_device(&name).map_err(|e| Error::arg(format!("{DEVICE_ENV}={name}: {e}"))),
+        _ => Ok(best_device()),
+    }
+}
+
 pub fn device_name(device: Device) -> String {
     match device {
         Device::Cpu => "cpu".to_string(),

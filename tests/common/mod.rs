@@ -9,8 +9,36 @@ use gapscope::Host;
 use rhai::{Dynamic, Scope};
 use std::process::{Command, Output, Stdio};
 
+/// The switch the test suites train under: GAPSCOPE_TEST_DEVICE ("cpu" by default; "cuda",
+/// "cuda:N"). Every model a test builds without naming a device goes there, in this process
+/// and in every gapscope it spawns (as GAPSCOPE_DEVICE). A device this machine lacks skips the
+/// suite, saying so: `GAPSCOPE_TEST_DEVICE=cuda cargo test` checks the CUDA path on a GPU
+/// machine with the same tests that check the CPU here.
+pub const TEST_DEVICE_ENV: &str = "GAPSCOPE_TEST_DEVICE";
+
+/// The test device's name, pinned as this process's default device on first use.
+pub fn test_device() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let name = std::env::var(TEST_DEVICE_ENV).ok().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "cpu".into());
+        match gapscope::tensor::device::parse_device(&name) {
+            Ok(d) => {
+                gapscope::tensor::device::pin_default_device(d);
+            }
+            Err(e) => {
+                // Past the harness's capture (eprintln! inside a test is captured, then lost).
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "{TEST_DEVICE_ENV}={name}: {e}; skipping this test suite");
+                std::process::exit(0);
+            }
+        }
+        name
+    })
+}
+
 /// Evaluates script source in a fresh host; the error is the formatted report.
 pub fn eval(src: &str) -> Result<Dynamic, String> {
+    test_device();
     let host = Host::new();
     let mut scope = Scope::new();
     let ast = script::compile(&host, &scope, "test.rhai", src).map_err(|e| e.0)?;
@@ -54,8 +82,11 @@ pub fn assert_close(actual: &[f64], expected: &[f64], tol: f64) {
     }
 }
 
+/// The gapscope binary, on the test device (`test_device`).
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gapscope"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gapscope"));
+    c.env(gapscope::tensor::device::DEVICE_ENV, test_device());
+    c
 }
 
 /// Runs the binary with `args`, feeding `stdin`.
