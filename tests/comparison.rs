@@ -196,15 +196,15 @@ fn a_resumed_run_records_the_same_predictions_as_an_uninterrupted_one() {
     let dir = temp_dir("comparison-resume");
     let whole = dir.join("whole");
     let parts = dir.join("parts");
-    eval_ok(&recorded_runs(&whole, 5, ""));
+    let _ = eval_ok(&recorded_runs(&whole, 5, ""));
     // Concat's best epoch on validation (1) comes before the stop (after epoch 2): the resumed
     // run must carry the recorded best predictions, not take its first new epoch's.
     let best = eval_ok(&format!("read_parquet(\"{}/concat/seed3/final.parquet\").rows()[0].best_epoch", whole.display()));
     assert_eq!(best.as_int().unwrap(), 1);
     // Stop after three epochs (warmup 1 + epochs 2), then resume to the full length.
     let ck = format!(", checkpoints: `{}/ck/${{v}}`", parts.display());
-    eval_ok(&recorded_runs(&parts, 2, &ck));
-    eval_ok(&recorded_runs(&parts, 5, &ck));
+    let _ = eval_ok(&recorded_runs(&parts, 2, &ck));
+    let _ = eval_ok(&recorded_runs(&parts, 5, &ck));
     for v in ["concat", "ogm-ge"] {
         let read = |root: &std::path::Path| {
             eval_ok(&format!("read_parquet(\"{}/{v}/seed3/predictions.parquet\").rows()", root.display())).to_string()

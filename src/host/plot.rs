@@ -204,7 +204,7 @@ fn plot_cd(tables: &Dynamic, path: &str, opts: &Map) -> RhaiResult<String> {
     let fig = CdFigure::new(r.rows.clone(), r.average_ranks.clone(), r.critical_difference, o.string("title", &default_title)?)
         .map_err(|e| Error::arg(format!("{op}: {e}")))?;
     let rows = r.rows.len().div_ceil(2);
-    let size = (o.count("width", 900)? as u32, o.count("height", (200 + 30 * rows).max(300))? as u32);
+    let size = (o.count("width", 900)? as u32, o.count("height", (140 + 30 * rows).max(260))? as u32);
     plot::save(&fig, Path::new(path), size)?;
     Ok(path.to_string())
 }

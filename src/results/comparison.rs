@@ -173,7 +173,7 @@ pub fn markdown(c: &Comparison, label: &str, metric: &str, metric_name: &str) ->
     };
     let pct = (c.options.level * 100.0).round();
     let mut s = format!(
-        "| {label} | {metric_name} | − {} ({pct}% CI), points | p seeds (Holm) | right only: row / {} | p {sample_name} (Holm) | | seeds needed |\n|---|---:|---:|---:|---:|---:|---|---:|\n",
+        "| {label} | {metric_name} | − {} ({pct}% CI), points | p seeds (Holm) | right only: row / {} | p {sample_name} (Holm) | mark | seeds needed |\n|---|---:|---:|---:|---:|---:|---|---:|\n",
         c.options.against, c.options.against
     );
     for r in &c.rows {

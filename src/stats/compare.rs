@@ -172,7 +172,13 @@ pub fn compare(runs: &[Run], order: &[String], options: &Options) -> Result<Comp
         let mut notes = Vec::new();
         let over_seeds = if shared.len() >= 2 {
             let d: Vec<f64> = shared.iter().map(|s| mine[s].score - reference[s].score).collect();
-            Some(paired::paired(&d, o.level)?)
+            let mut p = paired::paired(&d, o.level)?;
+            // Accuracies are multiples of 1/n: differences equal in every seed come out unequal
+            // only by rounding (1e-17), which would make t enormous. They do not vary.
+            if p.sd <= 1e-12 * (1.0 + p.mean.abs()) {
+                p = paired::Paired { sd: 0.0, low: p.mean, high: p.mean, t: f64::NAN, p: f64::NAN, ..p };
+            }
+            Some(p)
         } else {
             notes.push(format!("{} shared seed(s): no interval over seeds (it needs two)", shared.len()));
             None
@@ -344,6 +350,25 @@ mod tests {
         assert!((s.p - mcnemar::exact(4, 2)).abs() < 1e-15);
         // The per-seed differences do not vary: the t test is undefined and says so.
         assert!(c.rows[1].notes.iter().any(|n| n.contains("do not vary")));
+    }
+
+    #[test]
+    fn differences_equal_but_for_rounding_do_not_vary() {
+        // 0.9133 − 0.91 and 0.8033 − 0.80 differ in the 17th digit: the same 1/300 each seed.
+        let runs = vec![
+            run("concat", 0, 0.91, None),
+            run("concat", 1, 0.80, None),
+            run("concat", 2, 0.6, None),
+            run("x", 0, 0.91 + 1.0 / 300.0, None),
+            run("x", 1, 0.80 + 1.0 / 300.0, None),
+            run("x", 2, 0.6 + 1.0 / 300.0, None),
+        ];
+        let order: Vec<String> = ["concat", "x"].map(String::from).to_vec();
+        let c = compare(&runs, &order, &Options::default()).unwrap();
+        let p = c.rows[1].over_seeds.as_ref().unwrap();
+        assert!(p.p.is_nan() && p.sd == 0.0 && c.rows[1].p_seeds_holm.is_none(), "{p:?}");
+        assert_eq!(c.rows[1].mark, Mark::Untested);
+        assert!(c.rows[1].seeds_needed.is_none());
     }
 
     #[test]
