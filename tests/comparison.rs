@@ -109,6 +109,8 @@ fn compare_refuses_what_it_cannot_read() {
     assert!(e.contains("no column \"best_f9\""), "{e}");
     let e = eval_err(&(fixture_frames() + "compare(df, #{ test: \"wilcoxon\" })"));
     assert!(e.contains("\"mcnemar\" or \"bootstrap\""), "{e}");
+    let e = eval_err(&(fixture_frames() + "compare(df, #{ predictions: preds, test: \"bootstrap\", resamples: 100000000000 })"));
+    assert!(e.contains("resamples is at most 1000000"), "{e}");
     let e = eval_err(&(fixture_frames() + "compare(df, #{ level: 5 })"));
     assert!(e.contains("level"), "{e}");
     let e = eval_err(&(fixture_frames() + "compare(df, #{ predictions: 3 })"));

@@ -82,7 +82,17 @@ fn compare(df: &ScriptFrame, opts: &Map) -> RhaiResult<Map> {
     )?;
     let sample_test = match o.string("test", "mcnemar")?.as_str() {
         "mcnemar" => SampleTest::McNemar,
-        "bootstrap" => SampleTest::Bootstrap { resamples: o.count("resamples", 10_000)?, seed: o.count("bootstrap_seed", 0)? as u64 },
+        "bootstrap" => {
+            // Each resample is a pass over every pooled sample and a stored difference.
+            let resamples = o.count("resamples", 10_000)?;
+            if resamples > 1_000_000 {
+                return Err(Error::arg(format!(
+                    "{op}: resamples is at most 1000000 (10000 gives the interval to about 0.001), got {resamples}"
+                ))
+                .into());
+            }
+            SampleTest::Bootstrap { resamples, seed: o.count("bootstrap_seed", 0)? as u64 }
+        }
         other => return Err(Error::arg(format!("{op}: test \"{other}\" is not one: use \"mcnemar\" or \"bootstrap\"")).into()),
     };
     let decide = match o.string("decide", "both")?.as_str() {
