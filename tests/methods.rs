@@ -380,6 +380,10 @@ fn the_benchmark_runs_every_method_on_the_quick_synthetic_setting() {
         assert!(!line.contains("NaN"), "{line}");
     }
     assert!(out_dir.join("summary.csv").exists());
+    // Every row against concat, as Table II (docs/statistics.md).
+    let compared = stdout.lines().skip_while(|l| !l.contains("− concat (95% CI)")).skip(2).take_while(|l| l.starts_with("| ")).count();
+    assert_eq!(compared, rows.len(), "{stdout}");
+    assert!(out_dir.join("comparison.csv").exists() && stdout.contains("Holm"));
     std::fs::remove_dir_all(&dir).ok();
 }
 

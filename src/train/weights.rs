@@ -24,7 +24,13 @@ pub enum Weights {
 }
 
 impl Weights {
+    /// The batch's [n, 2] weights on the logits' device (the table and the mixture are host-side:
+    /// the table is indexed by the batch's CPU indices, the mixture's posteriors computed in f64).
     pub fn for_batch(&self, logits: &Logits, labels: &Tensor, indices: &Tensor, kind: GapKind) -> Result<Tensor> {
+        self.on_host(logits, labels, indices, kind)?.f_to_device(logits.fused.device()).map_err(Error::from)
+    }
+
+    fn on_host(&self, logits: &Logits, labels: &Tensor, indices: &Tensor, kind: GapKind) -> Result<Tensor> {
         match self {
             Weights::Stored(table) => table.lookup(indices),
             Weights::Live(mix) => {
