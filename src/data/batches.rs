@@ -39,11 +39,14 @@ pub struct BatchOptions {
     pub augment: bool,
     /// Decoding threads for corpora on disk; 0 decodes on the calling thread.
     pub workers: usize,
+    /// Training epochs lay image inputs and convolution kernels out channels-last
+    /// (`train::memory_format`); batches themselves are made as always.
+    pub channels_last: bool,
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions { batch_size: 64, shuffle: true, seed: 0, drop_last: false, augment: false, workers: 2 }
+        BatchOptions { batch_size: 64, shuffle: true, seed: 0, drop_last: false, augment: false, workers: 2, channels_last: false }
     }
 }
 

@@ -390,6 +390,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
             drop_last: o.boolean("drop_last", d.drop_last)?,
             augment: o.boolean("augment", s.name.starts_with("train"))?,
             workers: o.count("workers", d.workers)?,
+            ..d
         };
         Ok(BatchPlan { split: s.clone(), opts })
     });

@@ -221,7 +221,7 @@ fn parameter_groups(op: &str, m: &Model, groups: &Dynamic, lr: f64, weight_decay
 
 /// The keys train_step and train_epoch read themselves; every other key is the method's.
 const STEP_KEYS: [&str; 1] = ["epoch"];
-const EPOCH_KEYS: [&str; 6] = ["epoch", "batch", "seed", "quiet", "workers", "val"];
+const EPOCH_KEYS: [&str; 7] = ["epoch", "batch", "seed", "quiet", "workers", "val", "channels_last"];
 
 /// The entries of an options map that the call reads itself (the rest are the method's).
 fn own_options(opts: &Map, keys: &[&str]) -> Map {
@@ -392,8 +392,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         },
     );
 
-    docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, workers, val, method, ...method options })",
-        "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate or diagnose on it (G-Blending, D&R, PMR with source \"val\"). Returns the batch-weighted mean of every term and diagnostic.",
+    docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, workers, val, channels_last, method, ...method options })",
+        "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate or diagnose on it (G-Blending, D&R, PMR with source \"val\"); channels_last: true lays the model's convolution kernels and the batches' image inputs out channels-last (NHWC in memory; the same values and results within float rounding, faster convolutions on GPUs). Returns the batch-weighted mean of every term and diagnostic.",
         "let terms = train_epoch(m, opt, data.train, #{ batch: 64, seed: e, epoch: e, method: meth, val: data.val });");
     engine.register_fn(
         "train_epoch",
@@ -412,6 +412,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
                 seed: om.count("seed", 0)? as u64,
                 augment: split.name.starts_with("train"),
                 workers: om.count("workers", 2)?,
+                channels_last: om.boolean("channels_last", false)?,
                 ..BatchOptions::default()
             };
             let val = match om.get("val") {

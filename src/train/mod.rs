@@ -36,6 +36,7 @@ pub mod head_stage;
 pub mod inference;
 pub mod layers;
 pub mod loss;
+pub mod memory_format;
 pub mod method;
 pub mod methods;
 pub mod metrics;

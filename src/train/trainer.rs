@@ -137,6 +137,9 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     })?;
     // Layers the method grew (AUG's trained boosting layers) join the optimizer, state empty.
     opt.adopt(model.grown_parameters());
+    if plan.batching.channels_last {
+        super::memory_format::model_channels_last(model)?;
+    }
     for (group, lr) in method.lr_changes() {
         opt.set_group_lr(&group, lr)?;
     }
@@ -160,7 +163,7 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     let mut steps = 0usize;
     for (i, b) in batches.enumerate() {
         crate::interrupt::check(&format!("epoch {epoch}"))?;
-        let b = b?;
+        let b = if plan.batching.channels_last { super::memory_format::batch_channels_last(b?)? } else { b? };
         let terms = step(model, opt, &b, method, epoch, (i, count)).map_err(|e| e.context(format!("epoch {epoch}, step {}", i + 1)))?;
         let bs = b.labels.size()[0] as f64;
         for (k, v) in terms {
