@@ -172,7 +172,7 @@ fn channels_last_is_a_recipe_option_and_resumes_bit_for_bit() {
     // The default layout trains to the same losses within float rounding.
     let plain = eval_ok(&run(2, "plain").replace("channels_last: true", "channels_last: false")).to_string();
     let losses = |h: &str| -> Vec<f64> {
-        h.split("\"loss\": ").skip(1).map(|s| s.split(|c| c == ',' || c == '}').next().unwrap().trim().parse().unwrap()).collect()
+        h.split("\"loss\": ").skip(1).map(|s| s.split([',', '}']).next().unwrap().trim().parse().unwrap()).collect()
     };
     let (a, b) = (losses(&whole), losses(&plain));
     assert_eq!(a.len(), 3, "{whole}");
