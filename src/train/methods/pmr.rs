@@ -97,7 +97,7 @@ pub fn class_means(features: &Tensor, labels: &Tensor, classes: i64, fallback: O
     if let Some(old) = fallback {
         let missing: Vec<i64> = count_vec.iter().enumerate().filter(|(_, &n)| n == 0).map(|(c, _)| c as i64).collect();
         if !missing.is_empty() {
-            let idx = Tensor::from_slice(&missing);
+            let idx = Tensor::from_slice(&missing).f_to_device(features.device())?;
             let rows = old.f_to_device(features.device()).and_then(|o| o.f_index_select(0, &idx))?;
             means = means.f_index_copy(0, &idx, &rows)?;
         }
