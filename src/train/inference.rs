@@ -67,6 +67,8 @@ pub fn predict_with(
         crate::interrupt::check("predict")?;
         let b = b?;
         let logits = forward(model, &inputs(model, &b)?)?;
+        // Gathered on the host by design: metrics, gaps and figures read them there, and a
+        // whole split's logits need not fit beside the model on the device.
         f.push(logits.fused.to_device(tch::Device::Cpu));
         for (m, l) in logits.per.iter().enumerate() {
             per[m].push(l.to_device(tch::Device::Cpu));
@@ -189,6 +191,7 @@ pub fn features(model: &Model, split: &Split, batching: &BatchOptions, limit: Op
         let b = b?;
         let f = model.encode_all(&inputs(model, &b)?, false)?;
         for (m, x) in f.iter().enumerate() {
+            // On the host by design, as `predict_with`'s logits: a split's features are read there.
             per[m].push(x.to_device(tch::Device::Cpu));
         }
         y.push(b.labels);

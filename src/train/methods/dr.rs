@@ -109,6 +109,8 @@ impl Relearn {
     }
 
     fn capture(&mut self, model: &Model) {
+        // θ0 waits on the host (an encoder's worth of memory off the device); `reset` moves each
+        // tensor back to its parameter's device.
         let mut named: Vec<(String, Tensor)> =
             self.blended(model).into_iter().map(|(n, t)| (n, t.to_device(tch::Device::Cpu).copy())).collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));

@@ -198,6 +198,7 @@ impl Method for Mla {
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![("rounds".to_string(), state_tensor(&[self.rounds as f64]))];
         if let Some(p) = &self.p {
+            // Checkpoint state is written from the host.
             out.push(("projection".into(), p.to_device(tch::Device::Cpu)));
         }
         out

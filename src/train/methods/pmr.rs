@@ -262,6 +262,7 @@ impl Method for Pmr {
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![("refreshed_at".to_string(), crate::train::method::state_tensor(&[self.refreshed_at as f64]))];
         for (label, p) in self.prototypes.iter().flatten() {
+            // Checkpoint state is written from the host.
             out.push((format!("prototypes_{label}"), p.to_device(tch::Device::Cpu)));
         }
         out

@@ -207,6 +207,7 @@ impl SampleValuation {
                     .f_argmax(-1, false)
                     .and_then(|p| p.f_eq_tensor(&labels))
                     .and_then(|c| c.f_to_kind(Kind::Double))
+                    // Read on the host: the Shapley sums run in f64 over each sample's coalitions.
                     .and_then(|c| c.f_to_device(tch::Device::Cpu)))?;
                 correct[mask] = (Vec::<f64>::try_from(&c))?;
             }
