@@ -42,7 +42,7 @@ fn one_step(fusion: FusionKind, method: &mut dyn Method, momentum: f64) -> (Vec<
     let (train, _) = data();
     let m = model(fusion);
     let mut o = sgd(&m, momentum);
-    let terms = trainer::step(&m, &mut o, &first_batch(&train, 32), method, 0, (0, 1)).unwrap();
+    let terms = trainer::step(&m, &mut o, &first_batch(&train, 32), method, 0, (0, 1), None).unwrap();
     (snapshot(&m), terms)
 }
 
@@ -176,6 +176,7 @@ fn removal_by_logit_is_feature_zero_on_a_concat_head_and_input_zero_is_not() {
             batching: &BatchOptions { batch_size: 16, ..BatchOptions::default() },
             epoch: 0,
             quiet: true,
+            amp: None,
         },
         build("concat", &[]).as_mut(),
     )
@@ -222,7 +223,7 @@ fn umt_with_no_distillation_is_concat_bit_for_bit_and_its_teachers_stay_frozen()
     let (train, val) = data();
     let mut umt = build("umt", &[("teacher_epochs", Value::Int(2))]);
     let lone = model(FusionKind::Concat);
-    let e = trainer::step(&lone, &mut sgd(&lone, 0.0), &first_batch(&train, 8), umt.as_mut(), 0, (0, 1))
+    let e = trainer::step(&lone, &mut sgd(&lone, 0.0), &first_batch(&train, 8), umt.as_mut(), 0, (0, 1), None)
         .expect_err("a lone step without teachers")
         .to_string();
     assert!(e.contains("train_epoch"), "a lone step without teachers should say how to train them: {e}");
@@ -284,9 +285,13 @@ fn sample_values_do_not_depend_on_the_batch_and_the_view_adds_the_tables_copies(
     }
     // An epoch over the view trains (its copies' removed features are zero at the head).
     let mut o = sgd(&m, 0.0);
-    let r =
-        trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true }, method.as_mut())
-            .unwrap();
+    let r = trainer::epoch(
+        &m,
+        &mut o,
+        &EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true, amp: None },
+        method.as_mut(),
+    )
+    .unwrap();
     assert_eq!(r.iter().find(|(n, _)| n == "extra_items").unwrap().1, expected as f64);
 }
 
@@ -299,7 +304,8 @@ fn reconboost_moves_only_the_scheduled_learner_in_phase_one_and_beta_in_phase_tw
     let mut rb = build("reconboost", &[("stage_epochs", Value::Int(1)), ("correct_epochs", Value::Int(1))]);
     let before = snapshot(&m);
     let beta0 = rb.state()[0].1.double_value(&[0]);
-    trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true }, rb.as_mut()).unwrap();
+    trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true, amp: None }, rb.as_mut())
+        .unwrap();
     let after = snapshot(&m);
     let moved = |n: &str| n.contains("weight") || n.contains("bias");
     assert_eq!(
@@ -310,11 +316,13 @@ fn reconboost_moves_only_the_scheduled_learner_in_phase_one_and_beta_in_phase_tw
     assert!(worst(&before, &after, |n| n.starts_with("audio_net.")) > 0.0);
     assert!(worst(&before, &after, |n| n.starts_with("fusion.")) > 0.0);
     assert_eq!(rb.state()[0].1.double_value(&[0]), beta0, "β moved in phase 1");
-    trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 1, quiet: true }, rb.as_mut()).unwrap();
+    trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 1, quiet: true, amp: None }, rb.as_mut())
+        .unwrap();
     assert_ne!(rb.state()[0].1.double_value(&[0]), beta0, "β did not move in phase 2");
     let after2 = snapshot(&m);
     assert!(worst(&after, &after2, |n| n.starts_with("visual_net.")) > 0.0);
     // Stage 1 trains the visual learner: the audio encoder stays.
-    trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 2, quiet: true }, rb.as_mut()).unwrap();
+    trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch: 2, quiet: true, amp: None }, rb.as_mut())
+        .unwrap();
     assert_eq!(worst(&after2, &snapshot(&m), |n| n.starts_with("audio_net.") && moved(n)), 0.0);
 }

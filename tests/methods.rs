@@ -514,16 +514,14 @@ fn every_declared_method_builds_and_logs_what_it_declares() {
             }
         }
     }
-    let src = "let data = dataset(\"synthetic\", #{ n: 120, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });
+    let src = METHOD_SETUPS.to_string()
+        + "let data = dataset(\"synthetic\", #{ n: 120, classes: 3, audio_shape: [8], visual_shape: [8], degraded_fraction: 0.3, seed: 3 });
         let out = #{};
         for declared in methods() {
             let name = declared.name;
             if name == \"adaptive\" { continue; }
-            let opts = switch name { \"g-blending\" => #{ super_epoch: 1 }, \"umt\" | \"g2d\" => #{ teacher_epochs: 1 }, \"sample\" => #{ warmup: 0 }, \"d&r\" => #{ every: 1 }, \"reconboost\" => #{ stage_epochs: 1, correct_epochs: 1 }, \"lfm\" => #{ schedule: \"learned\" }, \"mla\" => #{ projection: \"replace\" }, \"pmr\" => #{ source: \"train\" }, \"di-mml\" => #{ duc_start: 1, stage2_start: 2 }, _ => #{} };
-            let fusion = switch name { \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" | \"greedy\" => \"sum\", \"aug\" => \"boosted\", _ => \"concat\" };
-            let heads = if name == \"mmpareto\" || name == \"di-mml\" { \"separate\" } else { \"split\" };
-            let m = model(data, #{ seed: 1, fusion: fusion, heads: heads, mmtm: if name == \"greedy\" { 1 } else { 0 } });
-            let meth = method(name, opts);
+            let m = model_for(data, name);
+            let meth = method(name, method_options(name));
             let o = optimizer(m, #{ lr: 0.01 });
             let names = [];
             for ep in 0..3 {
@@ -532,7 +530,7 @@ fn every_declared_method_builds_and_logs_what_it_declares() {
             out[name] = names;
         }
         out";
-    let logged = eval_ok(src).cast::<rhai::Map>();
+    let logged = eval_ok(&src).cast::<rhai::Map>();
     for spec in ALL.iter().filter(|s| s.name != "adaptive") {
         let names = logged.get(spec.name).unwrap_or_else(|| panic!("{} did not run", spec.name)).clone().into_array().unwrap();
         assert!(!names.is_empty());

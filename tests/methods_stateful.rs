@@ -28,6 +28,7 @@ fn pmr_prototypes_are_the_class_means_of_the_validation_features() {
         batching: &batching,
         epoch: 0,
         quiet: true,
+        amp: None,
         run_epoch: trainer::epoch,
     })
     .unwrap();
@@ -65,6 +66,7 @@ fn pmr_momentum_blends_exactly_from_the_third_refresh() {
             batching: &batching,
             epoch,
             quiet: true,
+            amp: None,
             run_epoch: trainer::epoch,
         };
         if epoch == 2 {
@@ -90,7 +92,7 @@ fn pmr_momentum_blends_exactly_from_the_third_refresh() {
 fn pmr_with_alpha_zero_trains_an_epoch_exactly_as_concat() {
     let (train, val) = data();
     let batching = BatchOptions { batch_size: 16, seed: 4, ..BatchOptions::default() };
-    let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true };
+    let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch: 0, quiet: true, amp: None };
     let (a, b) = (model(FusionKind::Concat), model(FusionKind::Concat));
     let (mut oa, mut ob) = (sgd(&a, 0.9), sgd(&b, 0.9));
     trainer::epoch(&a, &mut oa, &plan, &mut gapscope::train::methods::build("concat", &[], &BuildInputs::default()).unwrap()).unwrap();
@@ -111,7 +113,7 @@ fn mla_rounds_are_one_sgd_step_per_modality_through_the_shared_head() {
     let m = model(FusionKind::Shared);
     let mut opt = sgd(&m, 0.0);
     let start = snapshot(&m);
-    trainer::step(&m, &mut opt, &batch, &mut with_options(&mla::SPEC, &[], Mla::new).unwrap(), 0, (0, 1)).unwrap();
+    trainer::step(&m, &mut opt, &batch, &mut with_options(&mla::SPEC, &[], Mla::new).unwrap(), 0, (0, 1), None).unwrap();
     let after = snapshot(&m);
     // By hand on a copy: CE(h(x_audio)) step, then CE(h(x_visual)) step with the updated head.
     let r = model(FusionKind::Shared);
@@ -181,7 +183,7 @@ fn dr_resets_blend_towards_the_start_and_leave_the_head_alone() {
     let mut dr = with_options(&dr::SPEC, &opts(&[("every", Value::Int(1)), ("lambda", Value::Float(0.0))]), Relearn::new).unwrap();
     let initial = snapshot(&m);
     for epoch in 0..3 {
-        let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch, quiet: true };
+        let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch, quiet: true, amp: None };
         // λ = 0: each reset has w = 0, so training is concat's.
         trainer::epoch(&m, &mut opt, &plan, &mut dr).unwrap();
     }
@@ -204,7 +206,7 @@ fn dr_resets_blend_towards_the_start_and_leave_the_head_alone() {
     let c = model(FusionKind::Concat);
     let mut oc = sgd(&c, 0.9);
     for epoch in 0..3 {
-        let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch, quiet: true };
+        let plan = EpochPlan { train: &train, val: Some(&val), batching: &batching, epoch, quiet: true, amp: None };
         trainer::epoch(&c, &mut oc, &plan, &mut gapscope::train::methods::build("concat", &[], &BuildInputs::default()).unwrap()).unwrap();
     }
     for ((k, x), (_, y)) in trained.iter().zip(snapshot(&c).iter()) {
@@ -218,7 +220,7 @@ fn dr_without_a_validation_split_says_which_to_add() {
     let m = model(FusionKind::Concat);
     let mut opt = sgd(&m, 0.9);
     let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
-    let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true };
+    let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true, amp: None };
     let err = trainer::epoch(&m, &mut opt, &plan, &mut with_options(&dr::SPEC, &[], Relearn::new).unwrap()).unwrap_err().to_string();
     assert!(err.contains("add a val split"), "{err}");
     let err = trainer::epoch(

@@ -37,7 +37,7 @@ fn steps(fusion: FusionKind, method: &mut dyn Method, n: usize, epoch: usize) ->
     let mut o = sgd(&m, 0.9);
     let mut last = Vec::new();
     for (i, b) in batches(&train, 32).iter().take(n).enumerate() {
-        last = trainer::step(&m, &mut o, b, method, epoch, (i, n)).unwrap();
+        last = trainer::step(&m, &mut o, b, method, epoch, (i, n), None).unwrap();
     }
     (snapshot(&m), last)
 }
@@ -92,12 +92,12 @@ fn inforeg_pulls_only_after_the_epochs_first_step_and_only_the_leaders_encoder()
     let m = model(FusionKind::Concat);
     let mut o = sgd(&m, 0.0);
     let mut ir = build("inforeg", &strong);
-    trainer::step(&m, &mut o, &bs[0], ir.as_mut(), 0, (0, 3)).unwrap();
+    trainer::step(&m, &mut o, &bs[0], ir.as_mut(), 0, (0, 3), None).unwrap();
     let (anchor, before) = (snapshot(&model(FusionKind::Concat)), snapshot(&m));
     let m2 = m.copy().unwrap();
     let mut o2 = sgd(&m2, 0.0);
-    let log = trainer::step(&m, &mut o, &bs[1], ir.as_mut(), 0, (1, 3)).unwrap();
-    trainer::step(&m2, &mut o2, &bs[1], build("warmup", &[]).as_mut(), 0, (1, 3)).unwrap();
+    let log = trainer::step(&m, &mut o, &bs[1], ir.as_mut(), 0, (1, 3), None).unwrap();
+    trainer::step(&m2, &mut o2, &bs[1], build("warmup", &[]).as_mut(), 0, (1, 3), None).unwrap();
     let (b1, b2) = (logged(&log, "beta_first"), logged(&log, "beta_second"));
     assert!((b1 > 0.0) != (b2 > 0.0), "exactly one modality leads: {b1} {b2}");
     let (leader, beta) = if b1 > 0.0 { ("audio_net.", b1) } else { ("visual_net.", b2) };
@@ -118,7 +118,13 @@ fn inforeg_keeps_its_traces_and_windows_across_epochs_and_in_its_state() {
     let batching = BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() };
     let mut ir = build("inforeg", &[]);
     for epoch in 0..3 {
-        trainer::epoch(&m, &mut o, &EpochPlan { train: &train, val: None, batching: &batching, epoch, quiet: true }, ir.as_mut()).unwrap();
+        trainer::epoch(
+            &m,
+            &mut o,
+            &EpochPlan { train: &train, val: None, batching: &batching, epoch, quiet: true, amp: None },
+            ir.as_mut(),
+        )
+        .unwrap();
     }
     let state = ir.state();
     let history = &state.iter().find(|(n, _)| n == "trace_history").unwrap().1;
@@ -130,8 +136,8 @@ fn inforeg_keeps_its_traces_and_windows_across_epochs_and_in_its_state() {
     let b = &batches(&train, 32)[0];
     let m2 = m.copy().unwrap();
     let (mut o1, mut o2) = (sgd(&m, 0.0), sgd(&m2, 0.0));
-    let a = trainer::step(&m, &mut o1, b, ir.as_mut(), 3, (0, 1)).unwrap();
-    let c = trainer::step(&m2, &mut o2, b, back.as_mut(), 3, (0, 1)).unwrap();
+    let a = trainer::step(&m, &mut o1, b, ir.as_mut(), 3, (0, 1), None).unwrap();
+    let c = trainer::step(&m2, &mut o2, b, back.as_mut(), 3, (0, 1), None).unwrap();
     assert_eq!(worst(&snapshot(&m), &snapshot(&m2), |_| true), 0.0);
     assert_eq!(logged(&a, "k_first"), logged(&c, "k_first"));
     assert_eq!(logged(&a, "trace_first"), logged(&c, "trace_first"));
@@ -215,7 +221,7 @@ fn g2d_without_distillation_or_prioritisation_is_the_late_fusion_step() {
     let mut g = g2d_with_teachers(&m, &off);
     let teachers_before: Vec<(String, Tensor)> = g.state().into_iter().map(|(n, t)| (n, t.copy())).collect();
     let mut o = sgd(&m, 0.9);
-    trainer::step(&m, &mut o, b, g.as_mut(), 0, (0, 1)).unwrap();
+    trainer::step(&m, &mut o, b, g.as_mut(), 0, (0, 1), None).unwrap();
     // By hand: CE of the halved sum head, one backward, the same SGD.
     let m2 = model(FusionKind::Sum);
     let mut o2 = sgd(&m2, 0.9);
@@ -238,7 +244,7 @@ fn g2d_zeroes_the_more_confident_modalitys_weight_gradients_inside_its_window() 
     let m = model(FusionKind::Sum);
     let mut g = g2d_with_teachers(&m, &[("params", text("weights")), ("smp_window", Value::List(vec![0.0, 0.0]))]);
     let mut o = sgd(&m, 0.0);
-    let log = trainer::step(&m, &mut o, b, g.as_mut(), 0, (0, 1)).unwrap();
+    let log = trainer::step(&m, &mut o, b, g.as_mut(), 0, (0, 1), None).unwrap();
     let (f1, f2) = (logged(&log, "frozen_first"), logged(&log, "frozen_second"));
     assert_eq!(f1 + f2, 1.0, "exactly one modality held: {f1} {f2}");
     let held = if f1 == 1.0 { "audio_net." } else { "visual_net." };
@@ -254,7 +260,7 @@ fn g2d_zeroes_the_more_confident_modalitys_weight_gradients_inside_its_window() 
     }
     assert!(logged(&log, "kd_first") > 0.0 && logged(&log, "feat_second") > 0.0);
     // Outside the window, both train.
-    let log = trainer::step(&m, &mut o, b, g.as_mut(), 1, (0, 1)).unwrap();
+    let log = trainer::step(&m, &mut o, b, g.as_mut(), 1, (0, 1), None).unwrap();
     assert_eq!(logged(&log, "frozen_first") + logged(&log, "frozen_second"), 0.0);
     // A concat model is refused with what to build.
     let e = build("g2d", &[]).prepare(&model(FusionKind::Concat)).unwrap_err().to_string();
@@ -269,10 +275,10 @@ fn cggm_scales_each_encoders_step_by_its_factor_and_leaves_the_head_alone_at_fir
     let plain = [("rho", Value::Float(1.0)), ("lambda", Value::Float(0.0)), ("clip_norm", Value::Float(0.0))];
     let mut c = begun(&m, "cggm", &plain);
     let mut o = sgd(&m, 0.0);
-    let log = trainer::step(&m, &mut o, b, c.as_mut(), 0, (0, 1)).unwrap();
+    let log = trainer::step(&m, &mut o, b, c.as_mut(), 0, (0, 1), None).unwrap();
     let m2 = model(FusionKind::Concat);
     let mut o2 = sgd(&m2, 0.0);
-    trainer::step(&m2, &mut o2, b, build("concat", &[]).as_mut(), 0, (0, 1)).unwrap();
+    trainer::step(&m2, &mut o2, b, build("concat", &[]).as_mut(), 0, (0, 1), None).unwrap();
     let start = snapshot(&model(FusionKind::Concat));
     let (after, concat) = (snapshot(&m), snapshot(&m2));
     let factor = [logged(&log, "factor_first"), logged(&log, "factor_second")];
@@ -304,7 +310,7 @@ fn cggm_direction_term_reaches_only_the_head_from_the_second_step() {
         let mut o = sgd(&m, 0.0);
         let mut logs = Vec::new();
         for (i, b) in bs.iter().take(2).enumerate() {
-            logs.push(trainer::step(&m, &mut o, b, c.as_mut(), 0, (i, 2)).unwrap());
+            logs.push(trainer::step(&m, &mut o, b, c.as_mut(), 0, (i, 2), None).unwrap());
         }
         (snapshot(&m), logs)
     };
@@ -353,7 +359,7 @@ fn amss_keeps_exactly_the_ceiling_of_n_kappa_filters_of_each_weight_and_zeroes_t
     let mut o = sgd(&m, 0.0);
     let mut meth = build("amss", &[]);
     let b = &batches(&train, 32)[0];
-    let logged_values = trainer::step(&m, &mut o, b, meth.as_mut(), 0, (0, 1)).unwrap();
+    let logged_values = trainer::step(&m, &mut o, b, meth.as_mut(), 0, (0, 1), None).unwrap();
     let after = snapshot(&m);
     let kappa = [logged(&logged_values, "kappa_first"), logged(&logged_values, "kappa_second")];
     assert!(kappa.iter().all(|k| (0.1..=0.9).contains(k)), "{kappa:?}");
@@ -422,7 +428,7 @@ fn amco_trains_its_output_layer_by_the_runs_rule_and_predicts_through_it() {
     let ce = z.cross_entropy_for_logits(&b.labels);
     let grads = Tensor::run_backward(&[&ce], &[&w0, &b0], false, false);
     let mut o = sgd(&m, 0.0);
-    let log = trainer::step(&m, &mut o, b, a.as_mut(), 0, (0, 1)).unwrap();
+    let log = trainer::step(&m, &mut o, b, a.as_mut(), 0, (0, 1), None).unwrap();
     assert!((logged(&log, "ce_fused") - ce.double_value(&[])).abs() < 1e-6);
     assert_eq!((logged(&log, "dependent_first"), logged(&log, "dependent_second"), logged(&log, "masked")), (0.0, 0.0, 0.0));
     let w1 = state_of(a.as_ref(), "w_star.weight");
@@ -448,7 +454,7 @@ fn amco_masks_the_dependent_modality_wholly_once_the_curriculum_is_full() {
     let mut seen = 0;
     let mut shares = [0.0, 0.0];
     for (j, b) in bs.iter().enumerate() {
-        let log = trainer::step(&m, &mut o, b, a.as_mut(), 3, (j, bs.len())).unwrap();
+        let log = trainer::step(&m, &mut o, b, a.as_mut(), 3, (j, bs.len()), None).unwrap();
         let dep = [logged(&log, "dependent_first"), logged(&log, "dependent_second")];
         let before = shares;
         shares = [logged(&log, "share_first"), logged(&log, "share_second")];
@@ -468,13 +474,13 @@ fn amco_masks_the_dependent_modality_wholly_once_the_curriculum_is_full() {
     // logits are then its bias share alone.
     let mut f = begun(&m, "amco", &[]);
     for (j, b) in bs.iter().enumerate().take(3) {
-        let log = trainer::step(&m, &mut o, b, f.as_mut(), 3, (j, bs.len())).unwrap();
+        let log = trainer::step(&m, &mut o, b, f.as_mut(), 3, (j, bs.len()), None).unwrap();
         if j > 0 {
             assert_eq!(logged(&log, "masked"), 8.0, "U = d = 8 units");
         }
     }
     // A lone step before any epoch has no W*: an error that says what to do.
-    let e = trainer::step(&m, &mut o, &bs[0], build("amco", &[]).as_mut(), 0, (0, 1)).unwrap_err().to_string();
+    let e = trainer::step(&m, &mut o, &bs[0], build("amco", &[]).as_mut(), 0, (0, 1), None).unwrap_err().to_string();
     assert!(e.contains("train_epoch"), "{e}");
 }
 
@@ -482,7 +488,7 @@ fn boosted_epochs(m: &Model, o: &mut gapscope::train::optim::Optimizer, meth: &m
     let (train, _) = data();
     let batching = BatchOptions { batch_size: 32, seed: 1, ..BatchOptions::default() };
     for epoch in epochs {
-        trainer::epoch(m, o, &EpochPlan { train: &train, val: None, batching: &batching, epoch, quiet: true }, meth).unwrap();
+        trainer::epoch(m, o, &EpochPlan { train: &train, val: None, batching: &batching, epoch, quiet: true, amp: None }, meth).unwrap();
     }
 }
 
@@ -494,7 +500,7 @@ fn aug_without_boosting_layers_is_one_round_per_modality_through_the_updated_out
     let mut o = sgd(&m, 0.9);
     let mut a = build("aug", &[]);
     a.prepare(&m).unwrap();
-    let log = trainer::step(&m, &mut o, b, a.as_mut(), 0, (0, 1)).unwrap();
+    let log = trainer::step(&m, &mut o, b, a.as_mut(), 0, (0, 1), None).unwrap();
     // By hand: both encoders once, then round m's CE(f_m), its backward and update in turn.
     let r = model(FusionKind::Boosted);
     let mut ro = sgd(&r, 0.9);
@@ -565,7 +571,7 @@ fn di_mml_stage_one_without_its_shared_or_contrastive_terms_trains_each_head_alo
     let m = model(FusionKind::ConcatHeads);
     let mut d = begun(&m, "di-mml", &[("w", Value::Float(0.0)), ("duc_start", Value::Int(100)), ("stage2_start", Value::Int(200))]);
     let mut o = sgd(&m, 0.9);
-    let log = trainer::step(&m, &mut o, b, d.as_mut(), 0, (0, 1)).unwrap();
+    let log = trainer::step(&m, &mut o, b, d.as_mut(), 0, (0, 1), None).unwrap();
     // By hand: Σ_m CE(h_m(x_m)), one backward, one update.
     let r = model(FusionKind::ConcatHeads);
     let mut ro = sgd(&r, 0.9);
@@ -632,7 +638,7 @@ fn greedy_without_curation_is_the_mmtm_models_late_fusion_step() {
     let mut o = sgd(&m, 0.9);
     let mut g = build("greedy", &[("epsilon", Value::Float(1e300)), ("unlock_epoch", Value::Int(0))]);
     for (j, b) in bs.iter().take(3).enumerate() {
-        trainer::step(&m, &mut o, b, g.as_mut(), 0, (j, 3)).unwrap();
+        trainer::step(&m, &mut o, b, g.as_mut(), 0, (j, 3), None).unwrap();
     }
     // By hand: Σ_m CE(ℓ_m) through the MMTM-gated encoders, one backward and update per batch.
     let r = mmtm_model(FusionKind::Sum);
@@ -657,15 +663,15 @@ fn greedy_curates_q_steps_once_the_speeds_part_and_refuses_models_without_mmtm()
     let mut g = build("greedy", &[("epsilon", Value::Float(0.0)), ("unlock_epoch", Value::Int(0)), ("curation_steps", Value::Int(3))]);
     let mut curating = Vec::new();
     for (j, b) in bs.iter().take(9).enumerate() {
-        let log = trainer::step(&m, &mut o, b, g.as_mut(), 0, (j, 9)).unwrap();
+        let log = trainer::step(&m, &mut o, b, g.as_mut(), 0, (j, 9), None).unwrap();
         curating.push(logged(&log, "curating"));
     }
     // ε = 0: every uncurated step starts a curation of 3 steps.
     assert_eq!(curating, vec![0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
     // Locked epochs never curate.
     let mut locked = build("greedy", &[("epsilon", Value::Float(0.0))]);
-    let log = trainer::step(&m, &mut o, &bs[0], locked.as_mut(), 0, (0, 1)).unwrap();
-    let log2 = trainer::step(&m, &mut o, &bs[1], locked.as_mut(), 0, (1, 2)).unwrap();
+    let log = trainer::step(&m, &mut o, &bs[0], locked.as_mut(), 0, (0, 1), None).unwrap();
+    let log2 = trainer::step(&m, &mut o, &bs[1], locked.as_mut(), 0, (1, 2), None).unwrap();
     assert_eq!((logged(&log, "curating"), logged(&log2, "curating")), (0.0, 0.0));
     let e = build("greedy", &[]).prepare(&model(FusionKind::Sum)).unwrap_err().to_string();
     assert!(e.contains("mmtm: 3"), "{e}");

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::gap::GapKind;
 use crate::tensor::device::{default_device, parse_device};
 use crate::tensor::Tensor;
+use crate::train::autocast::Precision;
 use crate::train::encoder::EncoderKind;
 use crate::train::fusion::FusionKind;
 use crate::train::metrics::Scores;
@@ -220,8 +221,20 @@ fn parameter_groups(op: &str, m: &Model, groups: &Dynamic, lr: f64, weight_decay
 }
 
 /// The keys train_step and train_epoch read themselves; every other key is the method's.
-const STEP_KEYS: [&str; 1] = ["epoch"];
-const EPOCH_KEYS: [&str; 7] = ["epoch", "batch", "seed", "quiet", "workers", "val", "channels_last"];
+const STEP_KEYS: [&str; 2] = ["epoch", "amp"];
+const EPOCH_KEYS: [&str; 8] = ["epoch", "batch", "seed", "quiet", "workers", "val", "channels_last", "amp"];
+
+/// `amp`: "bf16" | "fp16"; absent, () or "none" for float32 (the recipes' default).
+fn amp_option(om: &Options) -> RhaiResult<Option<Precision>> {
+    match om.get("amp") {
+        None => Ok(None),
+        Some(v) if v.is_unit() => Ok(None),
+        Some(_) => match om.string("amp", "none")?.as_str() {
+            "none" => Ok(None),
+            name => Ok(Some(Precision::parse(om.op(), name)?)),
+        },
+    }
+}
 
 /// The entries of an options map that the call reads itself (the rest are the method's).
 fn own_options(opts: &Map, keys: &[&str]) -> Map {
@@ -373,8 +386,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
         Ok(ScriptTensor::new(t.0.lookup(idx.tensor())?))
     });
 
-    docs.add(a, "train_step", "train_step(model, opt, batch, #{ method, epoch, ...method options })",
-        "One optimisation step on a batch map (from split.batches) with a training method: method a name (\"concat\" (default, as in the recipes), \"ogm-ge\", \"mmcosine\", \"opm&ogm\", \"warmup\", \"adaptive\", ...; loss: is the older key for the same) with its options in the same map, or a method built with method(name, opts) (required for those that keep state: g-blending, pmr, agm, mla with a projection, d&r; mla needs a model with fusion \"shared\"). epoch (default 0) places the step for methods active in a window of epochs. \"adaptive\" is Eq. 11: weights a weight_table of the last refit or the mixture itself, t, rho, alpha, beta, gamma, gap, use_weights, unimodal, mu0_raw. Returns every loss term and the method's diagnostics (OGM's coef_first / coef_second, G-Blending's w_first / w_second / w_fused, ...) as a map.",
+    docs.add(a, "train_step", "train_step(model, opt, batch, #{ method, epoch, amp, ...method options })",
+        "One optimisation step on a batch map (from split.batches) with a training method: method a name (\"concat\" (default, as in the recipes), \"ogm-ge\", \"mmcosine\", \"opm&ogm\", \"warmup\", \"adaptive\", ...; loss: is the older key for the same) with its options in the same map, or a method built with method(name, opts) (required for those that keep state: g-blending, pmr, agm, mla with a projection, d&r; mla needs a model with fusion \"shared\"). epoch (default 0) places the step for methods active in a window of epochs. amp: \"bf16\" | \"fp16\" runs the forward and loss under autocast (as train_epoch). \"adaptive\" is Eq. 11: weights a weight_table of the last refit or the mixture itself, t, rho, alpha, beta, gamma, gap, use_weights, unimodal, mu0_raw. Returns every loss term and the method's diagnostics (OGM's coef_first / coef_second, G-Blending's w_first / w_second / w_fused, ...) as a map.",
         "let terms = train_step(m, opt, b, #{ method: \"ogm-ge\", alpha: 0.8, epoch: e });");
     engine.register_fn(
         "train_step",
@@ -383,17 +396,19 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
             scripted::caller::refuse_in_hook(&m.0, op)?;
             let mut chosen = method::choose(op, &opts, &STEP_KEYS)?;
             let own = own_options(&opts, &STEP_KEYS);
-            let epoch = Options::new(op, &own, &STEP_KEYS)?.count("epoch", 0)?;
+            let om = Options::new(op, &own, &STEP_KEYS)?;
+            let epoch = om.count("epoch", 0)?;
+            let amp = amp_option(&om)?;
             let b = batch_from_map(op, &batch)?;
             let terms = scripted::caller::within(&ctx, &m, || {
-                chosen.with(op, |meth| trainer::step(&m.0, &mut *o.get_mut()?, &b, meth, epoch, (0, 1)))
+                chosen.with(op, |meth| trainer::step(&m.0, &mut *o.get_mut()?, &b, meth, epoch, (0, 1), amp))
             })?;
             Ok(terms_map(terms))
         },
     );
 
-    docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, workers, val, channels_last, method, ...method options })",
-        "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate or diagnose on it (G-Blending, D&R, PMR with source \"val\"); channels_last: true lays the model's convolution kernels and the batches' image inputs out channels-last (NHWC in memory; the same values and results within float rounding, faster convolutions on GPUs). Returns the batch-weighted mean of every term and diagnostic.",
+    docs.add(a, "train_epoch", "train_epoch(model, opt, split, #{ batch, seed, quiet, epoch, workers, val, channels_last, amp, method, ...method options })",
+        "One epoch over a split (seeded shuffle, progress bar unless quiet) with a training method chosen as in train_step; val: the validation split, for methods that estimate or diagnose on it (G-Blending, D&R, PMR with source \"val\"); channels_last: true lays the model's convolution kernels and the batches' image inputs out channels-last (NHWC in memory; the same values and results within float rounding, faster convolutions on GPUs); amp: \"bf16\" | \"fp16\" runs each step's forward and loss under autocast (matrix products and convolutions in the reduced type, parameters and optimizer state float32; \"none\" or no amp: float32), and fp16 takes the gradients through a dynamic loss scale kept with the optimizer (checkpointed with it): they are unscaled before a method's rule reads them, and a step whose gradients overflow is skipped (amp_skipped, the share of skipped steps, and loss_scale are logged). Returns the batch-weighted mean of every term and diagnostic.",
         "let terms = train_epoch(m, opt, data.train, #{ batch: 64, seed: e, epoch: e, method: meth, val: data.val });");
     engine.register_fn(
         "train_epoch",
@@ -427,6 +442,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs) {
                 batching: &batching,
                 epoch: om.count("epoch", om.count("seed", 0)?)?,
                 quiet: om.boolean("quiet", false)?,
+                amp: amp_option(&om)?,
             };
             let terms =
                 scripted::caller::within(&ctx, &m, || chosen.with(op, |meth| trainer::epoch(&m.0, &mut *o.get_mut()?, &plan, meth)))?;

@@ -5,16 +5,18 @@
 //! backward (LFM's learned α, M6). A gradient a loss does not reach is undefined, as PyTorch's
 //! `None`; every function here reads it as zeros.
 
+use super::loss_scale::StepScale;
 use crate::error::{Error, Result};
 use crate::tensor::{Kind, Tensor};
 
-/// The gradient of each loss w.r.t. `params`, in order, one backward pass each. The graph is
-/// kept for every pass but the last, so the losses may share their forward.
-pub fn per_loss(losses: &[&Tensor], params: &[&Tensor]) -> Result<Vec<Vec<Tensor>>> {
+/// The gradient of each loss w.r.t. `params`, in order, one backward pass each, through the
+/// step's loss scale (`StepScale::unit()` outside a step). The graph is kept for every pass but
+/// the last, so the losses may share their forward.
+pub fn per_loss(losses: &[&Tensor], params: &[&Tensor], scale: &StepScale) -> Result<Vec<Vec<Tensor>>> {
     let mut out = Vec::with_capacity(losses.len());
     for (i, loss) in losses.iter().enumerate() {
         let keep = i + 1 < losses.len();
-        out.push(Tensor::f_run_backward(&[*loss], params, keep, false)?);
+        out.push(scale.backward(&[*loss], params, keep, false)?);
     }
     Ok(out)
 }
@@ -141,7 +143,7 @@ mod tests {
         let w = Tensor::from_slice(&[1.0f32, 2.0]).set_requires_grad(true);
         let a = (&w * &w).sum(Kind::Float); // ∇ = 2w
         let b = (&w * 3.0).sum(Kind::Float); // ∇ = 3
-        let g = per_loss(&[&a, &b], &[&w]).unwrap();
+        let g = per_loss(&[&a, &b], &[&w], &StepScale::unit()).unwrap();
         assert_eq!(Vec::<f32>::try_from(&g[0][0]).unwrap(), vec![2.0, 4.0]);
         assert_eq!(Vec::<f32>::try_from(&g[1][0]).unwrap(), vec![3.0, 3.0]);
         assert_eq!(dot(&[&g[0][0]], &[&g[1][0]]).unwrap(), 18.0);

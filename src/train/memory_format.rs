@@ -96,7 +96,7 @@ mod tests {
         let batching = BatchOptions { batch_size: 16, workers: 0, channels_last, ..BatchOptions::default() };
         let mut losses = Vec::new();
         for epoch in 0..2 {
-            let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch, quiet: true };
+            let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch, quiet: true, amp: None };
             losses.extend(crate::train::trainer::epoch(&model, &mut opt, &plan, &mut crate::train::methods::concat::Concat).unwrap());
         }
         let kernels = model.vs.variables().into_iter().filter(|(_, v)| v.dim() == 4).collect::<Vec<_>>();

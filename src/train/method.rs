@@ -18,7 +18,9 @@
 //! so a checkpoint written between epochs holds the model as evaluated. Methods keep what they
 //! carry across steps in themselves, and expose it as named tensors for checkpoints.
 
+use super::autocast::Precision;
 use super::fusion::FusionKind;
+use super::loss_scale::StepScale;
 use super::model::Model;
 use super::optim::Optimizer;
 use crate::data::{BatchOptions, Split};
@@ -49,6 +51,10 @@ pub struct StepContext<'a> {
     pub group_lrs: &'a [(String, f64)],
     /// Which of the method's sub-steps this is (0 unless `substeps` > 1).
     pub substep: usize,
+    /// The step's loss scale (fp16; 1 otherwise): a method that takes the update's gradients
+    /// itself (`backward`) takes them through it, so they come back unscaled and an overflow
+    /// skips the step.
+    pub scale: &'a StepScale,
 }
 
 /// What a step's method sees before an epoch.
@@ -60,6 +66,8 @@ pub struct EpochContext<'a> {
     pub batching: &'a BatchOptions,
     pub epoch: usize,
     pub quiet: bool,
+    /// The epoch's mixed precision, for methods that train copies of the model (G-Blending).
+    pub amp: Option<Precision>,
     /// The trainer's epoch loop, for methods that train a copy of the model before an epoch
     /// (G-Blending's estimate): handed down so the methods need not reach up to the trainer.
     pub run_epoch: RunEpoch,
@@ -76,6 +84,8 @@ pub struct EpochPlan<'a> {
     pub batching: &'a BatchOptions,
     pub epoch: usize,
     pub quiet: bool,
+    /// Mixed precision for the forward and loss (`autocast`), None for float32.
+    pub amp: Option<Precision>,
 }
 
 /// A step's loss: the tensor to differentiate, the batch-mean terms to log, and the method's

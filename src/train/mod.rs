@@ -24,6 +24,7 @@
 //! - `checkpoint`: model + optimizer + script state per epoch, written atomically
 
 pub mod anchors;
+pub mod autocast;
 pub mod checkpoint;
 pub mod declaration;
 pub mod encoder;
@@ -36,6 +37,7 @@ pub mod head_stage;
 pub mod inference;
 pub mod layers;
 pub mod loss;
+pub mod loss_scale;
 pub mod memory_format;
 pub mod method;
 pub mod methods;

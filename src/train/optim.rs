@@ -2,6 +2,7 @@
 //! model's named parameters so their state is plain named tensors (checkpointable, and
 //! checked against the model it was built for), and learning-rate schedules.
 
+use super::loss_scale::LossScaler;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -70,6 +71,9 @@ pub struct Optimizer {
     group_of: Vec<Option<usize>>,
     /// The epoch of the last `set_epoch` (a group's new rate is scheduled from it).
     epoch: usize,
+    /// fp16's dynamic loss scale (`amp: "fp16"`), from the first such step on; checkpointed
+    /// with the rest of the state. A method's fresh optimizer keeps it, as GradScaler is apart.
+    pub scaler: Option<LossScaler>,
 }
 
 impl Optimizer {
@@ -100,6 +104,7 @@ impl Optimizer {
             groups: Vec::new(),
             group_of: vec![None; n],
             epoch: 0,
+            scaler: None,
         })
     }
 
@@ -353,6 +358,7 @@ impl Optimizer {
             .flat_map(|((name, _), st)| st.iter().zip(slots).map(move |(t, s)| (format!("{name}.{s}"), t.shallow_clone())))
             .collect();
         out.push(("steps".into(), Tensor::from_slice(&[self.steps])));
+        out.extend(self.scaler.iter().flat_map(|s| s.state_tensors()));
         out
     }
 
@@ -363,7 +369,11 @@ impl Optimizer {
             _ => &["exp_avg", "exp_avg_sq"],
         };
         let find = |key: &str| named.iter().find(|(n, _)| n == key).map(|(_, t)| t);
-        let known = |key: &str| key == "steps" || self.params.iter().any(|(p, _)| slots.iter().any(|s| key == format!("{p}.{s}")));
+        let known = |key: &str| {
+            key == "steps"
+                || LossScaler::is_state_key(key)
+                || self.params.iter().any(|(p, _)| slots.iter().any(|s| key == format!("{p}.{s}")))
+        };
         let foreign: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).filter(|n| !known(n)).take(5).collect();
         if !foreign.is_empty() {
             return Err(Error::arg(format!(
@@ -390,6 +400,7 @@ impl Optimizer {
         if let Some(s) = find("steps") {
             self.steps = s.f_int64_value(&[0])?;
         }
+        self.scaler = LossScaler::from_state(|k| find(k).map(|t| t.shallow_clone()))?;
         Ok(())
     }
 }

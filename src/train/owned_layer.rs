@@ -6,6 +6,7 @@
 //! Saved with the method's state (its tensors and its optimizer's), so a resumed run continues it.
 
 use super::layers::Linear;
+use super::loss_scale::StepScale;
 use super::optim::{Optimizer, Schedule};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -43,11 +44,12 @@ impl OwnedLinear {
 
     /// The gradients of `total` for the run's parameters (in `params` order) and for this layer
     /// (bias, weight), from one backward: a method whose loss runs through the layer returns the
-    /// first from `Method::backward` and hands the second to `update`.
-    pub fn gradients_with(&self, total: &Tensor, params: &[(String, Tensor)]) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+    /// first from `Method::backward` and hands the second to `update`. Through the step's loss
+    /// scale, so both come back unscaled.
+    pub fn gradients_with(&self, total: &Tensor, params: &[(String, Tensor)], scale: &StepScale) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
         let mut inputs: Vec<&Tensor> = params.iter().map(|(_, t)| t).collect();
         inputs.extend(self.tensors());
-        let mut grads = Tensor::f_run_backward(&[total], &inputs, false, false)?;
+        let mut grads = scale.backward(&[total], &inputs, false, false)?;
         let own = grads.split_off(params.len());
         Ok((grads, own))
     }

@@ -3,10 +3,12 @@
 //! `inference`, below them (re-exported here, where scripts' callers have always found them).
 //! The two-stage recipe itself is Rhai (stdlib/train.rhai) over these.
 
+use super::autocast::{self, Precision};
 pub use super::inference::{
     collect, collect_pair, evaluate, evaluation, features, forward_batch, inputs, predict, predict_with, Collected, Evaluation, Features,
     Outputs,
 };
+use super::loss_scale::{LossScaler, StepScale};
 /// Where an epoch's batches come from (`train::method`), where callers have always found it.
 pub use super::method::EpochPlan;
 use super::method::{value, EpochContext, Method, StepContext, StepLoss};
@@ -36,8 +38,10 @@ fn check_labels(model: &Model, labels: &Tensor) -> Result<()> {
 
 /// One optimisation step of `method` on a batch: its loss, backward, its gradient changes, the
 /// update (once per sub-step: MLA takes one round per modality). `batch` is the batch's place
-/// in its epoch (index, count). Returns ("loss", value: the mean of the sub-steps' totals),
-/// each logged term, then the method's diagnostics.
+/// in its epoch (index, count). With `amp` the loss runs under autocast; with fp16 the
+/// gradients go through the optimizer's loss scale and a sub-step whose gradients overflowed
+/// is skipped (logged as `amp_skipped`, with `loss_scale`). Returns ("loss", value: the mean of
+/// the sub-steps' totals), each logged term, then the method's diagnostics.
 pub fn step(
     model: &Model,
     opt: &mut Optimizer,
@@ -45,6 +49,7 @@ pub fn step(
     method: &mut dyn Method,
     epoch: usize,
     position: (usize, usize),
+    amp: Option<Precision>,
 ) -> Result<Vec<(String, f64)>> {
     if opt.architecture != model.architecture {
         return Err(Error::arg(format!(
@@ -69,7 +74,12 @@ pub fn step(
     let mut loss_sum = 0.0;
     let mut logged: Vec<(String, f64)> = Vec::new();
     let mut diagnostics_out: Vec<(String, f64)> = Vec::new();
+    let mut skipped = 0usize;
     for substep in 0..rounds {
+        let scale = match amp {
+            Some(Precision::Fp16) => StepScale::of(opt.scaler.get_or_insert_with(LossScaler::default).scale),
+            _ => StepScale::unit(),
+        };
         let ctx = StepContext {
             model,
             inputs: &inputs,
@@ -82,8 +92,9 @@ pub fn step(
             lr: opt.lr,
             group_lrs: &group_lrs,
             substep,
+            scale: &scale,
         };
-        let StepLoss { total, terms, diagnostics } = method.loss(&ctx)?;
+        let StepLoss { total, terms, diagnostics } = autocast::maybe(model.device(), amp, || method.loss(&ctx))?;
         let total_value = value(&total)?;
         let mut these = vec![("loss".to_string(), total_value)];
         for (name, t) in &terms {
@@ -96,11 +107,25 @@ pub fn step(
         }
         let mut grads = match method.backward(&ctx, &total, opt.params())? {
             Some(own) => own,
-            None => opt.gradients(&total)?,
+            None => {
+                let params: Vec<&Tensor> = opt.params().iter().map(|(_, p)| p).collect();
+                scale.backward(&[&total], &params, false, false)?
+            }
         };
-        method.adjust_gradients(&ctx, opt.params(), &mut grads)?;
-        let late = method.gradient_diagnostics();
-        opt.update(&grads)?;
+        let late = if scale.found_inf() {
+            // GradScaler's skip: no rule reads the overflowed gradients, no update, a smaller scale.
+            skipped += 1;
+            method.gradient_diagnostics();
+            Vec::new()
+        } else {
+            method.adjust_gradients(&ctx, opt.params(), &mut grads)?;
+            let late = method.gradient_diagnostics();
+            opt.update(&grads)?;
+            late
+        };
+        if let (Some(Precision::Fp16), Some(scaler)) = (amp, opt.scaler.as_mut()) {
+            scaler.update(scale.found_inf());
+        }
         loss_sum += total_value;
         for (name, _) in these.iter().skip(1) {
             super::term_kinds::note_term(name);
@@ -114,6 +139,10 @@ pub fn step(
     let mut out = vec![("loss".to_string(), loss_sum / rounds as f64)];
     out.extend(logged);
     out.extend(diagnostics_out);
+    if let (Some(Precision::Fp16), Some(scaler)) = (amp, opt.scaler.as_ref()) {
+        out.push(("amp_skipped".to_string(), skipped as f64 / rounds as f64));
+        out.push(("loss_scale".to_string(), scaler.scale));
+    }
     Ok(out)
 }
 
@@ -133,6 +162,7 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
         batching: plan.batching,
         epoch,
         quiet: plan.quiet,
+        amp: plan.amp,
         run_epoch: self::epoch,
     })?;
     // Layers the method grew (AUG's trained boosting layers) join the optimizer, state empty.
@@ -164,7 +194,8 @@ pub fn epoch(model: &Model, opt: &mut Optimizer, plan: &EpochPlan, method: &mut 
     for (i, b) in batches.enumerate() {
         crate::interrupt::check(&format!("epoch {epoch}"))?;
         let b = if plan.batching.channels_last { super::memory_format::batch_channels_last(b?)? } else { b? };
-        let terms = step(model, opt, &b, method, epoch, (i, count)).map_err(|e| e.context(format!("epoch {epoch}, step {}", i + 1)))?;
+        let terms =
+            step(model, opt, &b, method, epoch, (i, count), plan.amp).map_err(|e| e.context(format!("epoch {epoch}, step {}", i + 1)))?;
         let bs = b.labels.size()[0] as f64;
         for (k, v) in terms {
             match sums.iter_mut().find(|(name, _, _)| *name == k) {

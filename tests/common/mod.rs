@@ -123,3 +123,17 @@ pub fn kill_once_exists(child: &mut std::process::Child, marker: &std::path::Pat
     child.wait().unwrap();
     running
 }
+
+/// Rhai functions giving each built-in method what it needs to train a few quick epochs:
+/// `method_options(name)` (short schedules for the staged ones) and `model_for(data, name)` (the
+/// fusion and heads the method requires; seed 1).
+pub const METHOD_SETUPS: &str = "
+    fn method_options(name) {
+        switch name { \"g-blending\" => #{ super_epoch: 1 }, \"umt\" | \"g2d\" => #{ teacher_epochs: 1 }, \"sample\" => #{ warmup: 0 }, \"d&r\" => #{ every: 1 }, \"reconboost\" => #{ stage_epochs: 1, correct_epochs: 1 }, \"lfm\" => #{ schedule: \"learned\" }, \"mla\" => #{ projection: \"replace\" }, \"pmr\" => #{ source: \"train\" }, \"di-mml\" => #{ duc_start: 1, stage2_start: 2 }, _ => #{} }
+    }
+    fn model_for(data, name) {
+        let fusion = switch name { \"mla\" => \"shared\", \"reconboost\" => \"shared_mlp\", \"lfm\" | \"g2d\" | \"greedy\" => \"sum\", \"aug\" => \"boosted\", _ => \"concat\" };
+        let heads = if name == \"mmpareto\" || name == \"di-mml\" { \"separate\" } else { \"split\" };
+        model(data, #{ seed: 1, fusion: fusion, heads: heads, mmtm: if name == \"greedy\" { 1 } else { 0 } })
+    }
+";

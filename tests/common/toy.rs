@@ -73,5 +73,5 @@ pub fn epoch_ctx<'a>(
     batching: &'a BatchOptions,
     epoch: usize,
 ) -> EpochContext<'a> {
-    EpochContext { model: m, opt: o, train, val, batching, epoch, quiet: true, run_epoch: trainer::epoch }
+    EpochContext { model: m, opt: o, train, val, batching, epoch, quiet: true, amp: None, run_epoch: trainer::epoch }
 }

@@ -209,8 +209,8 @@ impl Method for Amco {
         Ok(StepLoss { total, terms, diagnostics })
     }
 
-    fn backward(&mut self, _ctx: &StepContext, total: &Tensor, params: &[(String, Tensor)]) -> Result<Option<Vec<Tensor>>> {
-        let (grads, own) = self.layer()?.gradients_with(total, params)?;
+    fn backward(&mut self, ctx: &StepContext, total: &Tensor, params: &[(String, Tensor)]) -> Result<Option<Vec<Tensor>>> {
+        let (grads, own) = self.layer()?.gradients_with(total, params, ctx.scale)?;
         self.pending = own;
         Ok(Some(grads))
     }

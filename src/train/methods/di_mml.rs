@@ -280,11 +280,11 @@ impl Method for DiMml {
         Ok(StepLoss { total, terms, diagnostics })
     }
 
-    fn backward(&mut self, _ctx: &StepContext, total: &Tensor, params: &[(String, Tensor)]) -> Result<Option<Vec<Tensor>>> {
+    fn backward(&mut self, ctx: &StepContext, total: &Tensor, params: &[(String, Tensor)]) -> Result<Option<Vec<Tensor>>> {
         if self.in_stage2 {
             return Ok(None);
         }
-        let (grads, own) = self.shared()?.gradients_with(total, params)?;
+        let (grads, own) = self.shared()?.gradients_with(total, params, ctx.scale)?;
         self.pending = own;
         Ok(Some(grads))
     }

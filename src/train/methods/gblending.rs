@@ -205,7 +205,7 @@ impl GBlending {
                     seed: ctx.batching.seed.wrapping_mul(31).wrapping_add(1000 * head as u64 + j as u64 + 1),
                     ..ctx.batching.clone()
                 };
-                let plan = EpochPlan { train: ctx.train, val: None, batching: &batching, epoch: j, quiet: ctx.quiet };
+                let plan = EpochPlan { train: ctx.train, val: None, batching: &batching, epoch: j, quiet: ctx.quiet, amp: ctx.amp };
                 (ctx.run_epoch)(&copy, &mut opt, &plan, &mut inner)
                     .map_err(|e| Error::arg(format!("g-blending estimate ({} head, inner epoch {j}): {e}", head_name(ctx.model, head))))?;
             }
@@ -336,7 +336,7 @@ mod tests {
         .unwrap();
         // Give the live optimiser some state first, so "unchanged" means something.
         let batching = BatchOptions { batch_size: 16, ..BatchOptions::default() };
-        let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true };
+        let plan = EpochPlan { train: &train, val: None, batching: &batching, epoch: 0, quiet: true, amp: None };
         crate::train::trainer::epoch(&model, &mut opt, &plan, &mut super::super::concat::Concat).unwrap();
         let snapshot = |named: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> { named.into_iter().map(|(k, t)| (k, t.copy())).collect() };
         let (params_before, state_before, steps) = (snapshot(model.state_dict()), snapshot(opt.state_tensors()), opt.steps);
@@ -349,6 +349,7 @@ mod tests {
             batching: &batching,
             epoch: 0,
             quiet: true,
+            amp: None,
             run_epoch: crate::train::trainer::epoch,
         };
         gb.begin_epoch(&ctx).unwrap();

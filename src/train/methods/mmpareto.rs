@@ -173,7 +173,7 @@ impl Method for MmPareto {
         let refs: Vec<&Tensor> = params.iter().map(|(_, p)| p).collect();
         if self.bb_bug {
             // Both captures are the summed gradient: cos = 1, k = ½, n = 2·g, r = ½, so 2γ·g.
-            let mut g = per_loss(&[total], &refs)?.remove(0);
+            let mut g = per_loss(&[total], &refs, ctx.scale)?.remove(0);
             for (i, (name, _)) in params.iter().enumerate() {
                 if model.encoder_of(name).is_some() && g[i].defined() {
                     g[i] = g[i].f_mul_scalar(2.0 * self.gamma)?;
@@ -187,7 +187,7 @@ impl Method for MmPareto {
             let mut losses: Vec<&Tensor> = vec![&mm];
             losses.extend(uni.iter());
             losses.push(total);
-            let mut g = per_loss(&losses, &refs)?;
+            let mut g = per_loss(&losses, &refs, ctx.scale)?;
             let sum = g.pop().expect("the summed pass");
             let g1 = g.remove(0);
             let g2 = (0..params.len()).map(|i| match model.encoder_of(&params[i].0) {
@@ -200,7 +200,7 @@ impl Method for MmPareto {
             for l in &uni[1..] {
                 unisum = unisum.f_add(l)?;
             }
-            let mut g = per_loss(&[&mm, &unisum], &refs)?;
+            let mut g = per_loss(&[&mm, &unisum], &refs, ctx.scale)?;
             let g2 = g.pop().expect("two passes");
             let g1 = g.pop().expect("two passes");
             let sum = g1.iter().zip(&g2).map(|(a, b)| add_defined(a, b)).collect::<Result<Vec<_>>>()?;

@@ -257,7 +257,7 @@ impl Method for ReconBoost {
         if rectify {
             refs.push(&self.beta);
         }
-        let mut grads = Tensor::f_run_backward(&[total], &refs, false, false)?;
+        let mut grads = ctx.scale.backward(&[total], &refs, false, false)?;
         if rectify {
             let g = grads.pop().expect("β's gradient");
             self.beta_grad = Some(if g.defined() { g.f_double_value(&[0])? } else { 0.0 });
