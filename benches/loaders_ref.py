@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = pathlib.Path(sys.argv[1])
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
 LABELS = {"NEU": 0, "HAP": 1, "SAD": 2, "FEA": 3, "DIS": 4, "ANG": 5}
@@ -36,8 +35,12 @@ def random_resized_crop(img):
 
 
 class Cremad(torch.utils.data.Dataset):
-    def __init__(self):
-        rows = [l.strip().split(",") for l in open(ROOT / "train.csv") if l.strip()]
+    """OGM-GE's CramedDataset in training mode over the tree at `root` (benches/epoch_ref.py
+    trains on it)."""
+
+    def __init__(self, root):
+        self.root = pathlib.Path(root)
+        rows = [l.strip().split(",") for l in open(self.root / "train.csv") if l.strip()]
         self.items = [(c, LABELS[e]) for c, e in rows]
 
     def __len__(self):
@@ -45,12 +48,12 @@ class Cremad(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         clip, label = self.items[i]
-        samples, rate = librosa.load(ROOT / "AudioWAV" / f"{clip}.wav", sr=22050)
+        samples, rate = librosa.load(self.root / "AudioWAV" / f"{clip}.wav", sr=22050)
         resamples = np.tile(samples, 3)[:22050 * 3]
         resamples[resamples > 1.0] = 1.0
         resamples[resamples < -1.0] = -1.0
         spectrogram = np.log(np.abs(librosa.stft(resamples, n_fft=512, hop_length=353)) + 1e-7)
-        frames = sorted((ROOT / "Image-01-FPS" / clip).iterdir())
+        frames = sorted((self.root / "Image-01-FPS" / clip).iterdir())
         img = random_resized_crop(Image.open(frames[0]).convert("RGB"))
         if random.random() < 0.5:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
@@ -58,10 +61,10 @@ class Cremad(torch.utils.data.Dataset):
         return torch.from_numpy(spectrogram[None]).float(), torch.from_numpy(x[:, None]), label
 
 
-def rate(workers):
+def rate(root, workers):
     best = 0.0
     for _ in range(2):
-        loader = torch.utils.data.DataLoader(Cremad(), batch_size=16, shuffle=True, num_workers=workers)
+        loader = torch.utils.data.DataLoader(Cremad(root), batch_size=16, shuffle=True, num_workers=workers)
         t = time.perf_counter()
         n = sum(labels.shape[0] for _, _, labels in loader)
         best = max(best, n / (time.perf_counter() - t))
@@ -70,4 +73,5 @@ def rate(workers):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    print(json.dumps({"1": rate(1), "2": rate(2)}))
+    root = sys.argv[1]
+    print(json.dumps({"1": rate(root, 1), "2": rate(root, 2)}))

@@ -4,14 +4,15 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 # BENCHES="train" bash scripts/bench.sh reruns one of them.
-for bench in ${BENCHES:-host_overhead mixture_fit frontends loaders train tables methods tsne sweep scripted}; do
+for bench in ${BENCHES:-host_overhead mixture_fit frontends loaders train epoch tables methods tsne sweep scripted}; do
     marker=${bench//_/-}
     # The tables bench is polars' work: it runs in release, where polars is optimised (the dev
     # profile builds polars at opt-level 1 to keep a fresh clone's build short). The methods
     # bench is a ratio of libtorch-bound epochs, which the profile of our own code barely moves;
-    # so is the sweep bench, whole runs in separate processes.
+    # so is the sweep bench, whole runs in separate processes, and the end-to-end epoch bench
+    # (its gapscope side is only slower for it: the loader's own code runs at opt-level 1).
     profile=release
-    if [ "$bench" = methods ] || [ "$bench" = tsne ] || [ "$bench" = sweep ] || [ "$bench" = scripted ]; then profile=dev; fi
+    if [ "$bench" = epoch ] || [ "$bench" = methods ] || [ "$bench" = tsne ] || [ "$bench" = sweep ] || [ "$bench" = scripted ]; then profile=dev; fi
     table=$(cargo bench -q --profile "$profile" --bench "$bench" 2>/dev/null)
     echo "$table"
     python3 - "$marker" "$table" <<'PY'
