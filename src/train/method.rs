@@ -30,7 +30,7 @@ use crate::tensor::{Kind, Tensor};
 /// What a step's method sees.
 pub struct StepContext<'a> {
     pub model: &'a Model,
-    /// The batch's inputs, one per modality in the model's order (on the CPU or the model's device).
+    /// The batch's inputs, one per modality in the model's order, on the model's device.
     pub inputs: &'a [&'a Tensor],
     /// [B] int64 labels on the model's device.
     pub labels: &'a Tensor,

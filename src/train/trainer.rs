@@ -67,7 +67,10 @@ pub fn step(
     }
     check_labels(model, &batch.labels)?;
     method.prepare(model)?;
-    let inputs = inputs(model, batch)?;
+    // The batch goes to the model's device once per step (a no-op on the CPU): methods that run
+    // several forward passes (AGM, CML, Greedy) must not copy it there for each.
+    let on_device = inputs(model, batch)?.into_iter().map(|t| t.f_to_device(model.device())).collect::<std::result::Result<Vec<_>, _>>()?;
+    let inputs: Vec<&Tensor> = on_device.iter().collect();
     let labels = batch.labels.f_to_device(model.device())?;
     let rounds = method.substeps(model).max(1);
     let group_lrs: Vec<(String, f64)> = opt.groups().iter().map(|g| (g.name.clone(), g.lr)).collect();

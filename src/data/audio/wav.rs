@@ -58,35 +58,37 @@ pub fn parse_wav(b: &[u8]) -> std::result::Result<Wav, String> {
             if rate > 768_000 {
                 return Err(format!("invalid format: a sample rate of {rate} Hz (a corrupt header? audio rates stop at 768000 Hz)"));
             }
-            let width = (bits as usize).div_ceil(8);
-            let frame = width * channels as usize;
             let available = b.len().saturating_sub(body);
             if size > available {
                 return Err(format!("truncated: the data chunk says {size} bytes but {available} remain"));
             }
             let data = &b[body..body + size];
-            let decode: Box<dyn Fn(&[u8]) -> f32> = match (tag, bits) {
-                (1, 8) => Box::new(|s| (s[0] as f32 - 128.0) / 128.0),
-                (1, 16) => Box::new(|s| i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0),
-                (1, 24) => Box::new(|s| (i32::from_le_bytes([0, s[0], s[1], s[2]]) >> 8) as f32 / 8_388_608.0),
-                (1, 32) => Box::new(|s| (i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as f64 / 2_147_483_648.0) as f32),
-                (3, 32) => Box::new(|s| f32::from_le_bytes([s[0], s[1], s[2], s[3]])),
-                (3, 64) => Box::new(|s| f64::from_le_bytes(s[..8].try_into().expect("8 bytes")) as f32),
+            // One monomorphised loop per encoding: a boxed decoder per sample cost more than
+            // the file read (a 2.5 s clip took 4 ms in the dev build).
+            let c = channels as usize;
+            let samples = match (tag, bits) {
+                (1, 8) => mix(data, c, 1, |s| (s[0] as f32 - 128.0) / 128.0),
+                (1, 16) => mix(data, c, 2, |s| i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0),
+                (1, 24) => mix(data, c, 3, |s| (i32::from_le_bytes([0, s[0], s[1], s[2]]) >> 8) as f32 / 8_388_608.0),
+                (1, 32) => mix(data, c, 4, |s| (i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as f64 / 2_147_483_648.0) as f32),
+                (3, 32) => mix(data, c, 4, |s| f32::from_le_bytes([s[0], s[1], s[2], s[3]])),
+                (3, 64) => mix(data, c, 8, |s| f64::from_le_bytes(s[..8].try_into().expect("8 bytes")) as f32),
                 _ => return Err(format!("unsupported encoding (format tag {tag}, {bits} bits); convert to 16-bit PCM")),
             };
-            let frames = data.len() / frame;
-            let inv = 1.0 / channels as f32;
-            let samples = (0..frames)
-                .map(|f| {
-                    let at = &data[f * frame..(f + 1) * frame];
-                    at.chunks_exact(width).map(&decode).sum::<f32>() * inv
-                })
-                .collect();
             return Ok(Wav { sample_rate: rate, samples });
         }
         pos = body + size + (size & 1); // chunks are word-aligned
     }
     Err(if format.is_none() { "no fmt chunk".into() } else { "no data chunk (truncated?)".into() })
+}
+
+/// The channels' mean per frame of interleaved samples `width` bytes wide (mono: each sample).
+fn mix(data: &[u8], channels: usize, width: usize, decode: impl Fn(&[u8]) -> f32) -> Vec<f32> {
+    if channels == 1 {
+        return data.chunks_exact(width).map(decode).collect();
+    }
+    let inv = 1.0 / channels as f32;
+    data.chunks_exact(width * channels).map(|frame| frame.chunks_exact(width).map(&decode).sum::<f32>() * inv).collect()
 }
 
 /// 16-bit PCM mono bytes, for tests and tools that write small clips.
@@ -124,5 +126,42 @@ mod tests {
         assert!(parse_wav(&bytes[..60]).unwrap_err().contains("truncated"));
         assert!(parse_wav(b"RIFX....WAVE").unwrap_err().contains("not a WAV"));
         assert!(parse_wav(&bytes[..36]).is_err());
+    }
+
+    /// A WAV of `channels` interleaved channels, format `tag` (1 PCM, 3 float), `bits` wide.
+    fn wav_bytes(tag: u16, channels: u16, bits: u16, data: &[u8]) -> Vec<u8> {
+        let mut out = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        out.extend_from_slice(&16u32.to_le_bytes());
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&channels.to_le_bytes());
+        out.extend_from_slice(&8000u32.to_le_bytes());
+        out.extend_from_slice(&(8000 * (bits as u32 / 8) * channels as u32).to_le_bytes());
+        out.extend_from_slice(&(bits / 8 * channels).to_le_bytes());
+        out.extend_from_slice(&bits.to_le_bytes());
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn every_encoding_decodes_and_channels_are_averaged() {
+        // Stereo 16-bit: frames (16384, -16384) and (32767, 0) average to 0 and 32767/65536.
+        let d: Vec<u8> = [16384i16, -16384, 32767, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(parse_wav(&wav_bytes(1, 2, 16, &d)).unwrap().samples, vec![0.0, 32767.0 / 65536.0]);
+        assert_eq!(parse_wav(&wav_bytes(1, 1, 8, &[0, 128, 255])).unwrap().samples, vec![-1.0, 0.0, 127.0 / 128.0]);
+        // 24-bit: -2^22 and 2^22 - 1 over 2^23.
+        let d = [0x00, 0x00, 0xC0, 0xFF, 0xFF, 0x3F];
+        assert_eq!(parse_wav(&wav_bytes(1, 1, 24, &d)).unwrap().samples, vec![-0.5, 4_194_303.0 / 8_388_608.0]);
+        let d: Vec<u8> = [i32::MIN, 1 << 30].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(parse_wav(&wav_bytes(1, 1, 32, &d)).unwrap().samples, vec![-1.0, 0.5]);
+        // Float, three channels: (0.25, 0.5, 0.75) averages to 0.5.
+        let d: Vec<u8> = [0.25f32, 0.5, 0.75].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(parse_wav(&wav_bytes(3, 3, 32, &d)).unwrap().samples, vec![0.5]);
+        let d: Vec<u8> = [-0.125f64].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(parse_wav(&wav_bytes(3, 1, 64, &d)).unwrap().samples, vec![-0.125]);
+        // A trailing partial frame is dropped, as before.
+        assert_eq!(parse_wav(&wav_bytes(1, 2, 16, &[0, 0, 0, 0, 1])).unwrap().samples.len(), 1);
+        assert!(parse_wav(&wav_bytes(2, 1, 16, &[0, 0])).unwrap_err().contains("unsupported"));
     }
 }
