@@ -1,8 +1,9 @@
 //! Corpus loader throughput: samples per second through `Batches` (decode wav, front-end,
 //! frames, train transforms, stack) with 1 and 2 worker threads, on generated trees in each
 //! layout, and for CREMA-D the same work as OGM-GE's Python loader (librosa.load at 22,050 Hz,
-//! STFT, PIL frames with RandomResizedCrop + flip, a torch DataLoader with 1 and 2 workers) in
-//! the same run. `make bench` runs it and rewrites the table in docs/perf.md.
+//! STFT, PIL frames with RandomResizedCrop + flip, a torch DataLoader with 1 and 2 workers, cold
+//! as each epoch starts them and warm) in the same run. `make bench` runs it and rewrites the
+//! table in docs/perf.md.
 
 #[path = "common/corpus_tree.rs"]
 mod corpus_tree;
@@ -62,20 +63,23 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&root);
     println!("Batches of 16, training transforms (224 x 224 random resized crops and flips), libtorch with 1 thread per worker.\n");
-    println!("| corpus | sample | gapscope, 1 worker (samples/s) | 2 workers | Python DataLoader, 1 worker | 2 workers | gapscope / Python (2 workers) |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("| corpus | sample | gapscope, 1 worker (samples/s) | 2 workers | Python DataLoader, 1 worker, cold | 2 workers, cold | 2 workers, warm | gapscope / Python (2 workers: cold, warm) |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for (layout, what, one, two) in rows {
-        let (p1, p2, ratio) = match (&python, layout) {
-            (Some((p1, p2)), "cremad") => (format!("{p1:.1}"), format!("{p2:.1}"), format!("{:.2}x", two / p2)),
-            _ => ("n/a".into(), "n/a".into(), "n/a".into()),
+        let (p1, p2, w2, ratio) = match (&python, layout) {
+            (Some((p1, p2, w2)), "cremad") => {
+                (format!("{p1:.1}"), format!("{p2:.1}"), format!("{w2:.1}"), format!("{:.2}x, {:.2}x", two / p2, two / w2))
+            }
+            _ => ("n/a".into(), "n/a".into(), "n/a".into(), "n/a".into()),
         };
-        println!("| {layout} | {what} | {one:.1} | {two:.1} | {p1} | {p2} | {ratio} |");
+        println!("| {layout} | {what} | {one:.1} | {two:.1} | {p1} | {p2} | {w2} | {ratio} |");
     }
 }
 
-/// The Python side on the CREMA-D tree: (1 worker, 2 workers) samples/s, or None.
-fn reference(dir: &Path) -> Option<(f64, f64)> {
+/// The Python side on the CREMA-D tree: (1 worker, 2 workers) cold and 2 workers warm,
+/// samples/s, or None.
+fn reference(dir: &Path) -> Option<(f64, f64, f64)> {
     let out = corpus_tree::python().arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/loaders_ref.py")).arg(dir).output().ok()?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some((v["1"].as_f64()?, v["2"].as_f64()?))
+    Some((v["1"].as_f64()?, v["2"].as_f64()?, v["warm2"].as_f64()?))
 }
