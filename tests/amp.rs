@@ -7,11 +7,6 @@
 mod common;
 use common::*;
 
-/// The epochs' losses in a `${r.history}` string.
-fn losses(history: &str) -> Vec<f64> {
-    history.split("\"loss\": ").skip(1).map(|s| s.split([',', '}']).next().unwrap().trim().parse().unwrap()).collect()
-}
-
 #[test]
 fn bf16_trains_the_demo_model_to_float32s_losses_within_one_percent() {
     // The demo's model (mfeat pix through a CNN, fou through an MLP, concat), 4 epochs of the
@@ -28,7 +23,7 @@ fn bf16_trains_the_demo_model_to_float32s_losses_within_one_percent() {
         .unwrap()
     };
     let (f32_run, bf16_run) = (run("none"), run("bf16"));
-    let (a, b) = (losses(&f32_run[0].to_string()), losses(&bf16_run[0].to_string()));
+    let (a, b) = (history_losses(&f32_run[0].to_string()), history_losses(&bf16_run[0].to_string()));
     assert_eq!(a.len(), 4);
     for (x, y) in a.iter().zip(&b) {
         assert!((x - y).abs() <= 0.01 * x.abs(), "float32 {a:?} against bf16 {b:?}");
@@ -158,18 +153,7 @@ fn every_method_trains_under_bf16_and_fp16() {
 #[test]
 fn an_fp16_run_resumes_bit_for_bit_with_its_loss_scale() {
     let dir = temp_dir("amp-resume");
-    let run = |epochs: i64, name: &str| {
-        format!(
-            "let data = dataset(\"synthetic\", #{{ n: 120, classes: 3, audio_shape: [6], visual_shape: [3, 8, 8], seed: 2 }});\n\
-             import \"train\" as tr;\n\
-             let r = tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ warmup: 1, epochs: {epochs}, batch: 16, lr: 0.05, amp: \"fp16\", checkpoints: \"{}/{name}\" }});\n\
-             `${{r.history}}`",
-            dir.display()
-        )
-    };
-    let whole = eval_ok(&run(2, "whole")).to_string();
-    let _ = eval_ok(&run(0, "parts"));
-    let resumed = eval_ok(&run(2, "parts")).to_string();
+    let (whole, resumed) = whole_and_resumed(&dir, "batch: 16, amp: \"fp16\"");
     assert_eq!(whole, resumed);
     assert!(whole.contains("loss_scale"), "{whole}");
     // The checkpoint holds the scaler: 6 batches an epoch, no overflow, so 18 clean steps.

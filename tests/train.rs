@@ -156,25 +156,11 @@ fn training_runs_on_the_device_gapscope_test_device_names() {
 fn channels_last_is_a_recipe_option_and_resumes_bit_for_bit() {
     // A CNN on a [3, 8, 8] view; the whole run against one stopped after an epoch and resumed.
     let dir = common::temp_dir("train-channels-last");
-    let run = |epochs: i64, name: &str| {
-        format!(
-            "let data = dataset(\"synthetic\", #{{ n: 120, classes: 3, audio_shape: [6], visual_shape: [3, 8, 8], seed: 2 }});\n\
-             import \"train\" as tr;\n\
-             let r = tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ warmup: 1, epochs: {epochs}, lr: 0.05, channels_last: true, checkpoints: \"{}/{name}\" }});\n\
-             `${{r.history}}`",
-            dir.display()
-        )
-    };
-    let whole = eval_ok(&run(2, "whole")).to_string();
-    let _ = eval_ok(&run(0, "parts"));
-    let resumed = eval_ok(&run(2, "parts")).to_string();
+    let (whole, resumed) = common::whole_and_resumed(&dir, "channels_last: true");
     assert_eq!(whole, resumed);
     // The default layout trains to the same losses within float rounding.
-    let plain = eval_ok(&run(2, "plain").replace("channels_last: true", "channels_last: false")).to_string();
-    let losses = |h: &str| -> Vec<f64> {
-        h.split("\"loss\": ").skip(1).map(|s| s.split([',', '}']).next().unwrap().trim().parse().unwrap()).collect()
-    };
-    let (a, b) = (losses(&whole), losses(&plain));
+    let plain = eval_ok(&common::small_recipe_run(&dir, "plain", 2, "channels_last: false")).to_string();
+    let (a, b) = (common::history_losses(&whole), common::history_losses(&plain));
     assert_eq!(a.len(), 3, "{whole}");
     for (x, y) in a.iter().zip(&b) {
         assert!((x - y).abs() < 1e-4 * (1.0 + x.abs()), "{a:?} against {b:?}");

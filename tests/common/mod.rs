@@ -137,3 +137,30 @@ pub const METHOD_SETUPS: &str = "
         model(data, #{ seed: 1, fusion: fusion, heads: heads, mmtm: if name == \"greedy\" { 1 } else { 0 } })
     }
 ";
+
+/// The base recipe on a small synthetic set with a CNN view ([3, 8, 8]), checkpointed under
+/// `dir/name`, with `settings` added to its cfg (e.g. `channels_last: true`); the script's value
+/// is `${r.history}`.
+pub fn small_recipe_run(dir: &std::path::Path, name: &str, epochs: i64, settings: &str) -> String {
+    format!(
+        "let data = dataset(\"synthetic\", #{{ n: 120, classes: 3, audio_shape: [6], visual_shape: [3, 8, 8], seed: 2 }});\n\
+         import \"train\" as tr;\n\
+         let r = tr::baseline(data, model(data, #{{ seed: 1 }}), #{{ warmup: 1, epochs: {epochs}, lr: 0.05, {settings}, checkpoints: \"{}/{name}\" }});\n\
+         `${{r.history}}`",
+        dir.display()
+    )
+}
+
+/// `small_recipe_run`'s history for two epochs uninterrupted ("whole"), and for a run stopped
+/// after its warm-up epoch and resumed ("parts"): equal when resume is exact.
+pub fn whole_and_resumed(dir: &std::path::Path, settings: &str) -> (String, String) {
+    let whole = eval_ok(&small_recipe_run(dir, "whole", 2, settings)).to_string();
+    let _ = eval_ok(&small_recipe_run(dir, "parts", 0, settings));
+    let resumed = eval_ok(&small_recipe_run(dir, "parts", 2, settings)).to_string();
+    (whole, resumed)
+}
+
+/// The epochs' losses in a `${r.history}` string.
+pub fn history_losses(history: &str) -> Vec<f64> {
+    history.split("\"loss\": ").skip(1).map(|s| s.split([',', '}']).next().unwrap().trim().parse().unwrap()).collect()
+}
